@@ -1,0 +1,13 @@
+module github.com/dittonats/dittonats/e2e
+
+go 1.26
+
+require (
+	github.com/dittonats/dittonats/protocol v0.0.0
+	github.com/dittonats/dittonats/streams v0.0.0
+)
+
+replace (
+	github.com/dittonats/dittonats/protocol => ../protocol
+	github.com/dittonats/dittonats/streams => ../streams
+)

@@ -1,0 +1,3 @@
+module github.com/dittonats/dittonats/protocol
+
+go 1.26
