@@ -1,0 +1,101 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config sizes the streams and buckets Ensure creates.
+type Config struct {
+	// Replicas is the replica count of every stream and bucket (1 on a
+	// single server, 3 on a production cluster).
+	Replicas int
+	// EventsMaxAge bounds how long events stay in the event streams. History
+	// is answered from the journal, so this only bounds how far a durable
+	// consumer that was away can catch up from the stream.
+	EventsMaxAge time.Duration
+	// EventsMaxBytes bounds each event stream's size; -1 is unlimited.
+	EventsMaxBytes int64
+	// LeaseTTL is how long a shard lease lives without renewal.
+	LeaseTTL time.Duration
+}
+
+// DefaultConfig returns the sizes of the embedded default.
+func DefaultConfig() Config {
+	return Config{Replicas: 1, EventsMaxAge: 24 * time.Hour, EventsMaxBytes: 1 << 30, LeaseTTL: 5 * time.Second}
+}
+
+// Validate reports every setting that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas %d: must be 1..5", c.Replicas))
+	}
+	if c.EventsMaxAge <= 0 {
+		errs = append(errs, fmt.Errorf("events max age %s: must be positive", c.EventsMaxAge))
+	}
+	if c.EventsMaxBytes == 0 || c.EventsMaxBytes < -1 {
+		errs = append(errs, fmt.Errorf("events max bytes %d: must be positive or -1", c.EventsMaxBytes))
+	}
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("lease ttl %s: must be at least 1s", c.LeaseTTL))
+	}
+	return errors.Join(errs...)
+}
+
+// Ensure creates or updates the event streams and the shard lease buckets of
+// the given services. It is idempotent and safe to call from every instance
+// at start-up.
+func Ensure(ctx context.Context, js jetstream.JetStream, n Names, cfg Config, services ...string) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	for _, sc := range n.streamConfigs(cfg) {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	for _, svc := range services {
+		kc := jetstream.KeyValueConfig{
+			Bucket:      n.ShardLeaseBucket(svc),
+			Description: "shard leases of the " + svc + " service",
+			History:     1,
+			TTL:         cfg.LeaseTTL,
+			// Leases are worthless after a restart of the whole
+			// installation, so they need no disk.
+			Storage:  jetstream.MemoryStorage,
+			Replicas: cfg.Replicas,
+		}
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
+		}
+	}
+	return nil
+}
+
+func (n Names) streamConfigs(cfg Config) []jetstream.StreamConfig {
+	stream := func(name, subject, desc string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:        name,
+			Description: desc,
+			Subjects:    []string{subject},
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardOld,
+			MaxAge:      cfg.EventsMaxAge,
+			MaxBytes:    cfg.EventsMaxBytes,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			// Publishers set Nats-Msg-Id to <entity id>:<revision>; a
+			// retried publish inside this window is dropped.
+			Duplicates: 2 * time.Minute,
+		}
+	}
+	return []jetstream.StreamConfig{
+		stream(n.ThingEventsStream(), n.ThingEventsAll(), "thing events, one message per revision"),
+		stream(n.PolicyEventsStream(), n.PolicyEventsAll(), "policy events, one message per revision"),
+	}
+}
