@@ -1,0 +1,21 @@
+// Package entity hosts event-sourced entities (things, policies) for one
+// service instance: it is the "one writer per entity" of DESIGN.md.
+//
+// Commands arrive on the shard subjects this instance owns. One dispatcher
+// goroutine reads every subscribed message in the order the NATS connection
+// delivered it and hands commands to the addressed entity's bounded mailbox;
+// it never does I/O. Messages of observed subjects (e.g. policy events that
+// invalidate an enforcement cache) are handled inline by the same goroutine,
+// so a command that reached this instance after an invalidation is always
+// handled after it. A full mailbox answers at once with Ditto's
+// "too many modifying requests" error.
+//
+// Each entity with queued commands has exactly one worker goroutine, which
+// loads the entity from the journal on first use (latest snapshot, then the
+// events after it), runs the service's Handler, appends the resulting event to
+// the journal with SN = revision, applies it, publishes it to JetStream with
+// Nats-Msg-Id "<entity id>:<revision>", writes a snapshot every N events and
+// on deletion, and replies. A journal conflict (another instance wrote that
+// revision) reloads the entity and runs the command again, so an update is
+// neither lost nor applied twice.
+package entity

@@ -1,0 +1,487 @@
+package entity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/sqlitestore"
+	"github.com/dittonats/dittonats/streams"
+	"github.com/dittonats/dittonats/streams/streamstest"
+)
+
+const testShards = 4
+
+// docHandler is a minimal entity behaviour: modify sets the value at the
+// path, delete removes it, retrieve answers it. Blocking commands wait on
+// gate, so tests can fill a mailbox.
+type docHandler struct {
+	gate     chan struct{}
+	started  chan struct{}
+	observed *atomic.Int64
+	seen     func(cmd *Command, observedBefore int64)
+}
+
+func (h *docHandler) Handle(_ context.Context, cmd *Command, st *State) (Outcome, error) {
+	if h.seen != nil {
+		h.seen(cmd, h.observed.Load())
+	}
+	if _, ok := cmd.Envelope.Headers["block"]; ok {
+		if h.started != nil {
+			h.started <- struct{}{}
+		}
+		<-h.gate
+	}
+	p, err := jsonv.ParsePointer(cmd.Envelope.Path)
+	if err != nil {
+		return Outcome{}, err
+	}
+	resp := protocol.Envelope{Topic: cmd.Envelope.Topic, Path: cmd.Envelope.Path, Status: 204}
+	switch cmd.Topic.Action {
+	case "modify":
+		v, err := jsonv.Parse(cmd.Envelope.Value)
+		if err != nil {
+			return Outcome{}, err
+		}
+		action := ActionModified
+		if !st.Exists() {
+			action = ActionCreated
+			if !p.IsRoot() {
+				v = jsonv.Object().Set(p, v)
+				p = nil
+			}
+		}
+		return Outcome{
+			Event:    &Event{Change: Change{Action: action, Path: p, Value: v}},
+			Response: resp,
+			After: func(st *State, r *protocol.Envelope) {
+				r.Headers = protocol.Headers{"etag": fmt.Sprintf(`"rev:%d"`, st.Revision)}
+			},
+		}, nil
+	case "delete":
+		if !st.Exists() {
+			return Outcome{}, protocol.NewError(404, "test:notfound", "gone", "")
+		}
+		return Outcome{Event: &Event{Change: Change{Action: ActionDeleted, Path: p}}, Response: resp}, nil
+	case "retrieve":
+		if !st.Exists() {
+			return Outcome{}, protocol.NewError(404, "test:notfound", "gone", "")
+		}
+		doc, err := st.Doc()
+		if err != nil {
+			return Outcome{}, err
+		}
+		v, _ := doc.At(p)
+		resp.Status, resp.Value = 200, v.AppendJSON(nil)
+		resp.Headers = protocol.Headers{"etag": fmt.Sprintf(`"rev:%d"`, st.Revision)}
+		return Outcome{Response: resp}, nil
+	}
+	return Outcome{}, errors.New("unsupported")
+}
+
+type fixture struct {
+	srv   *streamstest.Server
+	names streams.Names
+	store *sqlitestore.Store
+	j     journal.Journal
+	nc    *nats.Conn
+	js    jetstream.JetStream
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{srv: streamstest.Start(t), names: streams.New("")}
+	f.nc, f.js = f.srv.JetStream(t)
+	if err := streams.Ensure(context.Background(), f.js, f.names, streams.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	f.store, err = sqlitestore.Open(filepath.Join(t.TempDir(), "ditto.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.store.Close() })
+	if f.j, err = f.store.Journal(journal.Things); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+type runningHost struct {
+	*Host
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (f *fixture) host(t *testing.T, h Handler, mutate func(*Config)) *runningHost {
+	t.Helper()
+	cfg := Config{
+		Kind: "thing", Group: "things", Channel: "twin", Queue: "things",
+		Shards: testShards, CommandSubject: f.names.ThingCommands, EventSubject: f.names.ThingEvents,
+		MailboxSize: 3, SnapshotEvery: 3,
+		Errors: Errors{
+			TooManyRequests: protocol.ErrThingTooManyModifyingRequests,
+			Unavailable:     protocol.ErrThingUnavailable,
+		},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	nc := f.srv.Connect(t)
+	js, _ := jetstream.New(nc)
+	host, err := New(cfg, f.j, h, nc, js, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runningHost{Host: host, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		if err := host.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	for s := range testShards {
+		if err := host.OpenShard(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *runningHost) stop() {
+	r.cancel()
+	<-r.done
+}
+
+var auth = `["nginx:ditto"]`
+
+// send issues a command and decodes the reply envelope.
+func (f *fixture) send(t *testing.T, id, action, path, value string, headers protocol.Headers) protocol.Envelope {
+	t.Helper()
+	env, err := f.request(id, action, path, value, headers, auth)
+	if err != nil {
+		t.Fatalf("%s %s%s: %v", action, id, path, err)
+	}
+	return env
+}
+
+func (f *fixture) request(id, action, path, value string, headers protocol.Headers, authHeader string) (protocol.Envelope, error) {
+	reply, err := f.nc.RequestMsg(f.command(nil, id, action, path, value, headers, authHeader), 10*time.Second)
+	if err != nil {
+		return protocol.Envelope{}, err
+	}
+	return protocol.DecodeEnvelope(reply.Data)
+}
+
+// command builds the NATS message the gateway would send.
+func (f *fixture) command(t *testing.T, id, action, path, value string, headers protocol.Headers, authHeader string) *nats.Msg {
+	ns, name := protocol.SplitID(id)
+	env := protocol.Envelope{
+		Topic:   protocol.Topic{Namespace: ns, EntityName: name, Group: "things", Channel: "twin", Criterion: "commands", Action: action}.String(),
+		Headers: headers, Path: path,
+	}
+	if value != "" {
+		env.Value = json.RawMessage(value)
+	}
+	data, err := env.Encode()
+	if err != nil {
+		panic(err) // test envelopes always encode
+	}
+	msg := nats.NewMsg(f.names.ThingCommands(streams.Shard(id, testShards)))
+	msg.Data = data
+	if authHeader != "" {
+		msg.Header.Set(streams.HeaderAuth, authHeader)
+	}
+	msg.Header.Set(streams.HeaderEntity, id)
+	return msg
+}
+
+func wantStatus(t *testing.T, env protocol.Envelope, status int) {
+	t.Helper()
+	if env.Status != status {
+		t.Fatalf("status %d, want %d (reply %s %s)", env.Status, status, env.Topic, env.Value)
+	}
+}
+
+func TestModifyPersistsPublishesAndRecovers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.host(t, &docHandler{}, nil)
+	id := "org.eclipse.ditto:t1"
+
+	cons, err := f.js.OrderedConsumer(context.Background(), f.names.ThingEventsStream(), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	wantStatus(t, f.send(t, id, "modify", "/", `{"a":1}`, protocol.Headers{"correlation-id": "c-1"}), 204)
+	for i := 2; i <= 5; i++ {
+		r := f.send(t, id, "modify", "/a", fmt.Sprint(i), nil)
+		wantStatus(t, r, 204)
+		if got, want := r.Headers["etag"], fmt.Sprintf(`"rev:%d"`, i); got != want {
+			t.Errorf("After hook: etag %q, want %q", got, want)
+		}
+	}
+	got := f.send(t, id, "retrieve", "/", "", protocol.Headers{"correlation-id": "c-2"})
+	wantStatus(t, got, 200)
+	if string(got.Value) != `{"a":5}` || got.Headers["etag"] != `"rev:5"` {
+		t.Errorf("retrieve = %s etag %s, want {\"a\":5} rev 5", got.Value, got.Headers["etag"])
+	}
+	if got.Headers["correlation-id"] != "c-2" {
+		t.Errorf("correlation-id %q not echoed", got.Headers["correlation-id"])
+	}
+
+	// The journal holds revisions 1..5, the stream one event per revision
+	// in order, each with its message id.
+	events, err := f.j.Events(context.Background(), "thing:"+id, 1, 100)
+	if err != nil || len(events) != 5 {
+		t.Fatalf("journal events = %d, %v; want 5", len(events), err)
+	}
+	for i := 1; i <= 5; i++ {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		ev, err := protocol.DecodeEnvelope(m.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Revision != int64(i) || m.Headers().Get(jetstream.MsgIDHeader) != streams.EventMsgID(id, int64(i)) {
+			t.Errorf("event %d: revision %d msg id %q", i, ev.Revision, m.Headers().Get(jetstream.MsgIDHeader))
+		}
+		if m.Subject() != f.names.ThingEvents("org.eclipse.ditto") {
+			t.Errorf("event %d on subject %s", i, m.Subject())
+		}
+		if i == 1 && (ev.Topic != "org.eclipse.ditto/t1/things/twin/events/created" || ev.Headers["correlation-id"] != "") {
+			// Headers of events are what the handler put there.
+			t.Errorf("first event topic %s headers %v", ev.Topic, ev.Headers)
+		}
+	}
+	// A snapshot was written at revision 3.
+	if s, ok, err := f.j.LatestSnapshot(context.Background(), "thing:"+id, 100); err != nil || !ok || s.SN != 3 {
+		t.Errorf("latest snapshot = %+v, %v, %v; want SN 3", s, ok, err)
+	}
+
+	// A new host on the same journal recovers the entity.
+	h.stop()
+	f.host(t, &docHandler{}, nil)
+	got = f.send(t, id, "retrieve", "/", "", nil)
+	if string(got.Value) != `{"a":5}` || got.Headers["etag"] != `"rev:5"` {
+		t.Errorf("after restart retrieve = %s etag %s, want {\"a\":5} rev 5", got.Value, got.Headers["etag"])
+	}
+	// Deletion is remembered as well.
+	wantStatus(t, f.send(t, id, "delete", "/", "", nil), 204)
+	wantStatus(t, f.send(t, id, "retrieve", "/", "", nil), 404)
+	wantStatus(t, f.send(t, id, "modify", "/", `{"b":true}`, nil), 204)
+	got = f.send(t, id, "retrieve", "/", "", nil)
+	if string(got.Value) != `{"b":true}` || got.Headers["etag"] != `"rev:7"` {
+		t.Errorf("recreated retrieve = %s etag %s, want {\"b\":true} rev 7", got.Value, got.Headers["etag"])
+	}
+}
+
+func TestFullMailboxAnswersTooManyRequests(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	gate := make(chan struct{})
+	started := make(chan struct{}, 10)
+	f.host(t, &docHandler{gate: gate, started: started}, nil)
+	id := "org.eclipse.ditto:busy"
+
+	// Six commands from one connection arrive in order. The first runs and
+	// blocks; the mailbox (size 3) takes three more; the rest are refused
+	// at once, without waiting for the blocked one.
+	inbox := nats.NewInbox()
+	replies, err := f.nc.SubscribeSync(inbox + ".*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	for i := range n {
+		msg := f.command(t, id, "modify", "/x", "1", protocol.Headers{"block": "1"}, auth)
+		msg.Reply = fmt.Sprintf("%s.%d", inbox, i)
+		if err := f.nc.PublishMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			<-started // the first one holds the entity
+		}
+	}
+	status := map[int]int{}
+	for range n - 4 {
+		m, err := replies.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("refusals did not come at once: %v", err)
+		}
+		env, _ := protocol.DecodeEnvelope(m.Data)
+		status[env.Status]++
+		if e, ok := env.AsError(); !ok || e.Code != "things:thing.toomanymodifyingrequests" {
+			t.Errorf("early reply %s, want things:thing.toomanymodifyingrequests", env.Value)
+		}
+	}
+	close(gate)
+	for range 4 {
+		m, err := replies.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, _ := protocol.DecodeEnvelope(m.Data)
+		status[env.Status]++
+	}
+	if status[204] != 4 || status[429] != n-4 {
+		t.Errorf("statuses %v, want 4x204 and %dx429", status, n-4)
+	}
+}
+
+func TestCommandsWithoutAuthAreRejected(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.host(t, &docHandler{}, nil)
+	for _, a := range []string{"", "[]", "not json"} {
+		env, err := f.request("org.eclipse.ditto:x", "retrieve", "/", "", nil, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, ok := env.AsError(); !ok || e.Status != 401 {
+			t.Errorf("auth %q: reply %s, want a 401 error", a, env.Value)
+		}
+	}
+}
+
+func TestWrongShardIsRejected(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.host(t, &docHandler{}, nil)
+	id := "org.eclipse.ditto:x"
+	msg := nats.NewMsg(f.names.ThingCommands((streams.Shard(id, testShards) + 1) % testShards))
+	msg.Data = []byte(`{"topic":"org.eclipse.ditto/x/things/twin/commands/retrieve","headers":{},"path":"/"}`)
+	msg.Header.Set(streams.HeaderAuth, auth)
+	reply, err := f.nc.RequestMsg(msg, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := protocol.DecodeEnvelope(reply.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := env.AsError(); !ok || e.Status != 400 {
+		t.Errorf("reply %s, want a 400 error", reply.Data)
+	}
+}
+
+func TestClosedShardAnswersNoResponders(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.host(t, &docHandler{}, nil)
+	id := "org.eclipse.ditto:moved"
+	wantStatus(t, f.send(t, id, "modify", "/", `{}`, nil), 204)
+	h.CloseShard(context.Background(), streams.Shard(id, testShards))
+	if _, err := f.request(id, "retrieve", "/", "", nil, auth); !errors.Is(err, nats.ErrNoResponders) {
+		t.Errorf("request to a closed shard: %v, want ErrNoResponders", err)
+	}
+}
+
+// A second instance that wrote to the journal behind the first one's back
+// (the zombie case) must not cause a lost update: the first one's next
+// write conflicts, reloads and applies on top.
+func TestJournalConflictReloadsAndRetries(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.host(t, &docHandler{}, nil)
+	id := "org.eclipse.ditto:contended"
+	wantStatus(t, f.send(t, id, "modify", "/", `{"a":1}`, nil), 204)
+
+	// Another writer appends revision 2 directly.
+	ev := protocol.Envelope{Topic: "org.eclipse.ditto/contended/things/twin/events/modified", Headers: protocol.Headers{}, Path: "/b", Value: json.RawMessage(`2`), Revision: 2}
+	payload, _ := ev.Encode()
+	if err := f.j.Append(context.Background(), journal.Event{PID: "thing:" + id, SN: 2, Timestamp: time.Now(), Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, f.send(t, id, "modify", "/c", `3`, nil), 204)
+	got := f.send(t, id, "retrieve", "/", "", nil)
+	if !jsonv.MustParse(string(got.Value)).Equal(jsonv.MustParse(`{"a":1,"b":2,"c":3}`)) || got.Headers["etag"] != `"rev:3"` {
+		t.Errorf("after conflict: %s etag %s, want all three members at rev 3", got.Value, got.Headers["etag"])
+	}
+}
+
+// Observed messages and commands are handled in the order the connection
+// delivered them: a command published after an observed message by the
+// same client always sees it handled.
+func TestObservedMessagesAreOrderedWithCommands(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var observed atomic.Int64
+	var violations atomic.Int64
+	h := &docHandler{observed: &observed, seen: func(cmd *Command, before int64) {
+		var want int64
+		fmt.Sscan(cmd.Envelope.Headers["expect"], &want)
+		if before < want {
+			violations.Add(1)
+		}
+	}}
+	host := f.host(t, h, nil)
+	if err := host.Observe("invalidate", func(*nats.Msg) { observed.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 200; i++ {
+		if err := f.nc.Publish("invalidate", nil); err != nil {
+			t.Fatal(err)
+		}
+		env := f.send(t, fmt.Sprintf("org.eclipse.ditto:o%d", i%7), "retrieve", "/", "", protocol.Headers{"expect": fmt.Sprint(i)})
+		if env.Status != 404 {
+			t.Fatalf("unexpected reply %s", env.Value)
+		}
+	}
+	if v := violations.Load(); v != 0 {
+		t.Errorf("%d commands were handled before an observed message published ahead of them", v)
+	}
+}
+
+func TestExpiredCommandIsNotApplied(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	gate := make(chan struct{})
+	started := make(chan struct{}, 1)
+	f.host(t, &docHandler{gate: gate, started: started}, nil)
+	id := "org.eclipse.ditto:late"
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.request(id, "modify", "/", `{"first":true}`, protocol.Headers{"block": "1"}, auth)
+		done <- err
+	}()
+	<-started
+	// Queued behind the blocked command with a 100ms timeout: by the time
+	// it could run, its caller has given up.
+	msg := f.command(t, id, "modify", "/late", `true`, protocol.Headers{"timeout": "100ms"}, auth)
+	if _, err := f.nc.RequestMsg(msg, 500*time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
+		t.Errorf("late command: %v, want no answer (timeout)", err)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := f.send(t, id, "retrieve", "/", "", nil)
+	if string(got.Value) != `{"first":true}` || got.Headers["etag"] != `"rev:1"` {
+		t.Errorf("state %s %s: the expired command was applied", got.Value, got.Headers["etag"])
+	}
+}

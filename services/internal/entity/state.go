@@ -1,0 +1,158 @@
+package entity
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dittonats/dittonats/protocol/jsonv"
+)
+
+// Event actions: the last token of an event topic.
+const (
+	ActionCreated  = "created"
+	ActionModified = "modified"
+	ActionMerged   = "merged"
+	ActionDeleted  = "deleted"
+)
+
+// State is an entity as the journal has it. Handlers read it; only the host
+// changes it, after the event that changes it is persisted.
+//
+// The document is held as compact JSON and parsed on demand: a hundred
+// thousand entities stay small, and a read that may return the whole
+// document returns these bytes without re-encoding them.
+type State struct {
+	// ID is the entity id ("namespace:name").
+	ID string
+	// Revision is the SN of the last event; 0 if the entity never existed.
+	Revision int64
+	// Created is when the entity was last created; Modified when it last
+	// changed.
+	Created, Modified time.Time
+	// Deleted is set once the entity was deleted (Revision stays).
+	Deleted bool
+
+	raw    []byte
+	doc    jsonv.Value
+	parsed bool
+}
+
+// Exists reports whether the entity exists now.
+func (s *State) Exists() bool { return s.Revision > 0 && !s.Deleted }
+
+// Raw returns the entity document as compact JSON, nil if it does not exist.
+// The caller must not modify it.
+func (s *State) Raw() []byte {
+	if !s.Exists() {
+		return nil
+	}
+	return s.raw
+}
+
+// Doc returns the parsed entity document (JSON null if it does not exist).
+// The result is cached for the current command.
+func (s *State) Doc() (jsonv.Value, error) {
+	if !s.Exists() {
+		return jsonv.Null(), nil
+	}
+	if !s.parsed {
+		v, err := jsonv.Parse(s.raw)
+		if err != nil {
+			return jsonv.Value{}, fmt.Errorf("stored document of %s: %w", s.ID, err)
+		}
+		s.doc, s.parsed = v, true
+	}
+	return s.doc, nil
+}
+
+// forget drops the parsed document so that idle entities hold bytes only.
+func (s *State) forget() { s.doc, s.parsed = jsonv.Value{}, false }
+
+// Change is what one event does to an entity's document.
+type Change struct {
+	// Action is one of ActionCreated, ActionModified, ActionMerged,
+	// ActionDeleted.
+	Action string
+	// Path is where in the document the change applies; root for the whole
+	// entity.
+	Path jsonv.Pointer
+	// Value is the new value at Path (created, modified), the merge patch
+	// (merged), or unused (deleted).
+	Value jsonv.Value
+}
+
+// apply returns s after ch, persisted as revision rev at ts.
+func (s *State) apply(ch Change, rev int64, ts time.Time) error {
+	doc, err := s.Doc()
+	if err != nil {
+		return err
+	}
+	switch ch.Action {
+	case ActionCreated, ActionModified:
+		if ch.Path.IsRoot() {
+			doc = ch.Value
+			if ch.Action == ActionCreated || !s.Exists() {
+				s.Created = ts
+			}
+		} else {
+			doc = doc.Set(ch.Path, ch.Value)
+		}
+	case ActionMerged:
+		// A patch at a path is the patch {"a":{"b":patch}} at the root:
+		// null there removes the member, anything else merges into it and
+		// creates missing (or replaces non-object) parents.
+		if ch.Value.Kind() == jsonv.KindNull && !ch.Path.IsRoot() {
+			doc, _ = doc.Delete(ch.Path)
+		} else {
+			doc = doc.Set(ch.Path, jsonv.MergePatch(valueAt(doc, ch.Path), ch.Value))
+		}
+	case ActionDeleted:
+		if ch.Path.IsRoot() {
+			s.Revision, s.Modified, s.Deleted = rev, ts, true
+			s.raw, s.doc, s.parsed = nil, jsonv.Value{}, false
+			return nil
+		}
+		doc, _ = doc.Delete(ch.Path)
+	default:
+		return fmt.Errorf("event action %q: unknown", ch.Action)
+	}
+	s.Revision, s.Modified, s.Deleted = rev, ts, false
+	s.raw = doc.AppendJSON(nil)
+	s.doc, s.parsed = doc, true
+	return nil
+}
+
+func valueAt(doc jsonv.Value, p jsonv.Pointer) jsonv.Value {
+	v, ok := doc.At(p)
+	if !ok {
+		return jsonv.Null()
+	}
+	return v
+}
+
+// snapshot is the stored form of a State: the document plus the timestamps
+// the document itself does not carry.
+type snapshot struct {
+	Created  time.Time       `json:"created"`
+	Modified time.Time       `json:"modified"`
+	Entity   json.RawMessage `json:"entity,omitempty"`
+}
+
+func (s *State) marshalSnapshot() ([]byte, error) {
+	return json.Marshal(snapshot{Created: s.Created, Modified: s.Modified, Entity: s.Raw()})
+}
+
+func (s *State) unmarshalSnapshot(rev int64, deleted bool, data []byte) error {
+	var sn snapshot
+	if err := json.Unmarshal(data, &sn); err != nil {
+		return fmt.Errorf("snapshot of %s at %d: %w", s.ID, rev, err)
+	}
+	s.Revision, s.Deleted = rev, deleted
+	s.Created, s.Modified = sn.Created.UTC(), sn.Modified.UTC()
+	s.raw, s.doc, s.parsed = nil, jsonv.Value{}, false
+	if !deleted {
+		s.raw = []byte(sn.Entity)
+	}
+	return nil
+}
