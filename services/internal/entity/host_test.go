@@ -485,3 +485,55 @@ func TestExpiredCommandIsNotApplied(t *testing.T) {
 		t.Errorf("state %s %s: the expired command was applied", got.Value, got.Headers["etag"])
 	}
 }
+
+func TestServeTakesShardsAndHandsThemBack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := streams.DefaultConfig()
+	cfg.LeaseTTL = time.Second
+	if err := streams.Ensure(context.Background(), f.js, f.names, cfg, streams.ServiceThings); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := f.js.KeyValue(context.Background(), f.names.ShardLeaseBucket(streams.ServiceThings))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := f.srv.Connect(t)
+	js, _ := jetstream.New(nc)
+	host, err := New(Config{
+		Kind: "thing", Group: "things", Channel: "twin", Queue: "things",
+		Shards: testShards, CommandSubject: f.names.ThingCommands, EventSubject: f.names.ThingEvents,
+		Errors: Errors{TooManyRequests: protocol.ErrThingTooManyModifyingRequests, Unavailable: protocol.ErrThingUnavailable},
+	}, f.j, &docHandler{}, nc, js, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- host.Serve(ctx, kv, "one", time.Second) }()
+
+	// Commands are answered once the shards are taken.
+	id := "org.eclipse.ditto:served"
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		env, err := f.request(id, "modify", "/", `{}`, nil, auth)
+		if err == nil {
+			wantStatus(t, env, 204)
+			break
+		}
+		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+			t.Fatalf("command not served: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if keys, err := kv.Keys(context.Background()); err == nil && len(keys) > 0 {
+		t.Errorf("leases left after Serve returned: %v", keys)
+	}
+	if _, err := f.request(id, "retrieve", "/", "", nil, auth); !errors.Is(err, nats.ErrNoResponders) {
+		t.Errorf("after Serve returned: %v, want ErrNoResponders", err)
+	}
+}
