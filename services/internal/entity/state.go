@@ -32,6 +32,10 @@ type State struct {
 	Created, Modified time.Time
 	// Deleted is set once the entity was deleted (Revision stays).
 	Deleted bool
+	// Memo is the handler's to keep something derived from the document
+	// (e.g. a thing's policy id) across commands. It is cleared whenever
+	// the document changes.
+	Memo any
 
 	raw    []byte
 	doc    jsonv.Value
@@ -84,6 +88,7 @@ type Change struct {
 
 // apply returns s after ch, persisted as revision rev at ts.
 func (s *State) apply(ch Change, rev int64, ts time.Time) error {
+	s.Memo = nil
 	doc, err := s.Doc()
 	if err != nil {
 		return err

@@ -1,0 +1,13 @@
+// Package things is the things service: it owns thing entities (event
+// sourced, journal "things": things_journal and things_snaps) and enforces
+// every thing command against the thing's policy.
+//
+// Subjects served: <p>.things.commands.<shard> for the shards this instance
+// leases (request/reply, Ditto Protocol envelopes in both directions).
+// Published: <p>.things.events.<ns> (stream <P>_THINGS_EVENTS), one event per
+// revision. Observed: <p>.policies.events.> to invalidate cached policies,
+// ordered with the commands (see package entity).
+// Requests sent: <p>.policies.commands.<shard> to load policies for
+// enforcement (sudo) and to create, copy or delete a thing's policy on the
+// creating user's behalf.
+package things

@@ -1,0 +1,664 @@
+package things
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/protocol/rql"
+	"github.com/dittonats/dittonats/services/internal/enforcer"
+	"github.com/dittonats/dittonats/services/internal/entity"
+)
+
+// handler is the things service's entity.Handler.
+type handler struct {
+	maxThingSize int
+	cache        *policyCache
+	policies     *policyClient
+	log          *slog.Logger
+	// resolveThingPolicy returns the policy id of another thing as the
+	// caller may read it (for _copyPolicyFrom placeholders).
+	resolveThingPolicy func(ctx context.Context, thingID string, auth []string) (string, error)
+}
+
+// call is one command in flight, with what enforcement needs.
+type call struct {
+	cmd  *entity.Command
+	st   *entity.State
+	res  resource
+	view *enforcer.View // nil for sudo commands: everything is allowed
+}
+
+// Handle implements entity.Handler.
+func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.State) (entity.Outcome, error) {
+	t := cmd.Topic
+	if t.Group != protocol.GroupThings || t.Channel != protocol.ChannelTwin || t.Criterion != protocol.CriterionCommands {
+		return entity.Outcome{}, errNotSupported(cmd.Envelope.Topic)
+	}
+	if err := protocol.ValidateThingID(cmd.EntityID); err != nil {
+		return entity.Outcome{}, err
+	}
+	if err := cmd.Envelope.Headers.Validate(); err != nil {
+		return entity.Outcome{}, err
+	}
+	res, err := parseResource(cmd.Envelope.Path)
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	c := &call{cmd: cmd, st: st, res: res}
+	switch t.Action {
+	case protocol.ActionCreate:
+		if res.kind != kThing {
+			return entity.Outcome{}, protocol.ErrPathUnknown(cmd.Envelope.Path)
+		}
+		if st.Exists() {
+			return entity.Outcome{}, protocol.ErrThingConflict(cmd.EntityID)
+		}
+		return h.create(ctx, c)
+	case protocol.ActionModify:
+		if res.kind == kThing && !st.Exists() {
+			return h.create(ctx, c)
+		}
+		return h.modify(ctx, c)
+	case protocol.ActionRetrieve:
+		return h.retrieve(ctx, c)
+	case protocol.ActionMerge:
+		return h.merge(ctx, c)
+	case protocol.ActionDelete:
+		return h.delete(ctx, c)
+	}
+	return entity.Outcome{}, errNotSupported(cmd.Envelope.Topic)
+}
+
+// policyID returns the policy id of the (existing) thing, memoized on the
+// entity so that a plain read needs no parse.
+func policyID(st *entity.State) (string, error) {
+	if id, ok := st.Memo.(string); ok {
+		return id, nil
+	}
+	doc, err := st.Doc()
+	if err != nil {
+		return "", err
+	}
+	pv, _ := doc.Get("policyId")
+	id, _ := pv.Str()
+	st.Memo = id
+	return id, nil
+}
+
+// authorize loads the view of the thing's policy for the caller. The thing
+// must exist.
+func (h *handler) authorize(ctx context.Context, c *call, modifying bool) error {
+	if c.cmd.Sudo {
+		return nil
+	}
+	pid, err := policyID(c.st)
+	if err != nil {
+		return err
+	}
+	if pid == "" {
+		return protocol.ErrThingNotAccessible(c.cmd.EntityID)
+	}
+	enf, err := h.cache.get(ctx, pid)
+	if errors.Is(err, errPolicyGone) {
+		if modifying {
+			return protocol.ErrThingNotModifiablePolicyDeleted(c.cmd.EntityID, pid)
+		}
+		return protocol.ErrThingNotAccessiblePolicyDeleted(c.cmd.EntityID, pid)
+	}
+	if err != nil {
+		return err
+	}
+	c.view = enf.For(c.cmd.Auth)
+	return nil
+}
+
+func (c *call) canReadPartially(p jsonv.Pointer) bool {
+	return c.view == nil || c.view.HasPartial(enforcer.TypeThing, p, enforcer.Read)
+}
+
+func (c *call) canWrite(p jsonv.Pointer) bool {
+	return c.view == nil || c.view.HasUnrestricted(enforcer.TypeThing, p, enforcer.Write)
+}
+
+// denyWrite is the answer to a write the policy does not grant: 403 when
+// the caller can see the thing, 404 when it cannot even know it exists.
+func (c *call) denyWrite() error {
+	if c.canReadPartially(nil) {
+		return c.res.notModifiable(c.cmd.EntityID, c.cmd.Topic.Action)
+	}
+	return protocol.ErrThingNotAccessible(c.cmd.EntityID)
+}
+
+// extended returns the thing document with the computed fields Ditto
+// offers to field selectors and conditions.
+func extended(st *entity.State, doc jsonv.Value) jsonv.Value {
+	ns, _ := protocol.SplitID(st.ID)
+	out := append([]jsonv.Member(nil), doc.Members()...)
+	out = append(out,
+		jsonv.Member{Key: "_namespace", Value: jsonv.String(ns)},
+		jsonv.Member{Key: "_revision", Value: jsonv.Int(st.Revision)},
+		jsonv.Member{Key: "_created", Value: jsonv.String(entity.FormatTime(st.Created))},
+		jsonv.Member{Key: "_modified", Value: jsonv.String(entity.FormatTime(st.Modified))},
+	)
+	return jsonv.Object(out...)
+}
+
+// checkCondition applies the condition header: the caller must be able to
+// read every field it names, and it must hold for the current thing.
+func (c *call) checkCondition() error {
+	cond, ok := c.cmd.Envelope.Headers[protocol.HeaderCondition]
+	if !ok {
+		return nil
+	}
+	node, err := rql.Parse(cond)
+	if err != nil {
+		var se *rql.SyntaxError
+		if errors.As(err, &se) {
+			return protocol.ErrThingConditionInvalid(cond, se.Reason)
+		}
+		perr := protocol.AsError(err)
+		if perr != nil {
+			return protocol.ErrThingConditionInvalid(cond, perr.Message)
+		}
+		return protocol.ErrThingConditionInvalid(cond, "")
+	}
+	if c.view != nil {
+		for _, prop := range rql.Properties(node) {
+			p, err := jsonv.ParsePointer(prop)
+			if err != nil {
+				return protocol.ErrThingConditionInvalid(cond, err.Error())
+			}
+			// A wildcard reaches every member at its level, so the
+			// caller must be able to read all of them.
+			for i, seg := range p {
+				if seg == jsonv.Wildcard {
+					p = p[:i]
+					break
+				}
+			}
+			if !c.view.HasUnrestricted(enforcer.TypeThing, p, enforcer.Read) {
+				return protocol.ErrThingConditionFailedPermission()
+			}
+		}
+	}
+	doc, err := c.st.Doc()
+	if err != nil {
+		return err
+	}
+	if !rql.Matches(node, extended(c.st, doc)) {
+		return protocol.ErrThingConditionFailed()
+	}
+	return nil
+}
+
+// checkPreconditions applies If-Match and If-None-Match to the addressed
+// resource, whose current entity tag is tag ("" when it does not exist).
+func (c *call) checkPreconditions(tag string, reading bool) error {
+	h := c.cmd.Envelope.Headers
+	if v, ok := h[protocol.HeaderIfMatch]; ok {
+		if !tagMatches(v, tag) {
+			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfMatch, v, tag)
+		}
+	}
+	if v, ok := h[protocol.HeaderIfNoneMatch]; ok {
+		if tagMatches(v, tag) {
+			if reading {
+				return protocol.ErrThingPreconditionNotModified(v, tag)
+			}
+			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfNoneMatch, v, tag)
+		}
+	}
+	return nil
+}
+
+// tagMatches reports whether a precondition header value ("*" or a list of
+// entity tags) matches the current tag (empty: the resource does not exist).
+func tagMatches(header, current string) bool {
+	if current == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == strings.TrimPrefix(current, "W/") {
+			return true
+		}
+	}
+	return false
+}
+
+// response builds a reply to the command.
+func (c *call) response(status int, value []byte, headers protocol.Headers) protocol.Envelope {
+	if headers == nil {
+		headers = protocol.Headers{}
+	}
+	return protocol.Envelope{Topic: c.cmd.Envelope.Topic, Headers: headers, Path: c.res.path.String(), Value: value, Status: status}
+}
+
+func (h *handler) retrieve(ctx context.Context, c *call) (entity.Outcome, error) {
+	id := c.cmd.EntityID
+	if !c.st.Exists() {
+		return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
+	}
+	if err := h.authorize(ctx, c, false); err != nil {
+		return entity.Outcome{}, err
+	}
+	if !c.canReadPartially(c.res.path) {
+		return entity.Outcome{}, c.res.notAccessible(id)
+	}
+	if err := c.checkCondition(); err != nil {
+		return entity.Outcome{}, err
+	}
+	env := c.cmd.Envelope
+	if c.res.kind == kThing && env.Fields == "" && (c.view == nil || c.view.ReadsAll(enforcer.TypeThing)) {
+		// The common case: the whole thing for a caller who may read all
+		// of it. The stored bytes are the answer; nothing is parsed.
+		tag := etag(c.res, c.st.Revision, jsonv.Value{})
+		if err := c.checkPreconditions(tag, true); err != nil {
+			return entity.Outcome{}, err
+		}
+		return entity.Outcome{Response: c.response(http.StatusOK, c.st.Raw(), protocol.Headers{protocol.HeaderETag: tag})}, nil
+	}
+	doc, err := c.st.Doc()
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	val, ok := doc.At(c.res.path)
+	if !ok {
+		return entity.Outcome{}, c.res.notAccessible(id)
+	}
+	tag := etag(c.res, c.st.Revision, val)
+	if err := c.checkPreconditions(tag, true); err != nil {
+		return entity.Outcome{}, err
+	}
+	if env.Fields != "" && val.Kind() == jsonv.KindObject {
+		fs, err := jsonv.ParseFieldSelector(env.Fields)
+		if err != nil {
+			return entity.Outcome{}, err
+		}
+		if c.res.kind == kThing {
+			val, err = h.selectThing(ctx, c, doc, fs)
+			if err != nil {
+				return entity.Outcome{}, err
+			}
+		} else {
+			val = val.Select(fs)
+		}
+	}
+	if c.view != nil && val.Kind() == jsonv.KindObject {
+		val = c.viewOf(val)
+		if c.res.kind != kThing && val.Kind() == jsonv.KindNull {
+			return entity.Outcome{}, c.res.notAccessible(id)
+		}
+	}
+	return entity.Outcome{Response: c.response(http.StatusOK, val.AppendJSON(nil), protocol.Headers{protocol.HeaderETag: tag})}, nil
+}
+
+// allowlist names the thing fields every reader of a thing sees (Ditto's
+// THING_QUERY_COMMAND_RESPONSE_ALLOWLIST): they carry no user data.
+var allowlist = []string{"thingId", "_namespace", "_revision", "_modified", "_created"}
+
+// viewOf filters an object at the call's resource path to what the caller
+// may read; for the thing itself the allowlisted fields stay.
+func (c *call) viewOf(val jsonv.Value) jsonv.Value {
+	filtered, ok := c.view.View(enforcer.TypeThing, c.res.path, val, enforcer.Read)
+	if c.res.kind != kThing {
+		if !ok {
+			return jsonv.Null()
+		}
+		return filtered
+	}
+	if !ok {
+		filtered = jsonv.Object()
+	}
+	out := make([]jsonv.Member, 0, val.Len())
+	for _, m := range val.Members() {
+		if v, ok := filtered.Get(m.Key); ok {
+			out = append(out, jsonv.Member{Key: m.Key, Value: v})
+			continue
+		}
+		for _, a := range allowlist {
+			if m.Key == a {
+				out = append(out, m)
+			}
+		}
+	}
+	// _policy was retrieved as the caller and is theirs to see.
+	if p, ok := val.Get("_policy"); ok {
+		if _, seen := filtered.Get("_policy"); !seen {
+			out = append(out, jsonv.Member{Key: "_policy", Value: p})
+		}
+	}
+	return jsonv.Object(out...)
+}
+
+// selectThing applies a field selector to the thing, offering the computed
+// fields (_revision, _created, _modified, _namespace) and _policy.
+func (h *handler) selectThing(ctx context.Context, c *call, doc jsonv.Value, fs jsonv.FieldSelector) (jsonv.Value, error) {
+	x := extended(c.st, doc)
+	for _, p := range fs {
+		if len(p) > 0 && p[0] == "_policy" {
+			pid, _ := policyID(c.st)
+			if pol, err := h.policies.retrieve(ctx, pid, c.cmd.Auth, c.cmd.Sudo); err == nil {
+				x = x.Set(jsonv.Pointer{"_policy"}, pol)
+			}
+			break
+		}
+	}
+	return x.Select(fs), nil
+}
+
+// value parses the command's value, which modify and merge require.
+func (c *call) value() (jsonv.Value, error) {
+	if c.cmd.Envelope.Value == nil {
+		return jsonv.Value{}, errValueMissing()
+	}
+	return jsonv.Parse(c.cmd.Envelope.Value)
+}
+
+func (h *handler) modify(ctx context.Context, c *call) (entity.Outcome, error) {
+	id := c.cmd.EntityID
+	val, err := c.value()
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	if !c.st.Exists() {
+		return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
+	}
+	if err := h.authorize(ctx, c, true); err != nil {
+		return entity.Outcome{}, err
+	}
+	if !c.canWrite(c.res.path) {
+		return entity.Outcome{}, c.denyWrite()
+	}
+	if err := c.checkCondition(); err != nil {
+		return entity.Outcome{}, err
+	}
+	doc, err := c.st.Doc()
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	if c.res.kind == kThing {
+		if val, err = h.checkThingReplacement(c, doc, val); err != nil {
+			return entity.Outcome{}, err
+		}
+	} else if val, err = checkValue(c.res, val); err != nil {
+		return entity.Outcome{}, err
+	}
+	if c.res.needsFeature() {
+		if _, ok := doc.At(jsonv.Pointer{"features", c.res.feature}); !ok {
+			return entity.Outcome{}, protocol.ErrFeatureNotAccessible(id, c.res.feature)
+		}
+	}
+	current, exists := doc.At(c.res.path)
+	tag := ""
+	if exists {
+		tag = etag(c.res, c.st.Revision, current)
+	}
+	if err := c.checkPreconditions(tag, false); err != nil {
+		return entity.Outcome{}, err
+	}
+	if exists && c.cmd.Envelope.Headers[protocol.HeaderIfEqual] == protocol.IfEqualSkip && current.Equal(val) {
+		return entity.Outcome{}, errSkippedEqual()
+	}
+	if err := h.checkSize(doc.Set(c.res.path, val)); err != nil {
+		return entity.Outcome{}, err
+	}
+	action, status, body := entity.ActionModified, http.StatusNoContent, []byte(nil)
+	if !exists {
+		action, status, body = entity.ActionCreated, http.StatusCreated, val.AppendJSON(nil)
+	}
+	out := entity.Outcome{
+		Event:    &entity.Event{Change: entity.Change{Action: action, Path: c.res.path, Value: val}, Headers: eventHeaders(c.cmd)},
+		Response: c.response(status, body, nil),
+	}
+	out.After = c.tagAfter(val)
+	return out, nil
+}
+
+// tagAfter puts the resource's new entity tag on the response.
+func (c *call) tagAfter(val jsonv.Value) func(*entity.State, *protocol.Envelope) {
+	return func(st *entity.State, resp *protocol.Envelope) {
+		resp.Headers[protocol.HeaderETag] = etag(c.res, st.Revision, val)
+	}
+}
+
+// checkThingReplacement validates the body of a modify of the whole thing.
+func (h *handler) checkThingReplacement(c *call, doc, val jsonv.Value) (jsonv.Value, error) {
+	if val.Kind() == jsonv.KindObject {
+		if _, ok := val.Get("_policy"); ok {
+			return jsonv.Value{}, protocol.ErrThingPolicyNotAllowed(c.cmd.EntityID)
+		}
+		if _, ok := val.Get("_copyPolicyFrom"); ok {
+			return jsonv.Value{}, protocol.ErrThingPolicyNotAllowed(c.cmd.EntityID)
+		}
+	}
+	val, err := normalizeThing(val)
+	if err != nil {
+		return jsonv.Value{}, err
+	}
+	if tid, ok := val.Get("thingId"); ok {
+		if s, _ := tid.Str(); s != c.cmd.EntityID {
+			return jsonv.Value{}, protocol.ErrThingIDNotSettable()
+		}
+	}
+	// The thing id and, unless the body changes it, the policy id stay.
+	val = val.Set(jsonv.Pointer{"thingId"}, jsonv.String(c.cmd.EntityID))
+	if _, ok := val.Get("policyId"); !ok {
+		if pv, ok := doc.Get("policyId"); ok {
+			val = val.Set(jsonv.Pointer{"policyId"}, pv)
+		}
+	}
+	return normalizeThing(val)
+}
+
+func (h *handler) checkSize(doc jsonv.Value) error {
+	if h.maxThingSize <= 0 {
+		return nil
+	}
+	if n := len(doc.AppendJSON(nil)); n > h.maxThingSize {
+		return protocol.ErrThingTooLarge(int64(n), int64(h.maxThingSize))
+	}
+	return nil
+}
+
+// eventHeaders are the headers an event carries: the command's correlation
+// and the subject that caused it (Ditto's ditto-originator).
+func eventHeaders(cmd *entity.Command) protocol.Headers {
+	h := protocol.Headers{}
+	if cid, ok := cmd.Envelope.Headers[protocol.HeaderCorrelationID]; ok {
+		h[protocol.HeaderCorrelationID] = cid
+	}
+	if len(cmd.Auth) > 0 {
+		h[protocol.HeaderOriginator] = cmd.Auth[0]
+	}
+	return h
+}
+
+func (h *handler) delete(ctx context.Context, c *call) (entity.Outcome, error) {
+	id := c.cmd.EntityID
+	if !c.st.Exists() {
+		return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
+	}
+	if c.res.kind == kPolicyID {
+		return entity.Outcome{}, protocol.ErrThingPolicyIDNotDeletable()
+	}
+	if err := h.authorize(ctx, c, true); err != nil {
+		return entity.Outcome{}, err
+	}
+	doc, err := c.st.Doc()
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	current, exists := doc.At(c.res.path)
+	if !exists {
+		if !c.canReadPartially(nil) {
+			return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
+		}
+		return entity.Outcome{}, c.res.notAccessible(id)
+	}
+	if !c.canWrite(c.res.path) {
+		return entity.Outcome{}, c.denyWrite()
+	}
+	if err := c.checkCondition(); err != nil {
+		return entity.Outcome{}, err
+	}
+	if err := c.checkPreconditions(etag(c.res, c.st.Revision, current), false); err != nil {
+		return entity.Outcome{}, err
+	}
+	return entity.Outcome{
+		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionDeleted, Path: c.res.path}, Headers: eventHeaders(c.cmd)},
+		Response: c.response(http.StatusNoContent, nil, nil),
+	}, nil
+}
+
+func (h *handler) merge(ctx context.Context, c *call) (entity.Outcome, error) {
+	id := c.cmd.EntityID
+	patch, err := c.value()
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	if !c.st.Exists() {
+		return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
+	}
+	if err := h.authorize(ctx, c, true); err != nil {
+		return entity.Outcome{}, err
+	}
+	if !c.mayMerge(patch) {
+		return entity.Outcome{}, c.denyWrite()
+	}
+	if err := c.checkCondition(); err != nil {
+		return entity.Outcome{}, err
+	}
+	doc, err := c.st.Doc()
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	if c.res.needsFeature() {
+		if _, ok := doc.At(jsonv.Pointer{"features", c.res.feature}); !ok {
+			return entity.Outcome{}, protocol.ErrFeatureNotAccessible(id, c.res.feature)
+		}
+	}
+	current, exists := doc.At(c.res.path)
+	tag := ""
+	if exists {
+		tag = etag(c.res, c.st.Revision, current)
+	}
+	if err := c.checkPreconditions(tag, false); err != nil {
+		return entity.Outcome{}, err
+	}
+	merged := jsonv.MergePatch(current, patch)
+	var result jsonv.Value
+	if patch.Kind() == jsonv.KindNull && !c.res.path.IsRoot() {
+		result, _ = doc.Delete(c.res.path)
+	} else {
+		result = doc.Set(c.res.path, merged)
+	}
+	// The merged thing must still be a valid thing with the same id.
+	normalized, err := normalizeThing(result)
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	if tid, _ := normalized.Get("thingId"); !tid.Equal(jsonv.String(id)) {
+		return entity.Outcome{}, protocol.ErrThingIDNotSettable()
+	}
+	if !normalized.Equal(result) {
+		return entity.Outcome{}, protocol.ErrJSONInvalid("The merge patch would make the thing invalid.")
+	}
+	switch c.cmd.Envelope.Headers[protocol.HeaderIfEqual] {
+	case protocol.IfEqualSkip:
+		if result.Equal(doc) {
+			return entity.Outcome{}, errSkippedEqual()
+		}
+	case protocol.IfEqualSkipMinimizingMerge:
+		if result.Equal(doc) {
+			return entity.Outcome{}, errSkippedEqual()
+		}
+		patch = minimizePatch(current, patch)
+	}
+	if err := h.checkSize(result); err != nil {
+		return entity.Outcome{}, err
+	}
+	headers := eventHeaders(c.cmd)
+	headers[protocol.HeaderContentType] = protocol.MediaTypeMergePatchJSON
+	return entity.Outcome{
+		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionMerged, Path: c.res.path, Value: patch}, Headers: headers},
+		Response: c.response(http.StatusNoContent, nil, nil),
+		After: func(st *entity.State, resp *protocol.Envelope) {
+			if c.res.kind == kThing {
+				resp.Headers[protocol.HeaderETag] = etag(c.res, st.Revision, jsonv.Value{})
+			}
+		},
+	}, nil
+}
+
+// mayMerge is Ditto's enforcement of merge commands: unrestricted WRITE at
+// the path, or partial WRITE there and unrestricted WRITE at every leaf the
+// patch touches (a regex key deletes unknown members, so it needs the path).
+func (c *call) mayMerge(patch jsonv.Value) bool {
+	if c.view == nil || c.canWrite(c.res.path) {
+		return true
+	}
+	if !c.view.HasPartial(enforcer.TypeThing, c.res.path, enforcer.Write) {
+		return false
+	}
+	return c.leavesWritable(c.res.path, patch)
+}
+
+func (c *call) leavesWritable(p jsonv.Pointer, v jsonv.Value) bool {
+	if v.Kind() != jsonv.KindObject || v.Len() == 0 {
+		return c.canWrite(p)
+	}
+	for _, m := range v.Members() {
+		if isRegexKey(m.Key) && m.Value.Kind() == jsonv.KindNull {
+			if !c.canWrite(p) {
+				return false
+			}
+			continue
+		}
+		if !c.leavesWritable(p.Append(m.Key), m.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// isRegexKey reports Ditto's "{{ /regex/ }}" merge keys.
+func isRegexKey(k string) bool {
+	if !strings.HasPrefix(k, "{{") || !strings.HasSuffix(k, "}}") {
+		return false
+	}
+	inner := strings.TrimSpace(k[2 : len(k)-2])
+	return len(inner) >= 2 && strings.HasPrefix(inner, "/") && strings.HasSuffix(inner, "/")
+}
+
+// minimizePatch keeps only the parts of patch that change current (Ditto's
+// if-equal: skip-minimizing-merge).
+func minimizePatch(current, patch jsonv.Value) jsonv.Value {
+	if patch.Kind() != jsonv.KindObject || current.Kind() != jsonv.KindObject {
+		return patch
+	}
+	var out []jsonv.Member
+	for _, m := range patch.Members() {
+		old, had := current.Get(m.Key)
+		switch {
+		case m.Value.Kind() == jsonv.KindNull:
+			if had || isRegexKey(m.Key) {
+				out = append(out, m)
+			}
+		case !had:
+			out = append(out, m)
+		case m.Value.Kind() == jsonv.KindObject && old.Kind() == jsonv.KindObject:
+			if sub := minimizePatch(old, m.Value); sub.Len() > 0 {
+				out = append(out, jsonv.Member{Key: m.Key, Value: sub})
+			}
+		case !old.Equal(m.Value):
+			out = append(out, m)
+		}
+	}
+	return jsonv.Object(out...)
+}

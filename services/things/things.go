@@ -1,0 +1,134 @@
+package things
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/internal/entity"
+	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/limits"
+	"github.com/dittonats/dittonats/streams"
+)
+
+// Config is the things service's configuration (environment variables).
+type Config struct {
+	SnapshotThreshold int64         `envconfig:"THING_SNAPSHOT_THRESHOLD" default:"500" desc:"write a snapshot of a thing every this many events"`
+	MailboxSize       int           `envconfig:"THINGS_MAILBOX_SIZE" default:"100" desc:"commands queued per thing before answering 429 too many modifying requests"`
+	MaxThingsInMemory int           `envconfig:"THINGS_MAX_IN_MEMORY" default:"1000000" desc:"things held in memory per instance; idle ones beyond are evicted and reloaded on use"`
+	PolicyCacheSize   int           `envconfig:"THINGS_POLICY_CACHE_SIZE" default:"200000" desc:"compiled policies cached for enforcement per instance"`
+	DefaultTimeout    time.Duration `envconfig:"THINGS_DEFAULT_TIMEOUT" default:"60s" desc:"timeout of commands that carry no timeout header"`
+	limits.Config
+}
+
+// Validate reports every setting that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.SnapshotThreshold < 1 {
+		errs = append(errs, fmt.Errorf("THING_SNAPSHOT_THRESHOLD %d: must be at least 1", c.SnapshotThreshold))
+	}
+	if c.MailboxSize < 1 {
+		errs = append(errs, fmt.Errorf("THINGS_MAILBOX_SIZE %d: must be at least 1", c.MailboxSize))
+	}
+	if c.MaxThingsInMemory < 1 {
+		errs = append(errs, fmt.Errorf("THINGS_MAX_IN_MEMORY %d: must be at least 1", c.MaxThingsInMemory))
+	}
+	if c.PolicyCacheSize < 1 {
+		errs = append(errs, fmt.Errorf("THINGS_POLICY_CACHE_SIZE %d: must be at least 1", c.PolicyCacheSize))
+	}
+	if c.DefaultTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("THINGS_DEFAULT_TIMEOUT %s: must be positive", c.DefaultTimeout))
+	}
+	if c.ThingsMaxSize < 1 {
+		errs = append(errs, fmt.Errorf("LIMITS_THINGS_MAX_SIZE %d: must be positive", c.ThingsMaxSize))
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are what the service runs on.
+type Deps struct {
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Journal  journal.Journal
+	Leases   jetstream.KeyValue
+	Names    streams.Names
+	Shards   int
+	Instance string
+	LeaseTTL time.Duration
+	Log      *slog.Logger
+}
+
+// Service is a things service instance.
+type Service struct {
+	host *entity.Host
+	deps Deps
+}
+
+// New wires a things service; Run starts it.
+func New(cfg Config, d Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cmds := &command.Client{NC: d.NC, Names: d.Names, Shards: d.Shards}
+	pc := &policyClient{cmd: cmds}
+	h := &handler{
+		maxThingSize: int(cfg.ThingsMaxSize),
+		cache:        newPolicyCache(pc, cfg.PolicyCacheSize),
+		policies:     pc,
+		log:          d.Log,
+	}
+	h.resolveThingPolicy = func(ctx context.Context, thingID string, auth []string) (string, error) {
+		return retrievePolicyID(ctx, cmds, thingID, auth)
+	}
+	host, err := entity.New(entity.Config{
+		Kind: "thing", Group: protocol.GroupThings, Channel: protocol.ChannelTwin, Queue: streams.ServiceThings,
+		Shards: d.Shards, CommandSubject: d.Names.ThingCommands, EventSubject: d.Names.ThingEvents,
+		MailboxSize: cfg.MailboxSize, SnapshotEvery: cfg.SnapshotThreshold, MaxEntities: cfg.MaxThingsInMemory,
+		DefaultTimeout: cfg.DefaultTimeout,
+		Errors: entity.Errors{
+			TooManyRequests: protocol.ErrThingTooManyModifyingRequests,
+			Unavailable:     protocol.ErrThingUnavailable,
+		},
+	}, d.Journal, h, d.NC, d.JS, d.Log)
+	if err != nil {
+		return nil, err
+	}
+	if err := host.Observe(d.Names.PolicyEventsAll(), h.cache.observe); err != nil {
+		return nil, err
+	}
+	return &Service{host: host, deps: d}, nil
+}
+
+// Run serves the shards this instance leases until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	return s.host.Serve(ctx, s.deps.Leases, s.deps.Instance, s.deps.LeaseTTL)
+}
+
+// retrievePolicyID reads a thing's policy id as the caller may read it.
+func retrievePolicyID(ctx context.Context, cmds *command.Client, thingID string, auth []string) (string, error) {
+	ns, name := protocol.SplitID(thingID)
+	env := protocol.Envelope{
+		Topic:   protocol.Topic{Namespace: ns, EntityName: name, Group: protocol.GroupThings, Channel: protocol.ChannelTwin, Criterion: protocol.CriterionCommands, Action: protocol.ActionRetrieve}.String(),
+		Headers: protocol.Headers{},
+		Path:    "/policyId",
+	}
+	reply, err := cmds.Send(ctx, command.Request{Envelope: env, EntityID: thingID, Group: protocol.GroupThings, Auth: auth})
+	if err != nil {
+		return "", protocol.ErrThingUnavailable(thingID)
+	}
+	if perr, ok := reply.AsError(); ok {
+		return "", perr
+	}
+	var id string
+	if err := jsonUnmarshalString(reply.Value, &id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
