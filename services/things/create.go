@@ -127,7 +127,8 @@ func (h *handler) create(ctx context.Context, c *call) (entity.Outcome, error) {
 		}
 		created = policyID
 	}
-	if !c.cmd.Sudo && !enf.For(c.cmd.Auth).HasUnrestricted(enforcer.TypeThing, nil, enforcer.Write) {
+	ns, _ := protocol.SplitID(id)
+	if !c.cmd.Sudo && !enf.For(ns, c.cmd.Auth).HasUnrestricted(enforcer.TypeThing, nil, enforcer.Write) {
 		h.undoPolicy(ctx, created)
 		return entity.Outcome{}, protocol.ErrThingNotModifiable(id)
 	}

@@ -113,7 +113,8 @@ func (h *handler) authorize(ctx context.Context, c *call, modifying bool) error 
 	if err != nil {
 		return err
 	}
-	c.view = enf.For(c.cmd.Auth)
+	ns, _ := protocol.SplitID(c.cmd.EntityID)
+	c.view = enf.For(ns, c.cmd.Auth)
 	return nil
 }
 

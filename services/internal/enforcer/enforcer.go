@@ -35,6 +35,9 @@ type rule struct {
 type entry struct {
 	subjects map[string]time.Time // subject id -> expiry (zero: none)
 	rules    []rule
+	// namespaces restricts the entry to entities in these namespaces
+	// ("com.acme" exactly, "com.acme.*" below it); empty means all.
+	namespaces []string
 }
 
 // Enforcer is a compiled policy. It is safe for concurrent use.
@@ -69,6 +72,12 @@ func Compile(policy jsonv.Value) (*Enforcer, error) {
 				}
 			}
 			en.subjects[s.Key] = expiry
+		}
+		nss, _ := m.Value.Get("namespaces")
+		for _, n := range nss.Elements() {
+			if ns, ok := n.Str(); ok {
+				en.namespaces = append(en.namespaces, ns)
+			}
 		}
 		resources, _ := m.Value.Get("resources")
 		for _, r := range resources.Members() {
@@ -112,23 +121,27 @@ func ParseResourceKey(key string) (typ string, path jsonv.Pointer, ok bool) {
 	return typ, p, true
 }
 
-// For returns the rules that apply to a caller with the given subjects.
-func (e *Enforcer) For(subjects []string) *View {
-	key := strings.Join(subjects, "\x00")
+// For returns the rules that apply to a caller with the given subjects on
+// an entity in namespace.
+func (e *Enforcer) For(namespace string, subjects []string) *View {
+	key := namespace + "\x01" + strings.Join(subjects, "\x00")
 	if v, ok := e.views.Load(key); ok {
 		view := v.(*View)
 		if view.expires.IsZero() || time.Now().Before(view.expires) {
 			return view
 		}
 	}
-	view := e.build(subjects, time.Now())
+	view := e.build(namespace, subjects, time.Now())
 	e.views.Store(key, view)
 	return view
 }
 
-func (e *Enforcer) build(subjects []string, now time.Time) *View {
+func (e *Enforcer) build(namespace string, subjects []string, now time.Time) *View {
 	v := &View{}
 	for _, en := range e.entries {
+		if !NamespaceMatches(en.namespaces, namespace) {
+			continue
+		}
 		matched := false
 		for _, s := range subjects {
 			expiry, ok := en.subjects[s]
@@ -310,4 +323,23 @@ func filter(n *node, inherited bool, val jsonv.Value) (jsonv.Value, bool) {
 // resource type: the fast path that returns stored bytes unfiltered.
 func (v *View) ReadsAll(typ string) bool {
 	return v.HasUnrestricted(typ, nil, Read)
+}
+
+// NamespaceMatches reports whether an entry restricted to patterns applies
+// to an entity in namespace ns: no patterns match everything, "com.acme"
+// matches exactly, "com.acme.*" matches every namespace below it.
+func NamespaceMatches(patterns []string, ns string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, ".*"); ok {
+			if strings.HasPrefix(ns, prefix+".") {
+				return true
+			}
+		} else if p == ns {
+			return true
+		}
+	}
+	return false
 }

@@ -94,7 +94,7 @@ func TestPermissionChecks(t *testing.T) {
 		{"expired subject gets nothing", []string{"nginx:temp"}, TypeThing, "/", Read, false, false, false},
 	}
 	for _, tc := range tests {
-		v := e.For(tc.subjects)
+		v := e.For("org.eclipse.ditto", tc.subjects)
 		p := ptr(tc.path)
 		if got := v.Has(tc.typ, p, tc.perm); got != tc.has {
 			t.Errorf("%s: Has = %v, want %v", tc.name, got, tc.has)
@@ -141,7 +141,7 @@ func TestView(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s: test thing has nothing at %s", tc.name, tc.path)
 		}
-		got, visible := e.For(tc.subjects).View(TypeThing, p, val, Read)
+		got, visible := e.For("org.eclipse.ditto", tc.subjects).View(TypeThing, p, val, Read)
 		if tc.want == "" {
 			if visible {
 				t.Errorf("%s: View = %s, want nothing visible", tc.name, got)
@@ -157,7 +157,7 @@ func TestView(t *testing.T) {
 func TestViewKeepsMemberOrder(t *testing.T) {
 	t.Parallel()
 	e := compile(t)
-	got, _ := e.For([]string{"nginx:reader"}).View(TypeThing, nil, jsonv.MustParse(testThing), Read)
+	got, _ := e.For("org.eclipse.ditto", []string{"nginx:reader"}).View(TypeThing, nil, jsonv.MustParse(testThing), Read)
 	var keys []string
 	for _, m := range got.Members() {
 		keys = append(keys, m.Key)
@@ -175,11 +175,11 @@ func TestExpiringSubjectViewIsRebuilt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !e.For([]string{"s:x"}).Has(TypeThing, nil, Read) {
+	if !e.For("ns", []string{"s:x"}).Has(TypeThing, nil, Read) {
 		t.Fatal("subject denied before its expiry")
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for e.For([]string{"s:x"}).Has(TypeThing, nil, Read) {
+	for e.For("ns", []string{"s:x"}).Has(TypeThing, nil, Read) {
 		if time.Now().After(deadline) {
 			t.Fatal("subject still granted 5s after its expiry")
 		}
@@ -212,5 +212,37 @@ func TestCompileRejectsNonObject(t *testing.T) {
 	t.Parallel()
 	if _, err := Compile(jsonv.MustParse(`[1]`)); err == nil {
 		t.Error("Compile accepted an array")
+	}
+}
+
+func TestEntryNamespaces(t *testing.T) {
+	t.Parallel()
+	e, err := Compile(jsonv.MustParse(`{"entries":{
+		"ALL":{"subjects":{"s:all":{"type":"t"}},"resources":{"thing:/":{"grant":["READ"],"revoke":[]}}},
+		"EXACT":{"subjects":{"s:x":{"type":"t"}},"resources":{"thing:/":{"grant":["READ"],"revoke":[]}},"namespaces":["com.acme"]},
+		"BELOW":{"subjects":{"s:x":{"type":"t"}},"resources":{"thing:/":{"grant":["WRITE"],"revoke":[]}},"namespaces":["com.acme.*"]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		ns          string
+		subject     string
+		read, write bool
+	}{
+		{"com.acme", "s:x", true, false},
+		{"com.acme.sub", "s:x", false, true},
+		{"com.acme.sub.deep", "s:x", false, true},
+		{"com.acmex", "s:x", false, false},
+		{"org.other", "s:x", false, false},
+		{"org.other", "s:all", true, false},
+	}
+	for _, tc := range tests {
+		v := e.For(tc.ns, []string{tc.subject})
+		if got := v.Has(TypeThing, nil, Read); got != tc.read {
+			t.Errorf("%s in %s: READ %v, want %v", tc.subject, tc.ns, got, tc.read)
+		}
+		if got := v.Has(TypeThing, nil, Write); got != tc.write {
+			t.Errorf("%s in %s: WRITE %v, want %v", tc.subject, tc.ns, got, tc.write)
+		}
 	}
 }

@@ -86,6 +86,11 @@ type Config struct {
 	MaxEntities int
 	// DefaultTimeout applies to commands without a timeout header.
 	DefaultTimeout time.Duration
+	// ParseEventPath reads an event's path back into the pointer of its
+	// change when the entity is recovered; the default is
+	// jsonv.ParsePointer. Entities whose keys may contain '/' (policy
+	// resource keys and subject ids) need their own.
+	ParseEventPath func(string) (jsonv.Pointer, error)
 	// Errors builds the service's Ditto errors for the host's own answers.
 	Errors Errors
 }
@@ -170,6 +175,9 @@ func New(cfg Config, j journal.Journal, h Handler, nc *nats.Conn, js jetstream.J
 	}
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 60 * time.Second
+	}
+	if cfg.ParseEventPath == nil {
+		cfg.ParseEventPath = jsonv.ParsePointer
 	}
 	base, stop := context.WithCancel(context.Background())
 	host := &Host{
@@ -471,9 +479,9 @@ func (h *Host) process(sl *slot, req *request) {
 		return
 	}
 	cmd := &Command{Envelope: *env, Topic: topic, EntityID: req.entityID, Sudo: req.msg.Header.Get(streams.HeaderSudo) == "true"}
-	if !cmd.Sudo {
-		auth := req.msg.Header.Get(streams.HeaderAuth)
-		if auth == "" || json.Unmarshal([]byte(auth), &cmd.Auth) != nil || len(cmd.Auth) == 0 {
+	// A sudo command may still name the subjects it acts for.
+	if auth := req.msg.Header.Get(streams.HeaderAuth); auth != "" || !cmd.Sudo {
+		if json.Unmarshal([]byte(auth), &cmd.Auth) != nil || len(cmd.Auth) == 0 {
 			h.replyError(req.msg, topic, *env, errUnauthenticated)
 			return
 		}
@@ -631,7 +639,7 @@ func (h *Host) load(ctx context.Context, sl *slot) error {
 		if e.SN != st.Revision+1 {
 			return fmt.Errorf("journal of %s has a gap: revision %d follows %d", pid, e.SN, st.Revision)
 		}
-		ch, err := ChangeOf(e.Payload)
+		ch, err := ChangeOf(e.Payload, h.cfg.ParseEventPath)
 		if err != nil {
 			return fmt.Errorf("event %d: %w", e.SN, err)
 		}
@@ -644,8 +652,9 @@ func (h *Host) load(ctx context.Context, sl *slot) error {
 	return nil
 }
 
-// ChangeOf reads the change an event envelope describes.
-func ChangeOf(payload []byte) (Change, error) {
+// ChangeOf reads the change an event envelope describes, with parsePath
+// reading its path.
+func ChangeOf(payload []byte, parsePath func(string) (jsonv.Pointer, error)) (Change, error) {
 	env, err := protocol.DecodeEnvelope(payload)
 	if err != nil {
 		return Change{}, err
@@ -654,7 +663,7 @@ func ChangeOf(payload []byte) (Change, error) {
 	if err != nil {
 		return Change{}, err
 	}
-	p, err := jsonv.ParsePointer(env.Path)
+	p, err := parsePath(env.Path)
 	if err != nil {
 		return Change{}, err
 	}

@@ -11,60 +11,62 @@ import (
 
 // Config is Ditto's ditto.limits section.
 type Config struct {
-	ThingsMaxSize   ByteSize `envconfig:"LIMITS_THINGS_MAX_SIZE" default:"100k" desc:"largest thing JSON in bytes (k, m, g suffixes are powers of 1024)"`
-	PoliciesMaxSize ByteSize `envconfig:"LIMITS_POLICIES_MAX_SIZE" default:"100k" desc:"largest policy JSON in bytes"`
+	ThingsMaxSize   ByteSize `envconfig:"LIMITS_THINGS_MAX_SIZE" default:"100k" desc:"largest thing JSON in bytes (k = 1024, kB = 1000; 0 for no limit)"`
+	PoliciesMaxSize ByteSize `envconfig:"LIMITS_POLICIES_MAX_SIZE" default:"100k" desc:"largest policy JSON in bytes (k = 1024, kB = 1000; 0 for no limit)"`
 	MessagesMaxSize ByteSize `envconfig:"LIMITS_MESSAGES_MAX_SIZE" default:"250k" desc:"largest live message payload in bytes"`
 }
 
-// ByteSize is a size in bytes written as HOCON writes memory sizes: a
-// number with an optional unit (b, k/K/kB/KiB, m/M/MB/MiB, g/G/GB/GiB), all
-// powers of 1024 as in Ditto's configuration.
+// ByteSize is a number of bytes written as Ditto's (HOCON) configuration
+// writes sizes: an integer with an optional unit, "100k" or "2 MiB".
+// K, k, Ki, KiB (and M.., G..) are powers of 1024; kB, MB, GB powers of
+// 1000.
 type ByteSize int64
 
+// byteUnits maps the unit spellings HOCON allows to their factors.
+var byteUnits = map[string]int64{
+	"": 1, "B": 1, "b": 1, "byte": 1, "bytes": 1,
+	"kB": 1e3, "kilobyte": 1e3, "kilobytes": 1e3,
+	"MB": 1e6, "megabyte": 1e6, "megabytes": 1e6,
+	"GB": 1e9, "gigabyte": 1e9, "gigabytes": 1e9,
+	"K": 1 << 10, "k": 1 << 10, "Ki": 1 << 10, "KiB": 1 << 10, "kibibyte": 1 << 10, "kibibytes": 1 << 10,
+	"M": 1 << 20, "m": 1 << 20, "Mi": 1 << 20, "MiB": 1 << 20, "mebibyte": 1 << 20, "mebibytes": 1 << 20,
+	"G": 1 << 30, "g": 1 << 30, "Gi": 1 << 30, "GiB": 1 << 30, "gibibyte": 1 << 30, "gibibytes": 1 << 30,
+}
+
+// ParseByteSize parses a size such as "102400", "100k" or "1 MiB". A
+// negative number is accepted (Validate rejects it where it matters).
+func ParseByteSize(s string) (ByteSize, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	if i < len(t) && (t[i] == '-' || t[i] == '+') {
+		i++
+	}
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: want an integer with an optional unit such as k or MiB", s)
+	}
+	f, ok := byteUnits[strings.TrimSpace(t[i:])]
+	if !ok {
+		return 0, fmt.Errorf("size %q: unknown unit %q", s, strings.TrimSpace(t[i:]))
+	}
+	if n > 0 && n > (1<<63-1)/f || n < 0 && n < -(1<<63-1)/f {
+		return 0, fmt.Errorf("size %q: too large", s)
+	}
+	return ByteSize(n * f), nil
+}
+
 // Decode implements envconfig.Decoder.
-func (b *ByteSize) Decode(s string) error {
-	n, err := ParseByteSize(s)
+func (b *ByteSize) Decode(value string) error {
+	v, err := ParseByteSize(value)
 	if err != nil {
 		return err
 	}
-	*b = n
+	*b = v
 	return nil
 }
 
 // String renders the size in bytes.
 func (b ByteSize) String() string { return strconv.FormatInt(int64(b), 10) }
-
-// ParseByteSize parses a size such as "100k", "1.5m" or "2048".
-func ParseByteSize(s string) (ByteSize, error) {
-	t := strings.TrimSpace(s)
-	i := 0
-	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
-		i++
-	}
-	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
-	if num == "" {
-		return 0, fmt.Errorf("size %q: no number", s)
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return 0, fmt.Errorf("size %q: %w", s, err)
-	}
-	var mult float64
-	switch unit {
-	case "", "b", "byte", "bytes":
-		mult = 1
-	case "k", "kb", "kib", "kilobytes", "kibibytes":
-		mult = 1 << 10
-	case "m", "mb", "mib", "megabytes", "mebibytes":
-		mult = 1 << 20
-	case "g", "gb", "gib", "gigabytes", "gibibytes":
-		mult = 1 << 30
-	default:
-		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
-	}
-	v := f * mult
-	if v > 1<<50 {
-		return 0, fmt.Errorf("size %q: too large", s)
-	}
-	return ByteSize(v), nil
-}

@@ -1,0 +1,101 @@
+package policies
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
+)
+
+// FuzzParseRoute checks that the path router never panics, answers only
+// Ditto errors, and that what it accepts is consistent: the key is one
+// segment of the document pointer and the permission path is the command
+// path read as a pointer.
+func FuzzParseRoute(f *testing.F) {
+	for _, s := range []string{
+		"/", "/entries", "/entries/l", "/entries/l/subjects/google:user@x",
+		"/entries/l/resources/thing:/features/x", "/entries/l/resources/thing:",
+		"/entries/l/subjects/https://iss:sub", "/imports/a:b", "/entries/l/namespaces",
+		"/entries/imported", "/entries/l/resources/a~0b:/c~0d", "/entries//x", "/x",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		r, err := parseRoute(path)
+		if err != nil {
+			if protocol.AsError(err) == nil {
+				t.Fatalf("parseRoute(%q): non-Ditto error %v", path, err)
+			}
+			return
+		}
+		switch r.kind {
+		case routeSubject, routeResource:
+			if got := r.doc[len(r.doc)-1]; got != r.key {
+				t.Fatalf("parseRoute(%q): doc pointer ends in %q, want key %q", path, got, r.key)
+			}
+			if r.kind == routeResource {
+				if again, err := normalizeResourceKey(r.key); err != nil || again != r.key {
+					t.Fatalf("parseRoute(%q): key %q not normalised (%q, %v)", path, r.key, again, err)
+				}
+			}
+		case routeUnsupported:
+			return
+		}
+		if r.kind != routePolicy && r.kind != routeEntries {
+			if err := validateLabel(r.label); err != nil {
+				t.Fatalf("parseRoute(%q): accepted invalid label %q", path, r.label)
+			}
+		}
+		if len(r.auth) < len(r.doc)-1 || !r.auth[:min(len(r.auth), 3)].Equal(r.doc[:min(len(r.doc), 3)]) {
+			t.Fatalf("parseRoute(%q): auth %v and doc %v disagree", path, r.auth, r.doc)
+		}
+	})
+}
+
+// FuzzNormalizePolicy checks that any JSON either is refused with a Ditto
+// error or yields a canonical policy that is a fixed point: normalising it
+// again changes nothing, and its lockout decision and tag are stable.
+func FuzzNormalizePolicy(f *testing.F) {
+	for _, s := range []string{
+		`{}`,
+		`{"policyId":"ns:p","entries":{"l":{"subjects":{"a:b":{"type":"t"}},"resources":{"policy:/":{"grant":["WRITE"],"revoke":[]}}}}}`,
+		`{"entries":{"l":{"subjects":{"a:b":{"type":"t","expiry":"2099-01-01T00:00:00.5Z"}},"resources":{"thing:x":{"grant":[],"revoke":[]}}}}}`,
+		`{"entries":{"l":{"namespaces":["a.*"],"importable":"never","allowedAdditions":["subjects"]}}}`,
+		`{"entries":{"__schemaVersion":2,"l":{"resources":{"thing:/a~0b":{"grant":[1,"A"],"revoke":["A","A"]}}}}}`,
+		`[]`, `{"entries":[]}`, `{"imports":{"x:y":{}}}`,
+	} {
+		f.Add(s)
+	}
+	n := normalizer{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), granularity: time.Hour}
+	f.Fuzz(func(t *testing.T, in string) {
+		v, err := jsonv.ParseString(in)
+		if err != nil {
+			return
+		}
+		got, err := n.policy(v, "ns:p")
+		if err != nil {
+			if protocol.AsError(err) == nil {
+				t.Fatalf("policy(%s): non-Ditto error %v", in, err)
+			}
+			return
+		}
+		again, err := n.policy(got, "ns:p")
+		if err != nil {
+			t.Fatalf("canonical policy %s refused: %v", got, err)
+		}
+		if a, b := got.String(), again.String(); a != b {
+			t.Fatalf("not a fixed point:\n%s\n%s", a, b)
+		}
+		_, ok1 := lockoutReason(got)
+		_, ok2 := lockoutReason(again)
+		if ok1 != ok2 || valueTag(got) != valueTag(again) {
+			t.Fatalf("decision or tag unstable for %s", got)
+		}
+		if strings.Contains(got.String(), schemaVersionKey) {
+			t.Fatalf("schema version kept in %s", got)
+		}
+	})
+}
+

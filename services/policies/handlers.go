@@ -1,0 +1,568 @@
+package policies
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/enforcer"
+	"github.com/dittonats/dittonats/services/internal/entity"
+)
+
+// routeKind is the policy resource a command path addresses.
+type routeKind uint8
+
+const (
+	routePolicy routeKind = iota
+	routeEntries
+	routeEntry
+	routeSubjects
+	routeSubject
+	routeResources
+	routeResource
+	// routeUnsupported is a resource Ditto has that this service does not
+	// implement (imports, actions, entry namespaces/importable/
+	// allowedAdditions/references).
+	routeUnsupported
+)
+
+// route is a parsed command path.
+type route struct {
+	kind  routeKind
+	label string
+	// key is the subject id or the normalised resource key.
+	key string
+	// doc is where the resource lives in the policy JSON; a subject id or
+	// resource key is one segment there.
+	doc jsonv.Pointer
+	// auth is the policy resource path permissions are checked on: the
+	// command path read as a JSON pointer, as Ditto reads it, so the
+	// resource "thing:/a/b" of entry "l" is
+	// policy:/entries/l/resources/thing:/a/b.
+	auth jsonv.Pointer
+}
+
+// resourcePath is the command's resource path as Ditto prints it in the
+// errors of a resource command.
+func (r route) resourcePath() string {
+	return "/" + fieldEntries + "/" + r.label + "/" + fieldResources + "/" + r.key
+}
+
+// parseRoute reads a command path (normalised by protocol.DecodeEnvelope):
+//
+//	/  /entries  /entries/{label}  /entries/{label}/subjects
+//	/entries/{label}/subjects/{subjectId}  /entries/{label}/resources
+//	/entries/{label}/resources/{resourceKey}
+//
+// Everything after "/subjects/" is the subject id and everything after
+// "/resources/" the resource key, slashes included. Labels, subject ids and
+// resource keys are validated with Ditto's errors; a path naming no policy
+// resource is Ditto's unknown-path error.
+func parseRoute(path string) (route, error) {
+	rest := strings.TrimPrefix(path, "/")
+	if rest == "" {
+		return route{kind: routePolicy}, nil
+	}
+	head, rest, _ := strings.Cut(rest, "/")
+	switch head {
+	case fieldEntries:
+	case fieldImports, "actions":
+		return route{kind: routeUnsupported}, nil
+	default:
+		return route{}, errUnknownPath(path)
+	}
+	if rest == "" {
+		return route{kind: routeEntries, doc: jsonv.Pointer{fieldEntries}, auth: jsonv.Pointer{fieldEntries}}, nil
+	}
+	label, rest, hasField := strings.Cut(rest, "/")
+	if err := validateLabel(label); err != nil {
+		return route{}, err
+	}
+	entry := jsonv.Pointer{fieldEntries, label}
+	if !hasField || rest == "" {
+		return route{kind: routeEntry, label: label, doc: entry, auth: entry}, nil
+	}
+	field, key, hasKey := strings.Cut(rest, "/")
+	r := route{label: label, doc: entry.Append(field), auth: entry.Append(field)}
+	switch field {
+	case fieldSubjects:
+		if !hasKey || key == "" {
+			r.kind = routeSubjects
+			return r, nil
+		}
+		if err := validateSubjectID(key); err != nil {
+			return route{}, err
+		}
+		r.kind, r.key = routeSubject, key
+	case fieldResources:
+		if !hasKey || key == "" {
+			r.kind = routeResources
+			return r, nil
+		}
+		norm, err := normalizeResourceKey(key)
+		if err != nil {
+			return route{}, err
+		}
+		r.kind, r.key = routeResource, norm
+	case fieldNamespaces, fieldImportable, fieldAllowedAdditions, fieldReferences, "actions":
+		if hasKey && field != "actions" {
+			return route{}, errUnknownPath(path)
+		}
+		return route{kind: routeUnsupported}, nil
+	default:
+		return route{}, errUnknownPath(path)
+	}
+	r.doc = r.doc.Append(r.key)
+	r.auth = r.auth.Append(pointerSegments(r.key)...)
+	return r, nil
+}
+
+// pointerSegments splits s at '/' into the segments of a JSON pointer,
+// dropping empty ones as a pointer's leading and trailing slash are.
+func pointerSegments(s string) []string {
+	var segs []string
+	for seg := range strings.SplitSeq(s, "/") {
+		if seg != "" {
+			segs = append(segs, strings.ReplaceAll(seg, "~0", "~"))
+		}
+	}
+	return segs
+}
+
+// handler is the policies service's entity behaviour.
+type handler struct {
+	maxSize     int64 // bytes; 0 is unlimited
+	granularity time.Duration
+	now         func() time.Time
+}
+
+// call is one command being decided.
+type call struct {
+	h     *handler
+	cmd   *entity.Command
+	st    *entity.State
+	r     route
+	norm  normalizer
+	topic string
+	path  string
+}
+
+// Handle implements entity.Handler.
+func (h *handler) Handle(_ context.Context, cmd *entity.Command, st *entity.State) (entity.Outcome, error) {
+	if err := protocol.ValidatePolicyID(cmd.EntityID); err != nil {
+		return entity.Outcome{}, err
+	}
+	t := cmd.Topic
+	if t.Group != protocol.GroupPolicies || t.Criterion != protocol.CriterionCommands {
+		return entity.Outcome{}, protocol.ErrUnknownTopicPath(cmd.Envelope.Topic, "")
+	}
+	r, err := parseRoute(cmd.Envelope.Path)
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	c := &call{
+		h: h, cmd: cmd, st: st, r: r,
+		norm:  normalizer{now: h.now(), granularity: h.granularity},
+		topic: cmd.Envelope.Topic, path: cmd.Envelope.Path,
+	}
+	if r.kind == routeUnsupported {
+		return entity.Outcome{}, errUnsupported(c.topic, c.path)
+	}
+	switch t.Action {
+	case protocol.ActionCreate:
+		if r.kind != routePolicy {
+			return entity.Outcome{}, errUnsupported(c.topic, c.path)
+		}
+		return c.create()
+	case protocol.ActionModify:
+		if r.kind == routePolicy && !st.Exists() {
+			return c.create()
+		}
+		return c.modify()
+	case protocol.ActionRetrieve:
+		return c.retrieve()
+	case protocol.ActionDelete:
+		return c.delete()
+	}
+	return entity.Outcome{}, errUnsupported(c.topic, c.path)
+}
+
+// value returns the command's value, which must be a JSON object.
+func (c *call) value() (jsonv.Value, error) {
+	raw := c.cmd.Envelope.Value
+	if raw == nil {
+		return jsonv.Value{}, errValueMissing()
+	}
+	v, err := jsonv.Parse(raw)
+	if err != nil {
+		return jsonv.Value{}, err
+	}
+	if v.Kind() != jsonv.KindObject {
+		return jsonv.Value{}, errNotAnObject(v.String())
+	}
+	return v, nil
+}
+
+// view compiles the stored policy for the caller.
+func (c *call) view(doc jsonv.Value) (*enforcer.View, error) {
+	return callerView(doc, c.cmd.EntityID, c.cmd.Auth)
+}
+
+// response is the reply envelope of the command with status and value.
+func (c *call) response(status int, value jsonv.Value, headers protocol.Headers) protocol.Envelope {
+	env := protocol.Envelope{Topic: c.topic, Path: c.path, Status: status, Headers: headers}
+	if value.Kind() != jsonv.KindNull {
+		env.Value = value.AppendJSON(nil)
+	}
+	return env
+}
+
+// eventHeaders are the headers events of this command carry.
+func (c *call) eventHeaders() protocol.Headers {
+	h := protocol.Headers{}
+	if cid, ok := c.cmd.Envelope.Headers.Lookup(protocol.HeaderCorrelationID); ok {
+		h.Set(protocol.HeaderCorrelationID, cid)
+	}
+	return h
+}
+
+// tagHeaders returns an After hook that puts the new revision, and the
+// entity tag (tag, or the revision's when tag is ""), into the response.
+func tagHeaders(tag string) func(st *entity.State, resp *protocol.Envelope) {
+	return func(st *entity.State, resp *protocol.Envelope) {
+		if resp.Headers == nil {
+			resp.Headers = protocol.Headers{}
+		}
+		if tag == "" {
+			resp.Headers.Set(protocol.HeaderETag, revisionTag(st.Revision))
+		} else {
+			resp.Headers.Set(protocol.HeaderETag, tag)
+		}
+		resp.Headers.Set(protocol.HeaderEntityRevision, strconv.FormatInt(st.Revision, 10))
+	}
+}
+
+// allowsLockout reports whether the command sets allow-policy-lockout.
+func (c *call) allowsLockout() bool {
+	v, _ := c.cmd.Envelope.Headers.Lookup(protocol.HeaderAllowPolicyLockout)
+	return strings.EqualFold(v, "true")
+}
+
+// checkSize rejects a policy larger than the configured limit.
+func (c *call) checkSize(doc jsonv.Value) error {
+	if c.h.maxSize <= 0 {
+		return nil
+	}
+	if n := int64(len(doc.AppendJSON(nil))); n > c.h.maxSize {
+		return protocol.ErrPolicyTooLarge(n, c.h.maxSize)
+	}
+	return nil
+}
+
+// create handles CreatePolicy, and ModifyPolicy of a policy that does not
+// exist (Ditto's ModifyToCreatePolicyTransformer).
+func (c *call) create() (entity.Outcome, error) {
+	id := c.cmd.EntityID
+	v, err := c.value()
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	doc, err := c.norm.policy(v, id)
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	// Enforcement is against the new policy: Ditto builds the enforcer of
+	// a CreatePolicy from the command, so this also precedes the conflict.
+	if !c.allowsLockout() {
+		ok, err := mayCreate(doc, id, c.cmd.Auth)
+		if err != nil {
+			return entity.Outcome{}, err
+		}
+		if !ok {
+			return entity.Outcome{}, protocol.ErrPolicyNotCreatable(id)
+		}
+	}
+	current := ""
+	if c.st.Exists() {
+		current = revisionTag(c.st.Revision)
+	}
+	if err := checkPreconditions(c.cmd.Envelope.Headers, current, false, false); err != nil {
+		return entity.Outcome{}, err
+	}
+	if c.st.Exists() {
+		return entity.Outcome{}, protocol.ErrPolicyConflict(id)
+	}
+	if err := c.checkSize(doc); err != nil {
+		return entity.Outcome{}, err
+	}
+	if reason, ok := lockoutReason(doc); !ok {
+		return entity.Outcome{}, errPolicyInvalid(id, reason)
+	}
+	return entity.Outcome{
+		Event: &entity.Event{
+			Change:  entity.Change{Action: entity.ActionCreated, Value: doc},
+			Headers: c.eventHeaders(),
+		},
+		Response: c.response(201, doc, nil),
+		After:    tagHeaders(""),
+	}, nil
+}
+
+// modify handles the Modify* commands of an existing policy.
+func (c *call) modify() (entity.Outcome, error) {
+	id := c.cmd.EntityID
+	v, err := c.value()
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	// Parse the payload before anything else, as Ditto's protocol adapter
+	// does: a malformed command is a 400 whoever sends it.
+	var val jsonv.Value
+	switch c.r.kind {
+	case routePolicy:
+		val, err = c.norm.policy(v, id)
+	case routeEntries:
+		val, err = c.norm.entries(v, errNotAnObject)
+	case routeEntry:
+		val, err = c.norm.entry(c.r.label, v)
+	case routeSubjects:
+		val, err = c.norm.subjects(v)
+	case routeSubject:
+		val, err = c.norm.subject(c.r.key, v)
+	case routeResources:
+		val, err = canonicalResources(v)
+	case routeResource:
+		val, err = canonicalResource(c.r.key, v)
+	}
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	if !c.st.Exists() {
+		return entity.Outcome{}, protocol.ErrPolicyNotAccessible(id)
+	}
+	doc, err := c.st.Doc()
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	if err := c.mayWrite(doc); err != nil {
+		return entity.Outcome{}, err
+	}
+	_, existed := doc.At(c.r.doc)
+	if err := checkPreconditions(c.cmd.Envelope.Headers, c.currentTag(doc), false, false); err != nil {
+		return entity.Outcome{}, err
+	}
+	if c.r.kind >= routeSubjects {
+		if _, ok := doc.At(jsonv.Pointer{fieldEntries, c.r.label}); !ok {
+			return entity.Outcome{}, protocol.ErrPolicyEntryNotAccessible(id, c.r.label)
+		}
+	}
+	next := doc.Set(c.r.doc, val)
+	if err := c.checkSize(next); err != nil {
+		return entity.Outcome{}, err
+	}
+	if err := c.checkLockout(next); err != nil {
+		return entity.Outcome{}, err
+	}
+
+	action := entity.ActionModified
+	created := !existed && (c.r.kind == routeEntry || c.r.kind == routeSubject || c.r.kind == routeResource)
+	if created {
+		action = entity.ActionCreated
+	}
+	tag := ""
+	if c.r.kind != routePolicy {
+		tag = valueTag(val)
+	}
+	resp := c.response(204, jsonv.Null(), nil)
+	if created {
+		resp = c.response(201, val, nil)
+	}
+	return entity.Outcome{
+		Event:    &entity.Event{Change: changeAt(action, c.r.doc, next), Headers: c.eventHeaders()},
+		Response: resp,
+		After:    tagHeaders(tag),
+	}, nil
+}
+
+// currentTag is the entity tag of the addressed resource in doc, "" when
+// it does not exist: the revision for the whole policy, a hash otherwise.
+func (c *call) currentTag(doc jsonv.Value) string {
+	if c.r.kind == routePolicy {
+		return revisionTag(c.st.Revision)
+	}
+	if v, ok := doc.At(c.r.doc); ok {
+		return valueTag(v)
+	}
+	return ""
+}
+
+// mayWrite enforces WRITE on all of the addressed resource (sudo commands
+// are trusted).
+func (c *call) mayWrite(doc jsonv.Value) error {
+	if c.cmd.Sudo {
+		return nil
+	}
+	v, err := c.view(doc)
+	if err != nil {
+		return err
+	}
+	if !v.HasUnrestricted(enforcer.TypePolicy, c.r.auth, enforcer.Write) {
+		return notModifiable(c.cmd.EntityID, c.r)
+	}
+	return nil
+}
+
+// checkLockout applies the lockout rule to the policy a change leaves; the
+// error names the entry when an entry or a part of it was changed.
+func (c *call) checkLockout(next jsonv.Value) error {
+	reason, ok := lockoutReason(next)
+	if ok {
+		return nil
+	}
+	if c.r.kind == routePolicy || c.r.kind == routeEntries {
+		return errPolicyInvalid(c.cmd.EntityID, reason)
+	}
+	return errEntryInvalid(c.cmd.EntityID, c.r.label, reason)
+}
+
+// delete handles the Delete* commands.
+func (c *call) delete() (entity.Outcome, error) {
+	id := c.cmd.EntityID
+	switch c.r.kind {
+	case routeEntries, routeSubjects, routeResources:
+		// Ditto has no command deleting these collections.
+		return entity.Outcome{}, errUnsupported(c.topic, c.path)
+	}
+	if !c.st.Exists() {
+		return entity.Outcome{}, protocol.ErrPolicyNotAccessible(id)
+	}
+	doc, err := c.st.Doc()
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	if err := c.mayWrite(doc); err != nil {
+		return entity.Outcome{}, err
+	}
+	_, existed := doc.At(c.r.doc)
+	if err := checkPreconditions(c.cmd.Envelope.Headers, c.currentTag(doc), false, true); err != nil {
+		return entity.Outcome{}, err
+	}
+	resp := c.response(204, jsonv.Null(), nil)
+	if c.r.kind == routePolicy {
+		return entity.Outcome{
+			Event:    &entity.Event{Change: entity.Change{Action: entity.ActionDeleted}, Headers: c.eventHeaders()},
+			Response: resp,
+			After:    revisionHeader,
+		}, nil
+	}
+	if !existed {
+		return entity.Outcome{}, notFound(id, c.r, doc)
+	}
+	next, _ := doc.Delete(c.r.doc)
+	if err := c.checkLockout(next); err != nil {
+		return entity.Outcome{}, err
+	}
+	return entity.Outcome{
+		Event:    &entity.Event{Change: changeAt(entity.ActionDeleted, c.r.doc, next), Headers: c.eventHeaders()},
+		Response: resp,
+		After:    revisionHeader,
+	}, nil
+}
+
+// revisionHeader puts the new revision into a response that has no entity
+// tag (deletions).
+func revisionHeader(st *entity.State, resp *protocol.Envelope) {
+	if resp.Headers == nil {
+		resp.Headers = protocol.Headers{}
+	}
+	resp.Headers.Set(protocol.HeaderEntityRevision, strconv.FormatInt(st.Revision, 10))
+}
+
+// retrieve handles the Retrieve* commands, and SudoRetrievePolicy.
+func (c *call) retrieve() (entity.Outcome, error) {
+	id := c.cmd.EntityID
+	var fields jsonv.FieldSelector
+	if c.r.kind == routePolicy && c.cmd.Envelope.Fields != "" {
+		var err error
+		if fields, err = jsonv.ParseFieldSelector(c.cmd.Envelope.Fields); err != nil {
+			return entity.Outcome{}, err
+		}
+	}
+	if !c.st.Exists() {
+		return entity.Outcome{}, protocol.ErrPolicyNotAccessible(id)
+	}
+	doc, err := c.st.Doc()
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	var view *enforcer.View
+	if !c.cmd.Sudo {
+		if view, err = c.view(doc); err != nil {
+			return entity.Outcome{}, err
+		}
+		if !view.HasPartial(enforcer.TypePolicy, c.r.auth, enforcer.Read) {
+			return entity.Outcome{}, notAccessible(id, c.r)
+		}
+	}
+	val, ok := doc.At(c.r.doc)
+	current := c.currentTag(doc)
+	if err := checkPreconditions(c.cmd.Envelope.Headers, current, true, false); err != nil {
+		return entity.Outcome{}, err
+	}
+	if !ok {
+		return entity.Outcome{}, notFound(id, c.r, doc)
+	}
+	headers := protocol.Headers{
+		protocol.HeaderETag:           current,
+		protocol.HeaderEntityRevision: strconv.FormatInt(c.st.Revision, 10),
+	}
+	if fields != nil {
+		val = c.withSpecialFields(val).Select(fields)
+	} else if c.r.kind == routePolicy && (view == nil || view.ReadsAll(enforcer.TypePolicy)) {
+		// The stored bytes are the answer: skip re-encoding them.
+		env := c.response(200, jsonv.Null(), headers)
+		env.Value = c.st.Raw()
+		return entity.Outcome{Response: env}, nil
+	}
+	if view != nil {
+		val = readableView(view, c.r, val)
+	}
+	return entity.Outcome{Response: c.response(200, val, headers)}, nil
+}
+
+// withSpecialFields adds the fields Ditto writes only when a field selector
+// asks for them.
+func (c *call) withSpecialFields(policy jsonv.Value) jsonv.Value {
+	ns, _ := protocol.SplitID(c.cmd.EntityID)
+	members := append([]jsonv.Member{
+		{Key: fieldRevision, Value: jsonv.Int(c.st.Revision)},
+		{Key: fieldModified, Value: jsonv.String(formatInstant(c.st.Modified))},
+		{Key: fieldCreated, Value: jsonv.String(formatInstant(c.st.Created))},
+		{Key: fieldNamespace, Value: jsonv.String(ns)},
+	}, policy.Members()...)
+	return jsonv.Object(members...)
+}
+
+// changeAt is the change of a command at path leaving the policy next. A
+// resource key or subject id is one segment of path even when it contains
+// '/'; parseEventPath reads such paths back on recovery.
+func changeAt(action string, path jsonv.Pointer, next jsonv.Value) entity.Change {
+	if action == entity.ActionDeleted {
+		return entity.Change{Action: action, Path: path}
+	}
+	v, _ := next.At(path)
+	return entity.Change{Action: action, Path: path, Value: v}
+}
+
+// parseEventPath reads the path of a policy event: like a command path,
+// everything after "/subjects/" or "/resources/" is one key.
+func parseEventPath(path string) (jsonv.Pointer, error) {
+	r, err := parseRoute(path)
+	if err != nil {
+		return nil, err
+	}
+	return r.doc, nil
+}

@@ -1,0 +1,132 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/entity"
+	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/limits"
+	"github.com/dittonats/dittonats/streams"
+)
+
+// Config is the policies service's configuration, read with envconfig
+// (empty prefix). Names are Ditto's where Ditto has the setting.
+type Config struct {
+	// SnapshotThreshold is Ditto's ditto.policies.policy.snapshot.threshold.
+	SnapshotThreshold int64 `envconfig:"POLICY_SNAPSHOT_THRESHOLD" default:"500" desc:"write a snapshot of a policy after this many changes"`
+	// MaxSize is Ditto's ditto.limits.policies.max-size.
+	MaxSize limits.ByteSize `envconfig:"LIMITS_POLICIES_MAX_SIZE" default:"100k" desc:"largest policy accepted, in bytes (k = 1024); 0 for no limit"`
+	// SubjectExpiryGranularity is Ditto's
+	// ditto.policies.policy.subject-expiry-granularity.
+	SubjectExpiryGranularity time.Duration `envconfig:"POLICY_SUBJECT_EXPIRY_GRANULARITY" default:"1h" desc:"subject expiries are rounded up to a multiple of this; 0 keeps them exact"`
+	// MailboxSize bounds the commands queued per policy.
+	MailboxSize int `envconfig:"POLICIES_MAILBOX_SIZE" default:"100" desc:"commands queued per policy before answering 429"`
+	// MaxEntities bounds the policies held in memory.
+	MaxEntities int `envconfig:"POLICIES_MAX_ENTITIES_IN_MEMORY" default:"100000" desc:"policies held in memory; idle ones beyond are evicted (0: no limit)"`
+}
+
+// Validate reports every setting that cannot work, naming its variable.
+func (c Config) Validate() error {
+	var errs []error
+	if c.SnapshotThreshold < 1 {
+		errs = append(errs, fmt.Errorf("POLICY_SNAPSHOT_THRESHOLD %d: must be at least 1", c.SnapshotThreshold))
+	}
+	if c.MaxSize < 0 {
+		errs = append(errs, fmt.Errorf("LIMITS_POLICIES_MAX_SIZE %d: must not be negative", c.MaxSize))
+	}
+	if c.SubjectExpiryGranularity < 0 {
+		errs = append(errs, fmt.Errorf("POLICY_SUBJECT_EXPIRY_GRANULARITY %s: must not be negative", c.SubjectExpiryGranularity))
+	}
+	if c.MailboxSize < 1 {
+		errs = append(errs, fmt.Errorf("POLICIES_MAILBOX_SIZE %d: must be at least 1", c.MailboxSize))
+	}
+	if c.MaxEntities < 0 {
+		errs = append(errs, fmt.Errorf("POLICIES_MAX_ENTITIES_IN_MEMORY %d: must not be negative", c.MaxEntities))
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are what the service runs on; main wires them.
+type Deps struct {
+	NC *nats.Conn
+	JS jetstream.JetStream
+	// Journal is the policies journal (journal.Policies).
+	Journal journal.Journal
+	// Leases is the shard lease bucket of the policies service
+	// (streams.Names.ShardLeaseBucket(streams.ServicePolicies)).
+	Leases   jetstream.KeyValue
+	Names    streams.Names
+	Shards   int
+	Instance string
+	LeaseTTL time.Duration
+	Log      *slog.Logger
+}
+
+// Service is the policies service: it owns the policy entities of the
+// shards it holds leases for.
+type Service struct {
+	cfg Config
+	d   Deps
+	h   *handler
+}
+
+// New checks cfg and d and returns a Service; Run starts it.
+func New(cfg Config, d Deps) (*Service, error) {
+	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if d.NC == nil || d.JS == nil || d.Journal == nil || d.Leases == nil {
+		errs = append(errs, errors.New("policies: NATS connection, JetStream, journal and lease bucket are required"))
+	}
+	if d.Shards < 1 {
+		errs = append(errs, fmt.Errorf("policies: shards %d: must be at least 1", d.Shards))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	d.Log = d.Log.With("service", streams.ServicePolicies, "instance", d.Instance)
+	return &Service{cfg: cfg, d: d, h: &handler{
+		maxSize:     int64(cfg.MaxSize),
+		granularity: cfg.SubjectExpiryGranularity,
+		now:         time.Now,
+	}}, nil
+}
+
+// Run serves policy commands on the shards this instance leases until ctx
+// ends, then hands the shards back and returns once every command received
+// has been answered.
+func (s *Service) Run(ctx context.Context) error {
+	host, err := entity.New(entity.Config{
+		Kind:           "policy",
+		Group:          protocol.GroupPolicies,
+		Channel:        "",
+		Queue:          streams.ServicePolicies,
+		Shards:         s.d.Shards,
+		CommandSubject: s.d.Names.PolicyCommands,
+		EventSubject:   s.d.Names.PolicyEvents,
+		MailboxSize:    s.cfg.MailboxSize,
+		SnapshotEvery:  s.cfg.SnapshotThreshold,
+		MaxEntities:    s.cfg.MaxEntities,
+		ParseEventPath: parseEventPath,
+		Errors: entity.Errors{
+			TooManyRequests: protocol.ErrPolicyTooManyModifyingRequests,
+			Unavailable:     protocol.ErrPolicyUnavailable,
+		},
+	}, s.d.Journal, s.h, s.d.NC, s.d.JS, s.d.Log)
+	if err != nil {
+		return fmt.Errorf("policies: %w", err)
+	}
+	return host.Serve(ctx, s.d.Leases, s.d.Instance, s.d.LeaseTTL)
+}
