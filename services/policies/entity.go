@@ -235,7 +235,6 @@ func validNamespacePattern(s string) bool {
 	return protocol.ValidateNamespace(s)
 }
 
-
 // allowedAdditions validates an entry's allowedAdditions and drops repeats.
 func allowedAdditions(v jsonv.Value) (jsonv.Value, error) {
 	if v.Kind() != jsonv.KindArray {

@@ -98,4 +98,3 @@ func FuzzNormalizePolicy(f *testing.F) {
 		}
 	})
 }
-

@@ -104,4 +104,3 @@ func TestConfigUsageGolden(t *testing.T) {
 		t.Errorf("usage text changed:\ngot:\n%s\nwant:\n%s", got, want)
 	}
 }
-
