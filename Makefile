@@ -1,0 +1,50 @@
+# The two commands a new machine needs: `make run` and `make test`.
+# Everything else the tests need is built here from the Go module proxy.
+
+GO        ?= go
+BIN       := $(CURDIR)/bin
+MODULES   := ./protocol/... ./streams/... ./services/... ./tools/... ./e2e/...
+BINARIES  := ditto things policies gateway
+# Benchmark parameters (see tools/bench): things, connections, seconds.
+N ?= 100000
+C ?= 64
+D ?= 30
+
+.PHONY: all run build test test-short bench lint fmt clean
+
+all: build
+
+## run: start the whole platform on the embedded default (HTTP :8080).
+run: build
+	$(BIN)/ditto
+
+## build: compile every binary into bin/.
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ $(addprefix ./services/cmd/,$(BINARIES)) ./tools/bench ./e2e/cmd/...
+
+## test: vet, then every test of every module with the race detector.
+# The build cache is warmed once (the e2e tests build the binaries with it).
+test: build
+	$(GO) vet $(MODULES)
+	DITTO_E2E_BIN=$(BIN) $(GO) test -race -timeout 25m $(MODULES)
+
+## test-short: the quick subset, without -race and long-running suites.
+test-short:
+	$(GO) test -short $(MODULES)
+
+## bench: READ_THINGS and MODIFY_THINGS against bin/ditto, with a BASELINE.
+bench: build
+	$(BIN)/bench -ditto $(BIN)/ditto -n $(N) -c $(C) -d $(D)s
+
+## lint: formatting, vet and staticcheck.
+lint:
+	@out=$$(gofmt -l protocol streams services tools e2e); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(MODULES)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(MODULES)
+
+fmt:
+	gofmt -w protocol streams services tools e2e
+
+clean:
+	rm -rf $(BIN)

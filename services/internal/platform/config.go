@@ -1,0 +1,95 @@
+package platform
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/dittonats/dittonats/services/gateway"
+	"github.com/dittonats/dittonats/services/policies"
+	"github.com/dittonats/dittonats/services/things"
+)
+
+// Infra configures what every service runs on.
+type Infra struct {
+	NATSURL         string        `envconfig:"NATS_URL" desc:"NATS server(s) to use; empty starts an embedded nats-server (ditto only)"`
+	NATSListen      string        `envconfig:"DITTO_NATS_LISTEN" default:"127.0.0.1:4222" desc:"client address of the embedded nats-server, for the nats CLI; \"off\" opens none"`
+	SubjectPrefix   string        `envconfig:"DITTO_SUBJECT_PREFIX" default:"ditto" desc:"first token of every NATS subject"`
+	Shards          int           `envconfig:"CLUSTER_NUMBER_OF_SHARDS" default:"30" desc:"shards entities are spread over; the same in every service and gateway"`
+	Instance        string        `envconfig:"DITTO_INSTANCE_ID" desc:"this process's instance id in shard leases and DevOps subjects (default: host name and a random suffix)"`
+	LeaseTTL        time.Duration `envconfig:"DITTO_SHARD_LEASE_TTL" default:"5s" desc:"how long a shard lease of a stopped instance blocks its shards"`
+	StreamReplicas  int           `envconfig:"NATS_STREAM_REPLICAS" default:"1" desc:"replicas of the event streams and lease buckets (3 on a NATS cluster)"`
+	EventsMaxAge    time.Duration `envconfig:"DITTO_EVENTS_MAX_AGE" default:"24h" desc:"how long events stay in the JetStream event streams"`
+	EventsMaxBytes  int64         `envconfig:"DITTO_EVENTS_MAX_BYTES" default:"1073741824" desc:"size bound of each event stream (-1: none)"`
+	DataDir         string        `envconfig:"DITTO_DATA_DIR" default:"./data" desc:"directory of the embedded store and embedded nats-server"`
+	SQLiteSync      string        `envconfig:"DITTO_SQLITE_SYNCHRONOUS" default:"FULL" desc:"SQLite synchronous mode of the embedded store: FULL (an acknowledged write survives power loss), NORMAL or OFF"`
+	MongoURI        string        `envconfig:"MONGO_DB_URI" desc:"MongoDB to use as journal store; empty uses the embedded store"`
+	MongoDatabase   string        `envconfig:"MONGO_DB_DATABASE" default:"ditto" desc:"database used when MONGO_DB_URI names none"`
+	MongoPoolSize   uint64        `envconfig:"MONGO_DB_CONNECTION_POOL_SIZE" default:"100" desc:"MongoDB connection pool size"`
+	MongoWriteConc  string        `envconfig:"MONGO_DB_WRITE_CONCERN" desc:"MongoDB write concern (acknowledged, journaled, majority, ...); default majority and journaled"`
+	MongoQueryLimit time.Duration `envconfig:"MONGO_DB_QUERY_TIMEOUT" default:"60s" desc:"timeout of one MongoDB operation"`
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"INFO" desc:"log level: DEBUG, INFO, WARN or ERROR"`
+}
+
+// Config is the whole configuration of a process.
+type Config struct {
+	Infra
+	Things   things.Config
+	Policies policies.Config
+	Gateway  gateway.Config
+}
+
+// Validate reports every problem of the infrastructure settings.
+func (c Infra) Validate() error {
+	var errs []error
+	if c.Shards < 1 || c.Shards > 10000 {
+		errs = append(errs, fmt.Errorf("CLUSTER_NUMBER_OF_SHARDS %d: must be 1..10000", c.Shards))
+	}
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("DITTO_SHARD_LEASE_TTL %s: must be at least 1s", c.LeaseTTL))
+	}
+	if c.DataDir == "" && c.MongoURI == "" {
+		errs = append(errs, errors.New("DITTO_DATA_DIR: must be set when MONGO_DB_URI is not"))
+	}
+	switch strings.ToUpper(c.SQLiteSync) {
+	case "FULL", "NORMAL", "OFF":
+	default:
+		errs = append(errs, fmt.Errorf("DITTO_SQLITE_SYNCHRONOUS %q: must be FULL, NORMAL or OFF", c.SQLiteSync))
+	}
+	if c.Instance != "" && !validInstance(c.Instance) {
+		errs = append(errs, fmt.Errorf("DITTO_INSTANCE_ID %q: only letters, digits, '-', '_' and '='", c.Instance))
+	}
+	return errors.Join(errs...)
+}
+
+func validInstance(s string) bool {
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r == '=' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// instanceID returns the configured instance id or derives one from the
+// host name, unique per process.
+func (c Infra) instanceID() string {
+	if c.Instance != "" {
+		return c.Instance
+	}
+	host, _ := os.Hostname()
+	var b strings.Builder
+	for _, r := range host {
+		if validInstance(string(r)) {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	if b.Len() == 0 {
+		b.WriteString("ditto")
+	}
+	return fmt.Sprintf("%s-%d-%04x", b.String(), os.Getpid(), time.Now().UnixNano()&0xffff)
+}

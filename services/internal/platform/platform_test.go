@@ -1,0 +1,419 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/limits"
+	"github.com/dittonats/dittonats/services/policies"
+	"github.com/dittonats/dittonats/services/things"
+)
+
+// testConfig is the embedded default in a temporary directory, without a
+// NATS port.
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	cfg, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Infra.DataDir = t.TempDir()
+	cfg.Infra.NATSListen = "off"
+	cfg.Infra.NATSURL = ""
+	cfg.Infra.MongoURI = ""
+	cfg.Infra.Shards = 7
+	cfg.Infra.Instance = "test"
+	cfg.Gateway.HTTPPort = 0
+	cfg.Things = things.Config{SnapshotThreshold: 5, MailboxSize: 100, MaxThingsInMemory: 1000, PolicyCacheSize: 1000,
+		DefaultTimeout: 10 * time.Second, Config: limits.Config{ThingsMaxSize: 4096, PoliciesMaxSize: 4096, MessagesMaxSize: 4096}}
+	cfg.Policies = policies.Config{SnapshotThreshold: 5, MaxSize: 4096, MailboxSize: 100, MaxEntities: 1000}
+	return cfg
+}
+
+// platform is a running all-in-one process with an HTTP test server on its
+// gateway.
+type platform struct {
+	p      *Process
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startPlatform(t *testing.T, cfg Config) *platform {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := Start(ctx, cfg, All, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p.gw.Handler())
+	pl := &platform{p: p, url: srv.URL, cancel: cancel, done: make(chan error, 1)}
+	go func() { pl.done <- p.Wait(ctx) }()
+	t.Cleanup(func() {
+		srv.Close()
+		pl.stop(t)
+	})
+	// Ready once the shards are leased: a request is answered (404 here).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := pl.do(t, "ditto", "GET", "/api/2/things/org.eclipse.ditto:readiness-probe", "", nil)
+		if r.status == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("platform not ready: %d %s", r.status, r.body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return pl
+}
+
+func (pl *platform) stop(t *testing.T) {
+	if pl.cancel == nil {
+		return
+	}
+	pl.cancel()
+	pl.cancel = nil
+	select {
+	case err := <-pl.done:
+		if err != nil {
+			t.Errorf("platform stopped with %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Error("platform did not stop within 60s")
+	}
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (r reply) json(t *testing.T) jsonv.Value {
+	t.Helper()
+	v, err := jsonv.Parse([]byte(r.body))
+	if err != nil {
+		t.Fatalf("reply body %q: %v", r.body, err)
+	}
+	return v
+}
+
+func (r reply) code(t *testing.T) string {
+	t.Helper()
+	var e struct {
+		Error string `json:"error"`
+	}
+	json.Unmarshal([]byte(r.body), &e)
+	return e.Error
+}
+
+// do sends a request as user (password = user name, the defaults).
+func (pl *platform) do(t *testing.T, user, method, path, body string, headers map[string]string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, pl.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, user)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// expect sends a request and checks its status (and error code, if given).
+func (pl *platform) expect(t *testing.T, user, method, path, body string, headers map[string]string, status int, code string) reply {
+	t.Helper()
+	r := pl.do(t, user, method, path, body, headers)
+	if r.status != status {
+		t.Fatalf("%s %s as %s: status %d, want %d; body %s", method, path, user, r.status, status, r.body)
+	}
+	if code != "" && r.code(t) != code {
+		t.Fatalf("%s %s as %s: error %q, want %q; body %s", method, path, user, r.code(t), code, r.body)
+	}
+	return r
+}
+
+func jsonEq(t *testing.T, what, got, want string) {
+	t.Helper()
+	g, err := jsonv.Parse([]byte(got))
+	if err != nil {
+		t.Fatalf("%s: %q is not JSON: %v", what, got, err)
+	}
+	if !g.Equal(jsonv.MustParse(want)) {
+		t.Errorf("%s = %s, want %s", what, got, want)
+	}
+}
+
+const thingURL = "/api/2/things/org.eclipse.ditto:lamp"
+
+// The hello-world path of Ditto's documentation, and what another user may
+// and may not do until the owner's policy lets them.
+func TestThingLifecycleAndEnforcement(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+
+	thing := `{"attributes":{"manufacturer":"ACME","location":{"room":"kitchen"}},
+		"features":{"lamp":{"properties":{"on":false,"brightness":10}}}}`
+	r := pl.expect(t, "ditto", "PUT", thingURL, thing, nil, 201, "")
+	jsonEq(t, "created thing", r.body, `{"thingId":"org.eclipse.ditto:lamp","policyId":"org.eclipse.ditto:lamp",
+		"attributes":{"manufacturer":"ACME","location":{"room":"kitchen"}},"features":{"lamp":{"properties":{"on":false,"brightness":10}}}}`)
+	if r.header.Get("ETag") != `"rev:1"` {
+		t.Errorf("ETag %q, want \"rev:1\"", r.header.Get("ETag"))
+	}
+	if loc := r.header.Get("Location"); !strings.HasSuffix(loc, thingURL) {
+		t.Errorf("Location %q", loc)
+	}
+	// The default policy grants the creator everything.
+	pol := pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:lamp", "", nil, 200, "")
+	jsonEq(t, "default policy entry", mustAt(t, pol.json(t), "/entries/DEFAULT/subjects").String(), `{"nginx:ditto":{"type":"generated"}}`)
+
+	pl.expect(t, "ditto", "PUT", thingURL+"/features/lamp/properties/on", `true`, nil, 204, "")
+	pl.expect(t, "ditto", "PUT", thingURL+"/attributes/serial", `"A-1"`, nil, 201, "")
+	got := pl.expect(t, "ditto", "GET", thingURL+"/features/lamp/properties", "", nil, 200, "")
+	jsonEq(t, "properties", got.body, `{"on":true,"brightness":10}`)
+	got = pl.expect(t, "ditto", "GET", thingURL+"?fields=thingId,attributes/serial,_revision", "", nil, 200, "")
+	jsonEq(t, "selected fields", got.body, `{"thingId":"org.eclipse.ditto:lamp","attributes":{"serial":"A-1"},"_revision":3}`)
+
+	// ditto2 cannot even learn that the thing exists.
+	pl.expect(t, "ditto2", "GET", thingURL, "", nil, 404, "things:thing.notfound")
+	pl.expect(t, "ditto2", "PUT", thingURL+"/attributes/x", `1`, nil, 404, "things:thing.notfound")
+	pl.expect(t, "ditto2", "GET", "/api/2/policies/org.eclipse.ditto:lamp", "", nil, 404, "policies:policy.notfound")
+
+	// The owner lets ditto2 read the attributes except the location: the
+	// next request already sees it.
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:lamp/entries/GUEST",
+		`{"subjects":{"nginx:ditto2":{"type":"guest"}},"resources":{
+		  "thing:/attributes":{"grant":["READ"],"revoke":[]},
+		  "thing:/attributes/location":{"grant":[],"revoke":["READ"]}}}`, nil, 201, "")
+	got = pl.expect(t, "ditto2", "GET", thingURL, "", nil, 200, "")
+	jsonEq(t, "ditto2's view", got.body, `{"thingId":"org.eclipse.ditto:lamp","attributes":{"manufacturer":"ACME","serial":"A-1"}}`)
+	pl.expect(t, "ditto2", "GET", thingURL+"/attributes/location", "", nil, 404, "things:attribute.notfound")
+	pl.expect(t, "ditto2", "GET", thingURL+"/features", "", nil, 404, "things:features.notfound")
+	// It can read, so a write is forbidden rather than not found.
+	pl.expect(t, "ditto2", "PUT", thingURL+"/attributes/serial", `"B"`, nil, 403, "things:attribute.notmodifiable")
+	pl.expect(t, "ditto2", "DELETE", thingURL, "", nil, 403, "things:thing.notdeletable")
+	pl.expect(t, "ditto2", "PATCH", thingURL, `{"attributes":{"serial":"C"}}`, map[string]string{"Content-Type": "application/merge-patch+json"}, 403, "things:thing.notmodifiable")
+
+	// Granting WRITE on one attribute allows exactly that.
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:lamp/entries/GUEST/resources/thing:/attributes/serial",
+		`{"grant":["READ","WRITE"],"revoke":[]}`, nil, 201, "")
+	pl.expect(t, "ditto2", "PUT", thingURL+"/attributes/serial", `"B"`, nil, 204, "")
+	pl.expect(t, "ditto2", "PATCH", thingURL, `{"attributes":{"serial":"C"}}`, map[string]string{"Content-Type": "application/merge-patch+json"}, 204, "")
+	pl.expect(t, "ditto2", "PATCH", thingURL, `{"attributes":{"serial":"D","manufacturer":"X"}}`, map[string]string{"Content-Type": "application/merge-patch+json"}, 403, "things:thing.notmodifiable")
+	got = pl.expect(t, "ditto", "GET", thingURL+"/attributes", "", nil, 200, "")
+	jsonEq(t, "attributes after ditto2's writes", got.body, `{"manufacturer":"ACME","location":{"room":"kitchen"},"serial":"C"}`)
+
+	// Removing the entry takes the access away on the next request.
+	pl.expect(t, "ditto", "DELETE", "/api/2/policies/org.eclipse.ditto:lamp/entries/GUEST", "", nil, 204, "")
+	pl.expect(t, "ditto2", "GET", thingURL, "", nil, 404, "things:thing.notfound")
+
+	// Delete: the thing is gone, its policy stays.
+	pl.expect(t, "ditto", "DELETE", thingURL, "", nil, 204, "")
+	pl.expect(t, "ditto", "GET", thingURL, "", nil, 404, "things:thing.notfound")
+	pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:lamp", "", nil, 200, "")
+}
+
+func mustAt(t *testing.T, v jsonv.Value, p string) jsonv.Value {
+	t.Helper()
+	x, ok := v.At(jsonv.MustParsePointer(p))
+	if !ok {
+		t.Fatalf("%s not in %s", p, v)
+	}
+	return x
+}
+
+func TestSubResourcesAndConditionalRequests(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	u := "/api/2/things/org.eclipse.ditto:sensor"
+	pl.expect(t, "ditto", "PUT", u, `{}`, nil, 201, "")
+
+	// Features and properties.
+	pl.expect(t, "ditto", "PUT", u+"/features/temp/properties/value", `21`, nil, 404, "things:feature.notfound")
+	pl.expect(t, "ditto", "PUT", u+"/features/temp", `{"definition":["org.example:temp:1.0.0"],"properties":{"value":20}}`, nil, 201, "")
+	pl.expect(t, "ditto", "PUT", u+"/features/temp/properties/value", `21`, nil, 204, "")
+	pl.expect(t, "ditto", "PUT", u+"/features/temp/desiredProperties/value", `22`, nil, 201, "")
+	pl.expect(t, "ditto", "PUT", u+"/features/temp/definition", `[]`, nil, 400, "things:feature.definition.empty")
+	pl.expect(t, "ditto", "PUT", u+"/definition", `"org.example:sensor:2"`, nil, 201, "")
+	pl.expect(t, "ditto", "PUT", u+"/definition", `"no-definition"`, nil, 400, "things:definition.identifier.invalid")
+	got := pl.expect(t, "ditto", "GET", u+"/features/temp", "", nil, 200, "")
+	jsonEq(t, "feature", got.body, `{"definition":["org.example:temp:1.0.0"],"properties":{"value":21},"desiredProperties":{"value":22}}`)
+	pl.expect(t, "ditto", "DELETE", u+"/features/temp/desiredProperties", "", nil, 204, "")
+	pl.expect(t, "ditto", "GET", u+"/features/temp/desiredProperties", "", nil, 404, "things:feature.desiredProperties.notfound")
+	pl.expect(t, "ditto", "DELETE", u+"/features/nope", "", nil, 404, "things:feature.notfound")
+
+	// Merge patch: null removes, objects merge.
+	mp := map[string]string{"Content-Type": "application/merge-patch+json"}
+	pl.expect(t, "ditto", "PATCH", u, `{"attributes":{"a":1,"b":{"c":2}},"features":{"temp":{"properties":{"value":null,"unit":"C"}}}}`, mp, 204, "")
+	got = pl.expect(t, "ditto", "GET", u+"?fields=attributes,features/temp/properties", "", nil, 200, "")
+	jsonEq(t, "after merge", got.body, `{"attributes":{"a":1,"b":{"c":2}},"features":{"temp":{"properties":{"unit":"C"}}}}`)
+	pl.expect(t, "ditto", "PATCH", u+"/attributes/b", `{"c":null,"d":3}`, mp, 204, "")
+	got = pl.expect(t, "ditto", "GET", u+"/attributes", "", nil, 200, "")
+	jsonEq(t, "after nested merge", got.body, `{"a":1,"b":{"d":3}}`)
+	pl.expect(t, "ditto", "PATCH", u+"/attributes/b", `{"d":4}`, map[string]string{"Content-Type": "application/json"}, 415, "")
+
+	// ETags and preconditions.
+	r := pl.expect(t, "ditto", "GET", u, "", nil, 200, "")
+	tag := r.header.Get("ETag")
+	if !strings.HasPrefix(tag, `"rev:`) {
+		t.Fatalf("thing ETag %q", tag)
+	}
+	pl.expect(t, "ditto", "GET", u, "", map[string]string{"If-None-Match": tag}, 304, "")
+	pl.expect(t, "ditto", "PUT", u+"/attributes/a", `2`, map[string]string{"If-Match": `"rev:1"`}, 412, "")
+	pl.expect(t, "ditto", "PUT", u, `{}`, map[string]string{"If-None-Match": "*"}, 412, "things:precondition.failed")
+	ar := pl.expect(t, "ditto", "GET", u+"/attributes/a", "", nil, 200, "")
+	atag := ar.header.Get("ETag")
+	if !strings.HasPrefix(atag, `"hash:`) {
+		t.Fatalf("attribute ETag %q", atag)
+	}
+	pl.expect(t, "ditto", "PUT", u+"/attributes/a", `5`, map[string]string{"If-Match": atag}, 204, "")
+	pl.expect(t, "ditto", "PUT", u+"/attributes/a", `6`, map[string]string{"If-Match": atag}, 412, "things:precondition.failed")
+
+	// if-equal: skip refuses a change that changes nothing.
+	pl.expect(t, "ditto", "PUT", u+"/attributes/a", `5`, map[string]string{"if-equal": "skip"}, 412, "things:precondition.failed")
+	pl.expect(t, "ditto", "PUT", u+"/attributes/a", `7`, map[string]string{"if-equal": "skip"}, 204, "")
+
+	// condition (RQL).
+	pl.expect(t, "ditto", "PUT", u+"/attributes/a", `8`, map[string]string{"condition": "eq(attributes/a,7)"}, 204, "")
+	pl.expect(t, "ditto", "PUT", u+"/attributes/a", `9`, map[string]string{"condition": "eq(attributes/a,7)"}, 412, "things:condition.failed")
+	pl.expect(t, "ditto", "PUT", u+"/attributes/a", `9`, map[string]string{"condition": "eq(attributes/a"}, 400, "things:condition.invalid")
+	pl.expect(t, "ditto", "GET", u+"?condition=gt(attributes/a,100)", "", nil, 412, "things:condition.failed")
+
+	got = pl.expect(t, "ditto", "GET", u+"/attributes/a", "", nil, 200, "")
+	if got.body != "8" {
+		t.Errorf("attribute a = %s after conditional writes, want 8", got.body)
+	}
+}
+
+func TestThingCreationWithPolicies(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	base := "/api/2/things/org.eclipse.ditto:"
+
+	// Inline policy: its id is the thing's id unless the thing names one.
+	inline := `{"_policy":{"entries":{"OWNER":{"subjects":{"nginx:ditto":{"type":"basic"}},
+		"resources":{"thing:/":{"grant":["READ","WRITE"],"revoke":[]},"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}}}}}`
+	r := pl.expect(t, "ditto", "PUT", base+"inline", inline, nil, 201, "")
+	jsonEq(t, "thing with inline policy", r.body, `{"thingId":"org.eclipse.ditto:inline","policyId":"org.eclipse.ditto:inline"}`)
+	pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:inline/entries/OWNER", "", nil, 200, "")
+
+	// Existing policy by id: usable by whoever it grants.
+	pl.expect(t, "ditto", "PUT", base+"shared", `{"policyId":"org.eclipse.ditto:inline"}`, nil, 201, "")
+	pl.expect(t, "ditto2", "PUT", base+"stolen", `{"policyId":"org.eclipse.ditto:inline"}`, nil, 404, "policies:policy.notfound")
+	pl.expect(t, "ditto", "PUT", base+"orphan", `{"policyId":"org.eclipse.ditto:does-not-exist"}`, nil, 404, "policies:policy.notfound")
+	pl.expect(t, "ditto", "GET", base+"orphan", "", nil, 404, "things:thing.notfound")
+
+	// Copied policy: a new policy with the source's entries.
+	pl.expect(t, "ditto", "PUT", base+"copy", `{"_copyPolicyFrom":"org.eclipse.ditto:inline"}`, nil, 201, "")
+	pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:copy/entries/OWNER", "", nil, 200, "")
+	pl.expect(t, "ditto", "PUT", base+"copy2", `{"_copyPolicyFrom":"{{ ref:things/org.eclipse.ditto:copy/policyId }}"}`, nil, 201, "")
+	pl.expect(t, "ditto", "PUT", base+"both", `{"_copyPolicyFrom":"org.eclipse.ditto:inline","_policy":{}}`, nil, 400, "things:policy.conflicting")
+
+	// A default policy that already exists makes the thing not creatable.
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:taken", `{"entries":{"E":{"subjects":{"nginx:ditto":{"type":"t"}},
+		"resources":{"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}}}}`, nil, 201, "")
+	pl.expect(t, "ditto", "PUT", base+"taken", `{}`, nil, 400, "things:thing.notcreatable")
+
+	// An inline policy that does not let the creator write the thing: the
+	// thing is refused and the policy made for it is removed again.
+	pl.expect(t, "ditto", "PUT", base+"readonly", `{"_policy":{"entries":{"E":{"subjects":{"nginx:ditto":{"type":"t"}},
+		"resources":{"thing:/":{"grant":["READ"],"revoke":[]},"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}}}}}`, nil, 403, "things:thing.notmodifiable")
+	pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:readonly", "", nil, 404, "policies:policy.notfound")
+
+	// POST generates the id in the default namespace.
+	r = pl.expect(t, "ditto", "POST", "/api/2/things", `{"attributes":{"x":1}}`, nil, 201, "")
+	id, _ := mustAt(t, r.json(t), "/thingId").Str()
+	if !strings.HasPrefix(id, "org.eclipse.ditto:") {
+		t.Errorf("generated id %q", id)
+	}
+	pl.expect(t, "ditto", "GET", "/api/2/things/"+id, "", nil, 200, "")
+	pl.expect(t, "ditto", "POST", "/api/2/things", `{"thingId":"org.eclipse.ditto:mine"}`, nil, 400, "things:id.notsettable")
+
+	// GET ?ids= returns the visible ones in the asked order.
+	got := pl.expect(t, "ditto", "GET", "/api/2/things?ids=org.eclipse.ditto:copy,org.eclipse.ditto:nope,org.eclipse.ditto:inline&fields=thingId", "", nil, 200, "")
+	jsonEq(t, "batch", got.body, `[{"thingId":"org.eclipse.ditto:copy"},{"thingId":"org.eclipse.ditto:inline"}]`)
+}
+
+func TestBadInputIsRejectedAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	u := "/api/2/things/org.eclipse.ditto:strict"
+	pl.expect(t, "ditto", "PUT", u, `{"attributes":{"keep":true}}`, nil, 201, "")
+	tests := []struct {
+		name, method, path, body string
+		headers                  map[string]string
+		status                   int
+		code                     string
+	}{
+		{"malformed JSON", "PUT", u + "/attributes/x", `{"a":`, nil, 400, "json.invalid"},
+		{"thingId differs from URL", "PUT", u, `{"thingId":"org.eclipse.ditto:other"}`, nil, 400, "things:id.notsettable"},
+		{"invalid thing id", "PUT", "/api/2/things/no-namespace-colon", `{}`, nil, 400, "things:id.invalid"},
+		{"invalid policy id", "PUT", u + "/policyId", `"nope"`, nil, 400, "policies:id.invalid"},
+		{"attributes not an object", "PUT", u + "/attributes", `[1]`, nil, 400, "json.invalid"},
+		{"key with slash", "PUT", u + "/attributes", `{"a/b":1}`, nil, 400, "json.key.invalid"},
+		{"too large", "PUT", u + "/attributes/big", `"` + strings.Repeat("x", 5000) + `"`, nil, 413, "things:thing.toolarge"},
+		{"bad timeout", "GET", u, "", map[string]string{"timeout": "soon"}, 400, ""},
+		{"bad If-Match", "PUT", u + "/attributes/x", `1`, map[string]string{"If-Match": "no-quotes"}, 400, ""},
+		{"bad fields", "GET", u + "?fields=attributes(", "", nil, 400, "json.fieldselector.invalid"},
+		{"unknown policy for policyId", "PUT", u + "/policyId", `"org.eclipse.ditto:unknown"`, nil, 204, ""},
+	}
+	for _, tc := range tests[:len(tests)-1] {
+		r := pl.do(t, "ditto", tc.method, tc.path, tc.body, tc.headers)
+		if r.status != tc.status || (tc.code != "" && r.code(t) != tc.code) {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, r.status, r.body, tc.status, tc.code)
+		}
+	}
+	got := pl.expect(t, "ditto", "GET", u, "", nil, 200, "")
+	jsonEq(t, "thing after bad requests", got.body, `{"thingId":"org.eclipse.ditto:strict","policyId":"org.eclipse.ditto:strict","attributes":{"keep":true}}`)
+	if got.header.Get("ETag") != `"rev:1"` {
+		t.Errorf("revision moved to %s", got.header.Get("ETag"))
+	}
+	pl.expect(t, "", "GET", u, "", nil, 401, "")
+	pl.expect(t, "nobody", "GET", u, "", nil, 401, "")
+}
+
+// Data survives a restart of the whole process, and the restart serves at
+// once from the journal.
+func TestRestartKeepsEverything(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	pl := startPlatform(t, cfg)
+	pl.expect(t, "ditto", "PUT", "/api/2/things/org.eclipse.ditto:r", `{}`, nil, 201, "")
+	for i := range 12 { // past the snapshot threshold of 5
+		pl.expect(t, "ditto", "PUT", fmt.Sprintf("/api/2/things/org.eclipse.ditto:r/attributes/a%d", i), `1`, nil, 201, "")
+	}
+	before := pl.expect(t, "ditto", "GET", "/api/2/things/org.eclipse.ditto:r", "", nil, 200, "")
+	pl.stop(t)
+
+	pl2 := startPlatform(t, cfg)
+	after := pl2.expect(t, "ditto", "GET", "/api/2/things/org.eclipse.ditto:r", "", nil, 200, "")
+	if after.body != before.body || after.header.Get("ETag") != before.header.Get("ETag") {
+		t.Errorf("after restart %s %s, before %s %s", after.body, after.header.Get("ETag"), before.body, before.header.Get("ETag"))
+	}
+	pl2.expect(t, "ditto2", "GET", "/api/2/things/org.eclipse.ditto:r", "", nil, 404, "")
+}
+
