@@ -416,4 +416,3 @@ func TestRestartKeepsEverything(t *testing.T) {
 	}
 	pl2.expect(t, "ditto2", "GET", "/api/2/things/org.eclipse.ditto:r", "", nil, 404, "")
 }
-
