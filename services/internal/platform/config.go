@@ -31,6 +31,7 @@ type Infra struct {
 	MongoWriteConc  string        `envconfig:"MONGO_DB_WRITE_CONCERN" desc:"MongoDB write concern (acknowledged, journaled, majority, ...); default majority and journaled"`
 	MongoQueryLimit time.Duration `envconfig:"MONGO_DB_QUERY_TIMEOUT" default:"60s" desc:"timeout of one MongoDB operation"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"INFO" desc:"log level: DEBUG, INFO, WARN or ERROR"`
+	PprofListen     string        `envconfig:"DITTO_PPROF_LISTEN" desc:"address to serve Go's /debug/pprof profiles on (e.g. 127.0.0.1:6060); empty serves none"`
 }
 
 // Config is the whole configuration of a process.

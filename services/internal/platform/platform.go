@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +46,7 @@ type Process struct {
 	instance string
 
 	srv   *embedded.Server
+	pprof *http.Server
 	conns []*nats.Conn
 	store journal.Store
 
@@ -73,6 +77,11 @@ func Start(ctx context.Context, cfg Config, services []string, log *slog.Logger)
 	}()
 	log.Info("starting", "services", strings.Join(services, ","), "instance", p.instance)
 
+	if cfg.PprofListen != "" {
+		if err := p.servePprof(cfg.PprofListen); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.startNATS(); err != nil {
 		return nil, err
 	}
@@ -136,6 +145,28 @@ func Start(ctx context.Context, cfg Config, services []string, log *slog.Logger)
 		go func() { p.gwDone <- p.gw.Run(gwCtx) }()
 	}
 	return p, nil
+}
+
+// servePprof serves Go's profiling endpoints for operators.
+func (p *Process) servePprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("DITTO_PPROF_LISTEN: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	p.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := p.pprof.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.log.Warn("pprof server", "err", err)
+		}
+	}()
+	p.log.Info("serving pprof", "addr", ln.Addr().String())
+	return nil
 }
 
 func (p *Process) startNATS() error {
@@ -308,5 +339,8 @@ func (p *Process) teardown() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		p.srv.Shutdown(ctx)
+	}
+	if p.pprof != nil {
+		p.pprof.Close()
 	}
 }

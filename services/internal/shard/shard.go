@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,6 +52,8 @@ type Manager struct {
 
 	mu    sync.Mutex
 	owned map[int]uint64 // shard -> revision of our lease; guarded by mu
+
+	passes atomic.Int64 // rebalance passes run, for tests and metrics
 }
 
 // New returns a Manager; Run starts it.
@@ -95,11 +98,24 @@ func (m *Manager) Run(ctx context.Context) error {
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
+		// Heartbeats and renewals are puts of keys already known; only a
+		// new member, a member leaving or a lease handed back changes the
+		// assignment.
+		members := map[string]bool{}
 		for e := range w.Updates() {
 			if e == nil {
 				continue
 			}
-			if e.Operation() != jetstream.KeyValuePut || strings.HasPrefix(e.Key(), memberPrefix) {
+			changed := e.Operation() != jetstream.KeyValuePut
+			if strings.HasPrefix(e.Key(), memberPrefix) {
+				if e.Operation() == jetstream.KeyValuePut {
+					changed = !members[e.Key()]
+					members[e.Key()] = true
+				} else {
+					delete(members, e.Key())
+				}
+			}
+			if changed {
 				select {
 				case kick <- struct{}{}:
 				default:
@@ -130,6 +146,7 @@ func (m *Manager) Run(ctx context.Context) error {
 // assignment. Errors are logged and retried at the next tick: a NATS outage
 // must not stop the instance, and an unrenewable lease is dropped.
 func (m *Manager) rebalance(ctx context.Context) {
+	m.passes.Add(1)
 	// KV operations are not cut short when ctx ends: a create or update
 	// whose reply we stopped waiting for may still have happened, and
 	// would then leave a lease nobody knows about. Each pass is bounded

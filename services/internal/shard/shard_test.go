@@ -283,3 +283,20 @@ func TestNewValidates(t *testing.T) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// Heartbeats and renewals must not wake the manager: a steady instance
+// rebalances on its ticker only.
+func TestSteadyStateDoesNotSpin(t *testing.T) {
+	t.Parallel()
+	srv := streamstest.Start(t)
+	ttl := 2 * time.Second
+	kv := bucket(t, srv, ttl)
+	l := &ledger{t: t, by: map[int]string{}}
+	a := start(t, kv, "a", ttl, l.handler("a"))
+	eventually(t, 3*time.Second, "a owns all shards", func() bool { return len(a.m.Owned()) == testShards })
+	before := a.m.passes.Load()
+	time.Sleep(ttl) // a steady period: four ticks
+	if n := a.m.passes.Load() - before; n > 8 {
+		t.Errorf("%d rebalance passes in %s of steady state, want about 4 (one per tick)", n, ttl)
+	}
+}
