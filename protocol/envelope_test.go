@@ -621,3 +621,24 @@ func checkAgainstEncodingJSON(t *testing.T, data []byte, e Envelope) {
 		}
 	}
 }
+
+func TestDecodeEnvelopeUncheckedSkipsOnlyHeaderValidation(t *testing.T) {
+	t.Parallel()
+	bad := []byte(`{"topic":"a/b/things/twin/commands/retrieve","headers":{"timeout":"soon"},"path":"/"}`)
+	if _, err := DecodeEnvelope(bad); err == nil {
+		t.Fatal("DecodeEnvelope accepted an invalid timeout header")
+	}
+	env, err := DecodeEnvelopeUnchecked(bad)
+	if err != nil || env.Headers["timeout"] != "soon" {
+		t.Fatalf("DecodeEnvelopeUnchecked = %+v, %v; want the header kept", env, err)
+	}
+	if err := env.Headers.Validate(); err == nil {
+		t.Error("Validate accepted the invalid timeout header")
+	}
+	// Everything else is still checked.
+	for _, in := range []string{`{"headers":{},"path":"/"}`, `{"topic":"x","headers":{},"path":"/"}`, `not json`} {
+		if _, err := DecodeEnvelopeUnchecked([]byte(in)); err == nil {
+			t.Errorf("DecodeEnvelopeUnchecked accepted %s", in)
+		}
+	}
+}

@@ -7,12 +7,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/entity"
-	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/limits"
 	"github.com/dittonats/dittonats/streams"
 )
@@ -54,21 +50,8 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Deps are what the service runs on; main wires them.
-type Deps struct {
-	NC *nats.Conn
-	JS jetstream.JetStream
-	// Journal is the policies journal (journal.Policies).
-	Journal journal.Journal
-	// Leases is the shard lease bucket of the policies service
-	// (streams.Names.ShardLeaseBucket(streams.ServicePolicies)).
-	Leases   jetstream.KeyValue
-	Names    streams.Names
-	Shards   int
-	Instance string
-	LeaseTTL time.Duration
-	Log      *slog.Logger
-}
+// Deps are what the service runs on.
+type Deps = entity.Deps
 
 // Service is the policies service: it owns the policy entities of the
 // shards it holds leases for.

@@ -42,9 +42,6 @@ func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.St
 	if err := protocol.ValidateThingID(cmd.EntityID); err != nil {
 		return entity.Outcome{}, err
 	}
-	if err := cmd.Envelope.Headers.Validate(); err != nil {
-		return entity.Outcome{}, err
-	}
 	res, err := parseResource(cmd.Envelope.Path)
 	if err != nil {
 		return entity.Outcome{}, err
@@ -390,17 +387,8 @@ func (h *handler) modify(ctx context.Context, c *call) (entity.Outcome, error) {
 	} else if val, err = checkValue(c.res, val); err != nil {
 		return entity.Outcome{}, err
 	}
-	if c.res.needsFeature() {
-		if _, ok := doc.At(jsonv.Pointer{"features", c.res.feature}); !ok {
-			return entity.Outcome{}, protocol.ErrFeatureNotAccessible(id, c.res.feature)
-		}
-	}
-	current, exists := doc.At(c.res.path)
-	tag := ""
-	if exists {
-		tag = etag(c.res, c.st.Revision, current)
-	}
-	if err := c.checkPreconditions(tag, false); err != nil {
+	current, exists, err := c.target(doc)
+	if err != nil {
 		return entity.Outcome{}, err
 	}
 	if exists && c.cmd.Envelope.Headers[protocol.HeaderIfEqual] == protocol.IfEqualSkip && current.Equal(val) {
@@ -419,6 +407,22 @@ func (h *handler) modify(ctx context.Context, c *call) (entity.Outcome, error) {
 	}
 	out.After = c.tagAfter(val)
 	return out, nil
+}
+
+// target finds the value a modify or merge replaces, after checking that
+// the feature it lies in exists and the caller's preconditions hold.
+func (c *call) target(doc jsonv.Value) (current jsonv.Value, exists bool, err error) {
+	if c.res.needsFeature() {
+		if _, ok := doc.At(jsonv.Pointer{"features", c.res.feature}); !ok {
+			return jsonv.Value{}, false, protocol.ErrFeatureNotAccessible(c.cmd.EntityID, c.res.feature)
+		}
+	}
+	current, exists = doc.At(c.res.path)
+	tag := ""
+	if exists {
+		tag = etag(c.res, c.st.Revision, current)
+	}
+	return current, exists, c.checkPreconditions(tag, false)
 }
 
 // tagAfter puts the resource's new entity tag on the response.
@@ -539,17 +543,8 @@ func (h *handler) merge(ctx context.Context, c *call) (entity.Outcome, error) {
 	if err != nil {
 		return entity.Outcome{}, err
 	}
-	if c.res.needsFeature() {
-		if _, ok := doc.At(jsonv.Pointer{"features", c.res.feature}); !ok {
-			return entity.Outcome{}, protocol.ErrFeatureNotAccessible(id, c.res.feature)
-		}
-	}
-	current, exists := doc.At(c.res.path)
-	tag := ""
-	if exists {
-		tag = etag(c.res, c.st.Revision, current)
-	}
-	if err := c.checkPreconditions(tag, false); err != nil {
+	current, _, err := c.target(doc)
+	if err != nil {
 		return entity.Outcome{}, err
 	}
 	merged := jsonv.MergePatch(current, patch)

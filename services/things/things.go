@@ -4,16 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/entity"
-	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/limits"
 	"github.com/dittonats/dittonats/streams"
 )
@@ -53,17 +48,7 @@ func (c Config) Validate() error {
 }
 
 // Deps are what the service runs on.
-type Deps struct {
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Journal  journal.Journal
-	Leases   jetstream.KeyValue
-	Names    streams.Names
-	Shards   int
-	Instance string
-	LeaseTTL time.Duration
-	Log      *slog.Logger
-}
+type Deps = entity.Deps
 
 // Service is a things service instance.
 type Service struct {

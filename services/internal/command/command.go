@@ -67,7 +67,7 @@ func (c *Client) Send(ctx context.Context, req Request) (protocol.Envelope, erro
 	for {
 		reply, err := c.NC.RequestMsgWithContext(ctx, msg)
 		if err == nil {
-			env, derr := protocol.DecodeEnvelope(reply.Data)
+			env, derr := protocol.DecodeEnvelopeUnchecked(reply.Data)
 			if derr != nil {
 				return protocol.Envelope{}, fmt.Errorf("decode reply from %s: %w", msg.Subject, derr)
 			}

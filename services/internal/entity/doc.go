@@ -10,9 +10,10 @@
 // handled after it. A full mailbox answers at once with Ditto's
 // "too many modifying requests" error.
 //
-// Each entity with queued commands has exactly one worker goroutine, which
-// loads the entity from the journal on first use (latest snapshot, then the
-// events after it), runs the service's Handler, appends the resulting event to
+// Each entity with queued commands is run by one worker of a fixed pool at a
+// time (long-lived workers keep their grown stacks), which loads the entity
+// from the journal on first use (latest snapshot, then the events after it),
+// runs the service's Handler, appends the resulting event to
 // the journal with SN = revision, applies it, publishes it to JetStream with
 // Nats-Msg-Id "<entity id>:<revision>", writes a snapshot every N events and
 // on deletion, and replies. A journal conflict (another instance wrote that

@@ -86,6 +86,11 @@ type Config struct {
 	MaxEntities int
 	// DefaultTimeout applies to commands without a timeout header.
 	DefaultTimeout time.Duration
+	// Workers is the number of goroutines running entity commands; an
+	// entity's commands wait in its mailbox while all are busy (default
+	// 256). They block on journal appends and other services, so there
+	// are many; they are long-lived so their stacks stay grown.
+	Workers int
 	// ParseEventPath reads an event's path back into the pointer of its
 	// change when the entity is recovered; the default is
 	// jsonv.ParsePointer. Entities whose keys may contain '/' (policy
@@ -120,9 +125,19 @@ type Host struct {
 	shardSubs map[int]*nats.Subscription   // guarded by mu
 	barriers  map[*nats.Msg]chan struct{}  // guarded by mu
 
-	shards  []*shardState
-	loaded  atomic.Int64 // entities held in memory
-	workers sync.WaitGroup
+	shards []*shardState
+	loaded atomic.Int64 // entities held in memory
+
+	authCache  sync.Map // auth header -> []string; see subjects
+	authCached atomic.Int64
+
+	// runQ holds entities with queued commands and no worker yet; the
+	// pool takes them in order. Guarded by runMu; runCond wakes workers.
+	runMu    sync.Mutex
+	runCond  *sync.Cond
+	runQ     []runnable
+	stopping bool
+	workers  sync.WaitGroup
 	// base is the context of entity work; canceled only at hard stop.
 	base     context.Context
 	stopWork context.CancelFunc
@@ -148,6 +163,12 @@ type slot struct {
 
 	state  State
 	loaded bool
+}
+
+// runnable is an entity whose mailbox has commands for the pool.
+type runnable struct {
+	sh *shardState
+	sl *slot
 }
 
 type request struct {
@@ -179,6 +200,9 @@ func New(cfg Config, j journal.Journal, h Handler, nc *nats.Conn, js jetstream.J
 	if cfg.ParseEventPath == nil {
 		cfg.ParseEventPath = jsonv.ParsePointer
 	}
+	if cfg.Workers < 1 {
+		cfg.Workers = 256
+	}
 	base, stop := context.WithCancel(context.Background())
 	host := &Host{
 		cfg: cfg, j: j, h: h, nc: nc, js: js, log: log,
@@ -193,6 +217,7 @@ func New(cfg Config, j journal.Journal, h Handler, nc *nats.Conn, js jetstream.J
 	for i := range host.shards {
 		host.shards[i] = &shardState{slots: map[string]*slot{}}
 	}
+	host.runCond = sync.NewCond(&host.runMu)
 	return host, nil
 }
 
@@ -295,6 +320,10 @@ func (h *Host) barrier(ctx context.Context) {
 // Run dispatches until ctx ends, then closes every shard (answering what was
 // received), stops observing and returns once all workers are done.
 func (h *Host) Run(ctx context.Context) error {
+	for range h.cfg.Workers {
+		h.workers.Add(1)
+		go h.worker()
+	}
 	dispatchDone := make(chan struct{})
 	stopDispatch := make(chan struct{})
 	go func() {
@@ -330,9 +359,33 @@ func (h *Host) Run(ctx context.Context) error {
 	h.mu.Unlock()
 	close(stopDispatch)
 	<-dispatchDone
+	h.runMu.Lock()
+	h.stopping = true
+	h.runCond.Broadcast()
+	h.runMu.Unlock()
 	h.workers.Wait()
 	h.stopWork()
 	return nil
+}
+
+// worker runs entities from the run queue until the host stops.
+func (h *Host) worker() {
+	defer h.workers.Done()
+	for {
+		h.runMu.Lock()
+		for len(h.runQ) == 0 && !h.stopping {
+			h.runCond.Wait()
+		}
+		if len(h.runQ) == 0 {
+			h.runMu.Unlock()
+			return
+		}
+		r := h.runQ[0]
+		h.runQ[0] = runnable{}
+		h.runQ = h.runQ[1:]
+		h.runMu.Unlock()
+		h.work(r.sh, r.sl)
+	}
 }
 
 // dispatch routes one inbox message. It runs on the dispatcher goroutine and
@@ -358,7 +411,7 @@ func (h *Host) dispatch(m *nats.Msg) {
 	req := &request{msg: m, received: time.Now(), entityID: m.Header.Get(streams.HeaderEntity)}
 	if req.entityID == "" {
 		// Not from the gateway (e.g. the nats CLI): read the topic.
-		env, err := protocol.DecodeEnvelope(m.Data)
+		env, err := protocol.DecodeEnvelopeUnchecked(m.Data)
 		if err != nil {
 			h.replyError(m, protocol.Topic{}, protocol.Envelope{}, err)
 			return
@@ -403,13 +456,18 @@ func (h *Host) enqueue(shard int, req *request) {
 		return
 	}
 	sl.queue = append(sl.queue, req)
-	if !sl.running {
+	start := !sl.running
+	if start {
 		sl.running = true
 		sh.workers.Add(1)
-		h.workers.Add(1)
-		go h.work(sh, sl)
 	}
 	sh.mu.Unlock()
+	if start {
+		h.runMu.Lock()
+		h.runQ = append(h.runQ, runnable{sh: sh, sl: sl})
+		h.runCond.Signal()
+		h.runMu.Unlock()
+	}
 }
 
 // evictOne drops one idle entity of sh other than keep. Go's map order is
@@ -440,7 +498,6 @@ func (h *Host) notServing(m *nats.Msg) {
 
 // work runs the queued commands of one entity until its mailbox is empty.
 func (h *Host) work(sh *shardState, sl *slot) {
-	defer h.workers.Done()
 	defer sh.workers.Done()
 	for {
 		sh.mu.Lock()
@@ -461,7 +518,7 @@ func (h *Host) process(sl *slot, req *request) {
 	defer sl.state.forget()
 	env := req.env
 	if env == nil {
-		e, err := protocol.DecodeEnvelope(req.msg.Data)
+		e, err := protocol.DecodeEnvelopeUnchecked(req.msg.Data)
 		if err != nil {
 			h.replyError(req.msg, protocol.Topic{}, protocol.Envelope{}, err)
 			return
@@ -473,6 +530,11 @@ func (h *Host) process(sl *slot, req *request) {
 		h.replyError(req.msg, protocol.Topic{}, *env, err)
 		return
 	}
+	// Header values are checked here, once per command, whoever sent it.
+	if err := env.Headers.Validate(); err != nil {
+		h.replyError(req.msg, topic, *env, err)
+		return
+	}
 	if topic.EntityID() != req.entityID {
 		h.replyError(req.msg, topic, *env, protocol.NewError(400, "entity.id.invalid",
 			fmt.Sprintf("The topic's entity ID '%s' differs from the routed entity ID '%s'.", topic.EntityID(), req.entityID), ""))
@@ -481,7 +543,7 @@ func (h *Host) process(sl *slot, req *request) {
 	cmd := &Command{Envelope: *env, Topic: topic, EntityID: req.entityID, Sudo: req.msg.Header.Get(streams.HeaderSudo) == "true"}
 	// A sudo command may still name the subjects it acts for.
 	if auth := req.msg.Header.Get(streams.HeaderAuth); auth != "" || !cmd.Sudo {
-		if json.Unmarshal([]byte(auth), &cmd.Auth) != nil || len(cmd.Auth) == 0 {
+		if cmd.Auth = h.subjects(auth); len(cmd.Auth) == 0 {
 			h.replyError(req.msg, topic, *env, errUnauthenticated)
 			return
 		}
@@ -655,7 +717,7 @@ func (h *Host) load(ctx context.Context, sl *slot) error {
 // ChangeOf reads the change an event envelope describes, with parsePath
 // reading its path.
 func ChangeOf(payload []byte, parsePath func(string) (jsonv.Pointer, error)) (Change, error) {
-	env, err := protocol.DecodeEnvelope(payload)
+	env, err := protocol.DecodeEnvelopeUnchecked(payload)
 	if err != nil {
 		return Change{}, err
 	}
@@ -729,6 +791,32 @@ func (h *Host) replyError(m *nats.Msg, t protocol.Topic, cmd protocol.Envelope, 
 		h.log.Warn("send error response", "err", err)
 	}
 }
+
+// subjects parses the auth header (a JSON array of subject ids); nil when
+// it is not one. Callers are few and send the same header again and again,
+// so parsed headers are kept (at most authCacheSize of them).
+func (h *Host) subjects(header string) []string {
+	if v, ok := h.authCache.Load(header); ok {
+		return v.([]string)
+	}
+	var subjects []string
+	if json.Unmarshal([]byte(header), &subjects) != nil || len(subjects) == 0 {
+		return nil
+	}
+	for _, s := range subjects {
+		if s == "" {
+			return nil
+		}
+	}
+	if h.authCached.Add(1) > authCacheSize {
+		h.authCache.Clear()
+		h.authCached.Store(0)
+	}
+	h.authCache.Store(header, subjects)
+	return subjects
+}
+
+const authCacheSize = 4096
 
 // FormatTime renders a timestamp as Ditto does (ISO-8601, UTC, milliseconds).
 func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

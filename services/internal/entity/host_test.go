@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -535,5 +536,35 @@ func TestServeTakesShardsAndHandsThemBack(t *testing.T) {
 	}
 	if _, err := f.request(id, "retrieve", "/", "", nil, auth); !errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("after Serve returned: %v, want ErrNoResponders", err)
+	}
+}
+
+func TestSubjectsHeaderParsing(t *testing.T) {
+	t.Parallel()
+	h := &Host{}
+	tests := []struct {
+		header string
+		want   []string
+	}{
+		{`["nginx:ditto"]`, []string{"nginx:ditto"}},
+		{`["a:b","c:d"]`, []string{"a:b", "c:d"}},
+		{`["nginx:ditto"]`, []string{"nginx:ditto"}}, // cached
+		{`[]`, nil},
+		{`[""]`, nil},
+		{`"nginx:ditto"`, nil},
+		{`not json`, nil},
+		{``, nil},
+	}
+	for _, tc := range tests {
+		got := h.subjects(tc.header)
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") || (got == nil) != (tc.want == nil) {
+			t.Errorf("subjects(%q) = %q, want %q", tc.header, got, tc.want)
+		}
+	}
+	for i := range authCacheSize + 10 {
+		h.subjects(fmt.Sprintf(`["s:%d"]`, i))
+	}
+	if n := h.authCached.Load(); n > authCacheSize {
+		t.Errorf("auth cache holds %d entries, bound is %d", n, authCacheSize)
 	}
 }

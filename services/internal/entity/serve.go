@@ -2,12 +2,30 @@ package entity
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/shard"
+	"github.com/dittonats/dittonats/streams"
 )
+
+// Deps are what an entity service (things, policies) runs on; the process
+// that starts it owns them.
+type Deps struct {
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Journal  journal.Journal
+	Leases   jetstream.KeyValue
+	Names    streams.Names
+	Shards   int
+	Instance string
+	LeaseTTL time.Duration
+	Log      *slog.Logger
+}
 
 // Acquire implements shard.Handler: start serving shard.
 func (h *Host) Acquire(ctx context.Context, s int) error { return h.OpenShard(ctx, s) }

@@ -1,0 +1,565 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
+)
+
+// apiRequest is an authenticated request below /api/2.
+type apiRequest struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	query   url.Values
+	headers protocol.Headers // the command headers; see commandHeaders
+	caller  *principal
+}
+
+// fail answers err: a *protocol.Error as Ditto's error, anything else as
+// Ditto's gateway internal error (logged, since the client learns nothing).
+func (g *Gateway) fail(ar *apiRequest, err error) {
+	perr := protocol.AsError(err)
+	if perr == nil {
+		if errors.Is(err, context.Canceled) {
+			return // the client went away
+		}
+		g.log.Error("request failed", "method", ar.r.Method, "path", ar.r.URL.Path,
+			"correlation_id", ar.headers[protocol.HeaderCorrelationID], "err", err)
+		perr = protocol.ErrGatewayInternal()
+	}
+	writeError(ar.w, ar.headers, perr)
+}
+
+// timing is how a command waits for its answer.
+type timing struct {
+	timeout time.Duration
+	// fireAndForget: response-required=false and no acknowledgements
+	// requested, so the command is published and 202 answered at once.
+	fireAndForget bool
+}
+
+// timing applies Ditto's rules for the timeout and response-required
+// headers (AbstractRoute, AbstractCommandAckRequestSetter,
+// AcknowledgementAggregatorActorStarter): the timeout defaults to
+// REQUEST_TIMEOUT and must not exceed one minute; response-required defaults
+// to false for a zero timeout and true otherwise; a zero timeout with a
+// response or acknowledgements requested is invalid. The effective timeout
+// is written to the command headers, as Ditto does.
+func (g *Gateway) timing(h protocol.Headers) (timing, *protocol.Error) {
+	t := timing{timeout: g.cfg.RequestTimeout}
+	if v, ok := h[protocol.HeaderTimeout]; ok {
+		d, err := protocol.ParseTimeout(v)
+		if err != nil {
+			return t, protocol.AsError(err)
+		}
+		if err := protocol.CheckTimeout(d, protocol.MaxCommandTimeout); err != nil {
+			return t, protocol.AsError(err)
+		}
+		t.timeout = d
+	} else {
+		h[protocol.HeaderTimeout] = g.defaultTimeout
+	}
+	acks := h[protocol.HeaderRequestedAcks]
+	acksRequested := acks != "" && acks != "[]"
+	responseRequired := t.timeout > 0
+	if v, ok := h[protocol.HeaderResponseRequired]; ok {
+		responseRequired = v == "true"
+	}
+	if t.timeout == 0 && (responseRequired || acksRequested) {
+		e := protocol.ErrHeaderInvalidMessage("The value of the header 'timeout' must not be zero if response or acknowledgements are requested.")
+		e.Description = "Please provide a positive timeout."
+		return t, e
+	}
+	t.fireAndForget = !responseRequired && !acksRequested
+	return t, nil
+}
+
+// formatTimeout renders a timeout header value as Ditto's DittoDuration
+// does: whole seconds as "Ns", anything else in milliseconds.
+func formatTimeout(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+}
+
+// actionOf maps a method to the command action of a resource.
+func actionOf(m methods) string {
+	switch m {
+	case methodPut:
+		return protocol.ActionModify
+	case methodPatch:
+		return protocol.ActionMerge
+	case methodDelete:
+		return protocol.ActionDelete
+	case methodPost:
+		return protocol.ActionCreate
+	}
+	return protocol.ActionRetrieve
+}
+
+// channel returns the channel of the request's commands: twin unless the
+// channel header (or query parameter) asks for live.
+func channel(h protocol.Headers) string {
+	if strings.EqualFold(strings.TrimSpace(h[protocol.HeaderChannel]), protocol.ChannelLive) {
+		return protocol.ChannelLive
+	}
+	return protocol.ChannelTwin
+}
+
+// serveResource maps one request to its command, sends it to the owning
+// service and answers with the reply.
+func (g *Gateway) serveResource(ar *apiRequest, res resource) {
+	m := methodOf(ar.r.Method)
+	if m&res.allowed == 0 {
+		writeMethodNotAllowed(ar.w, res.allowed)
+		return
+	}
+	switch res.kind {
+	case resThings:
+		if m == methodGet {
+			g.retrieveThings(ar)
+		} else {
+			g.createEntity(ar, protocol.GroupThings)
+		}
+		return
+	case resPolicies:
+		g.createEntity(ar, protocol.GroupPolicies)
+		return
+	}
+	env := protocol.Envelope{
+		Topic:   protocol.NewTopic(res.id, res.group, channel(ar.headers), protocol.CriterionCommands, actionOf(m)).String(),
+		Headers: ar.headers,
+		Path:    res.path,
+	}
+	switch m {
+	case methodGet:
+		if res.fields {
+			fields, err := fieldsParam(ar.query)
+			if err != nil {
+				g.fail(ar, err)
+				return
+			}
+			env.Fields = fields
+		}
+	case methodPut, methodPatch:
+		if m == methodPatch {
+			ar.headers[protocol.HeaderContentType] = protocol.MediaTypeMergePatchJSON
+		}
+		value, err := g.commandValue(ar, res, m)
+		if err != nil {
+			g.fail(ar, err)
+			return
+		}
+		env.Value = value
+	}
+	location := ""
+	if m == methodPut {
+		location = requestURL(ar.r, ar.r.URL.EscapedPath())
+	}
+	g.send(ar, Command{Group: res.group, EntityID: res.id, Auth: ar.caller.auth, Envelope: env}, location)
+}
+
+// send dispatches c and answers with its reply, or 202 at once for a
+// fire-and-forget command.
+func (g *Gateway) send(ar *apiRequest, c Command, location string) {
+	t, perr := g.timing(ar.headers)
+	if perr != nil {
+		writeError(ar.w, ar.headers, perr)
+		return
+	}
+	c.Timeout = t.timeout
+	if t.fireAndForget {
+		if err := g.disp.Publish(c); err != nil {
+			g.log.Warn("publish command", "entity_id", c.EntityID, "err", err)
+			writeError(ar.w, ar.headers, protocol.ErrGatewayServiceUnavailable())
+			return
+		}
+		accepted(ar)
+		return
+	}
+	reply, err := g.disp.Request(ar.r.Context(), c)
+	if err != nil {
+		g.fail(ar, err)
+		return
+	}
+	if ar.headers[protocol.HeaderResponseRequired] == "false" {
+		// Acknowledgements were requested without a response: Ditto
+		// answers 202 once they arrived, or the failure.
+		if perr, ok := reply.AsError(); ok {
+			writeError(ar.w, reply.Headers, perr)
+			return
+		}
+		accepted(ar)
+		return
+	}
+	writeReply(ar.w, reply, location)
+}
+
+// accepted answers 202 without body, as Ditto does for response-required=false.
+func accepted(ar *apiRequest) {
+	if cid := ar.headers[protocol.HeaderCorrelationID]; cid != "" {
+		ar.w.Header()[protocol.HeaderCorrelationID] = []string{cid}
+	}
+	ar.w.WriteHeader(http.StatusAccepted)
+}
+
+// fieldsParam returns the fields query parameter (repeated ones joined, as
+// Ditto joins them), validated as a field selector.
+func fieldsParam(q url.Values) (string, error) {
+	vs, ok := q["fields"]
+	if !ok {
+		return "", nil
+	}
+	fields := strings.Join(vs, ",")
+	if _, err := jsonv.ParseFieldSelector(fields); err != nil {
+		return "", err
+	}
+	return fields, nil
+}
+
+// requestURL is the absolute URL of path on the host the request was sent
+// to, as Ditto's Location headers are.
+func requestURL(r *http.Request, path string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + path
+}
+
+// ---- Bodies ----------------------------------------------------------------
+
+// mediaType returns the media type of the request body without parameters,
+// lower-case; a request without Content-Type is application/octet-stream,
+// as Pekko HTTP (and therefore Ditto) sees it.
+func mediaType(r *http.Request) string {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return "application/octet-stream"
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt, _, _ = strings.Cut(ct, ";")
+		return strings.ToLower(strings.TrimSpace(mt))
+	}
+	return mt
+}
+
+// checkMediaType applies Ditto's ContentTypeValidationDirective: PATCH takes
+// only application/merge-patch+json, PUT and POST application/json and the
+// ADDITIONAL_ACCEPTED_MEDIA_TYPES. Both are 415 otherwise.
+func (g *Gateway) checkMediaType(r *http.Request, m methods) error {
+	mt := mediaType(r)
+	if m == methodPatch {
+		if mt != protocol.MediaTypeMergePatchJSON {
+			return protocol.ErrMergePatchMediaType(mt)
+		}
+		return nil
+	}
+	if !g.mediaTypes[mt] {
+		return protocol.ErrUnsupportedMediaType(mt, g.mediaTypesOrder)
+	}
+	return nil
+}
+
+// readBody reads the request body of an entity of group, refusing one over
+// the entity size limit with Ditto's too-large error before reading it all
+// (and before any command is sent).
+func (g *Gateway) readBody(ar *apiRequest, group string) ([]byte, error) {
+	limit := int64(g.cfg.ThingsMaxSize)
+	tooLarge := protocol.ErrThingTooLarge
+	if group == protocol.GroupPolicies {
+		limit, tooLarge = int64(g.cfg.PoliciesMaxSize), protocol.ErrPolicyTooLarge
+	}
+	if ar.r.ContentLength > limit {
+		return nil, tooLarge(ar.r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(ar.w, ar.r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		// Without Content-Length the true size is unknown: report what
+		// was read when the limit was crossed.
+		return nil, tooLarge(int64(len(body))+1, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	return body, nil
+}
+
+// parseBody validates a request body as JSON, as Ditto reads it
+// (JsonFactory.readFrom).
+func parseBody(body []byte) (jsonv.Value, error) {
+	if len(body) == 0 {
+		return jsonv.Value{}, protocol.ErrJSONInvalid("The JSON string to read from must not be empty!")
+	}
+	return jsonv.Parse(body)
+}
+
+// notAnObject is Ditto's error for a body that must be a JSON object.
+func notAnObject(body []byte) *protocol.Error {
+	s := string(bytes.TrimSpace(body))
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return protocol.ErrJSONInvalid(fmt.Sprintf("<%s> is not a valid JSON object!", s))
+}
+
+// commandValue reads, limits and validates the body of a PUT or PATCH and
+// applies the checks Ditto's routes make before building the command.
+func (g *Gateway) commandValue(ar *apiRequest, res resource, m methods) ([]byte, error) {
+	if err := g.checkMediaType(ar.r, m); err != nil {
+		return nil, err
+	}
+	body, err := g.readBody(ar, res.group)
+	if err != nil {
+		return nil, err
+	}
+	v, err := parseBody(body)
+	if err != nil {
+		return nil, err
+	}
+	switch res.kind {
+	case resThingRoot:
+		return rootValue(body, v, m, "thingId", res.id, protocol.ErrThingIDNotSettable, true)
+	case resPolicyRoot:
+		return rootValue(body, v, m, "policyId", res.id, protocol.ErrPolicyIDNotSettable, false)
+	case resThingPolicyID:
+		if v.Kind() == jsonv.KindNull {
+			if m == methodPatch {
+				return nil, protocol.ErrThingPolicyIDNotDeletable()
+			}
+			return nil, protocol.ErrPolicyIDInvalid("null")
+		}
+		pid, ok := v.Str()
+		if !ok {
+			pid = string(bytes.TrimSpace(body))
+		}
+		if err := protocol.ValidatePolicyID(pid); err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
+}
+
+// rootValue checks the body of a PUT or PATCH of an entity itself, as
+// Ditto's ThingJsonObjectCreator and PoliciesRoute do: it is an object whose
+// id field, if present, is the id of the URL. A PUT without the id gets it
+// (first), so the command carries the whole entity as Ditto's does. For a
+// thing PATCH, null (for the thing, its thingId or its policyId) is
+// refused.
+func rootValue(body []byte, v jsonv.Value, m methods, idField, id string, notSettable func() *protocol.Error, thing bool) ([]byte, error) {
+	if m == methodPatch && thing && v.Kind() == jsonv.KindNull {
+		e := protocol.ErrThingMergeInvalid()
+		e.Message = "The provided json value can not be applied at this resource"
+		return nil, e
+	}
+	if v.Kind() != jsonv.KindObject {
+		return nil, notAnObject(body)
+	}
+	given, ok := v.Get(idField)
+	if ok {
+		if m == methodPatch && thing && given.Kind() == jsonv.KindNull {
+			return nil, protocol.ErrThingIDNotDeletable()
+		}
+		if s, isString := given.Str(); !isString || s != id {
+			return nil, notSettable()
+		}
+	}
+	if m == methodPatch {
+		if pid, ok := v.Get("policyId"); ok && thing && pid.Kind() == jsonv.KindNull {
+			return nil, protocol.ErrThingPolicyIDNotDeletable()
+		}
+		return body, nil
+	}
+	if ok {
+		return body, nil
+	}
+	return withMember(body, idField, id), nil
+}
+
+// withMember returns the JSON object body with the string member key: value
+// inserted first.
+func withMember(body []byte, key, value string) []byte {
+	obj := bytes.TrimSpace(body)
+	inner := bytes.TrimSpace(obj[1 : len(obj)-1])
+	out := make([]byte, 0, len(obj)+len(key)+len(value)+8)
+	out = append(out, '{')
+	out = appendJSONString(out, key)
+	out = append(out, ':')
+	out = appendJSONString(out, value)
+	if len(inner) > 0 {
+		out = append(out, ',')
+		out = append(out, inner...)
+	}
+	return append(out, '}')
+}
+
+// appendJSONString appends s as a JSON string without escaping <, > and &,
+// as Ditto writes strings.
+func appendJSONString(dst []byte, s string) []byte {
+	return jsonv.String(s).AppendJSON(dst)
+}
+
+// ---- Collections -------------------------------------------------------------
+
+// createEntity serves POST /things and POST /policies: Ditto generates the
+// id (the namespace query parameter, else DITTO_DEFAULT_NAMESPACE, and a
+// random UUID) and refuses a body that names one.
+func (g *Gateway) createEntity(ar *apiRequest, group string) {
+	idField, notSettable := "policyId", protocol.ErrPolicyIDNotSettableForPost
+	ns := g.cfg.DefaultNamespace
+	if group == protocol.GroupThings {
+		idField, notSettable = "thingId", protocol.ErrThingIDNotSettableForPost
+		if channel(ar.headers) == protocol.ChannelLive {
+			g.fail(ar, protocol.ErrThingNotCreatableLiveChannel())
+			return
+		}
+		if vs := ar.query["namespace"]; len(vs) > 0 && vs[0] != "" {
+			ns = vs[0]
+		}
+	}
+	id := ns + ":" + uuid.NewString()
+	validate := protocol.ValidatePolicyID
+	if group == protocol.GroupThings {
+		validate = protocol.ValidateThingID
+	}
+	if err := validate(id); err != nil {
+		g.fail(ar, err)
+		return
+	}
+	if err := g.checkMediaType(ar.r, methodPost); err != nil {
+		g.fail(ar, err)
+		return
+	}
+	body, err := g.readBody(ar, group)
+	if err != nil {
+		g.fail(ar, err)
+		return
+	}
+	v, err := parseBody(body)
+	if err != nil {
+		g.fail(ar, err)
+		return
+	}
+	if v.Kind() != jsonv.KindObject {
+		g.fail(ar, notAnObject(body))
+		return
+	}
+	if _, ok := v.Get(idField); ok {
+		g.fail(ar, notSettable())
+		return
+	}
+	env := protocol.Envelope{
+		Topic:   protocol.NewTopic(id, group, protocol.ChannelTwin, protocol.CriterionCommands, protocol.ActionCreate).String(),
+		Headers: ar.headers,
+		Path:    "/",
+		Value:   withMember(body, idField, id),
+	}
+	location := requestURL(ar.r, "/api/2/"+group+"/"+id)
+	g.send(ar, Command{Group: group, EntityID: id, Auth: ar.caller.auth, Envelope: env}, location)
+}
+
+// maxParallelRetrieves bounds the concurrent retrieves of one ids request.
+const maxParallelRetrieves = 32
+
+// retrieveThings serves GET /things?ids=a,b: it retrieves every thing
+// concurrently and answers the JSON array of those the caller may see, in
+// the order requested, as Ditto's things aggregator does (a thing that is
+// missing or not visible is left out). Unlike Ditto, a thing the services
+// could not answer for in time fails the request rather than silently
+// shrinking the result.
+//
+// Without ids Ditto answers from the search index, which the gateway does
+// not reach yet: that is Ditto's things:things.ids.missing.
+func (g *Gateway) retrieveThings(ar *apiRequest) {
+	var ids []string
+	for _, v := range ar.query["ids"] {
+		ids = append(ids, strings.Split(v, ",")...)
+	}
+	if _, asked := ar.query["ids"]; !asked {
+		g.fail(ar, protocol.ErrThingIDsMissing())
+		return
+	}
+	for _, id := range ids {
+		if err := protocol.ValidateThingID(id); err != nil {
+			g.fail(ar, err)
+			return
+		}
+	}
+	fields, err := fieldsParam(ar.query)
+	if err != nil {
+		g.fail(ar, err)
+		return
+	}
+	t, perr := g.timing(ar.headers)
+	if perr != nil {
+		writeError(ar.w, ar.headers, perr)
+		return
+	}
+	if t.fireAndForget {
+		accepted(ar)
+		return
+	}
+	results := make([]protocol.Envelope, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxParallelRetrieves)
+	for i, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			env := protocol.Envelope{
+				Topic:   protocol.NewTopic(id, protocol.GroupThings, protocol.ChannelTwin, protocol.CriterionCommands, protocol.ActionRetrieve).String(),
+				Headers: ar.headers,
+				Path:    "/",
+				Fields:  fields,
+			}
+			results[i], errs[i] = g.disp.Request(ar.r.Context(), Command{
+				Group: protocol.GroupThings, EntityID: id, Auth: ar.caller.auth, Envelope: env, Timeout: t.timeout,
+			})
+		}()
+	}
+	wg.Wait()
+	body := []byte{'['}
+	for i := range ids {
+		if errs[i] != nil {
+			g.fail(ar, errs[i])
+			return
+		}
+		reply := results[i]
+		if perr, isErr := reply.AsError(); isErr {
+			if perr.Status >= http.StatusInternalServerError {
+				writeError(ar.w, ar.headers, perr)
+				return
+			}
+			continue
+		}
+		if reply.Value == nil || (reply.Status != 0 && reply.Status != http.StatusOK) {
+			continue
+		}
+		if len(body) > 1 {
+			body = append(body, ',')
+		}
+		body = append(body, reply.Value...)
+	}
+	body = append(body, ']')
+	writeJSON(ar.w, protocol.Headers{protocol.HeaderCorrelationID: ar.headers[protocol.HeaderCorrelationID]}, http.StatusOK, body)
+}

@@ -1,0 +1,29 @@
+// Package gateway serves Ditto's HTTP API v2 for things and policies: it
+// authenticates the caller, maps every request to one Ditto Protocol command
+// envelope, sends it over NATS request/reply to the service owning the
+// entity, and maps the reply back to the status, headers and JSON Ditto
+// answers with. It owns nothing persistent.
+//
+// Routes: /api/2/things (GET ?ids=, POST), /api/2/things/{id} and its
+// policyId, definition, attributes and features sub-resources;
+// /api/2/policies (POST), /api/2/policies/{id} with entries, subjects,
+// resources and imports; /api/2/whoami; /health; /status (and
+// /overall/status). Other paths answer Ditto's plain 404.
+//
+// Subjects requested (see streams): <prefix>.things.commands.<shard> and
+// <prefix>.policies.commands.<shard>, with the NATS headers
+// streams.HeaderAuth (the caller's subjects as a JSON array) and
+// streams.HeaderEntity (the entity id). The shard is streams.Shard of the
+// entity id. A request nobody serves (the shard's owner is moving) is
+// retried until the command's timeout.
+//
+// Authentication stands in for Ditto's stock deployment, where nginx checks
+// basic auth and passes "nginx:<user>" as pre-authenticated subject: users
+// come from an htpasswd-style file of bcrypt hashes (GATEWAY_USERS_FILE),
+// and the x-ditto-pre-authenticated header is trusted only when
+// ENABLE_PRE_AUTHENTICATION is set. CORS is answered as that deployment's
+// nginx answers it.
+//
+// Dispatcher is exported so that other endpoints (WebSocket) send their
+// envelopes the same way.
+package gateway

@@ -1,0 +1,496 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/nats-io/nats.go"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/limits"
+	"github.com/dittonats/dittonats/streams"
+)
+
+// Config is the gateway's configuration, read from the environment with
+// Ditto's variable names where Ditto has one.
+type Config struct {
+	BindHostname string `envconfig:"BIND_HOSTNAME" desc:"address the HTTP API binds to; empty binds all interfaces"`
+	HTTPPort     int    `envconfig:"HTTP_PORT" default:"8080" desc:"port of the HTTP API"`
+
+	RequestTimeout time.Duration `envconfig:"REQUEST_TIMEOUT" default:"60s" desc:"timeout of a command without timeout header (at most 1m)"`
+	// The HTTP server's own timeouts. The write timeout must outlast the
+	// longest command timeout (one minute), or replies would be cut off.
+	ReadHeaderTimeout time.Duration `envconfig:"GATEWAY_HTTP_READ_HEADER_TIMEOUT" default:"10s" desc:"time allowed to read a request's headers"`
+	ReadTimeout       time.Duration `envconfig:"GATEWAY_HTTP_READ_TIMEOUT" default:"70s" desc:"time allowed to read a whole request"`
+	WriteTimeout      time.Duration `envconfig:"GATEWAY_HTTP_WRITE_TIMEOUT" default:"75s" desc:"time allowed from the end of the request headers to the end of the response"`
+	IdleTimeout       time.Duration `envconfig:"IDLE_TIMEOUT" default:"610s" desc:"time an idle keep-alive connection stays open"`
+	ShutdownTimeout   time.Duration `envconfig:"COORDINATED_SHUTDOWN_REQUEST_TIMEOUT" default:"65s" desc:"time requests in flight get to finish at shutdown"`
+
+	EnableCORS                   bool   `envconfig:"ENABLE_CORS" default:"true" desc:"answer CORS preflights and add CORS headers, as Ditto's stock nginx does"`
+	AdditionalAcceptedMediaTypes string `envconfig:"ADDITIONAL_ACCEPTED_MEDIA_TYPES" default:"application/octet-stream" desc:"comma-separated media types PUT and POST accept besides application/json"`
+
+	PreAuthentication bool   `envconfig:"ENABLE_PRE_AUTHENTICATION" default:"false" desc:"trust the x-ditto-pre-authenticated header (only behind a proxy that sets it)"`
+	UsersFile         string `envconfig:"GATEWAY_USERS_FILE" desc:"htpasswd-style file of bcrypt users; empty means ditto:ditto and ditto2:ditto2"`
+	// DevOpsSecured and DevOpsPassword guard /devops and /api/2/connections,
+	// which are not served yet; DevOpsPassword also opens /status.
+	DevOpsSecured  bool   `envconfig:"DEVOPS_SECURED" default:"true" desc:"require the devops user for /devops"`
+	DevOpsPassword string `envconfig:"DEVOPS_PASSWORD" default:"foobar" desc:"password of the devops user"`
+	StatusSecured  bool   `envconfig:"DEVOPS_STATUS_SECURED" default:"true" desc:"require the devops user for /status"`
+	StatusPassword string `envconfig:"STATUS_PASSWORD" default:"status" desc:"second password of the devops user, for /status only"`
+
+	ThingsMaxSize    limits.ByteSize `envconfig:"LIMITS_THINGS_MAX_SIZE" default:"100k" desc:"largest thing request body (HOCON size: 100k = 102400 bytes)"`
+	PoliciesMaxSize  limits.ByteSize `envconfig:"LIMITS_POLICIES_MAX_SIZE" default:"100k" desc:"largest policy request body"`
+	DefaultNamespace string          `envconfig:"DITTO_DEFAULT_NAMESPACE" default:"org.eclipse.ditto" desc:"namespace of things and policies created by POST without one"`
+}
+
+// Validate reports every invalid setting, naming its variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	if c.HTTPPort < 0 || c.HTTPPort > 65535 {
+		bad("HTTP_PORT", "%d is not a port", c.HTTPPort)
+	}
+	if c.RequestTimeout <= 0 || c.RequestTimeout > protocol.MaxCommandTimeout {
+		bad("REQUEST_TIMEOUT", "%s is not in (0, %s]", c.RequestTimeout, protocol.MaxCommandTimeout)
+	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"GATEWAY_HTTP_READ_HEADER_TIMEOUT", c.ReadHeaderTimeout},
+		{"GATEWAY_HTTP_READ_TIMEOUT", c.ReadTimeout},
+		{"GATEWAY_HTTP_WRITE_TIMEOUT", c.WriteTimeout},
+		{"IDLE_TIMEOUT", c.IdleTimeout},
+		{"COORDINATED_SHUTDOWN_REQUEST_TIMEOUT", c.ShutdownTimeout},
+	} {
+		if t.d <= 0 {
+			bad(t.name, "%s is not positive", t.d)
+		}
+	}
+	if c.WriteTimeout > 0 && c.WriteTimeout <= c.RequestTimeout {
+		bad("GATEWAY_HTTP_WRITE_TIMEOUT", "%s must exceed REQUEST_TIMEOUT %s", c.WriteTimeout, c.RequestTimeout)
+	}
+	if c.ThingsMaxSize <= 0 {
+		bad("LIMITS_THINGS_MAX_SIZE", "%d is not positive", c.ThingsMaxSize)
+	}
+	if c.PoliciesMaxSize <= 0 {
+		bad("LIMITS_POLICIES_MAX_SIZE", "%d is not positive", c.PoliciesMaxSize)
+	}
+	if c.DefaultNamespace == "" || !protocol.ValidateNamespace(c.DefaultNamespace) {
+		bad("DITTO_DEFAULT_NAMESPACE", "%q is not a namespace", c.DefaultNamespace)
+	}
+	if c.DevOpsPassword == "" {
+		bad("DEVOPS_PASSWORD", "must not be empty")
+	}
+	if len(acceptedMediaTypes(c.AdditionalAcceptedMediaTypes)) == 0 {
+		bad("ADDITIONAL_ACCEPTED_MEDIA_TYPES", "%q names no media type", c.AdditionalAcceptedMediaTypes)
+	}
+	return errors.Join(errs...)
+}
+
+// ConfigFromEnv reads the configuration from the environment and validates
+// it.
+func ConfigFromEnv() (Config, error) {
+	var c Config
+	if err := envconfig.Process("", &c); err != nil {
+		return Config{}, fmt.Errorf("gateway config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("gateway config: %w", err)
+	}
+	return c, nil
+}
+
+// DefaultConfig is the configuration with every default applied, as the
+// environment without any of the variables gives it.
+func DefaultConfig() Config {
+	return Config{
+		HTTPPort:                     8080,
+		RequestTimeout:               60 * time.Second,
+		ReadHeaderTimeout:            10 * time.Second,
+		ReadTimeout:                  70 * time.Second,
+		WriteTimeout:                 75 * time.Second,
+		IdleTimeout:                  610 * time.Second,
+		ShutdownTimeout:              65 * time.Second,
+		EnableCORS:                   true,
+		AdditionalAcceptedMediaTypes: "application/octet-stream",
+		DevOpsSecured:                true,
+		DevOpsPassword:               "foobar",
+		StatusSecured:                true,
+		StatusPassword:               "status",
+		ThingsMaxSize:                100 * 1024,
+		PoliciesMaxSize:              100 * 1024,
+		DefaultNamespace:             "org.eclipse.ditto",
+	}
+}
+
+// acceptedMediaTypes returns application/json and the additional media
+// types, lower-case, without blanks and repeats, in the order given.
+func acceptedMediaTypes(additional string) []string {
+	out := []string{"application/json"}
+	for mt := range strings.SplitSeq(additional, ",") {
+		mt = strings.ToLower(strings.TrimSpace(mt))
+		if mt != "" && !contains(out, mt) {
+			out = append(out, mt)
+		}
+	}
+	if len(out) == 1 && strings.TrimSpace(additional) != "" {
+		return nil
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Deps are the gateway's collaborators, owned by the caller.
+type Deps struct {
+	// NC is the one NATS connection every request goes through.
+	NC *nats.Conn
+	// Names builds the command subjects; the zero value means the default
+	// prefix.
+	Names streams.Names
+	// Shards must equal the services' shard count; 0 means
+	// streams.DefaultShards.
+	Shards int
+	// Log receives the gateway's logs; nil discards them.
+	Log *slog.Logger
+}
+
+// Gateway serves Ditto's HTTP API by turning requests into Ditto Protocol
+// commands for the things and policies services.
+type Gateway struct {
+	cfg  Config
+	log  *slog.Logger
+	nc   *nats.Conn
+	disp *Dispatcher
+	auth *authenticator
+
+	mediaTypes      map[string]bool
+	mediaTypesOrder []string // as Ditto lists them in its 415 error
+	defaultTimeout  string   // the timeout header of commands without one
+	instance        string
+}
+
+// New returns a gateway for cfg, loading the users file.
+func New(cfg Config, deps Deps) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	if deps.NC == nil {
+		return nil, errors.New("gateway: no NATS connection")
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	users, err := loadUsers(cfg.UsersFile)
+	if err != nil {
+		return nil, err
+	}
+	accepted := acceptedMediaTypes(cfg.AdditionalAcceptedMediaTypes)
+	g := &Gateway{
+		cfg:             cfg,
+		log:             log,
+		nc:              deps.NC,
+		disp:            NewDispatcher(deps.NC, deps.Names, deps.Shards),
+		auth:            newAuthenticator(users, cfg.PreAuthentication),
+		mediaTypes:      make(map[string]bool, len(accepted)),
+		mediaTypesOrder: javaHashSetOrder(accepted),
+		defaultTimeout:  formatTimeout(cfg.RequestTimeout),
+		instance:        instanceID(),
+	}
+	for _, mt := range accepted {
+		g.mediaTypes[mt] = true
+	}
+	return g, nil
+}
+
+// loadUsers reads the users file, or returns the default users.
+func loadUsers(path string) (map[string][]byte, error) {
+	if path == "" {
+		return ParseUsers(strings.NewReader(defaultUsers))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("GATEWAY_USERS_FILE: %w", err)
+	}
+	defer f.Close()
+	users, err := ParseUsers(f)
+	if err != nil {
+		return nil, fmt.Errorf("GATEWAY_USERS_FILE %s: %w", path, err)
+	}
+	return users, nil
+}
+
+// instanceID names this instance in /status: the host name and process id.
+func instanceID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return host + "-" + strconv.Itoa(os.Getpid())
+}
+
+// Dispatcher returns the gateway's dispatcher, for other endpoints that send
+// commands on behalf of the same clients.
+func (g *Gateway) Dispatcher() *Dispatcher { return g.disp }
+
+// Handler returns the HTTP handler of the whole API.
+func (g *Gateway) Handler() http.Handler { return g }
+
+// Run serves the HTTP API on BIND_HOSTNAME:HTTP_PORT until ctx ends, then
+// shuts down gracefully: it stops accepting connections and lets requests in
+// flight finish for up to COORDINATED_SHUTDOWN_REQUEST_TIMEOUT.
+func (g *Gateway) Run(ctx context.Context) error {
+	addr := net.JoinHostPort(g.cfg.BindHostname, strconv.Itoa(g.cfg.HTTPPort))
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("gateway listen: %w", err)
+	}
+	return g.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened; it closes ln.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
+		ReadTimeout:       g.cfg.ReadTimeout,
+		WriteTimeout:      g.cfg.WriteTimeout,
+		IdleTimeout:       g.cfg.IdleTimeout,
+		// Ditto accepts up to 8k of URI and 16k per header value.
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	g.log.Info("gateway listening", "addr", ln.Addr().String())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("gateway serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if serveErr := <-done; !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	if err != nil {
+		return fmt.Errorf("gateway shutdown: %w", err)
+	}
+	return nil
+}
+
+// ServeHTTP implements http.Handler: the routes of Ditto's RootRoute that
+// the gateway serves.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.cfg.EnableCORS && cors(w, r) {
+		return
+	}
+	segs, ok := splitPath(r)
+	if !ok || len(segs) == 0 {
+		writeNotFound(w)
+		return
+	}
+	switch segs[0] {
+	case "api":
+		g.serveAPI(w, r, segs[1:])
+	case "health":
+		if len(segs) != 1 {
+			writeNotFound(w)
+			return
+		}
+		g.serveHealth(w, r)
+	case "status":
+		g.serveStatus(w, r, segs[1:])
+	case "overall":
+		if len(segs) < 2 || segs[1] != "status" {
+			writeNotFound(w)
+			return
+		}
+		g.serveStatus(w, r, segs[2:])
+	default:
+		writeNotFound(w)
+	}
+}
+
+// splitPath returns the percent-decoded segments of the request path after
+// its leading slash. A segment may contain '/' when the client encoded it
+// as %2F.
+func splitPath(r *http.Request) ([]string, bool) {
+	if r.URL.RawPath == "" {
+		p := r.URL.Path
+		if p == "" || p[0] != '/' {
+			return nil, false
+		}
+		return strings.Split(p[1:], "/"), true
+	}
+	p := r.URL.RawPath
+	if p[0] != '/' {
+		return nil, false
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, s := range segs {
+		if strings.IndexByte(s, '%') < 0 {
+			continue
+		}
+		d, err := url.PathUnescape(s)
+		if err != nil {
+			return nil, false
+		}
+		segs[i] = d
+	}
+	return segs, true
+}
+
+// serveAPI serves /api/{version}/...: the version is checked, then the
+// command headers built and validated, then the caller authenticated, then
+// the route resolved, in the order Ditto's RootRoute applies them.
+func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, segs []string) {
+	if len(segs) == 0 || !isDigits(segs[0]) {
+		writeNotFound(w)
+		return
+	}
+	version, err := strconv.Atoi(segs[0])
+	if err != nil {
+		writeNotFound(w)
+		return
+	}
+	if version != 2 {
+		writeError(w, nil, protocol.ErrUnsupportedSchemaVersion(version))
+		return
+	}
+	var query url.Values
+	if r.URL.RawQuery != "" {
+		query = r.URL.Query()
+	}
+	headers, perr := commandHeaders(r, query)
+	if perr != nil {
+		writeError(w, headers, perr)
+		return
+	}
+	caller, err := g.auth.authenticate(r, func(name string) (string, bool) {
+		vs, ok := query[name]
+		if !ok || len(vs) == 0 {
+			return "", false
+		}
+		return vs[0], true
+	})
+	if err != nil {
+		perr := protocol.AsError(err)
+		if perr == nil {
+			perr = protocol.ErrGatewayUnauthorized()
+		}
+		w.Header()["Www-Authenticate"] = []string{`Basic realm="` + realmAPI + `"`}
+		writeError(w, headers, perr)
+		return
+	}
+	ar := &apiRequest{w: w, r: r, query: query, headers: headers, caller: caller}
+	rest := segs[1:]
+	if len(rest) == 0 {
+		writeNotFound(w)
+		return
+	}
+	var res resource
+	switch rest[0] {
+	case "things":
+		res, err = thingResource(rest[1:])
+	case "policies":
+		res, err = policyResource(rest[1:])
+	case "whoami":
+		g.serveWhoami(ar, rest[1:])
+		return
+	default:
+		err = errNotFound
+	}
+	switch {
+	case errors.Is(err, errNotFound):
+		writeNotFound(w)
+	case err != nil:
+		g.fail(ar, err)
+	default:
+		g.serveResource(ar, res)
+	}
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// javaHashSetOrder returns items in the order a java.util.HashSet of them
+// iterates, which is the order Ditto lists the accepted media types in its
+// 415 error ("Allowed Media-Types are: <[application/octet-stream,
+// application/json]>").
+func javaHashSetOrder(items []string) []string {
+	size := 16
+	for float64(len(items)) > 0.75*float64(size) {
+		size *= 2
+	}
+	type entry struct {
+		s      string
+		bucket int
+		seq    int
+	}
+	entries := make([]entry, len(items))
+	for i, s := range items {
+		var h int32
+		for _, c := range utf16Units(s) {
+			h = 31*h + int32(c)
+		}
+		u := uint32(h)
+		entries[i] = entry{s: s, bucket: int((u ^ u>>16) & uint32(size-1)), seq: i}
+	}
+	out := make([]string, 0, len(items))
+	for b := 0; b < size; b++ {
+		for _, e := range entries {
+			if e.bucket == b {
+				out = append(out, e.s)
+			}
+		}
+	}
+	return out
+}
+
+// utf16Units returns s as Java's String.hashCode sees it: UTF-16 code units.
+func utf16Units(s string) []uint16 {
+	out := make([]uint16, 0, len(s))
+	for _, r := range s {
+		if r >= 0x10000 {
+			r -= 0x10000
+			out = append(out, uint16(0xD800+(r>>10)), uint16(0xDC00+(r&0x3FF)))
+			continue
+		}
+		out = append(out, uint16(r))
+	}
+	return out
+}

@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/dittonats/dittonats/protocol"
+)
+
+// This file is the one place that turns Ditto's answers into HTTP responses:
+// reply envelopes, *protocol.Error values, and the plain-text answers of the
+// HTTP layer Ditto's gateway is built on (Apache Pekko HTTP) for requests no
+// route accepts.
+
+const (
+	contentTypeJSON = "application/json"
+	contentTypeText = "text/plain; charset=UTF-8"
+)
+
+// Pekko HTTP's texts for rejections Ditto leaves to its default handler.
+const (
+	textNotFound           = "The requested resource could not be found."
+	textMethodNotAllowed   = "HTTP method not allowed, supported methods: "
+	textCredentialsMissing = "The resource requires authentication, which was not supplied with the request"
+	textCredentialsInvalid = "The supplied authentication is invalid"
+)
+
+// errorJSON renders err as Ditto's error body (status, error, message,
+// description, href). It borrows protocol's error envelope so that the
+// bytes match those of error envelopes exactly.
+func errorJSON(err *protocol.Error) []byte {
+	return protocol.ErrorEnvelope(protocol.Topic{Group: protocol.GroupThings}, nil, "/", err).Value
+}
+
+// setExternalHeaders copies the headers Ditto shows clients (those it
+// defines with writeToExternal) from hdrs into w, lower-case as Ditto writes
+// them. Content-type is the body's, set by the caller.
+func setExternalHeaders(w http.ResponseWriter, hdrs protocol.Headers) {
+	out := w.Header()
+	for k, v := range hdrs {
+		if k == protocol.HeaderContentType {
+			continue
+		}
+		if def, ok := protocol.LookupHeader(k); ok && def.ToExternal {
+			out[k] = []string{v}
+		}
+	}
+}
+
+// writeError answers err with its status and Ditto's error JSON, carrying
+// the external headers of hdrs (the request's or the reply's). A 304 has no
+// body, as in Ditto.
+func writeError(w http.ResponseWriter, hdrs protocol.Headers, err *protocol.Error) {
+	setExternalHeaders(w, hdrs)
+	status := err.Status
+	if status < 100 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	if status == http.StatusNotModified {
+		w.WriteHeader(status)
+		return
+	}
+	body := errorJSON(err)
+	h := w.Header()
+	h["Content-Type"] = []string{contentTypeJSON}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeReply answers with a service's reply envelope: its status, its value
+// as body and its external headers; an error envelope becomes the error.
+// location is the Location header of a 201 (empty for none).
+func writeReply(w http.ResponseWriter, reply protocol.Envelope, location string) {
+	if perr, ok := reply.AsError(); ok {
+		writeError(w, reply.Headers, perr)
+		return
+	}
+	status := reply.Status
+	if status == 0 {
+		status = http.StatusOK
+		if reply.Value == nil {
+			status = http.StatusNoContent
+		}
+	}
+	setExternalHeaders(w, reply.Headers)
+	h := w.Header()
+	if status == http.StatusCreated && location != "" {
+		h["Location"] = []string{location}
+	}
+	if reply.Value == nil || status == http.StatusNoContent || status == http.StatusNotModified {
+		w.WriteHeader(status)
+		return
+	}
+	ct := reply.Headers[protocol.HeaderContentType]
+	if ct == "" {
+		ct = contentTypeJSON
+	}
+	h["Content-Type"] = []string{ct}
+	h["Content-Length"] = []string{strconv.Itoa(len(reply.Value))}
+	w.WriteHeader(status)
+	_, _ = w.Write(reply.Value)
+}
+
+// writeJSON answers status with a JSON body and the external headers of hdrs.
+func writeJSON(w http.ResponseWriter, hdrs protocol.Headers, status int, body []byte) {
+	setExternalHeaders(w, hdrs)
+	h := w.Header()
+	h["Content-Type"] = []string{contentTypeJSON}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func writeText(w http.ResponseWriter, status int, text string) {
+	h := w.Header()
+	h["Content-Type"] = []string{contentTypeText}
+	h["Content-Length"] = []string{strconv.Itoa(len(text))}
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(text))
+}
+
+// writeNotFound answers a path no route serves, as Ditto (Pekko) does.
+func writeNotFound(w http.ResponseWriter) {
+	writeText(w, http.StatusNotFound, textNotFound)
+}
+
+// writeMethodNotAllowed answers a method the matched route does not serve,
+// as Ditto (Pekko) does: 405, an Allow header and a text naming the methods.
+func writeMethodNotAllowed(w http.ResponseWriter, allowed methods) {
+	list := allowed.String()
+	w.Header()["Allow"] = []string{list}
+	writeText(w, http.StatusMethodNotAllowed, textMethodNotAllowed+list)
+}
+
+// writeBasicChallenge answers a request to a resource protected with
+// Pekko's basic authentication (Ditto's /status).
+func writeBasicChallenge(w http.ResponseWriter, realm string, credentialsGiven bool) {
+	w.Header()["Www-Authenticate"] = []string{`Basic realm="` + realm + `",charset=UTF-8`}
+	text := textCredentialsMissing
+	if credentialsGiven {
+		text = textCredentialsInvalid
+	}
+	writeText(w, http.StatusUnauthorized, text)
+}
+
+// methods is a set of HTTP methods a route serves.
+type methods uint8
+
+const (
+	methodGet methods = 1 << iota
+	methodPost
+	methodPut
+	methodPatch
+	methodDelete
+)
+
+// Common method sets of Ditto's routes.
+const (
+	methodsAll      = methodGet | methodPut | methodPatch | methodDelete
+	methodsGetPut   = methodGet | methodPut
+	methodsNoPatch  = methodGet | methodPut | methodDelete
+	methodsGetPatch = methodGet | methodPut | methodPatch
+)
+
+// methodOf maps an HTTP method to its bit; others, HEAD included, map to
+// 0: Ditto's Pekko HTTP runs with transparent-head-requests off, so HEAD is
+// a method no route serves.
+func methodOf(m string) methods {
+	switch m {
+	case http.MethodGet:
+		return methodGet
+	case http.MethodPost:
+		return methodPost
+	case http.MethodPut:
+		return methodPut
+	case http.MethodPatch:
+		return methodPatch
+	case http.MethodDelete:
+		return methodDelete
+	}
+	return 0
+}
+
+// String lists the methods in the order Ditto's routes declare them.
+func (m methods) String() string {
+	s := ""
+	for _, e := range [...]struct {
+		bit  methods
+		name string
+	}{{methodGet, "GET"}, {methodPost, "POST"}, {methodPut, "PUT"}, {methodPatch, "PATCH"}, {methodDelete, "DELETE"}} {
+		if m&e.bit != 0 {
+			if s != "" {
+				s += ", "
+			}
+			s += e.name
+		}
+	}
+	return s
+}
