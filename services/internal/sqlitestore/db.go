@@ -28,7 +28,13 @@ type db struct {
 	// write has exactly one connection; only the writer goroutine uses it.
 	write *sql.DB
 	// read is the pool of query_only connections.
-	read     *sql.DB
+	read *sql.DB
+	// ckpt is the connection the checkpointer goroutine uses.
+	ckpt     *sql.DB
+	ckptStop chan struct{}
+	ckptDone chan struct{}
+	ckpts    atomic.Uint64 // checkpoints run
+	ckptErrs atomic.Uint64
 	maxBatch int
 
 	// mu guards closed, stmts and every send on reqs, so that close can
@@ -97,7 +103,9 @@ func openDB(path string, o dbOptions) (*db, error) {
 
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
 	// fails half-way for want of it when another process writes the file.
-	write, err := sql.Open("sqlite", pragmas("journal_mode(WAL)", "synchronous("+o.synchronous+")")+"&_txlock=immediate")
+	// Checkpoints run on their own connection (see checkpointer): done by
+	// the committing connection they would stall every append behind them.
+	write, err := sql.Open("sqlite", pragmas("journal_mode(WAL)", "synchronous("+o.synchronous+")", "wal_autocheckpoint(0)")+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -121,16 +129,53 @@ func openDB(path string, o dbOptions) (*db, error) {
 	read.SetMaxIdleConns(o.readConns)
 	read.SetConnMaxIdleTime(0)
 
+	ckpt, err := sql.Open("sqlite", pragmas("synchronous("+o.synchronous+")"))
+	if err != nil {
+		_ = write.Close()
+		_ = read.Close()
+		return nil, fmt.Errorf("open %s for checkpoints: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
+
 	d := &db{
 		path:       path,
 		write:      write,
 		read:       read,
+		ckpt:       ckpt,
 		maxBatch:   o.maxBatch,
 		reqs:       make(chan *request, 4*o.maxBatch),
 		writerDone: make(chan struct{}),
+		ckptStop:   make(chan struct{}),
+		ckptDone:   make(chan struct{}),
 	}
 	go d.runWriter()
+	go d.checkpointer()
 	return d, nil
+}
+
+// checkpointInterval is how often the WAL is copied back into the database
+// file. Between checkpoints the WAL grows by what was written meanwhile.
+const checkpointInterval = 500 * time.Millisecond
+
+// checkpointer copies committed WAL frames into the database file in the
+// background (PASSIVE: it never blocks the writer or readers), so that
+// appends never wait for a checkpoint and the WAL stays small.
+func (d *db) checkpointer() {
+	defer close(d.ckptDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ckptStop:
+			return
+		case <-t.C:
+			if _, err := d.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+				d.ckptErrs.Add(1)
+			} else {
+				d.ckpts.Add(1)
+			}
+		}
+	}
 }
 
 // exec runs fn in the writer's next batch and returns its result once the
@@ -205,11 +250,17 @@ func (d *db) close() error {
 	d.mu.Unlock()
 
 	<-d.writerDone
+	close(d.ckptStop)
+	<-d.ckptDone
 	var errs []error
 	for _, s := range d.stmts {
 		errs = append(errs, s.Close())
 	}
-	errs = append(errs, d.read.Close(), d.write.Close())
+	// Leave the database file complete and the WAL empty.
+	if _, err := d.ckpt.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		errs = append(errs, fmt.Errorf("final checkpoint: %w", err))
+	}
+	errs = append(errs, d.read.Close(), d.ckpt.Close(), d.write.Close())
 	return errors.Join(errs...)
 }
 

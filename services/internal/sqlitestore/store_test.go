@@ -1,10 +1,12 @@
 package sqlitestore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -373,9 +375,12 @@ func TestPragmas(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t, filepath.Join(t.TempDir(), "ditto.db"), tt.opts)
 			var mode string
-			var syncLevel, busy int
+			var syncLevel, busy, autoCkpt int
 			err := s.db.exec(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
 				if err := tx.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+					return err
+				}
+				if err := tx.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&autoCkpt); err != nil {
 					return err
 				}
 				if err := tx.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
@@ -395,6 +400,9 @@ func TestPragmas(t *testing.T) {
 			if busy != 5000 {
 				t.Errorf("got busy_timeout %d, want 5000", busy)
 			}
+			if autoCkpt != 0 {
+				t.Errorf("got wal_autocheckpoint %d on the writer, want 0 (the checkpointer does it)", autoCkpt)
+			}
 			var queryOnly int
 			if err := s.db.read.QueryRowContext(t.Context(), "PRAGMA query_only").Scan(&queryOnly); err != nil {
 				t.Fatalf("read query_only: %v", err)
@@ -403,5 +411,62 @@ func TestPragmas(t *testing.T) {
 				t.Errorf("got query_only %d on a read connection, want 1", queryOnly)
 			}
 		})
+	}
+}
+
+// The background checkpointer keeps the WAL from growing without bound, and
+// Close leaves it empty.
+func TestCheckpointerKeepsWALSmall(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ditto.db")
+	s, err := Open(path, Options{Synchronous: SyncNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := s.Journal("things")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("x"), 4000)
+	const rounds, perRound = 6, 300
+	var firstRound int64
+	for r := range rounds {
+		for i := range perRound {
+			e := journal.Event{PID: fmt.Sprintf("thing:ns:%d-%d", r, i), SN: 1, Timestamp: time.Now(), Payload: payload}
+			if err := j.Append(t.Context(), e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r == 0 {
+			st, err := os.Stat(path + "-wal")
+			if err != nil {
+				t.Fatal(err)
+			}
+			firstRound = st.Size()
+		}
+		// Let a checkpoint happen before the next round.
+		before := s.db.ckpts.Load()
+		deadline := time.Now().Add(5 * time.Second)
+		for s.db.ckpts.Load() < before+2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no checkpoint within 5s (errors: %d)", s.db.ckptErrs.Load())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	st, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without checkpoints the WAL would hold every round; with them it is
+	// reused from the start once checkpointed.
+	if st.Size() > firstRound*3/2 {
+		t.Errorf("WAL is %d bytes after %d rounds, %d after the first: want it reused", st.Size(), rounds, firstRound)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path + "-wal"); err == nil && st.Size() > 0 {
+		t.Errorf("WAL holds %d bytes after Close, want 0", st.Size())
 	}
 }
