@@ -28,6 +28,12 @@ type policyCache struct {
 
 	mu      sync.Mutex
 	entries map[string]*cachedPolicy // guarded by mu
+
+	// shared maps a policy's content (its entries) to one compiled
+	// enforcer: default policies of one user's things differ only in their
+	// ids, so a hundred thousand of them share a handful of enforcers.
+	// Guarded by mu; bounded like entries.
+	shared map[string]*enforcer.Enforcer
 }
 
 // cachedPolicy is one load of a policy; done closes when it finished.
@@ -38,7 +44,7 @@ type cachedPolicy struct {
 }
 
 func newPolicyCache(pc *policyClient, max int) *policyCache {
-	return &policyCache{policies: pc, max: max, entries: map[string]*cachedPolicy{}}
+	return &policyCache{policies: pc, max: max, entries: map[string]*cachedPolicy{}, shared: map[string]*enforcer.Enforcer{}}
 }
 
 // get returns the enforcer of policyID, loading it once for all concurrent
@@ -110,7 +116,41 @@ func (c *policyCache) load(ctx context.Context, policyID string) (*enforcer.Enfo
 	if err != nil {
 		return nil, err
 	}
-	return enforcer.Compile(doc)
+	return c.compile(doc)
+}
+
+// compile returns the enforcer of a policy, shared with every policy of the
+// same entries. Enforcement reads nothing else of a policy.
+func (c *policyCache) compile(doc jsonv.Value) (*enforcer.Enforcer, error) {
+	entries, _ := doc.Get("entries")
+	key := string(entries.AppendJSON(nil))
+	c.mu.Lock()
+	enf, ok := c.shared[key]
+	c.mu.Unlock()
+	if ok {
+		return enf, nil
+	}
+	enf, err := enforcer.Compile(doc)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.shared[key]; ok {
+		return prev, nil
+	}
+	if len(c.shared) >= c.max {
+		// Dropping a shared enforcer only costs a compile later: entries
+		// that use it keep their pointer.
+		for k := range c.shared {
+			delete(c.shared, k)
+			if len(c.shared) < c.max/2 {
+				break
+			}
+		}
+	}
+	c.shared[key] = enf
+	return enf, nil
 }
 
 // policyClient sends policy commands to the policies service.
