@@ -423,10 +423,10 @@ func (h *Host) dispatch(m *nats.Msg) {
 		}
 		req.env, req.entityID = &env, t.EntityID()
 	}
-	if streams.Shard(req.entityID, h.cfg.Shards) != r.shard {
+	if want := streams.Shard(req.entityID, h.cfg.Shards); want != r.shard {
 		h.replyError(m, protocol.Topic{}, protocol.Envelope{}, protocol.NewError(400, "entity.id.invalid",
-			fmt.Sprintf("The entity ID '%s' does not belong to shard %d.", req.entityID, r.shard),
-			"Send commands to the shard subject of the entity's shard."))
+			fmt.Sprintf("The entity ID '%s' belongs to shard %d, not to shard %d.", req.entityID, want, r.shard),
+			"Send commands to the subject of the entity's shard: FNV-1a of the entity ID modulo CLUSTER_NUMBER_OF_SHARDS."))
 		return
 	}
 	h.enqueue(r.shard, req)
