@@ -18,7 +18,7 @@ type Infra struct {
 	NATSListen      string        `envconfig:"DITTO_NATS_LISTEN" default:"127.0.0.1:4222" desc:"client address of the embedded nats-server, for the nats CLI; \"off\" opens none"`
 	SubjectPrefix   string        `envconfig:"DITTO_SUBJECT_PREFIX" default:"ditto" desc:"first token of every NATS subject"`
 	Shards          int           `envconfig:"CLUSTER_NUMBER_OF_SHARDS" default:"30" desc:"shards entities are spread over; the same in every service and gateway"`
-	Instance        string        `envconfig:"DITTO_INSTANCE_ID" desc:"this process's instance id in shard leases and DevOps subjects (default: host name and a random suffix)"`
+	Instance        string        `envconfig:"DITTO_INSTANCE_ID" desc:"this process's instance id in shard leases and DevOps subjects, unique among running processes; a stable id lets a restarted process take its shards back at once (default: host name, pid and a random suffix)"`
 	LeaseTTL        time.Duration `envconfig:"DITTO_SHARD_LEASE_TTL" default:"5s" desc:"how long a shard lease of a stopped instance blocks its shards"`
 	StreamReplicas  int           `envconfig:"NATS_STREAM_REPLICAS" default:"1" desc:"replicas of the event streams and lease buckets (3 on a NATS cluster)"`
 	EventsMaxAge    time.Duration `envconfig:"DITTO_EVENTS_MAX_AGE" default:"24h" desc:"how long events stay in the JetStream event streams"`

@@ -227,6 +227,12 @@ func (m *Manager) setOwned(s int, rev uint64) {
 
 func (m *Manager) acquire(ctx context.Context, s int) {
 	rev, err := m.kv.Create(ctx, shardKey(s), []byte(m.cfg.Instance))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		// A lease in our own name is left from this instance's previous
+		// run (instance ids are unique per running process): take it over
+		// now instead of waiting for it to expire.
+		rev, err = m.takeOver(ctx, s)
+	}
 	if err != nil {
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			m.log.Warn("acquire shard", "shard", s, "err", err)
@@ -242,6 +248,20 @@ func (m *Manager) acquire(ctx context.Context, s int) {
 	}
 	m.setOwned(s, rev)
 	m.log.Debug("shard acquired", "shard", s)
+}
+
+// takeOver renews a lease that names this instance although it does not
+// hold it; any other lease is left alone (ErrKeyExists).
+func (m *Manager) takeOver(ctx context.Context, s int) (uint64, error) {
+	e, err := m.kv.Get(ctx, shardKey(s))
+	if err != nil {
+		return 0, err
+	}
+	if string(e.Value()) != m.cfg.Instance {
+		return 0, jetstream.ErrKeyExists
+	}
+	m.log.Info("taking over this instance's lease from a previous run", "shard", s)
+	return m.kv.Update(ctx, shardKey(s), []byte(m.cfg.Instance), e.Revision())
 }
 
 // release drains s and only then deletes the lease, so the next owner never

@@ -300,3 +300,28 @@ func TestSteadyStateDoesNotSpin(t *testing.T) {
 		t.Errorf("%d rebalance passes in %s of steady state, want about 4 (one per tick)", n, ttl)
 	}
 }
+
+// An instance restarted under the same id takes its old leases over at once
+// instead of waiting for them to expire.
+func TestRestartedInstanceTakesOverItsLeases(t *testing.T) {
+	t.Parallel()
+	srv := streamstest.Start(t)
+	ttl := 30 * time.Second // expiry would take far longer than the test
+	kvB := bucket(t, srv, ttl)
+	ncA := srv.Connect(t)
+	jsA, err := jetstream.New(ncA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kvA, err := jsA.KeyValue(context.Background(), streams.New("").ShardLeaseBucket(streams.ServiceThings))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := start(t, kvA, "a", ttl, handlerFunc{acquire: func(int) {}})
+	eventually(t, 3*time.Second, "a owns all shards", func() bool { return len(a.m.Owned()) == testShards })
+	ncA.Close() // crash: the leases stay in the bucket
+
+	l := &ledger{t: t, by: map[int]string{}}
+	again := start(t, kvB, "a", ttl, l.handler("a"))
+	eventually(t, 5*time.Second, "the restarted a owns all shards", func() bool { return len(again.m.Owned()) == testShards })
+}
