@@ -36,6 +36,9 @@ type policyCache struct {
 	shared map[string]*enforcer.Enforcer
 }
 
+// loaded is the done channel of every finished load.
+var loaded = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // cachedPolicy is one load of a policy; done closes when it finished.
 type cachedPolicy struct {
 	done chan struct{}
@@ -61,14 +64,18 @@ func (c *policyCache) get(ctx context.Context, policyID string) (*enforcer.Enfor
 		c.mu.Unlock()
 		e.enf, e.err = c.load(ctx, policyID)
 		close(e.done)
-		if e.err != nil {
-			// Failures are not cached: the next command asks again.
-			c.mu.Lock()
-			if c.entries[policyID] == e {
+		c.mu.Lock()
+		if c.entries[policyID] == e {
+			if e.err != nil {
+				// Failures are not cached: the next command asks again.
 				delete(c.entries, policyID)
+			} else {
+				// Keep a finished entry without its own channel: a
+				// hundred thousand cached policies need no channels.
+				c.entries[policyID] = &cachedPolicy{done: loaded, enf: e.enf}
 			}
-			c.mu.Unlock()
 		}
+		c.mu.Unlock()
 		return e.enf, e.err
 	}
 	c.mu.Unlock()

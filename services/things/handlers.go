@@ -83,6 +83,9 @@ func policyID(st *entity.State) (string, error) {
 	}
 	pv, _ := doc.Get("policyId")
 	id, _ := pv.Str()
+	// Cloned: the string points into the parsed document, which the memo
+	// would otherwise keep alive for as long as the thing is in memory.
+	id = strings.Clone(id)
 	st.Memo = id
 	return id, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -442,8 +443,10 @@ func (h *Host) enqueue(shard int, req *request) {
 	}
 	sl := sh.slots[req.entityID]
 	if sl == nil {
-		sl = &slot{state: State{ID: req.entityID}}
-		sh.slots[req.entityID] = sl
+		// Cloned: the id may point into the message's header block.
+		id := strings.Clone(req.entityID)
+		sl = &slot{state: State{ID: id}}
+		sh.slots[id] = sl
 		if h.cfg.MaxEntities > 0 && h.loaded.Add(1) > int64(h.cfg.MaxEntities) {
 			h.evictOne(sh, sl)
 		} else if h.cfg.MaxEntities <= 0 {
@@ -503,6 +506,7 @@ func (h *Host) work(sh *shardState, sl *slot) {
 		sh.mu.Lock()
 		if len(sl.queue) == 0 {
 			sl.running = false
+			sl.queue = nil // an idle entity keeps no mailbox
 			sh.mu.Unlock()
 			return
 		}

@@ -1,6 +1,7 @@
 package entity
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -123,7 +124,9 @@ func (s *State) apply(ch Change, rev int64, ts time.Time) error {
 		return fmt.Errorf("event action %q: unknown", ch.Action)
 	}
 	s.Revision, s.Modified, s.Deleted = rev, ts, false
-	s.raw = doc.AppendJSON(nil)
+	// Exactly sized: a hundred thousand documents must not each keep the
+	// slack of the appends that built them.
+	s.raw = bytes.Clone(doc.AppendJSON(make([]byte, 0, len(s.raw)+64)))
 	s.doc, s.parsed = doc, true
 	return nil
 }
@@ -157,7 +160,7 @@ func (s *State) unmarshalSnapshot(rev int64, deleted bool, data []byte) error {
 	s.Created, s.Modified = sn.Created.UTC(), sn.Modified.UTC()
 	s.raw, s.doc, s.parsed = nil, jsonv.Value{}, false
 	if !deleted {
-		s.raw = []byte(sn.Entity)
+		s.raw = bytes.Clone(sn.Entity) // not the rest of the snapshot
 	}
 	return nil
 }

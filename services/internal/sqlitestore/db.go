@@ -35,6 +35,7 @@ type db struct {
 	ckptDone chan struct{}
 	ckpts    atomic.Uint64 // checkpoints run
 	ckptErrs atomic.Uint64
+	restarts atomic.Uint64 // WAL truncations by the writer
 	maxBatch int
 
 	// mu guards closed, stmts and every send on reqs, so that close can
@@ -157,6 +158,17 @@ func openDB(path string, o dbOptions) (*db, error) {
 // file. Between checkpoints the WAL grows by what was written meanwhile.
 const checkpointInterval = 500 * time.Millisecond
 
+// walLimit bounds the WAL file. Under a steady stream of appends the WAL is
+// never completely copied when the writer starts a transaction, so SQLite
+// never starts it over and it grows without end; past walLimit the writer
+// truncates it between two batches. The background checkpoints have copied
+// most of it by then, so the pause is short.
+const walLimit = 64 << 20
+
+// walCheckEvery is how many batches the writer commits between looks at
+// the WAL's size.
+const walCheckEvery = 8
+
 // checkpointer copies committed WAL frames into the database file in the
 // background (PASSIVE: it never blocks the writer or readers), so that
 // appends never wait for a checkpoint and the WAL stays small.
@@ -171,9 +183,9 @@ func (d *db) checkpointer() {
 		case <-t.C:
 			if _, err := d.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
 				d.ckptErrs.Add(1)
-			} else {
-				d.ckpts.Add(1)
+				continue
 			}
+			d.ckpts.Add(1)
 		}
 	}
 }
@@ -269,6 +281,7 @@ func (d *db) close() error {
 func (d *db) runWriter() {
 	defer close(d.writerDone)
 	batch := make([]*request, 0, d.maxBatch)
+	n := 0
 	for r := range d.reqs {
 		batch = append(batch[:0], r)
 	fill:
@@ -285,7 +298,24 @@ func (d *db) runWriter() {
 		}
 		d.commit(batch)
 		clear(batch)
+		if n++; n%walCheckEvery == 0 {
+			d.boundWAL()
+		}
 	}
+}
+
+// boundWAL truncates the WAL when it has grown past walLimit. It runs on
+// the writer goroutine, between batches.
+func (d *db) boundWAL() {
+	st, err := os.Stat(d.path + "-wal")
+	if err != nil || st.Size() < walLimit {
+		return
+	}
+	if _, err := d.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		d.ckptErrs.Add(1)
+		return
+	}
+	d.restarts.Add(1)
 }
 
 // commit runs batch in one transaction and answers every request. If the

@@ -470,3 +470,58 @@ func TestCheckpointerKeepsWALSmall(t *testing.T) {
 		t.Errorf("WAL holds %d bytes after Close, want 0", st.Size())
 	}
 }
+
+// Under appends that never pause, the WAL still starts over once it is
+// large instead of growing without end.
+func TestWALRestartsUnderSteadyLoad(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ditto.db")
+	s, err := Open(path, Options{Synchronous: SyncOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	j, err := s.Journal("things")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("y"), 3000)
+	ctx := t.Context()
+	deadline := time.Now().Add(60 * time.Second)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				e := journal.Event{PID: fmt.Sprintf("thing:ns:%d-%d", w, i), SN: 1, Timestamp: time.Now(), Payload: payload}
+				if err := j.Append(ctx, e); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for s.db.restarts.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if n := s.db.restarts.Load(); n < 2 {
+		t.Fatalf("WAL restarted %d times under steady load within 60s, want at least 2", n)
+	}
+	st, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bounded by the limit plus what arrives until the writer looks.
+	if limit := int64(2 * walLimit); st.Size() > limit {
+		t.Errorf("WAL is %d bytes, want at most %d", st.Size(), limit)
+	}
+}
