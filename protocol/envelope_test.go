@@ -642,3 +642,22 @@ func TestDecodeEnvelopeUncheckedSkipsOnlyHeaderValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendJSONTrustedMatchesAppendJSON(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{`{"a":1,"b":[true,null,"x y"]}`, `{ "a" : 1 }`, `"s"`, `[1, 2]`} {
+		e := Envelope{Topic: "a/b/things/twin/commands/modify", Path: "/x", Value: json.RawMessage(v), Extra: json.RawMessage(`{"e":1}`)}
+		want, err := e.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.AppendJSONTrusted(nil)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("AppendJSONTrusted(%s) = %s, %v; want %s", v, got, err, want)
+		}
+	}
+	// White space is compacted, and checked while at it.
+	if _, err := (Envelope{Topic: "a/b/things/twin/errors", Value: json.RawMessage("{ ")}).AppendJSONTrusted(nil); err == nil {
+		t.Error("AppendJSONTrusted accepted invalid JSON with white space")
+	}
+}

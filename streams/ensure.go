@@ -22,11 +22,16 @@ type Config struct {
 	EventsMaxBytes int64
 	// LeaseTTL is how long a shard lease lives without renewal.
 	LeaseTTL time.Duration
+	// DuplicateWindow is how long JetStream remembers event message ids
+	// to drop a republished event. Publishers retry within seconds; every
+	// id in the window costs the server memory (at 5k events/s a 2 minute
+	// window holds 600k of them).
+	DuplicateWindow time.Duration
 }
 
 // DefaultConfig returns the sizes of the embedded default.
 func DefaultConfig() Config {
-	return Config{Replicas: 1, EventsMaxAge: 24 * time.Hour, EventsMaxBytes: 1 << 30, LeaseTTL: 5 * time.Second}
+	return Config{Replicas: 1, EventsMaxAge: 24 * time.Hour, EventsMaxBytes: 1 << 30, LeaseTTL: 5 * time.Second, DuplicateWindow: 15 * time.Second}
 }
 
 // Validate reports every setting that cannot work.
@@ -43,6 +48,9 @@ func (c Config) Validate() error {
 	}
 	if c.LeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("lease ttl %s: must be at least 1s", c.LeaseTTL))
+	}
+	if c.DuplicateWindow < time.Second || c.DuplicateWindow > c.EventsMaxAge {
+		errs = append(errs, fmt.Errorf("duplicate window %s: must be at least 1s and at most the events max age", c.DuplicateWindow))
 	}
 	return errors.Join(errs...)
 }
@@ -91,7 +99,7 @@ func (n Names) streamConfigs(cfg Config) []jetstream.StreamConfig {
 			Replicas:    cfg.Replicas,
 			// Publishers set Nats-Msg-Id to <entity id>:<revision>; a
 			// retried publish inside this window is dropped.
-			Duplicates: 2 * time.Minute,
+			Duplicates: cfg.DuplicateWindow,
 		}
 	}
 	return []jetstream.StreamConfig{

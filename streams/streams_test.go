@@ -125,12 +125,12 @@ func TestConfigValidate(t *testing.T) {
 	if err := streams.DefaultConfig().Validate(); err != nil {
 		t.Fatalf("default config invalid: %v", err)
 	}
-	bad := streams.Config{Replicas: 0, EventsMaxAge: 0, EventsMaxBytes: 0, LeaseTTL: 0}
+	bad := streams.Config{Replicas: 0, EventsMaxAge: 0, EventsMaxBytes: 0, LeaseTTL: 0, DuplicateWindow: 0}
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("zero config validated")
 	}
-	for _, want := range []string{"replicas", "max age", "max bytes", "lease ttl"} {
+	for _, want := range []string{"replicas", "max age", "max bytes", "lease ttl", "duplicate window"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}

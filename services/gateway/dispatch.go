@@ -90,7 +90,7 @@ func (d *Dispatcher) message(c Command) (msg *nats.Msg, release func(), err erro
 		return nil, nil, errors.New("dispatch: command without authenticated subjects")
 	}
 	bp := d.bufs.Get().(*[]byte)
-	data, err := c.Envelope.AppendJSON((*bp)[:0])
+	data, err := c.Envelope.AppendJSONTrusted((*bp)[:0])
 	if err != nil {
 		d.bufs.Put(bp)
 		return nil, nil, fmt.Errorf("encode command: %w", err)

@@ -26,7 +26,7 @@ type Config struct {
 	// MailboxSize bounds the commands queued per policy.
 	MailboxSize int `envconfig:"POLICIES_MAILBOX_SIZE" default:"100" desc:"commands queued per policy before answering 429"`
 	// MaxEntities bounds the policies held in memory.
-	MaxEntities int `envconfig:"POLICIES_MAX_ENTITIES_IN_MEMORY" default:"100000" desc:"policies held in memory; idle ones beyond are evicted (0: no limit)"`
+	MaxEntities int `envconfig:"POLICIES_MAX_ENTITIES_IN_MEMORY" default:"20000" desc:"policies held in memory; idle ones beyond are evicted and reloaded on use (the things service caches what it enforces with, so few need to stay; 0: no limit)"`
 }
 
 // Validate reports every setting that cannot work, naming its variable.

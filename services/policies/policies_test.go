@@ -23,7 +23,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err := envconfig.Process("", &cfg); err != nil {
 		t.Fatal(err)
 	}
-	want := Config{SnapshotThreshold: 500, MaxSize: 100 * 1024, SubjectExpiryGranularity: time.Hour, MailboxSize: 100, MaxEntities: 100000}
+	want := Config{SnapshotThreshold: 500, MaxSize: 100 * 1024, SubjectExpiryGranularity: time.Hour, MailboxSize: 100, MaxEntities: 20000}
 	if cfg != want {
 		t.Errorf("got %+v, want %+v", cfg, want)
 	}

@@ -131,6 +131,7 @@ type Host struct {
 
 	authCache  sync.Map // auth header -> []string; see subjects
 	authCached atomic.Int64
+	replyBufs  sync.Pool // *[]byte for encoding replies
 
 	// runQ holds entities with queued commands and no worker yet; the
 	// pool takes them in order. Guarded by runMu; runCond wakes workers.
@@ -219,6 +220,7 @@ func New(cfg Config, j journal.Journal, h Handler, nc *nats.Conn, js jetstream.J
 		host.shards[i] = &shardState{slots: map[string]*slot{}}
 	}
 	host.runCond = sync.NewCond(&host.runMu)
+	host.replyBufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	return host, nil
 }
 
@@ -564,8 +566,9 @@ func (h *Host) process(sl *slot, req *request) {
 		// timeout; applying the command now would surprise it.
 		return
 	}
-	ctx, cancel := context.WithDeadline(h.base, cmd.Deadline)
-	defer cancel()
+	dctx := newDeadlineCtx(h.base, cmd.Deadline)
+	defer dctx.release()
+	var ctx context.Context = dctx
 
 	for attempt := 0; ; attempt++ {
 		if !sl.loaded {
@@ -630,7 +633,7 @@ func (h *Host) persist(sl *slot, cmd *Command, ev *Event) error {
 	if ev.Action != ActionDeleted {
 		evEnv.Value = ev.Value.AppendJSON(nil)
 	}
-	payload, err := evEnv.Encode()
+	payload, err := evEnv.AppendJSONTrusted(nil)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
@@ -754,16 +757,27 @@ func (h *Host) reply(m *nats.Msg, cmd *protocol.Envelope, resp protocol.Envelope
 			resp.Headers[protocol.HeaderCorrelationID] = cid
 		}
 	}
-	data, err := resp.Encode()
+	bp := h.replyBufs.Get().(*[]byte)
+	data, err := resp.AppendJSONTrusted((*bp)[:0])
 	if err != nil {
+		h.replyBufs.Put(bp)
 		h.log.Error("encode response", "err", err)
 		h.replyError(m, protocol.Topic{}, *cmd, err)
 		return
 	}
+	// Publish copies data into the connection's buffer, so it can be
+	// reused at once.
 	if err := h.nc.Publish(m.Reply, data); err != nil {
 		h.log.Warn("send response", "err", err)
 	}
+	if cap(data) <= maxPooledReply {
+		*bp = data[:0]
+		h.replyBufs.Put(bp)
+	}
 }
+
+// maxPooledReply bounds the reply buffers kept for reuse.
+const maxPooledReply = 64 << 10
 
 // replyError answers with err as a Ditto error envelope.
 func (h *Host) replyError(m *nats.Msg, t protocol.Topic, cmd protocol.Envelope, err error) {

@@ -23,6 +23,7 @@ type Infra struct {
 	StreamReplicas  int           `envconfig:"NATS_STREAM_REPLICAS" default:"1" desc:"replicas of the event streams and lease buckets (3 on a NATS cluster)"`
 	EventsMaxAge    time.Duration `envconfig:"DITTO_EVENTS_MAX_AGE" default:"24h" desc:"how long events stay in the JetStream event streams"`
 	EventsMaxBytes  int64         `envconfig:"DITTO_EVENTS_MAX_BYTES" default:"1073741824" desc:"size bound of each event stream (-1: none)"`
+	EventsDupWindow time.Duration `envconfig:"DITTO_EVENTS_DUPLICATE_WINDOW" default:"15s" desc:"how long JetStream drops a republished event (by its <entity id>:<revision> message id)"`
 	DataDir         string        `envconfig:"DITTO_DATA_DIR" default:"./data" desc:"directory of the embedded store and embedded nats-server"`
 	SQLiteSync      string        `envconfig:"DITTO_SQLITE_SYNCHRONOUS" default:"FULL" desc:"SQLite synchronous mode of the embedded store: FULL (an acknowledged write survives power loss), NORMAL or OFF"`
 	MongoURI        string        `envconfig:"MONGO_DB_URI" desc:"MongoDB to use as journal store; empty uses the embedded store"`

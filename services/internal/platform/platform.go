@@ -94,7 +94,8 @@ func Start(ctx context.Context, cfg Config, services []string, log *slog.Logger)
 		return nil, err
 	}
 	names := streams.New(cfg.SubjectPrefix)
-	scfg := streams.Config{Replicas: cfg.StreamReplicas, EventsMaxAge: cfg.EventsMaxAge, EventsMaxBytes: cfg.EventsMaxBytes, LeaseTTL: cfg.LeaseTTL}
+	scfg := streams.Config{Replicas: cfg.StreamReplicas, EventsMaxAge: cfg.EventsMaxAge, EventsMaxBytes: cfg.EventsMaxBytes,
+		LeaseTTL: cfg.LeaseTTL, DuplicateWindow: cfg.EventsDupWindow}
 	ensureCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := streams.Ensure(ensureCtx, js, names, scfg, streams.ServiceThings, streams.ServicePolicies); err != nil {
