@@ -22,6 +22,7 @@ run: build
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(addprefix ./services/cmd/,$(BINARIES)) ./tools/bench ./e2e/cmd/...
+	$(GO) build -o $(BIN)/nats-server github.com/nats-io/nats-server/v2
 
 ## test: vet, then every test of every module with the race detector.
 # The build cache is warmed once (the e2e tests build the binaries with it).

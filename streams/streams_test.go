@@ -201,3 +201,25 @@ func TestEnsureRejectsInvalidConfig(t *testing.T) {
 		t.Fatalf("unexpected error kind: %v", err)
 	}
 }
+
+// Every instance calls Ensure at start-up, so several processes starting at
+// once create the same streams and buckets concurrently.
+func TestEnsureConcurrently(t *testing.T) {
+	t.Parallel()
+	srv := streamstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		_, js := srv.JetStream(t)
+		go func() {
+			errs <- streams.Ensure(ctx, js, streams.New(""), streams.DefaultConfig(), streams.ServiceThings, streams.ServicePolicies)
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Ensure: %v", err)
+		}
+	}
+}

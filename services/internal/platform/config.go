@@ -19,7 +19,7 @@ type Infra struct {
 	SubjectPrefix   string        `envconfig:"DITTO_SUBJECT_PREFIX" default:"ditto" desc:"first token of every NATS subject"`
 	Shards          int           `envconfig:"CLUSTER_NUMBER_OF_SHARDS" default:"30" desc:"shards entities are spread over; the same in every service and gateway"`
 	Instance        string        `envconfig:"DITTO_INSTANCE_ID" desc:"this process's instance id in shard leases and DevOps subjects, unique among running processes; a stable id lets a restarted process take its shards back at once (default: host name, pid and a random suffix)"`
-	LeaseTTL        time.Duration `envconfig:"DITTO_SHARD_LEASE_TTL" default:"5s" desc:"how long a shard lease of a stopped instance blocks its shards"`
+	LeaseTTL        time.Duration `envconfig:"DITTO_SHARD_LEASE_TTL" default:"5s" desc:"how long a shard lease of a stopped instance blocks its shards; the same in every instance of a service"`
 	StreamReplicas  int           `envconfig:"NATS_STREAM_REPLICAS" default:"1" desc:"replicas of the event streams and lease buckets (3 on a NATS cluster)"`
 	EventsMaxAge    time.Duration `envconfig:"DITTO_EVENTS_MAX_AGE" default:"24h" desc:"how long events stay in the JetStream event streams"`
 	EventsMaxBytes  int64         `envconfig:"DITTO_EVENTS_MAX_BYTES" default:"1073741824" desc:"size bound of each event stream (-1: none)"`

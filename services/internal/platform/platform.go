@@ -61,11 +61,13 @@ type Process struct {
 
 // Start starts the named services. With no NATS_URL it starts an embedded
 // nats-server (only sensible for one process: the all-in-one ditto).
-func Start(ctx context.Context, cfg Config, services []string, log *slog.Logger) (p *Process, err error) {
+func Start(ctx context.Context, cfg Config, services []string, log *slog.Logger) (_ *Process, err error) {
 	if err := cfg.Infra.Validate(); err != nil {
 		return nil, err
 	}
-	p = &Process{cfg: cfg, log: log, instance: cfg.instanceID(), svcErrs: make(chan error, len(services))}
+	// p is not the named result: a failing return sets that to nil before
+	// the deferred teardown runs.
+	p := &Process{cfg: cfg, log: log, instance: cfg.instanceID(), svcErrs: make(chan error, len(services))}
 	defer func() {
 		if err != nil {
 			if p.svcCancel != nil {
@@ -98,7 +100,16 @@ func Start(ctx context.Context, cfg Config, services []string, log *slog.Logger)
 		LeaseTTL: cfg.LeaseTTL, DuplicateWindow: cfg.EventsDupWindow}
 	ensureCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := streams.Ensure(ensureCtx, js, names, scfg, streams.ServiceThings, streams.ServicePolicies); err != nil {
+	// Only the lease buckets of the services run here: the bucket's TTL is
+	// this process's DITTO_SHARD_LEASE_TTL, and a gateway or another
+	// service must not overwrite it with its own.
+	var leased []string
+	for _, s := range services {
+		if s == Things || s == Policies {
+			leased = append(leased, s)
+		}
+	}
+	if err := streams.Ensure(ensureCtx, js, names, scfg, leased...); err != nil {
 		return nil, err
 	}
 

@@ -416,3 +416,35 @@ func TestRestartKeepsEverything(t *testing.T) {
 	}
 	pl2.expect(t, "ditto2", "GET", "/api/2/things/org.eclipse.ditto:r", "", nil, 404, "")
 }
+
+// A start that fails half-way tears down what it started and returns the
+// error (it once panicked in its own cleanup instead).
+func TestStartFailureReturnsError(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Gateway.HTTPPort = -1 // rejected once NATS and the store are up
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p, err := Start(context.Background(), cfg, All, log)
+	if err == nil {
+		stopProcess(t, p)
+		t.Fatal("Start accepted HTTP port -1")
+	}
+	if !strings.Contains(err.Error(), "HTTP_PORT") {
+		t.Errorf("error %q does not name HTTP_PORT", err)
+	}
+	// The data directory is released: a second process can open it.
+	cfg.Gateway.HTTPPort = 0
+	q, err := Start(context.Background(), cfg, All, log)
+	if err != nil {
+		t.Fatalf("start after a failed start: %v", err)
+	}
+	stopProcess(t, q)
+}
+
+func stopProcess(t *testing.T, p *Process) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Wait(ctx); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+}

@@ -93,6 +93,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	kick := make(chan struct{}, 1)
 	w, err := m.kv.WatchAll(watchCtx, jetstream.UpdatesOnly(), jetstream.MetaOnly())
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: nothing is held
+		}
 		return fmt.Errorf("watch lease bucket: %w", err)
 	}
 	watchDone := make(chan struct{})
