@@ -144,7 +144,9 @@ func (s *Store) Journal(name string) (journal.Journal, error) {
 // (pid, sn) key. A WITHOUT ROWID table keyed (pid, sn) was measured at 60% of
 // the append rate with ~600 B events: SQLite packs rows that large poorly into
 // the key's B-tree, while a rowid table appends them at its end and only the
-// small index takes the random inserts. (pid, ts) serves history by timestamp.
+// small index takes the random inserts. Nothing else is indexed: every
+// further index costs each append a random page write. (Databases of earlier
+// versions had a (pid, ts) index, dropped here.)
 const schema = `
 CREATE TABLE IF NOT EXISTS %[1]s (
 	pid     TEXT    NOT NULL,
@@ -154,7 +156,7 @@ CREATE TABLE IF NOT EXISTS %[1]s (
 	headers TEXT,             -- JSON object, NULL when there are none
 	UNIQUE (pid, sn)
 );
-CREATE INDEX IF NOT EXISTS %[1]s_pid_ts ON %[1]s (pid, ts);
+DROP INDEX IF EXISTS %[1]s_pid_ts;
 CREATE TABLE IF NOT EXISTS %[2]s (
 	pid     TEXT    NOT NULL,
 	sn      INTEGER NOT NULL,
