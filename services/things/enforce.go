@@ -80,6 +80,11 @@ func (c *policyCache) get(ctx context.Context, policyID string) (*enforcer.Enfor
 	}
 	c.mu.Unlock()
 	select {
+	case <-e.done: // loaded: the common case, without touching ctx
+		return e.enf, e.err
+	default:
+	}
+	select {
 	case <-e.done:
 		return e.enf, e.err
 	case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
@@ -88,6 +89,13 @@ func policyID(st *entity.State) (string, error) {
 	id = strings.Clone(id)
 	st.Memo = id
 	return id, nil
+}
+
+// keepsPolicyID reports whether a change at path leaves the thing's policyId
+// (the memo policyID keeps) as it is: anything below the root other than
+// policyId itself.
+func keepsPolicyID(path jsonv.Pointer) bool {
+	return len(path) > 0 && path[0] != "policyId"
 }
 
 // authorize loads the view of the thing's policy for the caller. The thing
@@ -405,7 +413,7 @@ func (h *handler) modify(ctx context.Context, c *call) (entity.Outcome, error) {
 		action, status, body = entity.ActionCreated, http.StatusCreated, val.AppendJSON(nil)
 	}
 	out := entity.Outcome{
-		Event:    &entity.Event{Change: entity.Change{Action: action, Path: c.res.path, Value: val}, Headers: eventHeaders(c.cmd)},
+		Event:    &entity.Event{Change: entity.Change{Action: action, Path: c.res.path, Value: val, KeepMemo: keepsPolicyID(c.res.path)}, Headers: eventHeaders(c.cmd)},
 		Response: c.response(status, body, nil),
 	}
 	out.After = c.tagAfter(val)
@@ -468,11 +476,20 @@ func (h *handler) checkSize(doc jsonv.Value) error {
 	if h.maxThingSize <= 0 {
 		return nil
 	}
-	if n := len(doc.AppendJSON(nil)); n > h.maxThingSize {
+	bp := sizeBufs.Get().(*[]byte)
+	*bp = doc.AppendJSON((*bp)[:0])
+	n := len(*bp)
+	if cap(*bp) <= 2*h.maxThingSize {
+		sizeBufs.Put(bp)
+	}
+	if n > h.maxThingSize {
 		return protocol.ErrThingTooLarge(int64(n), int64(h.maxThingSize))
 	}
 	return nil
 }
+
+// sizeBufs holds buffers checkSize serializes things into to measure them.
+var sizeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // eventHeaders are the headers an event carries: the command's correlation
 // and the subject that caused it (Ditto's ditto-originator).
@@ -519,7 +536,7 @@ func (h *handler) delete(ctx context.Context, c *call) (entity.Outcome, error) {
 		return entity.Outcome{}, err
 	}
 	return entity.Outcome{
-		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionDeleted, Path: c.res.path}, Headers: eventHeaders(c.cmd)},
+		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionDeleted, Path: c.res.path, KeepMemo: keepsPolicyID(c.res.path)}, Headers: eventHeaders(c.cmd)},
 		Response: c.response(http.StatusNoContent, nil, nil),
 	}, nil
 }
@@ -585,7 +602,7 @@ func (h *handler) merge(ctx context.Context, c *call) (entity.Outcome, error) {
 	headers := eventHeaders(c.cmd)
 	headers[protocol.HeaderContentType] = protocol.MediaTypeMergePatchJSON
 	return entity.Outcome{
-		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionMerged, Path: c.res.path, Value: patch}, Headers: headers},
+		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionMerged, Path: c.res.path, Value: patch, KeepMemo: keepsPolicyID(c.res.path)}, Headers: headers},
 		Response: c.response(http.StatusNoContent, nil, nil),
 		After: func(st *entity.State, resp *protocol.Envelope) {
 			if c.res.kind == kThing {

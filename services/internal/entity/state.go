@@ -35,7 +35,7 @@ type State struct {
 	Deleted bool
 	// Memo is the handler's to keep something derived from the document
 	// (e.g. a thing's policy id) across commands. It is cleared whenever
-	// the document changes.
+	// the document changes, unless the change says it keeps the memo.
 	Memo any
 
 	raw    []byte
@@ -85,11 +85,17 @@ type Change struct {
 	// Value is the new value at Path (created, modified), the merge patch
 	// (merged), or unused (deleted).
 	Value jsonv.Value
+	// KeepMemo, set by a handler that knows the change leaves alone what
+	// its State.Memo derives from, keeps the memo. Changes replayed from the
+	// journal never keep it.
+	KeepMemo bool
 }
 
 // apply returns s after ch, persisted as revision rev at ts.
 func (s *State) apply(ch Change, rev int64, ts time.Time) error {
-	s.Memo = nil
+	if !ch.KeepMemo {
+		s.Memo = nil
+	}
 	doc, err := s.Doc()
 	if err != nil {
 		return err

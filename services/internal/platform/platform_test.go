@@ -358,6 +358,43 @@ func TestThingCreationWithPolicies(t *testing.T) {
 	jsonEq(t, "batch", got.body, `[{"thingId":"org.eclipse.ditto:copy"},{"thingId":"org.eclipse.ditto:inline"}]`)
 }
 
+// Changing a thing's policyId switches enforcement at once, whether it is
+// set alone, with the whole thing or in a merge, and changes elsewhere in the
+// thing keep enforcing with the policy it names.
+func TestPolicyIDChangeSwitchesEnforcement(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	thing := "/api/2/things/org.eclipse.ditto:switch"
+	grant := func(subject string) string {
+		return `{"entries":{"E":{"subjects":{"` + subject + `":{"type":"t"}},
+			"resources":{"thing:/":{"grant":["READ","WRITE"],"revoke":[]},"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}}}}`
+	}
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:for-ditto", grant("nginx:ditto"), nil, 201, "")
+	pl.expect(t, "ditto2", "PUT", "/api/2/policies/org.eclipse.ditto:for-ditto2", grant("nginx:ditto2"), nil, 201, "")
+	pl.expect(t, "ditto", "PUT", thing, `{"policyId":"org.eclipse.ditto:for-ditto","attributes":{"a":1}}`, nil, 201, "")
+	pl.expect(t, "ditto", "PUT", thing+"/attributes/a", `2`, nil, 204, "")
+	pl.expect(t, "ditto2", "GET", thing, "", nil, 404, "things:thing.notfound")
+
+	// ditto may write the thing, so it may hand it to ditto2's policy.
+	pl.expect(t, "ditto", "PUT", thing+"/policyId", `"org.eclipse.ditto:for-ditto2"`, nil, 204, "")
+	pl.expect(t, "ditto", "GET", thing, "", nil, 404, "things:thing.notfound")
+	pl.expect(t, "ditto2", "PUT", thing+"/attributes/a", `3`, nil, 204, "")
+	pl.expect(t, "ditto", "PUT", thing+"/attributes/a", `4`, nil, 404, "things:thing.notfound")
+
+	// Back through a merge of the whole thing.
+	pl.expect(t, "ditto2", "PATCH", thing, `{"policyId":"org.eclipse.ditto:for-ditto"}`,
+		map[string]string{"Content-Type": "application/merge-patch+json"}, 204, "")
+	pl.expect(t, "ditto2", "GET", thing, "", nil, 404, "things:thing.notfound")
+	pl.expect(t, "ditto", "PATCH", thing+"/attributes", `{"b":true}`,
+		map[string]string{"Content-Type": "application/merge-patch+json"}, 204, "")
+
+	// And through a PUT of the whole thing.
+	pl.expect(t, "ditto", "PUT", thing, `{"policyId":"org.eclipse.ditto:for-ditto2"}`, nil, 204, "")
+	pl.expect(t, "ditto", "GET", thing, "", nil, 404, "things:thing.notfound")
+	r := pl.expect(t, "ditto2", "GET", thing, "", nil, 200, "")
+	jsonEq(t, "thing after the switches", r.body, `{"thingId":"org.eclipse.ditto:switch","policyId":"org.eclipse.ditto:for-ditto2"}`)
+}
+
 func TestBadInputIsRejectedAndChangesNothing(t *testing.T) {
 	t.Parallel()
 	pl := startPlatform(t, testConfig(t))
