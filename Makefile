@@ -42,7 +42,7 @@ bench: build
 lint:
 	@out=$$(gofmt -l protocol streams services tools e2e); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(MODULES)
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(MODULES)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(MODULES)
 
 fmt:
 	gofmt -w protocol streams services tools e2e

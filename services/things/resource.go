@@ -178,15 +178,6 @@ func (r resource) notModifiable(thingID, action string) *protocol.Error {
 	return protocol.ErrThingNotModifiable(thingID)
 }
 
-// isTopLevelField reports whether key is a field a thing document keeps.
-func isTopLevelField(key string) bool {
-	switch key {
-	case "thingId", "policyId", "definition", "attributes", "features":
-		return true
-	}
-	return false
-}
-
 // specialField reports whether a field selector segment names a computed
 // field (Ditto's "_" fields) rather than stored data.
 func specialField(key string) bool { return strings.HasPrefix(key, "_") }
