@@ -661,3 +661,45 @@ func TestAppendJSONTrustedMatchesAppendJSON(t *testing.T) {
 		t.Error("AppendJSONTrusted accepted invalid JSON with white space")
 	}
 }
+
+// Broken JSON never panics the trusted decoder, and a truncation of a valid
+// reply that breaks the walk gets the checked decoder's error.
+func TestDecodeEnvelopeTrustedOnBrokenInput(t *testing.T) {
+	for _, in := range []string{`{"topic":`, `{"topic"`, `{"`, `{`, ` `, `{"headers":{"a":`, `[`, `"`} {
+		if _, err := DecodeEnvelopeTrusted([]byte(in)); err == nil {
+			t.Errorf("DecodeEnvelopeTrusted(%q) returned no error", in)
+		}
+	}
+	for i := range len(benchMessage) {
+		_, _ = DecodeEnvelopeTrusted(benchMessage[:i]) // must not panic
+	}
+}
+
+func FuzzDecodeEnvelopeTrusted(f *testing.F) {
+	f.Add(benchMessage)
+	f.Add([]byte(`{"topic":"ns/n/things/twin/commands/modify","headers":{"A":1,"a":"2"},"path":"a//","value":null,"status":204}`))
+	f.Add([]byte(`{"topic":`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, gerr := DecodeEnvelopeTrusted(data) // must not panic, whatever data is
+		if !json.Valid(data) {
+			return
+		}
+		want, werr := DecodeEnvelopeUnchecked(data)
+		if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+			t.Fatalf("%q: trusted error %v, checked error %v", data, gerr, werr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: trusted %+v, checked %+v", data, got, want)
+		}
+	})
+}
+
+func BenchmarkDecodeEnvelopeTrusted(b *testing.B) {
+	b.SetBytes(int64(len(benchMessage)))
+	for b.Loop() {
+		if _, err := DecodeEnvelopeTrusted(benchMessage); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

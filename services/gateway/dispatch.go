@@ -191,8 +191,9 @@ func decodeReply(m *nats.Msg) (protocol.Envelope, error) {
 		}
 		return protocol.Envelope{}, errors.New("decode reply: empty reply")
 	}
-	// Replies come from the services; their headers need no re-validation.
-	env, err := protocol.DecodeEnvelopeUnchecked(m.Data)
+	// Replies come from the services, which write them from parsed values:
+	// neither their JSON syntax nor their headers need re-validation.
+	env, err := protocol.DecodeEnvelopeTrusted(m.Data)
 	if err != nil {
 		return protocol.Envelope{}, fmt.Errorf("decode reply: %w", err)
 	}
