@@ -36,6 +36,7 @@ type db struct {
 	ckpts    atomic.Uint64 // checkpoints run
 	ckptErrs atomic.Uint64
 	restarts atomic.Uint64 // WAL truncations by the writer
+	restart  atomic.Bool   // set by the checkpointer: the writer should restart the WAL
 	maxBatch int
 
 	// mu guards closed, stmts and every send on reqs, so that close can
@@ -156,18 +157,20 @@ func openDB(path string, o dbOptions) (*db, error) {
 
 // checkpointInterval is how often the WAL is copied back into the database
 // file. Between checkpoints the WAL grows by what was written meanwhile.
-const checkpointInterval = 500 * time.Millisecond
+const checkpointInterval = 100 * time.Millisecond
 
 // walLimit bounds the WAL file. Under a steady stream of appends the WAL is
 // never completely copied when the writer starts a transaction, so SQLite
 // never starts it over and it grows without end; past walLimit the writer
-// truncates it between two batches. The background checkpoints have copied
-// most of it by then, so the pause is short.
+// restarts it between two batches, right after a background checkpoint
+// finished, so that only what was committed during that checkpoint is left
+// to copy. (Truncating at any moment copied up to a whole interval of frames
+// and held the writer, and every append waiting for it, for ~90 ms.)
 const walLimit = 64 << 20
 
-// walCheckEvery is how many batches the writer commits between looks at
-// the WAL's size.
-const walCheckEvery = 8
+// walFrameSize is the size of one WAL frame: a page (SQLite's default
+// 4096 bytes, which the store keeps) and its 24-byte header.
+const walFrameSize = 4096 + 24
 
 // checkpointer copies committed WAL frames into the database file in the
 // background (PASSIVE: it never blocks the writer or readers), so that
@@ -181,11 +184,16 @@ func (d *db) checkpointer() {
 		case <-d.ckptStop:
 			return
 		case <-t.C:
-			if _, err := d.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+			// The result row: busy flag, frames in the WAL, frames copied.
+			var busy, frames, copied int64
+			if err := d.ckpt.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
 				d.ckptErrs.Add(1)
 				continue
 			}
 			d.ckpts.Add(1)
+			if frames*walFrameSize >= walLimit {
+				d.restart.Store(true)
+			}
 		}
 	}
 }
@@ -281,7 +289,6 @@ func (d *db) close() error {
 func (d *db) runWriter() {
 	defer close(d.writerDone)
 	batch := make([]*request, 0, d.maxBatch)
-	n := 0
 	for r := range d.reqs {
 		batch = append(batch[:0], r)
 	fill:
@@ -298,20 +305,20 @@ func (d *db) runWriter() {
 		}
 		d.commit(batch)
 		clear(batch)
-		if n++; n%walCheckEvery == 0 {
+		if d.restart.Load() {
+			d.restart.Store(false)
 			d.boundWAL()
 		}
 	}
 }
 
-// boundWAL truncates the WAL when it has grown past walLimit. It runs on
-// the writer goroutine, between batches.
+// boundWAL restarts the WAL, which the checkpointer found past walLimit:
+// it copies what is left and has the next transaction write from the
+// WAL's start again. It runs on the writer goroutine, between batches.
+// RESTART rather than TRUNCATE: shrinking the file and syncing that took
+// most of the time the writer (and every append) waited.
 func (d *db) boundWAL() {
-	st, err := os.Stat(d.path + "-wal")
-	if err != nil || st.Size() < walLimit {
-		return
-	}
-	if _, err := d.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+	if _, err := d.write.Exec("PRAGMA wal_checkpoint(RESTART)"); err != nil {
 		d.ckptErrs.Add(1)
 		return
 	}
