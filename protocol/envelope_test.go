@@ -441,7 +441,7 @@ func TestErrorEnvelope(t *testing.T) {
 			if !ok {
 				t.Fatalf("AsError got false, want true")
 			}
-			if *got != *tt.err {
+			if !reflect.DeepEqual(*got, *tt.err) {
 				t.Errorf("AsError got %+v, want %+v", got, tt.err)
 			}
 			if want, _ := json.Marshal(tt.err); !reflect.DeepEqual(semantic(t, env.Value), semantic(t, want)) {

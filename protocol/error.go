@@ -21,6 +21,24 @@ type Error struct {
 	Description string `json:"description,omitempty"`
 	// Href links to further information.
 	Href string `json:"href,omitempty"`
+	// Headers are headers the error response carries, as Ditto's exceptions
+	// carry their own headers: e.g. the current ETag of the resource whose
+	// precondition failed. They are not part of the error JSON.
+	Headers Headers `json:"-"`
+}
+
+// WithETag returns e carrying etag as the ETag header of its response, as
+// Ditto's precondition exceptions do; an empty etag (no current resource)
+// adds nothing.
+func (e *Error) WithETag(etag string) *Error {
+	if etag == "" {
+		return e
+	}
+	if e.Headers == nil {
+		e.Headers = Headers{}
+	}
+	e.Headers[HeaderETag] = etag
+	return e
 }
 
 // NewError returns an Error with the given fields.

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -62,7 +63,7 @@ func TestValidateThingID(t *testing.T) {
 				t.Fatalf("got %v, want *Error", err)
 			}
 			want := ErrThingIDInvalid(tt.id)
-			if *wire != *want {
+			if !reflect.DeepEqual(*wire, *want) {
 				t.Errorf("got %+v, want %+v", wire, want)
 			}
 			perr := AsError(ValidatePolicyID(tt.id))
@@ -86,7 +87,7 @@ func TestThingIDInvalidMatchesDitto(t *testing.T) {
 		Description: "It must conform to the namespaced entity ID notation (see Ditto documentation)",
 		Href:        "https://www.eclipse.dev/ditto/basic-namespaces-and-names.html#namespaced-id",
 	}
-	if *err != want {
+	if !reflect.DeepEqual(*err, want) {
 		t.Errorf("got %+v, want %+v", *err, want)
 	}
 }

@@ -211,29 +211,38 @@ func (c *call) checkPreconditions(tag string, reading bool) error {
 	h := c.cmd.Envelope.Headers
 	if v, ok := h[protocol.HeaderIfMatch]; ok {
 		if !tagMatches(v, tag) {
-			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfMatch, v, tag)
+			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfMatch, v, actualTag(tag)).WithETag(tag)
 		}
 	}
 	if v, ok := h[protocol.HeaderIfNoneMatch]; ok {
 		if tagMatches(v, tag) {
 			if reading {
-				return protocol.ErrThingPreconditionNotModified(v, tag)
+				return protocol.ErrThingPreconditionNotModified(v, tag).WithETag(tag)
 			}
-			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfNoneMatch, v, tag)
+			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfNoneMatch, v, tag).WithETag(tag)
 		}
 	}
 	return nil
 }
 
+// actualTag is how Ditto names a missing entity tag in its messages.
+func actualTag(tag string) string {
+	if tag == "" {
+		return "null"
+	}
+	return tag
+}
+
 // tagMatches reports whether a precondition header value ("*" or a list of
 // entity tags) matches the current tag (empty: the resource does not exist).
+// The current tag is always strong, and Ditto compares strongly against a
+// strong tag: a weak tag (W/"...") in the header never matches it.
 func tagMatches(header, current string) bool {
 	if current == "" {
 		return false
 	}
 	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == strings.TrimPrefix(current, "W/") {
+		if t = strings.TrimSpace(t); t == "*" || t == current {
 			return true
 		}
 	}

@@ -17,7 +17,8 @@ func TestTagMatches(t *testing.T) {
 		{`"rev:1"`, `"rev:1"`, true},
 		{`"rev:2"`, `"rev:1"`, false},
 		{`"rev:2", "rev:1"`, `"rev:1"`, true},
-		{`W/"rev:1"`, `"rev:1"`, true},
+		{`W/"rev:1"`, `"rev:1"`, false}, // weak never matches a strong tag, as in Ditto
+		{`W/"rev:1", "rev:1"`, `"rev:1"`, true},
 		{`"rev:1"`, ``, false},
 	}
 	for _, tc := range tests {

@@ -790,6 +790,9 @@ func (h *Host) replyError(m *nats.Msg, t protocol.Topic, cmd protocol.Envelope, 
 		perr = errInternal
 	}
 	headers := protocol.Headers{}
+	for k, v := range perr.Headers {
+		headers[k] = v
+	}
 	if cid, ok := cmd.Headers[protocol.HeaderCorrelationID]; ok {
 		headers[protocol.HeaderCorrelationID] = cid
 	}

@@ -282,9 +282,23 @@ func TestSubResourcesAndConditionalRequests(t *testing.T) {
 	if !strings.HasPrefix(tag, `"rev:`) {
 		t.Fatalf("thing ETag %q", tag)
 	}
-	pl.expect(t, "ditto", "GET", u, "", map[string]string{"If-None-Match": tag}, 304, "")
-	pl.expect(t, "ditto", "PUT", u+"/attributes/a", `2`, map[string]string{"If-Match": `"rev:1"`}, 412, "")
+	// A failed precondition answers with the current ETag, as Ditto does.
+	nm := pl.expect(t, "ditto", "GET", u, "", map[string]string{"If-None-Match": tag}, 304, "")
+	if got := nm.header.Get("ETag"); got != tag {
+		t.Errorf("304 ETag %q, want %q", got, tag)
+	}
+	pf := pl.expect(t, "ditto", "PUT", u+"/attributes/a", `2`, map[string]string{"If-Match": `"rev:1"`}, 412, "things:precondition.failed")
+	if got := pf.header.Get("ETag"); !strings.HasPrefix(got, `"hash:`) {
+		t.Errorf("412 ETag %q, want the attribute's current hash tag", got)
+	}
 	pl.expect(t, "ditto", "PUT", u, `{}`, map[string]string{"If-None-Match": "*"}, 412, "things:precondition.failed")
+	// A weak tag never matches (Ditto compares strongly), a missing
+	// resource's tag is named null.
+	pl.expect(t, "ditto", "GET", u, "", map[string]string{"If-Match": "W/" + tag}, 412, "things:precondition.failed")
+	missing := pl.expect(t, "ditto", "PUT", u+"/attributes/none", `1`, map[string]string{"If-Match": "*"}, 412, "things:precondition.failed")
+	if !strings.Contains(missing.body, "actual entity-tag: 'null'") || missing.header.Get("ETag") != "" {
+		t.Errorf("If-Match on a missing attribute: ETag %q, body %s", missing.header.Get("ETag"), missing.body)
+	}
 	ar := pl.expect(t, "ditto", "GET", u+"/attributes/a", "", nil, 200, "")
 	atag := ar.header.Get("ETag")
 	if !strings.HasPrefix(atag, `"hash:`) {
@@ -319,7 +333,12 @@ func TestThingCreationWithPolicies(t *testing.T) {
 		"resources":{"thing:/":{"grant":["READ","WRITE"],"revoke":[]},"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}}}}}`
 	r := pl.expect(t, "ditto", "PUT", base+"inline", inline, nil, 201, "")
 	jsonEq(t, "thing with inline policy", r.body, `{"thingId":"org.eclipse.ditto:inline","policyId":"org.eclipse.ditto:inline"}`)
-	pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:inline/entries/OWNER", "", nil, 200, "")
+	owner := pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:inline/entries/OWNER", "", nil, 200, "")
+	ptag := owner.header.Get("ETag")
+	if nm := pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:inline/entries/OWNER", "",
+		map[string]string{"If-None-Match": ptag}, 304, ""); ptag == "" || nm.header.Get("ETag") != ptag {
+		t.Errorf("policy entry: ETag %q, 304 with ETag %q", ptag, nm.header.Get("ETag"))
+	}
 
 	// Existing policy by id: usable by whoever it grants.
 	pl.expect(t, "ditto", "PUT", base+"shared", `{"policyId":"org.eclipse.ditto:inline"}`, nil, 201, "")
