@@ -814,19 +814,30 @@ func ErrThingTooLarge(actualBytes, maxBytes int64) *Error {
 
 // ErrThingPreconditionFailed is Ditto's ThingPreconditionFailedException
 // (412): header (if-match, if-none-match) with value did not match entity-tag
-// actual.
+// actual, the resource's current tag ("" when it does not exist). As
+// Ditto's, the response carries the current tag as ETag.
 func ErrThingPreconditionFailed(header, value, actual string) *Error {
 	return NewError(http.StatusPreconditionFailed, CodeThingPreconditionFailed,
-		fmt.Sprintf("The comparison of precondition header '%s' for the requested Thing resource evaluated to false. Header value: '%s', actual entity-tag: '%s'.", header, value, actual),
-		"The comparison of the provided precondition header with the current ETag value of the requested Thing resource evaluated to false. Check the value of your conditional header value.")
+		fmt.Sprintf("The comparison of precondition header '%s' for the requested Thing resource evaluated to false. Header value: '%s', actual entity-tag: '%s'.", header, value, tagOrNull(actual)),
+		"The comparison of the provided precondition header with the current ETag value of the requested Thing resource evaluated to false. Check the value of your conditional header value.").withETag(actual)
 }
 
 // ErrThingPreconditionNotModified is Ditto's ThingPreconditionNotModifiedException
-// (304). Ditto's description keeps the doubled quotes of its template.
+// (304), carrying the matched current tag as ETag. Ditto's description keeps
+// the doubled quotes of its template.
 func ErrThingPreconditionNotModified(expectedNotToMatch, matched string) *Error {
 	return NewError(http.StatusNotModified, CodeThingPreconditionNotModified,
 		fmt.Sprintf("The comparison of precondition header 'if-none-match' for the requested Thing resource evaluated to false. Expected: '%s' not to match actual: '%s'.", expectedNotToMatch, matched),
-		"The comparison of the provided precondition header ''if-none-match'' with the current ETag value of the requested Thing resource evaluated to false. Check the value of your conditional header value.")
+		"The comparison of the provided precondition header ''if-none-match'' with the current ETag value of the requested Thing resource evaluated to false. Check the value of your conditional header value.").withETag(matched)
+}
+
+// tagOrNull is how Ditto names an entity tag in a message: a missing one is
+// null (Java's String.valueOf).
+func tagOrNull(tag string) string {
+	if tag == "" {
+		return "null"
+	}
+	return tag
 }
 
 // ErrThingConditionFailed is Ditto's ThingConditionFailedException (412): the
@@ -1143,19 +1154,20 @@ func ErrPolicySubjectExpiryInPast(expiry string) *Error {
 		"It must not be in the past, please adjust to a timestamp in the future.")
 }
 
-// ErrPolicyPreconditionFailed is Ditto's PolicyPreconditionFailedException (412).
+// ErrPolicyPreconditionFailed is Ditto's PolicyPreconditionFailedException
+// (412), as ErrThingPreconditionFailed.
 func ErrPolicyPreconditionFailed(header, value, actual string) *Error {
 	return NewError(http.StatusPreconditionFailed, CodePolicyPreconditionFailed,
-		fmt.Sprintf("The comparison of precondition header '%s' for the requested Policy resource evaluated to false. Header value: '%s', actual entity-tag: '%s'.", header, value, actual),
-		"The comparison of the provided precondition header with the current ETag value of the requested Policy resource evaluated to false. Check the value of your conditional header value.")
+		fmt.Sprintf("The comparison of precondition header '%s' for the requested Policy resource evaluated to false. Header value: '%s', actual entity-tag: '%s'.", header, value, tagOrNull(actual)),
+		"The comparison of the provided precondition header with the current ETag value of the requested Policy resource evaluated to false. Check the value of your conditional header value.").withETag(actual)
 }
 
 // ErrPolicyPreconditionNotModified is Ditto's PolicyPreconditionNotModifiedException
-// (304). Ditto's description keeps the doubled quotes of its template.
+// (304), as ErrThingPreconditionNotModified.
 func ErrPolicyPreconditionNotModified(expectedNotToMatch, matched string) *Error {
 	return NewError(http.StatusNotModified, CodePolicyPreconditionNotModified,
 		fmt.Sprintf("The comparison of precondition header 'if-none-match' for the requested Policy resource evaluated to false. Expected: '%s' not to match actual: '%s'.", expectedNotToMatch, matched),
-		"The comparison of the provided precondition header ''if-none-match'' with the current ETag value of the requested Policy resource evaluated to false. Check the value of your conditional header value.")
+		"The comparison of the provided precondition header ''if-none-match'' with the current ETag value of the requested Policy resource evaluated to false. Check the value of your conditional header value.").withETag(matched)
 }
 
 // ErrPolicyImportsNotAccessible is Ditto's PolicyImportsNotAccessibleException.

@@ -433,3 +433,26 @@ func TestJavaNumbers(t *testing.T) {
 		}
 	}
 }
+
+// Precondition errors carry the current tag as ETag, as Ditto's do, and name
+// a missing one null.
+func TestPreconditionErrorsCarryTheCurrentETag(t *testing.T) {
+	for _, e := range []*Error{
+		ErrThingPreconditionFailed("if-match", `"rev:1"`, `"rev:2"`),
+		ErrThingPreconditionNotModified(`"rev:2"`, `"rev:2"`),
+		ErrPolicyPreconditionFailed("if-match", `"rev:1"`, `"rev:2"`),
+		ErrPolicyPreconditionNotModified(`"rev:2"`, `"rev:2"`),
+	} {
+		if got := e.Headers[HeaderETag]; got != `"rev:2"` {
+			t.Errorf("%s: ETag %q, want \"rev:2\"", e.Code, got)
+		}
+	}
+	for _, e := range []*Error{
+		ErrThingPreconditionFailed("if-match", "*", ""),
+		ErrPolicyPreconditionFailed("if-match", "*", ""),
+	} {
+		if _, set := e.Headers[HeaderETag]; set || !strings.HasSuffix(e.Message, "actual entity-tag: 'null'.") {
+			t.Errorf("%s on a missing resource: headers %v, message %q", e.Code, e.Headers, e.Message)
+		}
+	}
+}

@@ -27,10 +27,10 @@ type Error struct {
 	Headers Headers `json:"-"`
 }
 
-// WithETag returns e carrying etag as the ETag header of its response, as
+// withETag returns e carrying etag as the ETag header of its response, as
 // Ditto's precondition exceptions do; an empty etag (no current resource)
 // adds nothing.
-func (e *Error) WithETag(etag string) *Error {
+func (e *Error) withETag(etag string) *Error {
 	if etag == "" {
 		return e
 	}

@@ -564,16 +564,16 @@ func checkPreconditions(h protocol.Headers, current string, query, del bool) err
 	if v, ok := h.Lookup(protocol.HeaderIfMatch); ok {
 		matchers := splitMatchers(v)
 		if current == "" || !anyMatch(matchers, current) {
-			return protocol.ErrPolicyPreconditionFailed(protocol.HeaderIfMatch, strings.Join(matchers, ","), actualTag(current)).WithETag(current)
+			return protocol.ErrPolicyPreconditionFailed(protocol.HeaderIfMatch, strings.Join(matchers, ","), current)
 		}
 	}
 	if v, ok := h.Lookup(protocol.HeaderIfNoneMatch); ok {
 		matchers := splitMatchers(v)
 		if current != "" && anyMatch(matchers, current) {
 			if query {
-				return protocol.ErrPolicyPreconditionNotModified(strings.Join(matchers, ","), current).WithETag(current)
+				return protocol.ErrPolicyPreconditionNotModified(strings.Join(matchers, ","), current)
 			}
-			return protocol.ErrPolicyPreconditionFailed(protocol.HeaderIfNoneMatch, strings.Join(matchers, ","), current).WithETag(current)
+			return protocol.ErrPolicyPreconditionFailed(protocol.HeaderIfNoneMatch, strings.Join(matchers, ","), current)
 		}
 	}
 	return nil
@@ -597,14 +597,6 @@ func anyMatch(matchers []string, current string) bool {
 		}
 	}
 	return false
-}
-
-// actualTag renders a missing tag as Java's String.valueOf(null) does.
-func actualTag(tag string) string {
-	if tag == "" {
-		return "null"
-	}
-	return tag
 }
 
 // roundExpiry rounds t up to the granularity g the way Ditto's

@@ -211,26 +211,18 @@ func (c *call) checkPreconditions(tag string, reading bool) error {
 	h := c.cmd.Envelope.Headers
 	if v, ok := h[protocol.HeaderIfMatch]; ok {
 		if !tagMatches(v, tag) {
-			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfMatch, v, actualTag(tag)).WithETag(tag)
+			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfMatch, v, tag)
 		}
 	}
 	if v, ok := h[protocol.HeaderIfNoneMatch]; ok {
 		if tagMatches(v, tag) {
 			if reading {
-				return protocol.ErrThingPreconditionNotModified(v, tag).WithETag(tag)
+				return protocol.ErrThingPreconditionNotModified(v, tag)
 			}
-			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfNoneMatch, v, tag).WithETag(tag)
+			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfNoneMatch, v, tag)
 		}
 	}
 	return nil
-}
-
-// actualTag is how Ditto names a missing entity tag in its messages.
-func actualTag(tag string) string {
-	if tag == "" {
-		return "null"
-	}
-	return tag
 }
 
 // tagMatches reports whether a precondition header value ("*" or a list of
