@@ -111,6 +111,19 @@ func (n normalizer) policy(v jsonv.Value, id string) (jsonv.Value, error) {
 // an entry that is not an object (Ditto words it differently for a policy
 // body and for a PUT of /entries).
 func (n normalizer) entries(v jsonv.Value, notObject func(string) *protocol.Error) (jsonv.Value, error) {
+	return canonicalMap(v, func(label string, e jsonv.Value) (string, jsonv.Value, error) {
+		if e.Kind() != jsonv.KindObject {
+			return "", jsonv.Value{}, notObject(e.String())
+		}
+		e, err := n.entry(label, e)
+		return label, e, err
+	})
+}
+
+// canonicalMap validates a JSON object of named members (entries, subjects,
+// resources): fn returns each member's canonical key and value; Ditto's
+// schema version member is dropped.
+func canonicalMap(v jsonv.Value, fn func(key string, v jsonv.Value) (string, jsonv.Value, error)) (jsonv.Value, error) {
 	if v.Kind() != jsonv.KindObject {
 		return jsonv.Value{}, errNotAnObject(v.String())
 	}
@@ -119,14 +132,11 @@ func (n normalizer) entries(v jsonv.Value, notObject func(string) *protocol.Erro
 		if m.Key == schemaVersionKey {
 			continue
 		}
-		if m.Value.Kind() != jsonv.KindObject {
-			return jsonv.Value{}, notObject(m.Value.String())
-		}
-		e, err := n.entry(m.Key, m.Value)
+		key, val, err := fn(m.Key, m.Value)
 		if err != nil {
 			return jsonv.Value{}, err
 		}
-		out = append(out, jsonv.Member{Key: m.Key, Value: e})
+		out = append(out, jsonv.Member{Key: key, Value: val})
 	}
 	return jsonv.Object(out...), nil
 }
@@ -263,24 +273,13 @@ func allowedAdditions(v jsonv.Value) (jsonv.Value, error) {
 
 // subjects validates a map of subject id to subject.
 func (n normalizer) subjects(v jsonv.Value) (jsonv.Value, error) {
-	if v.Kind() != jsonv.KindObject {
-		return jsonv.Value{}, errNotAnObject(v.String())
-	}
-	out := make([]jsonv.Member, 0, v.Len())
-	for _, m := range v.Members() {
-		if m.Key == schemaVersionKey {
-			continue
+	return canonicalMap(v, func(id string, s jsonv.Value) (string, jsonv.Value, error) {
+		if s.Kind() != jsonv.KindObject {
+			return "", jsonv.Value{}, errNestedNotAnObject(s.String())
 		}
-		if m.Value.Kind() != jsonv.KindObject {
-			return jsonv.Value{}, errNestedNotAnObject(m.Value.String())
-		}
-		s, err := n.subject(m.Key, m.Value)
-		if err != nil {
-			return jsonv.Value{}, err
-		}
-		out = append(out, jsonv.Member{Key: m.Key, Value: s})
-	}
-	return jsonv.Object(out...), nil
+		s, err := n.subject(id, s)
+		return id, s, err
+	})
 }
 
 // subject validates the subject with the given id and returns its canonical
@@ -330,25 +329,14 @@ func (n normalizer) subject(id string, v jsonv.Value) (jsonv.Value, error) {
 // normalised ("thing:a" becomes "thing:/a"); of two keys that normalise to
 // the same, the later value wins at the earlier position, as in Ditto.
 func canonicalResources(v jsonv.Value) (jsonv.Value, error) {
-	if v.Kind() != jsonv.KindObject {
-		return jsonv.Value{}, errNotAnObject(v.String())
-	}
-	out := make([]jsonv.Member, 0, v.Len())
-	for _, m := range v.Members() {
-		if m.Key == schemaVersionKey {
-			continue
-		}
-		key, err := normalizeResourceKey(m.Key)
+	return canonicalMap(v, func(key string, r jsonv.Value) (string, jsonv.Value, error) {
+		key, err := normalizeResourceKey(key)
 		if err != nil {
-			return jsonv.Value{}, err
+			return "", jsonv.Value{}, err
 		}
-		r, err := canonicalResource(key, m.Value)
-		if err != nil {
-			return jsonv.Value{}, err
-		}
-		out = append(out, jsonv.Member{Key: key, Value: r})
-	}
-	return jsonv.Object(out...), nil
+		r, err = canonicalResource(key, r)
+		return key, r, err
+	})
 }
 
 // canonicalResource validates the permissions of the resource key: an
