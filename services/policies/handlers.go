@@ -311,6 +311,26 @@ func (c *call) create() (entity.Outcome, error) {
 	}, nil
 }
 
+// writable returns the document of the existing policy a modify or delete
+// (del) changes and whether the addressed resource exists, once the caller
+// may write it and its preconditions hold.
+func (c *call) writable(del bool) (doc jsonv.Value, existed bool, err error) {
+	if !c.st.Exists() {
+		return jsonv.Value{}, false, protocol.ErrPolicyNotAccessible(c.cmd.EntityID)
+	}
+	if doc, err = c.st.Doc(); err != nil {
+		return jsonv.Value{}, false, err
+	}
+	if err := c.mayWrite(doc); err != nil {
+		return jsonv.Value{}, false, err
+	}
+	_, existed = doc.At(c.r.doc)
+	if err := checkPreconditions(c.cmd.Envelope.Headers, c.currentTag(doc), false, del); err != nil {
+		return jsonv.Value{}, false, err
+	}
+	return doc, existed, nil
+}
+
 // modify handles the Modify* commands of an existing policy.
 func (c *call) modify() (entity.Outcome, error) {
 	id := c.cmd.EntityID
@@ -340,18 +360,8 @@ func (c *call) modify() (entity.Outcome, error) {
 	if err != nil {
 		return entity.Outcome{}, err
 	}
-	if !c.st.Exists() {
-		return entity.Outcome{}, protocol.ErrPolicyNotAccessible(id)
-	}
-	doc, err := c.st.Doc()
+	doc, existed, err := c.writable(false)
 	if err != nil {
-		return entity.Outcome{}, err
-	}
-	if err := c.mayWrite(doc); err != nil {
-		return entity.Outcome{}, err
-	}
-	_, existed := doc.At(c.r.doc)
-	if err := checkPreconditions(c.cmd.Envelope.Headers, c.currentTag(doc), false, false); err != nil {
 		return entity.Outcome{}, err
 	}
 	if c.r.kind >= routeSubjects {
@@ -436,18 +446,8 @@ func (c *call) delete() (entity.Outcome, error) {
 		// Ditto has no command deleting these collections.
 		return entity.Outcome{}, errUnsupported(c.topic, c.path)
 	}
-	if !c.st.Exists() {
-		return entity.Outcome{}, protocol.ErrPolicyNotAccessible(id)
-	}
-	doc, err := c.st.Doc()
+	doc, existed, err := c.writable(true)
 	if err != nil {
-		return entity.Outcome{}, err
-	}
-	if err := c.mayWrite(doc); err != nil {
-		return entity.Outcome{}, err
-	}
-	_, existed := doc.At(c.r.doc)
-	if err := checkPreconditions(c.cmd.Envelope.Headers, c.currentTag(doc), false, true); err != nil {
 		return entity.Outcome{}, err
 	}
 	resp := c.response(204, jsonv.Null(), nil)
