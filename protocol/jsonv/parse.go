@@ -246,20 +246,13 @@ func (p *parser) object() (Value, bool) {
 			return Value{}, false
 		}
 		p.mems = idx.put(p.mems, start, key, v)
-		p.skipSpace()
-		if p.i < len(p.s) {
-			c := p.s[p.i]
-			p.i++
-			if c == ',' {
-				continue
-			}
-			if c == '}' {
-				break
-			}
-			p.i--
+		more, ok := p.next('}', "where ',' or '}' was expected")
+		if !ok {
+			return Value{}, false
 		}
-		p.err = p.unexpected("where ',' or '}' was expected")
-		return Value{}, false
+		if !more {
+			break
+		}
 	}
 	ms := make([]Member, len(p.mems)-start)
 	copy(ms, p.mems[start:])
@@ -267,6 +260,24 @@ func (p *parser) object() (Value, bool) {
 	p.mems = p.mems[:start]
 	p.depth--
 	return objectValue(ms), true
+}
+
+// next consumes the ',' or the closing bracket after a member or element:
+// more reports a ','. Anything else sets p.err (with context) and !ok.
+func (p *parser) next(closing byte, context string) (more, ok bool) {
+	p.skipSpace()
+	if p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ',':
+			p.i++
+			return true, true
+		case closing:
+			p.i++
+			return false, true
+		}
+	}
+	p.err = p.unexpected(context)
+	return false, false
 }
 
 func (p *parser) array() (Value, bool) {
@@ -287,20 +298,13 @@ func (p *parser) array() (Value, bool) {
 			return Value{}, false
 		}
 		p.vals = append(p.vals, v)
-		p.skipSpace()
-		if p.i < len(p.s) {
-			c := p.s[p.i]
-			p.i++
-			if c == ',' {
-				continue
-			}
-			if c == ']' {
-				break
-			}
-			p.i--
+		more, ok := p.next(']', "where ',' or ']' was expected")
+		if !ok {
+			return Value{}, false
 		}
-		p.err = p.unexpected("where ',' or ']' was expected")
-		return Value{}, false
+		if !more {
+			break
+		}
 	}
 	vs := make([]Value, len(p.vals)-start)
 	copy(vs, p.vals[start:])
