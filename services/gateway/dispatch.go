@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -43,10 +44,6 @@ type Dispatcher struct {
 	names  streams.Names
 	shards int
 
-	// Backoff between attempts while nobody serves a shard; it doubles from
-	// minBackoff up to maxBackoff.
-	minBackoff, maxBackoff time.Duration
-
 	bufs sync.Pool // *[]byte for encoded envelopes
 }
 
@@ -62,21 +59,13 @@ func NewDispatcher(nc *nats.Conn, names streams.Names, shards int) *Dispatcher {
 	}
 	return &Dispatcher{
 		nc: nc, names: names, shards: shards,
-		minBackoff: 5 * time.Millisecond, maxBackoff: 250 * time.Millisecond,
 		bufs: sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
 	}
 }
 
 // Subject returns the request subject of the shard owning id in group.
 func (d *Dispatcher) Subject(group, id string) (string, error) {
-	shard := streams.Shard(id, d.shards)
-	switch group {
-	case protocol.GroupThings:
-		return d.names.ThingCommands(shard), nil
-	case protocol.GroupPolicies:
-		return d.names.PolicyCommands(shard), nil
-	}
-	return "", fmt.Errorf("dispatch: no service owns group %q", group)
+	return command.Subject(d.names, d.shards, group, id)
 }
 
 // message builds the NATS message of c; release returns its buffer to the
@@ -151,33 +140,23 @@ func (d *Dispatcher) Request(ctx context.Context, c Command) (protocol.Envelope,
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 
-	backoff := d.minBackoff
-	for {
-		reply, err := d.nc.RequestMsgWithContext(ctx, msg)
-		switch {
-		case err == nil:
-			return decodeReply(reply)
-		case errors.Is(err, nats.ErrNoResponders):
-			// The shard's owner is moving: wait for the next one, but
-			// not beyond the command's deadline.
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return protocol.Envelope{}, protocol.ErrGatewayServiceUnavailable()
-			}
-			backoff = min(2*backoff, d.maxBackoff)
-		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-			return protocol.Envelope{}, protocol.ErrCommandTimeout(c.Timeout)
-		case errors.Is(err, context.Canceled):
-			return protocol.Envelope{}, err
-		case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrDisconnected),
-			errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrConnectionReconnecting):
-			return protocol.Envelope{}, protocol.ErrGatewayServiceUnavailable()
-		default:
-			return protocol.Envelope{}, fmt.Errorf("request command: %w", err)
-		}
+	reply, err := command.RequestRetrying(ctx, d.nc, msg)
+	switch {
+	case err == nil:
+		return decodeReply(reply)
+	case errors.Is(err, command.ErrUnavailable):
+		// Nobody served the shard (its owner was moving) until the
+		// command's deadline.
+		return protocol.Envelope{}, protocol.ErrGatewayServiceUnavailable()
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return protocol.Envelope{}, protocol.ErrCommandTimeout(c.Timeout)
+	case errors.Is(err, context.Canceled):
+		return protocol.Envelope{}, err
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrDisconnected),
+		errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrConnectionReconnecting):
+		return protocol.Envelope{}, protocol.ErrGatewayServiceUnavailable()
+	default:
+		return protocol.Envelope{}, fmt.Errorf("request command: %w", err)
 	}
 }
 

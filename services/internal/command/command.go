@@ -63,41 +63,64 @@ func (c *Client) Send(ctx context.Context, req Request) (protocol.Envelope, erro
 		ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 	}
-	backoff := 5 * time.Millisecond
+	reply, err := RequestRetrying(ctx, c.NC, msg)
+	if err != nil {
+		return protocol.Envelope{}, err
+	}
+	// Replies come from the services, which write valid JSON.
+	env, err := protocol.DecodeEnvelopeTrusted(reply.Data)
+	if err != nil {
+		return protocol.Envelope{}, fmt.Errorf("decode reply from %s: %w", msg.Subject, err)
+	}
+	return env, nil
+}
+
+// Backoff between attempts while nobody serves a shard: it doubles from
+// minBackoff up to maxBackoff.
+const (
+	minBackoff = 5 * time.Millisecond
+	maxBackoff = 250 * time.Millisecond
+)
+
+// RequestRetrying sends msg as a request and returns the reply. While
+// nobody answers its subject (the shard's owner is moving) it retries with
+// backoff until ctx ends, and then returns ErrUnavailable. Any other error
+// of the request comes back as NATS returned it.
+func RequestRetrying(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, error) {
+	backoff := minBackoff
 	for {
-		reply, err := c.NC.RequestMsgWithContext(ctx, msg)
-		if err == nil {
-			// Replies come from the services, which write valid JSON.
-			env, derr := protocol.DecodeEnvelopeTrusted(reply.Data)
-			if derr != nil {
-				return protocol.Envelope{}, fmt.Errorf("decode reply from %s: %w", msg.Subject, derr)
-			}
-			return env, nil
-		}
+		reply, err := nc.RequestMsgWithContext(ctx, msg)
 		if !errors.Is(err, nats.ErrNoResponders) {
-			return protocol.Envelope{}, err
+			return reply, err
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return protocol.Envelope{}, ErrUnavailable
+			return nil, ErrUnavailable
 		case <-t.C:
 		}
-		backoff = min(backoff*2, 250*time.Millisecond)
+		backoff = min(backoff*2, maxBackoff)
 	}
 }
 
-func (c *Client) message(req Request) (*nats.Msg, error) {
-	shard := streams.Shard(req.EntityID, c.Shards)
-	var subject string
-	switch req.Group {
+// Subject returns the command subject of the shard that owns id in group
+// (protocol.GroupThings or protocol.GroupPolicies).
+func Subject(names streams.Names, shards int, group, id string) (string, error) {
+	shard := streams.Shard(id, shards)
+	switch group {
 	case protocol.GroupThings:
-		subject = c.Names.ThingCommands(shard)
+		return names.ThingCommands(shard), nil
 	case protocol.GroupPolicies:
-		subject = c.Names.PolicyCommands(shard)
-	default:
-		return nil, fmt.Errorf("command for group %q: no such service", req.Group)
+		return names.PolicyCommands(shard), nil
+	}
+	return "", fmt.Errorf("command for group %q: no such service", group)
+}
+
+func (c *Client) message(req Request) (*nats.Msg, error) {
+	subject, err := Subject(c.Names, c.Shards, req.Group, req.EntityID)
+	if err != nil {
+		return nil, err
 	}
 	data, err := req.Envelope.Encode()
 	if err != nil {
