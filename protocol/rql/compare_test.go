@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/dittonats/dittonats/protocol"
 )
 
 func TestParseDecimal(t *testing.T) {
@@ -227,7 +229,7 @@ func TestFormatInstant(t *testing.T) {
 		t.Run(tt.want, func(t *testing.T) {
 			t.Parallel()
 			at := time.Date(2024, 5, 8, 13, 45, 30, tt.ns, time.UTC)
-			if got := formatInstant(at); got != tt.want {
+			if got := protocol.FormatInstant(at); got != tt.want {
 				t.Errorf("formatInstant: got %s, want %s", got, tt.want)
 			}
 		})

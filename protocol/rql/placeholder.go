@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dittonats/dittonats/protocol"
 )
 
 // Ditto resolves time placeholders in filter values (ImmutableTimePlaceholder):
@@ -53,7 +55,7 @@ func resolvePlaceholder(placeholder string, now time.Time) (string, bool) {
 	if millis {
 		return strconv.FormatInt(t.UnixMilli(), 10), true
 	}
-	return formatInstant(t), true
+	return protocol.FormatInstant(t), true
 }
 
 // shiftAndTruncate applies a suffix like "", "-1h", "+2d[d]" or "[mo]".
@@ -159,27 +161,4 @@ func truncateTo(t time.Time, unit string) (time.Time, bool) {
 
 func startOfDay(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-}
-
-// formatInstant writes t like Java's Instant.toString: UTC, with the
-// fraction in groups of three digits and left out when zero.
-func formatInstant(t time.Time) string {
-	t = t.UTC()
-	s := t.Format("2006-01-02T15:04:05")
-	ns := t.Nanosecond()
-	switch {
-	case ns == 0:
-	case ns%1_000_000 == 0:
-		s += "." + pad(ns/1_000_000, 3)
-	case ns%1000 == 0:
-		s += "." + pad(ns/1000, 6)
-	default:
-		s += "." + pad(ns, 9)
-	}
-	return s + "Z"
-}
-
-func pad(n, width int) string {
-	s := strconv.Itoa(n)
-	return strings.Repeat("0", width-len(s)) + s
 }

@@ -309,9 +309,9 @@ func (n normalizer) subject(id string, v jsonv.Value) (jsonv.Value, error) {
 		}
 		t = roundExpiry(t.UTC(), n.granularity)
 		if t.Before(n.now) {
-			return jsonv.Value{}, protocol.ErrPolicySubjectExpiryInPast(formatInstant(t))
+			return jsonv.Value{}, protocol.ErrPolicySubjectExpiryInPast(protocol.FormatInstant(t))
 		}
-		out = append(out, jsonv.Member{Key: fieldExpiry, Value: jsonv.String(formatInstant(t))})
+		out = append(out, jsonv.Member{Key: fieldExpiry, Value: jsonv.String(protocol.FormatInstant(t))})
 	}
 	if a, ok := v.Get(fieldAnnouncement); ok {
 		if a.Kind() != jsonv.KindObject {
@@ -626,22 +626,4 @@ func roundExpiry(t time.Time, g time.Duration) time.Time {
 		return truncated.Add(time.Duration(amount-delta) * l.unit)
 	}
 	return t
-}
-
-// formatInstant renders t as Java's Instant.toString does: UTC, seconds
-// always, and the fraction in groups of three digits only when not zero.
-func formatInstant(t time.Time) string {
-	t = t.UTC()
-	s := t.Format("2006-01-02T15:04:05")
-	ns := t.Nanosecond()
-	switch {
-	case ns == 0:
-	case ns%1_000_000 == 0:
-		s += fmt.Sprintf(".%03d", ns/1_000_000)
-	case ns%1_000 == 0:
-		s += fmt.Sprintf(".%06d", ns/1_000)
-	default:
-		s += fmt.Sprintf(".%09d", ns)
-	}
-	return s + "Z"
 }

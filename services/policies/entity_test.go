@@ -263,8 +263,8 @@ func TestFormatInstant(t *testing.T) {
 		{5, "2026-03-14T10:00:00.000000005Z"},
 	}
 	for _, tt := range tests {
-		if got := formatInstant(time.Date(2026, 3, 14, 11, 0, 0, tt.ns, time.FixedZone("x", 3600))); got != tt.want {
-			t.Errorf("formatInstant(%dns) = %s, want %s", tt.ns, got, tt.want)
+		if got := protocol.FormatInstant(time.Date(2026, 3, 14, 11, 0, 0, tt.ns, time.FixedZone("x", 3600))); got != tt.want {
+			t.Errorf("protocol.FormatInstant(%dns) = %s, want %s", tt.ns, got, tt.want)
 		}
 	}
 }
