@@ -25,10 +25,12 @@
 // answer or transport failure, warm-up included; their kinds are listed under
 // the table), the rate relative to BASELINE, the CPU the server and the load
 // generator used (in cores) and the server's RSS after the row. The two
-// share the machine, which is why the generator is kept lean: one Transport
-// sized for C connections, requests reused per worker, bodies built before
-// the clock starts, latencies appended to per-worker slices that are reused
-// across scenarios.
+// share the machine, which is why the generator is kept lean: each worker
+// owns one keep-alive connection and speaks HTTP/1.1 on it itself (see
+// client.go: net/http's client cost about twice the CPU per request),
+// requests are written into a reused buffer, bodies built before the clock
+// starts, latencies appended to per-worker slices that are reused across
+// scenarios.
 //
 // Run with errors, bench exits with status 2 after printing the table; a run
 // that could not complete exits with 1 and names the log file to read.

@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -21,17 +20,18 @@ import (
 	"github.com/dittonats/dittonats/protocol"
 )
 
-// target is one HTTP endpoint under load: a client whose Transport keeps
-// exactly C connections alive, and the Authorization header every request
-// carries.
+// target is one HTTP endpoint under load and the Authorization header every
+// request carries.
 type target struct {
-	client *http.Client
-	base   *url.URL
-	auth   string
+	addr string      // host:port to dial
+	host string      // Host header
+	tls  *tls.Config // nil for http
+	auth string
 }
 
-// newTarget prepares requests to baseURL as user ("name:password").
-func newTarget(baseURL, user string, conns int) (*target, error) {
+// newTarget prepares requests to baseURL as user ("name:password"). conns
+// is accepted for symmetry with the workers; each worker owns a connection.
+func newTarget(baseURL, user string, _ int) (*target, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse url %q: %w", baseURL, err)
@@ -39,23 +39,18 @@ func newTarget(baseURL, user string, conns int) (*target, error) {
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("url %q: want http(s)://host:port", baseURL)
 	}
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-		IdleConnTimeout:     90 * time.Second,
-		// A per-request bound that costs no context per request; an answer
-		// that takes longer is a failure worth counting, not waiting for.
-		ResponseHeaderTimeout: 60 * time.Second,
-		// The platform's JSON is small; gzip would only burn the shared CPU.
-		DisableCompression: true,
+	t := &target{addr: u.Host, host: u.Host, auth: newAuth(user)}
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		t.addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	return &target{
-		client: &http.Client{Transport: tr},
-		base:   &url.URL{Scheme: u.Scheme, Host: u.Host},
-		auth:   newAuth(user),
-	}, nil
+	if u.Scheme == "https" {
+		t.tls = &tls.Config{ServerName: u.Hostname()}
+	}
+	return t, nil
 }
 
 // newAuth is the basic Authorization header value of user ("name:password").
@@ -63,14 +58,15 @@ func newAuth(user string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user))
 }
 
-func (t *target) close() { t.client.CloseIdleConnections() }
+// close is kept for the callers' symmetry: connections belong to workers
+// and end with the run's context or their worker's closeConn.
+func (t *target) close() {}
 
 // op is one kind of request. path and body get the index of a thing.
 type op struct {
 	method string
 	path   func(i int) string
-	// body returns the request body, nil for none. The slice must stay
-	// unchanged afterwards: the Transport may still read it after Do returns.
+	// body returns the request body, nil for none.
 	body func(w *worker, i int) []byte
 }
 
@@ -79,78 +75,75 @@ type op struct {
 // worker and reused across requests and scenarios.
 type worker struct {
 	rng  *rand.Rand
-	req  *http.Request
-	hdr  http.Header // Authorization and Content-Type, set once
+	conn *conn // nil until the first request and after a failure
 	lat  []time.Duration
 	errs errorTally
 	ok   int64 // successful requests in the current phase
 	seq  int   // counts this worker's requests, to vary written values
 }
 
-func newWorkers(ctx context.Context, t *target, n int) []*worker {
+func newWorkers(_ context.Context, _ *target, n int) []*worker {
 	ws := make([]*worker, n)
 	for i := range ws {
-		w := &worker{
+		ws[i] = &worker{
 			rng:  rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano()))),
-			hdr:  http.Header{"Authorization": {t.auth}, "Content-Type": {"application/json"}},
 			lat:  make([]time.Duration, 0, 8192),
 			errs: errorTally{},
 		}
-		w.renew(ctx, t)
-		ws[i] = w
 	}
 	return ws
 }
 
-// renew replaces the worker's request. A request is reused only after its
-// answer was read in full; after a failure the Transport may still hold it.
-// ctx is bound into the request here, once: Request.WithContext would copy
-// the request on every call.
-func (w *worker) renew(ctx context.Context, t *target) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base.String(), nil)
-	if err != nil {
-		panic(fmt.Sprintf("bench: request for %s: %v", t.base, err)) // base was parsed by newTarget
+// closeConn drops the worker's connection; the next request dials anew.
+func (w *worker) closeConn() {
+	if w.conn != nil {
+		w.conn.close()
+		w.conn = nil
 	}
-	req.Header = w.hdr
-	w.req = req
 }
-
-// bodyReader is a request body over a slice that the Transport may close.
-type bodyReader struct{ bytes.Reader }
-
-func (*bodyReader) Close() error { return nil }
 
 // do sends one request and reads the whole answer; a non-2xx answer or a
-// transport failure is returned as an error.
-// ctx must be the one the worker's request was made with.
+// transport failure is returned as an error. ctx ends the connection it
+// dials.
 func (w *worker) do(ctx context.Context, t *target, o *op, i int) error {
-	req := w.req
-	req.Method = o.method
-	req.URL.Path = o.path(i)
-	req.Body, req.ContentLength = nil, 0
+	path := o.path(i)
+	var body []byte
 	if o.body != nil {
-		b := o.body(w, i)
-		br := new(bodyReader)
-		br.Reset(b)
-		req.Body, req.ContentLength = br, int64(len(b))
+		body = o.body(w, i)
 	}
-	resp, err := t.client.Do(req)
-	if err != nil {
-		w.renew(ctx, t)
-		return transportError{err}
+	for attempt := 0; ; attempt++ {
+		if w.conn == nil {
+			c, err := t.dial(ctx)
+			if err != nil {
+				return transportError{err}
+			}
+			w.conn = c
+		}
+		reused := w.conn.used
+		status, errBody, keep, err := w.conn.roundTrip(t, o.method, path, body)
+		if err != nil {
+			w.closeConn()
+			// The server may have closed the idle connection as the request
+			// went out; like net/http, try once more on a fresh one.
+			if reused && attempt == 0 && ctx.Err() == nil && nothingRead(err) {
+				continue
+			}
+			return transportError{err}
+		}
+		w.conn.used = true
+		if !keep {
+			w.closeConn()
+		}
+		if status/100 != 2 {
+			return newStatusError(status, errBody)
+		}
+		return nil
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		// The server may have answered before reading the whole body.
-		w.renew(ctx, t)
-		return readStatusError(resp)
-	}
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		w.renew(ctx, t)
-		return transportError{err}
-	}
-	return nil
 }
+
+// nothingRead reports whether err means the connection ended before any
+// byte of an answer came.
+func nothingRead(err error) bool { return errors.Is(err, errNothingRead) }
 
 // statusError is a non-2xx answer; code is Ditto's error code when the body
 // is Ditto's error JSON.
@@ -167,14 +160,14 @@ func (e statusError) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.status, e.msg)
 }
 
-func readStatusError(resp *http.Response) error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	_, _ = io.Copy(io.Discard, resp.Body)
+// newStatusError names a non-2xx answer by its status and, when body is
+// Ditto's error JSON, its error code.
+func newStatusError(status int, body []byte) error {
 	var de protocol.Error
 	if json.Unmarshal(body, &de) == nil && de.Code != "" {
-		return statusError{status: resp.StatusCode, code: de.Code, msg: de.Message}
+		return statusError{status: status, code: de.Code, msg: de.Message}
 	}
-	return statusError{status: resp.StatusCode, msg: strings.TrimSpace(string(body))}
+	return statusError{status: status, msg: strings.TrimSpace(string(body))}
 }
 
 // transportError is a request that got no complete answer.
@@ -194,9 +187,16 @@ func classify(err error) (kind, example string) {
 		}
 		return fmt.Sprintf("HTTP %d", se.status), se.msg
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return "transport: " + ue.Err.Error(), err.Error()
+	// A network error names the peer's address and port; the kind keeps
+	// only what went wrong, so that one cause is one kind.
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		cause := oe.Err
+		var se *os.SyscallError
+		if errors.As(cause, &se) {
+			cause = se.Err
+		}
+		return "transport: " + oe.Op + ": " + cause.Error(), err.Error()
 	}
 	return err.Error(), err.Error()
 }

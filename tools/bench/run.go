@@ -118,8 +118,7 @@ func (r *runner) createOp() *op {
 	return &op{
 		method: "PUT",
 		path:   func(i int) string { return r.corpus.thing[i] },
-		// Built per request: only the first N requests of the run need one
-		// and the Transport may read a body after Do returned.
+		// Built per request: only the first N requests of the run need one.
 		body: func(_ *worker, i int) []byte { return appendThing(nil, r.cfg.namespace, i, false) },
 	}
 }
