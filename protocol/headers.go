@@ -288,19 +288,59 @@ func (h *Headers) UnmarshalJSON(data []byte) error {
 
 // decodeHeaders reads the valid JSON object data into Headers.
 func decodeHeaders(data []byte) Headers {
-	out := make(Headers)
+	out := make(Headers, 8)
 	// eachMember's callback never fails here.
 	_ = eachMember(data, 0, func(key, raw []byte) error {
-		var val string
-		if raw[0] == '"' {
-			val = unquote(raw)
-		} else {
-			val = string(compact(raw))
-		}
-		out[lower(unquote(key))] = val
+		out[headerName(key)] = headerValue(raw)
 		return nil
 	})
 	return out
+}
+
+// internedHeaderNames holds Ditto's header names and internedHeaderValues
+// the values most headers have, so that decoding them allocates nothing:
+// every command and reply carries headers, and their strings were a tenth
+// of the platform's allocations.
+var (
+	internedHeaderNames = func() map[string]string {
+		m := make(map[string]string, len(headerDefinitions))
+		for name := range headerDefinitions {
+			m[name] = name
+		}
+		return m
+	}()
+	internedHeaderValues = func() map[string]string {
+		m := map[string]string{}
+		for _, v := range []string{"true", "false", "application/json", MediaTypeMergePatchJSON,
+			ChannelTwin, ChannelLive, "[]", "10s", "60s"} {
+			m[v] = v
+		}
+		return m
+	}()
+)
+
+// headerName returns the lower-case header name of the raw JSON string key.
+func headerName(key []byte) string {
+	if name, ok := internedHeaderNames[string(key[1:len(key)-1])]; ok {
+		return name
+	}
+	return lower(unquote(key))
+}
+
+// headerValue returns the header value of raw JSON: a string's content,
+// any other value as its compact JSON text.
+func headerValue(raw []byte) string {
+	lit := raw
+	if raw[0] == '"' {
+		lit = raw[1 : len(raw)-1]
+	}
+	if v, ok := internedHeaderValues[string(lit)]; ok {
+		return v
+	}
+	if raw[0] == '"' {
+		return unquote(raw)
+	}
+	return string(compact(raw))
 }
 
 // MarshalJSON writes h as a JSON object with keys sorted. Headers Ditto

@@ -24,6 +24,11 @@ func TestHeadersUnmarshalJSON(t *testing.T) {
 		{"non-strings as compact JSON", `{"response-required":false,"at-historical-revision":42,"requested-acks":[ "a", "b" ],"ditto-metadata":{ "k" : null },"x":null,"f":1.50}`,
 			Headers{"response-required": "false", "at-historical-revision": "42", "requested-acks": `["a","b"]`, "ditto-metadata": `{"k":null}`, "x": "null", "f": "1.50"}},
 		{"escaped string", `{"x":"a\"b\u00e9"}`, Headers{"x": `a"bé`}},
+		// Known names and common values are interned; what is decoded
+		// must not change with that.
+		{"interned names and values", `{"response-required":"true","ditto-\u0073udo":true,"channel":"\u0074win","content-type":"application/json","x-true":"true","requested-acks":[ ]}`,
+			Headers{"response-required": "true", "ditto-sudo": "true", "channel": "twin", "content-type": "application/json", "x-true": "true", "requested-acks": "[]"}},
+		{"string that looks like JSON", `{"requested-acks":"[]","x":"\"true\""}`, Headers{"requested-acks": "[]", "x": `"true"`}},
 		{"empty", `{}`, Headers{}},
 		{"null", `null`, nil},
 	}

@@ -119,8 +119,8 @@ func (d *Dispatcher) Publish(c Command) error {
 	return nil
 }
 
-// Request sends c and waits for the reply until c.Timeout has passed or ctx
-// ends. While no instance serves the entity's shard (its owner is moving)
+// Request sends c unless ctx has ended and waits for the reply until
+// c.Timeout has passed. While no instance serves the entity's shard (its owner is moving)
 // it retries with backoff. It returns the reply envelope (which may be an
 // error envelope: see protocol.Envelope.AsError), or:
 //
@@ -137,10 +137,13 @@ func (d *Dispatcher) Request(ctx context.Context, c Command) (protocol.Envelope,
 	if c.Timeout <= 0 {
 		c.Timeout = protocol.MaxCommandTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-
-	reply, err := command.RequestRetrying(ctx, d.nc, msg)
+	if err := ctx.Err(); err != nil {
+		return protocol.Envelope{}, err
+	}
+	// Bounded by the command's timeout rather than by ctx: a context per
+	// request was the largest allocation of the read path. A client that
+	// goes away meanwhile costs at most that timeout of waiting.
+	reply, err := command.RequestWithin(d.nc, msg, c.Timeout)
 	switch {
 	case err == nil:
 		return decodeReply(reply)

@@ -32,17 +32,30 @@ func errorJSON(err *protocol.Error) []byte {
 	return protocol.ErrorEnvelope(protocol.Topic{Group: protocol.GroupThings}, nil, "/", err).Value
 }
 
+// headerValues hands out one-element header values from one backing array:
+// a response's headers then cost one allocation instead of one each.
+type headerValues []string
+
+func newHeaderValues(n int) headerValues { return make(headerValues, 0, n) }
+
+func (hv *headerValues) one(v string) []string {
+	*hv = append(*hv, v)
+	n := len(*hv)
+	return (*hv)[n-1 : n : n]
+}
+
 // setExternalHeaders copies the headers Ditto shows clients (those it
 // defines with writeToExternal) from hdrs into w, lower-case as Ditto writes
-// them. Content-type is the body's, set by the caller.
-func setExternalHeaders(w http.ResponseWriter, hdrs protocol.Headers) {
+// them, taking the values from hv. Content-type is the body's, set by the
+// caller.
+func setExternalHeaders(w http.ResponseWriter, hdrs protocol.Headers, hv *headerValues) {
 	out := w.Header()
 	for k, v := range hdrs {
 		if k == protocol.HeaderContentType {
 			continue
 		}
 		if def, ok := protocol.LookupHeader(k); ok && def.ToExternal {
-			out[k] = []string{v}
+			out[k] = hv.one(v)
 		}
 	}
 }
@@ -51,7 +64,8 @@ func setExternalHeaders(w http.ResponseWriter, hdrs protocol.Headers) {
 // the external headers of hdrs (the request's or the reply's). A 304 has no
 // body, as in Ditto.
 func writeError(w http.ResponseWriter, hdrs protocol.Headers, err *protocol.Error) {
-	setExternalHeaders(w, hdrs)
+	hv := newHeaderValues(len(hdrs) + 2)
+	setExternalHeaders(w, hdrs, &hv)
 	status := err.Status
 	if status < 100 || status > 599 {
 		status = http.StatusInternalServerError
@@ -62,8 +76,8 @@ func writeError(w http.ResponseWriter, hdrs protocol.Headers, err *protocol.Erro
 	}
 	body := errorJSON(err)
 	h := w.Header()
-	h["Content-Type"] = []string{contentTypeJSON}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Type"] = hv.one(contentTypeJSON)
+	h["Content-Length"] = hv.one(strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
@@ -83,10 +97,11 @@ func writeReply(w http.ResponseWriter, reply protocol.Envelope, location string)
 			status = http.StatusNoContent
 		}
 	}
-	setExternalHeaders(w, reply.Headers)
+	hv := newHeaderValues(len(reply.Headers) + 3)
+	setExternalHeaders(w, reply.Headers, &hv)
 	h := w.Header()
 	if status == http.StatusCreated && location != "" {
-		h["Location"] = []string{location}
+		h["Location"] = hv.one(location)
 	}
 	if reply.Value == nil || status == http.StatusNoContent || status == http.StatusNotModified {
 		w.WriteHeader(status)
@@ -96,18 +111,19 @@ func writeReply(w http.ResponseWriter, reply protocol.Envelope, location string)
 	if ct == "" {
 		ct = contentTypeJSON
 	}
-	h["Content-Type"] = []string{ct}
-	h["Content-Length"] = []string{strconv.Itoa(len(reply.Value))}
+	h["Content-Type"] = hv.one(ct)
+	h["Content-Length"] = hv.one(strconv.Itoa(len(reply.Value)))
 	w.WriteHeader(status)
 	_, _ = w.Write(reply.Value)
 }
 
 // writeJSON answers status with a JSON body and the external headers of hdrs.
 func writeJSON(w http.ResponseWriter, hdrs protocol.Headers, status int, body []byte) {
-	setExternalHeaders(w, hdrs)
+	hv := newHeaderValues(len(hdrs) + 2)
+	setExternalHeaders(w, hdrs, &hv)
 	h := w.Header()
-	h["Content-Type"] = []string{contentTypeJSON}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Type"] = hv.one(contentTypeJSON)
+	h["Content-Length"] = hv.one(strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

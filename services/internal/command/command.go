@@ -87,18 +87,58 @@ const (
 // backoff until ctx ends, and then returns ErrUnavailable. Any other error
 // of the request comes back as NATS returned it.
 func RequestRetrying(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, error) {
+	return retryUnserved(
+		func() (*nats.Msg, error) { return nc.RequestMsgWithContext(ctx, msg) },
+		func(d time.Duration) bool {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return false
+			case <-t.C:
+				return true
+			}
+		})
+}
+
+// RequestWithin is RequestRetrying bounded by a timeout instead of a
+// context. It allocates no context and no timer per request (nats.go pools
+// the timers of RequestMsg), which is most of the cost of a request on the
+// gateway's hot path. No reply within timeout is nats.ErrTimeout; nobody
+// serving the subject until then is ErrUnavailable.
+func RequestWithin(nc *nats.Conn, msg *nats.Msg, timeout time.Duration) (*nats.Msg, error) {
+	deadline := time.Now().Add(timeout)
+	return retryUnserved(
+		func() (*nats.Msg, error) {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return nil, nats.ErrTimeout
+			}
+			return nc.RequestMsg(msg, left)
+		},
+		func(d time.Duration) bool {
+			left := time.Until(deadline)
+			if left <= d {
+				time.Sleep(max(left, 0))
+				return false
+			}
+			time.Sleep(d)
+			return true
+		})
+}
+
+// retryUnserved calls request until it returns anything but
+// nats.ErrNoResponders, pausing with backoff in between; pause reports false
+// when the time is up, which ends the attempts with ErrUnavailable.
+func retryUnserved(request func() (*nats.Msg, error), pause func(time.Duration) bool) (*nats.Msg, error) {
 	backoff := minBackoff
 	for {
-		reply, err := nc.RequestMsgWithContext(ctx, msg)
+		reply, err := request()
 		if !errors.Is(err, nats.ErrNoResponders) {
 			return reply, err
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause(backoff) {
 			return nil, ErrUnavailable
-		case <-t.C:
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}

@@ -73,3 +73,48 @@ func TestSendRejectsUnknownGroup(t *testing.T) {
 		t.Fatal("unknown group accepted")
 	}
 }
+
+func TestRequestWithin(t *testing.T) {
+	t.Parallel()
+	srv := streamstest.Start(t)
+	nc := srv.Connect(t)
+
+	t.Run("retries until served", func(t *testing.T) {
+		t.Parallel()
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			responder := srv.Connect(t)
+			if _, err := responder.Subscribe("late", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) }); err != nil {
+				t.Error(err)
+			}
+			_ = responder.Flush()
+		}()
+		reply, err := RequestWithin(nc, nats.NewMsg("late"), 5*time.Second)
+		if err != nil || string(reply.Data) != "ok" {
+			t.Fatalf("got %v, %v; want the late responder's ok", reply, err)
+		}
+	})
+	t.Run("nobody serves until the timeout", func(t *testing.T) {
+		t.Parallel()
+		start := time.Now()
+		_, err := RequestWithin(nc, nats.NewMsg("nobody"), 200*time.Millisecond)
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("err = %v, want ErrUnavailable", err)
+		}
+		if d := time.Since(start); d < 200*time.Millisecond || d > 2*time.Second {
+			t.Errorf("gave up after %s, want about the timeout", d)
+		}
+	})
+	t.Run("served but unanswered", func(t *testing.T) {
+		t.Parallel()
+		silent := srv.Connect(t)
+		if _, err := silent.Subscribe("silent", func(*nats.Msg) {}); err != nil {
+			t.Fatal(err)
+		}
+		_ = silent.Flush()
+		_, err := RequestWithin(nc, nats.NewMsg("silent"), 100*time.Millisecond)
+		if !errors.Is(err, nats.ErrTimeout) {
+			t.Fatalf("err = %v, want nats.ErrTimeout", err)
+		}
+	})
+}
