@@ -539,8 +539,8 @@ func (c *call) withSpecialFields(policy jsonv.Value) jsonv.Value {
 	ns, _ := protocol.SplitID(c.cmd.EntityID)
 	members := append([]jsonv.Member{
 		{Key: fieldRevision, Value: jsonv.Int(c.st.Revision)},
-		{Key: fieldModified, Value: jsonv.String(protocol.FormatInstant(c.st.Modified))},
-		{Key: fieldCreated, Value: jsonv.String(protocol.FormatInstant(c.st.Created))},
+		{Key: fieldModified, Value: jsonv.String(protocol.FormatInstant(c.st.Modified()))},
+		{Key: fieldCreated, Value: jsonv.String(protocol.FormatInstant(c.st.Created()))},
 		{Key: fieldNamespace, Value: jsonv.String(ns)},
 	}, policy.Members()...)
 	return jsonv.Object(members...)

@@ -151,8 +151,8 @@ func extended(st *entity.State, doc jsonv.Value) jsonv.Value {
 	out = append(out,
 		jsonv.Member{Key: "_namespace", Value: jsonv.String(ns)},
 		jsonv.Member{Key: "_revision", Value: jsonv.Int(st.Revision)},
-		jsonv.Member{Key: "_created", Value: jsonv.String(entity.FormatTime(st.Created))},
-		jsonv.Member{Key: "_modified", Value: jsonv.String(entity.FormatTime(st.Modified))},
+		jsonv.Member{Key: "_created", Value: jsonv.String(entity.FormatTime(st.Created()))},
+		jsonv.Member{Key: "_modified", Value: jsonv.String(entity.FormatTime(st.Modified()))},
 	)
 	return jsonv.Object(out...)
 }

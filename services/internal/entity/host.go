@@ -161,10 +161,9 @@ type shardState struct {
 // mu; state and loaded belong to the worker while running is set.
 type slot struct {
 	queue   []*request
+	state   State
 	running bool
-
-	state  State
-	loaded bool
+	loaded  bool
 }
 
 // runnable is an entity whose mailbox has commands for the pool.
@@ -679,7 +678,7 @@ func (h *Host) snapshot(sl *slot) {
 		defer cancel()
 		err = h.j.SaveSnapshot(ctx, journal.Snapshot{
 			PID: h.cfg.Kind + ":" + sl.state.ID, SN: sl.state.Revision,
-			Timestamp: sl.state.Modified, Payload: data, Deleted: sl.state.Deleted,
+			Timestamp: sl.state.Modified(), Payload: data, Deleted: sl.state.Deleted,
 		})
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -566,5 +567,42 @@ func TestSubjectsHeaderParsing(t *testing.T) {
 	}
 	if n := h.authCached.Load(); n > authCacheSize {
 		t.Errorf("auth cache holds %d entries, bound is %d", n, authCacheSize)
+	}
+}
+
+// Every entity in memory is a slot: its size is the per-entity overhead of
+// a hundred thousand hot things (README, Benchmark).
+func TestSlotFitsItsSizeClass(t *testing.T) {
+	if got := unsafe.Sizeof(slot{}); got > 128 {
+		t.Errorf("slot takes %d bytes, want at most 128 (the 128-byte size class)", got)
+	}
+}
+
+// A snapshot keeps the times to the nanosecond, and a State that never
+// existed has zero times on both sides of one.
+func TestSnapshotKeepsTimes(t *testing.T) {
+	created := time.Date(2026, 11, 23, 10, 0, 0, 123456789, time.UTC)
+	var st State
+	if err := st.apply(Change{Action: ActionCreated, Path: jsonv.Pointer{}, Value: jsonv.String("x")}, 1, created); err != nil {
+		t.Fatal(err)
+	}
+	modified := created.Add(time.Hour)
+	if err := st.apply(Change{Action: ActionModified, Path: jsonv.Pointer{}, Value: jsonv.String("y")}, 2, modified); err != nil {
+		t.Fatal(err)
+	}
+	data, err := st.marshalSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back State
+	if err := back.unmarshalSnapshot(2, false, data); err != nil {
+		t.Fatal(err)
+	}
+	if !back.Created().Equal(created) || !back.Modified().Equal(modified) || string(back.Raw()) != `"y"` {
+		t.Errorf("back: created %v, modified %v, raw %s; want %v, %v, \"y\"", back.Created(), back.Modified(), back.Raw(), created, modified)
+	}
+	var never State
+	if !never.Created().IsZero() || !never.Modified().IsZero() {
+		t.Errorf("a State that never existed: %v, %v; want zero times", never.Created(), never.Modified())
 	}
 }

@@ -28,19 +28,40 @@ type State struct {
 	ID string
 	// Revision is the SN of the last event; 0 if the entity never existed.
 	Revision int64
-	// Created is when the entity was last created; Modified when it last
-	// changed.
-	Created, Modified time.Time
-	// Deleted is set once the entity was deleted (Revision stays).
-	Deleted bool
+	// created and modified (Unix nanoseconds): see Created and Modified.
+	// Fields are laid out, and times held as integers, so that a slot with
+	// its State takes 128 bytes: a hundred thousand things and their
+	// policies are two hundred thousand of them.
+	created, modified int64
 	// Memo is the handler's to keep something derived from the document
 	// (e.g. a thing's policy id) across commands. It is cleared whenever
 	// the document changes, unless the change says it keeps the memo.
 	Memo any
 
-	raw    []byte
-	doc    jsonv.Value
-	parsed bool
+	raw []byte
+	doc *jsonv.Value // parsed raw, for the current command only
+	// Deleted is set once the entity was deleted (Revision stays).
+	Deleted bool
+}
+
+// Created is when the entity was last created (zero if never).
+func (s *State) Created() time.Time { return fromUnixNano(s.created) }
+
+// Modified is when the entity last changed (zero if never).
+func (s *State) Modified() time.Time { return fromUnixNano(s.modified) }
+
+func fromUnixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func toUnixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // Exists reports whether the entity exists now.
@@ -61,18 +82,18 @@ func (s *State) Doc() (jsonv.Value, error) {
 	if !s.Exists() {
 		return jsonv.Null(), nil
 	}
-	if !s.parsed {
+	if s.doc == nil {
 		v, err := jsonv.Parse(s.raw)
 		if err != nil {
 			return jsonv.Value{}, fmt.Errorf("stored document of %s: %w", s.ID, err)
 		}
-		s.doc, s.parsed = v, true
+		s.doc = &v
 	}
-	return s.doc, nil
+	return *s.doc, nil
 }
 
 // forget drops the parsed document so that idle entities hold bytes only.
-func (s *State) forget() { s.doc, s.parsed = jsonv.Value{}, false }
+func (s *State) forget() { s.doc = nil }
 
 // Change is what one event does to an entity's document.
 type Change struct {
@@ -105,7 +126,7 @@ func (s *State) apply(ch Change, rev int64, ts time.Time) error {
 		if ch.Path.IsRoot() {
 			doc = ch.Value
 			if ch.Action == ActionCreated || !s.Exists() {
-				s.Created = ts
+				s.created = toUnixNano(ts)
 			}
 		} else {
 			doc = doc.Set(ch.Path, ch.Value)
@@ -121,19 +142,19 @@ func (s *State) apply(ch Change, rev int64, ts time.Time) error {
 		}
 	case ActionDeleted:
 		if ch.Path.IsRoot() {
-			s.Revision, s.Modified, s.Deleted = rev, ts, true
-			s.raw, s.doc, s.parsed = nil, jsonv.Value{}, false
+			s.Revision, s.modified, s.Deleted = rev, toUnixNano(ts), true
+			s.raw, s.doc = nil, nil
 			return nil
 		}
 		doc, _ = doc.Delete(ch.Path)
 	default:
 		return fmt.Errorf("event action %q: unknown", ch.Action)
 	}
-	s.Revision, s.Modified, s.Deleted = rev, ts, false
+	s.Revision, s.modified, s.Deleted = rev, toUnixNano(ts), false
 	// Exactly sized: a hundred thousand documents must not each keep the
 	// slack of the appends that built them.
 	s.raw = bytes.Clone(doc.AppendJSON(make([]byte, 0, len(s.raw)+64)))
-	s.doc, s.parsed = doc, true
+	s.doc = &doc
 	return nil
 }
 
@@ -154,7 +175,7 @@ type snapshot struct {
 }
 
 func (s *State) marshalSnapshot() ([]byte, error) {
-	return json.Marshal(snapshot{Created: s.Created, Modified: s.Modified, Entity: s.Raw()})
+	return json.Marshal(snapshot{Created: s.Created(), Modified: s.Modified(), Entity: s.Raw()})
 }
 
 func (s *State) unmarshalSnapshot(rev int64, deleted bool, data []byte) error {
@@ -163,8 +184,8 @@ func (s *State) unmarshalSnapshot(rev int64, deleted bool, data []byte) error {
 		return fmt.Errorf("snapshot of %s at %d: %w", s.ID, rev, err)
 	}
 	s.Revision, s.Deleted = rev, deleted
-	s.Created, s.Modified = sn.Created.UTC(), sn.Modified.UTC()
-	s.raw, s.doc, s.parsed = nil, jsonv.Value{}, false
+	s.created, s.modified = toUnixNano(sn.Created), toUnixNano(sn.Modified)
+	s.raw, s.doc = nil, nil
 	if !deleted {
 		s.raw = bytes.Clone(sn.Entity) // not the rest of the snapshot
 	}
