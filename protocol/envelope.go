@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/dittonats/dittonats/protocol/internal/jsonsyntax"
 )
 
 // Envelope is a Ditto Protocol message: the JSON a WebSocket client sends and
@@ -65,7 +67,9 @@ func DecodeEnvelopeUnchecked(data []byte) (Envelope, error) {
 // valid: replies of the platform's own services, which write them with
 // AppendJSON or AppendJSONTrusted from values they parsed. It skips the JSON
 // syntax check, the largest cost of decoding a reply that carries a thing.
-// Given valid JSON it returns exactly what DecodeEnvelopeUnchecked returns.
+// Given valid JSON whose value is compact (as AppendJSON writes it) it
+// returns exactly what DecodeEnvelopeUnchecked returns; the value is taken
+// as it is, without compaction.
 // Given invalid JSON it never panics: it returns DecodeEnvelopeUnchecked's
 // error where the walk over the structure fails, and otherwise an envelope
 // of whatever it found, so untrusted input must not come here.
@@ -88,7 +92,7 @@ func decodeEnvelopeFields(data []byte, validate, checkSyntax bool) (Envelope, er
 	if len(data) == 0 {
 		return Envelope{}, ErrJSONFormatInvalid("Empty json.")
 	}
-	if checkSyntax && !json.Valid(data) {
+	if checkSyntax && !jsonsyntax.Valid(data) {
 		return Envelope{}, syntaxError(data)
 	}
 	fields, err := splitObject(data)
@@ -119,7 +123,14 @@ func decodeEnvelopeFields(data []byte, validate, checkSyntax bool) (Envelope, er
 	}
 	e.Path = normalizePath(path)
 	if raw := fields.value; raw != nil {
-		e.Value = compact(raw)
+		if checkSyntax {
+			e.Value = compact(raw)
+		} else {
+			// The services write values compact (AppendJSON compacts
+			// them): the reply's value, often a whole thing, is
+			// taken as it is rather than scanned once more.
+			e.Value = raw[:len(raw):len(raw)]
+		}
 	}
 	if e.Extra, err = optionalObject(fields.extra, "/extra"); err != nil {
 		return Envelope{}, err
@@ -480,7 +491,7 @@ func (e Envelope) AsError() (*Error, bool) {
 	return &wire, true
 }
 
-// The helpers below walk JSON that json.Valid has accepted, so they
+// The helpers below walk JSON that jsonsyntax.Valid has accepted, so they
 // need not check syntax: they only find where values start and end. This is
 // several times faster than json.Decoder's token API on the hot path of
 // every command, reply and event.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dittonats/dittonats/protocol/internal/jsonsyntax"
 )
 
 // Header names Ditto defines (DittoHeaderDefinition), lower-case as they are
@@ -271,7 +273,7 @@ func (h Headers) Timeout() (d time.Duration, ok bool, err error) {
 // they are, any other value as its compact JSON text, as Ditto does. JSON
 // null leaves h nil.
 func (h *Headers) UnmarshalJSON(data []byte) error {
-	if !json.Valid(data) {
+	if !jsonsyntax.Valid(data) {
 		return errors.New("headers: invalid JSON")
 	}
 	i := skipSpace(data, 0)
@@ -500,7 +502,7 @@ func validateHeader(def HeaderDefinition, v string) error {
 func isJSON(v string, open byte) bool {
 	b := []byte(v)
 	i := skipSpace(b, 0)
-	return i < len(b) && b[i] == open && json.Valid(b)
+	return i < len(b) && b[i] == open && jsonsyntax.Valid(b)
 }
 
 // onlyStrings reports whether the valid JSON array v holds only strings.

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/dittonats/dittonats/protocol/internal/jsonsyntax"
 )
 
 // MaxDepth is the deepest nesting of arrays and objects Parse accepts; deeper
@@ -168,7 +170,7 @@ func (p *parser) value() (Value, bool) {
 	case c == 'n':
 		return p.literal("null", Null())
 	case c == '-' || (c >= '0' && c <= '9'):
-		end, ok := scanNumber(p.s, p.i)
+		end, ok := jsonsyntax.ScanNumber(p.s, p.i)
 		if !ok {
 			p.i = end
 			p.err = p.unexpected("in number")
@@ -416,7 +418,7 @@ func (p *parser) escape(buf *[]byte, i int) (int, bool) {
 	case 't':
 		c = '\t'
 	case 'u':
-		r, ok := hex4(src, i+2)
+		r, ok := jsonsyntax.Hex4(src, i+2)
 		if !ok {
 			p.i = i
 			p.err = parseErrorAt(src, i, "invalid \\u escape")
@@ -426,7 +428,7 @@ func (p *parser) escape(buf *[]byte, i int) (int, bool) {
 		if utf16.IsSurrogate(r) {
 			r2, ok := rune(-1), false
 			if i+7 < len(src) && src[i+6] == '\\' && src[i+7] == 'u' {
-				r2, ok = hex4(src, i+8)
+				r2, ok = jsonsyntax.Hex4(src, i+8)
 			}
 			if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
 				r = dec
@@ -445,71 +447,6 @@ func (p *parser) escape(buf *[]byte, i int) (int, bool) {
 	}
 	*buf = append(*buf, c)
 	return 2, true
-}
-
-func hex4(s string, i int) (rune, bool) {
-	if i+4 > len(s) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range []byte(s[i : i+4]) {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
-}
-
-// scanNumber matches the RFC 8259 number grammar at s[i:] and returns the end
-// of the match; on failure it returns the offset of the offending byte.
-func scanNumber(s string, i int) (int, bool) {
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(s):
-		return i, false
-	case s[i] == '0':
-		i++
-	case s[i] >= '1' && s[i] <= '9':
-		i = digits(s, i+1)
-	default:
-		return i, false
-	}
-	if i < len(s) && s[i] == '.' {
-		j := digits(s, i+1)
-		if j == i+1 {
-			return j, false
-		}
-		i = j
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		j := digits(s, i)
-		if j == i {
-			return j, false
-		}
-		i = j
-	}
-	return i, true
-}
-
-func digits(s string, i int) int {
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	return i
 }
 
 // intInRange reports whether a valid literal is either not an integer

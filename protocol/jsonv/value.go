@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/dittonats/dittonats/protocol/internal/jsonsyntax"
 )
 
 // Kind is the JSON type of a Value.
@@ -203,7 +205,7 @@ func appendFloat(dst []byte, f float64) []byte {
 // fraction, no exponent) must fit in a signed 64-bit integer. The error is a
 // *protocol.Error with code "json.invalid".
 func Number(literal string) (Value, error) {
-	if n, ok := scanNumber(literal, 0); !ok || n != len(literal) {
+	if n, ok := jsonsyntax.ScanNumber(literal, 0); !ok || n != len(literal) {
 		return Value{}, parseError("invalid number literal <" + clip(literal) + ">")
 	}
 	if !intInRange(literal) {
