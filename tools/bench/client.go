@@ -218,8 +218,8 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 // not nil.
 func readBody(br *bufio.Reader, n int64, keep *[]byte) error {
 	for n != 0 {
-		chunk, err := br.Peek(1)
-		if err != nil {
+		// Peek(1) fills the buffer when it is empty.
+		if _, err := br.Peek(1); err != nil {
 			if n < 0 && errors.Is(err, io.EOF) {
 				return nil
 			}
@@ -228,7 +228,7 @@ func readBody(br *bufio.Reader, n int64, keep *[]byte) error {
 			}
 			return err
 		}
-		chunk, _ = br.Peek(br.Buffered())
+		chunk, _ := br.Peek(br.Buffered())
 		if n >= 0 && int64(len(chunk)) > n {
 			chunk = chunk[:n]
 		}
