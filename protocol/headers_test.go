@@ -75,7 +75,10 @@ func TestHeadersMarshalJSON(t *testing.T) {
 		}, `{"ditto-metadata":"[1]","entity-revision":"1.5","requested-acks":"a,b","response-required":"yes"}`},
 		{"unknown header with JSON text stays string", Headers{"x-flag": "true"}, `{"x-flag":"true"}`},
 		{"no HTML escaping", Headers{"condition": "lt(a,1)&<b>"}, `{"condition":"lt(a,1)&<b>"}`},
-		{"invalid UTF-8 replaced", Headers{"x": "a\xffb"}, `{"x":"a\ufffdb"}`},
+		// As in Ditto, whose strings hold U+FFFD for invalid UTF-8 and
+		// write it unescaped; control characters as Ditto's JsonCharEscaper.
+		{"invalid UTF-8 replaced", Headers{"x": "a\xffb"}, "{\"x\":\"a\uFFFDb\"}"},
+		{"control characters", Headers{"x": "\b\f\x01\x1f"}, `{"x":"\b\f\u0001\u001F"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

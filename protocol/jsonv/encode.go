@@ -1,6 +1,6 @@
 package jsonv
 
-import "unicode/utf8"
+import "github.com/dittonats/dittonats/protocol/internal/jsonsyntax"
 
 // AppendJSON appends v as compact JSON to dst and returns the extended slice.
 //
@@ -27,7 +27,7 @@ func (v Value) AppendJSON(dst []byte) []byte {
 			dst = append(dst, v.text()...)
 			return append(dst, '"')
 		}
-		return appendString(dst, v.text())
+		return jsonsyntax.AppendString(dst, v.text())
 	case KindArray:
 		dst = append(dst, '[')
 		for i, e := range v.Elements() {
@@ -43,7 +43,7 @@ func (v Value) AppendJSON(dst []byte) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, m.Key)
+			dst = jsonsyntax.AppendString(dst, m.Key)
 			dst = append(dst, ':')
 			dst = m.Value.AppendJSON(dst)
 		}
@@ -55,55 +55,4 @@ func (v Value) AppendJSON(dst []byte) []byte {
 // MarshalJSON implements json.Marshaler.
 func (v Value) MarshalJSON() ([]byte, error) {
 	return v.AppendJSON(nil), nil
-}
-
-const hexDigits = "0123456789ABCDEF"
-
-// appendString appends s as a quoted JSON string, copying unescaped runs in
-// one go.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	run := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || size != 1 {
-				i += size
-				continue
-			}
-			dst = append(dst, s[run:i]...)
-			dst = append(dst, "\uFFFD"...)
-			i++
-			run = i
-			continue
-		}
-		dst = append(dst, s[run:i]...)
-		switch c {
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		i++
-		run = i
-	}
-	dst = append(dst, s[run:]...)
-	return append(dst, '"')
 }

@@ -1,8 +1,12 @@
 // Package jsonsyntax holds the JSON grammar the platform's parsers share:
-// a validator and the scanners of numbers and \u escapes.
+// a validator, the scanners of numbers and \u escapes, and Ditto's string
+// escaping.
 package jsonsyntax
 
-import "unsafe"
+import (
+	"unicode/utf8"
+	"unsafe"
+)
 
 // maxValidDepth is the deepest nesting Valid accepts, encoding/json's limit.
 const maxValidDepth = 10000
@@ -228,4 +232,58 @@ func digits(s string, i int) int {
 		i++
 	}
 	return i
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+// AppendString appends s as a quoted JSON string the way Ditto's writer
+// (JsonCharEscaper) escapes it: '"' and '\\', the control characters with
+// their short forms (\b \f \n \r \t) or as \u00XX in upper-case hex, and
+// nothing else (not <, > and &, not U+2028). Invalid UTF-8 becomes U+FFFD, as
+// it would in Ditto's UTF-16 strings. Unescaped runs are copied in one go.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	run := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+			dst = append(dst, s[run:i]...)
+			dst = append(dst, "\uFFFD"...)
+			i++
+			run = i
+			continue
+		}
+		dst = append(dst, s[run:i]...)
+		switch c {
+		case '"':
+			dst = append(dst, '\\', '"')
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		}
+		i++
+		run = i
+	}
+	dst = append(dst, s[run:]...)
+	return append(dst, '"')
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var validCases = []string{
@@ -52,6 +53,35 @@ func BenchmarkValid(b *testing.B) {
 		for b.Loop() {
 			if !json.Valid(data) {
 				b.Fatal("invalid")
+			}
+		}
+	})
+}
+
+// AppendString writes valid JSON that reads back as s, each invalid UTF-8
+// byte as U+FFFD, and escapes only what Ditto's JsonCharEscaper escapes.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "a\"b\\c", "\b\f\n\r\t\x00\x1f\x7f", "<&>/\u2028é", "a\xffb\xc3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := AppendString(nil, s)
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("AppendString(%q) = %s: %v", s, out, err)
+		}
+		var want strings.Builder
+		for i := 0; i < len(s); {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			want.WriteRune(r) // RuneError for an invalid byte
+			i += size
+		}
+		if back != want.String() {
+			t.Fatalf("AppendString(%q) = %s reads back as %q", s, out, back)
+		}
+		for _, r := range "<&>/\u2028\x7f" {
+			if strings.ContainsRune(s, r) && !strings.ContainsRune(string(out), r) {
+				t.Fatalf("AppendString(%q) = %s escapes %q, which Ditto does not", s, out, r)
 			}
 		}
 	})
