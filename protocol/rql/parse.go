@@ -105,6 +105,9 @@ func (p *parser) logical(op LogicalOp, depth int) (Node, error) {
 		case p.eof():
 			return nil, p.failInput(p.pos, "',' or ')'")
 		case p.src[p.pos] == ',':
+			// Ditto's grammar separates queries with ws(','): white
+			// space may follow the comma here, but not between the
+			// values of in() (see comparison).
 			p.pos++
 			p.skipWhiteSpace()
 		case p.src[p.pos] == ')':
@@ -153,7 +156,7 @@ func (p *parser) comparison(op CompareOp) (Node, error) {
 		case p.eof():
 			return nil, p.failInput(p.pos, "',' or ')'")
 		case p.src[p.pos] == ',':
-			p.pos++
+			p.pos++ // oneOrMore(',' ~ Literal) in Ditto: no white space
 		case p.src[p.pos] == ')':
 			p.pos++
 			return n, nil

@@ -124,6 +124,9 @@ func TestParseInvalid(t *testing.T) {
 		{"semicolon instead of comma", `eq(thingId;"a")`, 12},
 		{"missing value", `eq(thingId,)`, 12},
 		{"space before value", `eq(thingId, 1)`, 12},
+		// Ditto allows white space after the comma between queries
+		// (ws(',')), not after the comma between in() values.
+		{"space after in comma", `in(thingId,"a", "b")`, 16},
 		{"bare word value", `eq(thingId,test)`, 12},
 		{"unknown placeholder prefix", `eq(thingId,foo:bar)`, 12},
 		{"empty placeholder name", `eq(_modified,time:)`, 14},
