@@ -96,13 +96,13 @@ func TestRunPhase(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tg, err := newTarget(base, tt.user, 3)
+			tg, err := newTarget(base, tt.user)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer tg.close()
-			ctx := context.Background()
-			p := runPhase(ctx, tg, newWorkers(ctx, tg, 3), read, tt.pick, 0, true)
+			ws := newWorkers(3)
+			defer closeWorkers(ws)
+			p := runPhase(context.Background(), tg, ws, read, tt.pick, 0, true)
 			if p.ops != tt.wantOK || int64(len(p.lat)) != tt.wantOK {
 				t.Errorf("ops %d with %d latencies, want %d of both", p.ops, len(p.lat), tt.wantOK)
 			}
@@ -126,15 +126,15 @@ func TestRunPhase(t *testing.T) {
 func TestRunPhaseDuration(t *testing.T) {
 	t.Parallel()
 	base := startTestBaseline(t, 10)
-	tg, err := newTarget(base, "ditto:ditto", 2)
+	tg, err := newTarget(base, "ditto:ditto")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tg.close()
 	c := newCorpus(testNS, 10)
 	read := &op{method: http.MethodGet, path: func(i int) string { return c.thing[i] }}
 	ctx := context.Background()
-	ws := newWorkers(ctx, tg, 2)
+	ws := newWorkers(2)
+	defer closeWorkers(ws)
 	warm := runPhase(ctx, tg, ws, read, randomPick(10), 50*time.Millisecond, false)
 	if warm.ops == 0 || len(warm.lat) != 0 {
 		t.Errorf("warm-up: %d ops, %d latencies; want some ops and no latencies", warm.ops, len(warm.lat))
@@ -154,14 +154,15 @@ func TestRunPhaseTransportError(t *testing.T) {
 		panic(http.ErrAbortHandler) // drops the connection without an answer
 	}))
 	defer srv.Close()
-	tg, err := newTarget(srv.URL, "ditto:ditto", 1)
+	tg, err := newTarget(srv.URL, "ditto:ditto")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tg.close()
+	ws := newWorkers(1)
+	defer closeWorkers(ws)
 	ctx := context.Background()
 	o := &op{method: http.MethodPut, path: func(int) string { return "/x" }, body: func(*worker, int) []byte { return []byte("1") }}
-	p := runPhase(ctx, tg, newWorkers(ctx, tg, 1), o, sequentialPick(2), 0, true)
+	p := runPhase(ctx, tg, ws, o, sequentialPick(2), 0, true)
 	if p.ops != 0 || p.errs.total() != 2 {
 		t.Fatalf("got %d ops and %d errors, want 0 and 2", p.ops, p.errs.total())
 	}

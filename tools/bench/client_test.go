@@ -158,11 +158,11 @@ func TestWorkerAgainstNetHTTP(t *testing.T) {
 	defer srv.Close()
 
 	ctx := context.Background()
-	tg, err := newTarget(srv.URL, "ditto:ditto", 1)
+	tg, err := newTarget(srv.URL, "ditto:ditto")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newWorkers(ctx, tg, 1)[0]
+	w := newWorkers(1)[0]
 	defer w.closeConn()
 	get := func(p string) *op { return &op{method: http.MethodGet, path: func(int) string { return p }} }
 	for i := range 3 {
@@ -190,11 +190,11 @@ func TestWorkerAgainstNetHTTP(t *testing.T) {
 		t.Errorf("%d connections, want 2 (one more after the close)", n)
 	}
 
-	bad, err := newTarget(srv.URL, "ditto:wrong", 1)
+	bad, err := newTarget(srv.URL, "ditto:wrong")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wb := newWorkers(ctx, bad, 1)[0]
+	wb := newWorkers(1)[0]
 	defer wb.closeConn()
 	err = wb.do(ctx, bad, get("/thing"), 0)
 	if kind, _ := classify(err); kind != "HTTP 401 gateway:authentication.failed" {
@@ -213,11 +213,11 @@ func TestWorkerStopsWithContext(t *testing.T) {
 	defer srv.Close()
 	defer close(block)
 	ctx, cancel := context.WithCancel(context.Background())
-	tg, err := newTarget(srv.URL, "ditto:ditto", 1)
+	tg, err := newTarget(srv.URL, "ditto:ditto")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newWorkers(ctx, tg, 1)[0]
+	w := newWorkers(1)[0]
 	done := make(chan error, 1)
 	go func() { done <- w.do(ctx, tg, &op{method: http.MethodGet, path: func(int) string { return "/" }}, 0) }()
 	<-entered // the request is out and waits for its answer

@@ -29,9 +29,9 @@ type target struct {
 	auth string
 }
 
-// newTarget prepares requests to baseURL as user ("name:password"). conns
-// is accepted for symmetry with the workers; each worker owns a connection.
-func newTarget(baseURL, user string, _ int) (*target, error) {
+// newTarget prepares requests to baseURL as user ("name:password"). Each
+// worker dials its own connection to it.
+func newTarget(baseURL, user string) (*target, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse url %q: %w", baseURL, err)
@@ -58,10 +58,6 @@ func newAuth(user string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user))
 }
 
-// close is kept for the callers' symmetry: connections belong to workers
-// and end with the run's context or their worker's closeConn.
-func (t *target) close() {}
-
 // op is one kind of request. path and body get the index of a thing.
 type op struct {
 	method string
@@ -82,7 +78,9 @@ type worker struct {
 	seq  int   // counts this worker's requests, to vary written values
 }
 
-func newWorkers(_ context.Context, _ *target, n int) []*worker {
+// newWorkers returns n workers; each dials its connection with its first
+// request.
+func newWorkers(n int) []*worker {
 	ws := make([]*worker, n)
 	for i := range ws {
 		ws[i] = &worker{
@@ -99,6 +97,14 @@ func (w *worker) closeConn() {
 	if w.conn != nil {
 		w.conn.close()
 		w.conn = nil
+	}
+}
+
+// closeWorkers closes the connections of ws, as a run does when it is done
+// with a server or is about to stop it.
+func closeWorkers(ws []*worker) {
+	for _, w := range ws {
+		w.closeConn()
 	}
 }
 

@@ -82,12 +82,12 @@ func (r *runner) baseline(ctx context.Context) error {
 	}
 	// Stops it on early returns; the normal path stops it below and checks.
 	defer func() { _, _ = p.stop(stopGrace) }()
-	t, err := newTarget(base, r.cfg.user, r.cfg.c)
+	t, err := newTarget(base, r.cfg.user)
 	if err != nil {
 		return err
 	}
-	defer t.close()
-	ws := newWorkers(ctx, t, r.cfg.c)
+	ws := newWorkers(r.cfg.c)
+	defer closeWorkers(ws)
 	res := r.load(ctx, scBaseline, t, ws, p, r.readOp())
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -96,6 +96,7 @@ func (r *runner) baseline(ctx context.Context) error {
 		return p.diedError()
 	}
 	r.add(res)
+	closeWorkers(ws)
 	if _, err := p.stop(stopGrace); err != nil {
 		return fmt.Errorf("stop baseline: %w", err)
 	}
@@ -203,12 +204,12 @@ func (r *runner) platform(ctx context.Context) (err error) {
 		}()
 		base = "http://127.0.0.1:" + strconv.Itoa(port)
 	}
-	t, err := newTarget(base, r.cfg.user, r.cfg.c)
+	t, err := newTarget(base, r.cfg.user)
 	if err != nil {
 		return err
 	}
-	defer t.close()
-	ws := newWorkers(ctx, t, r.cfg.c)
+	ws := newWorkers(r.cfg.c)
+	defer closeWorkers(ws)
 
 	// checked ends the run when it was interrupted or the server died.
 	checked := func() error {
@@ -258,7 +259,7 @@ func (r *runner) platform(ctx context.Context) (err error) {
 			r.logf("RESTART: skipped, -url names a platform bench did not start")
 			return nil
 		}
-		t.close()
+		closeWorkers(ws)
 		srv, err = r.restart(ctx, srv, base, port)
 		return err
 	}
