@@ -120,9 +120,9 @@ func (d *Dispatcher) Publish(c Command) error {
 }
 
 // Request sends c unless ctx has ended and waits for the reply until
-// c.Timeout has passed. While no instance serves the entity's shard (its owner is moving)
-// it retries with backoff. It returns the reply envelope (which may be an
-// error envelope: see protocol.Envelope.AsError), or:
+// c.Timeout has passed. While no instance serves the entity's shard (its
+// owner is moving) it retries with backoff. It returns the reply envelope
+// (which may be an error envelope: see protocol.Envelope.AsError), or:
 //
 //   - Ditto's command.timeout (408) when no reply came in time;
 //   - Ditto's gateway:service.unavailable (503) when no instance served the
