@@ -127,7 +127,9 @@ func TestOneWriterPerEntity(t *testing.T) {
 	})
 	// Both instances must serve shards before the writes start: that is what
 	// makes the writes go through both of them.
-	harness.Eventually(t, 30*time.Second, "both things instances hold leases", func() error {
+	// bothServe holds once every shard is leased and both instances hold
+	// some.
+	bothServe := func() error {
 		l, err := leases(ctx, kv)
 		if err != nil {
 			return err
@@ -136,7 +138,8 @@ func TestOneWriterPerEntity(t *testing.T) {
 			return fmt.Errorf("leases %v", o)
 		}
 		return nil
-	})
+	}
+	harness.Eventually(t, 30*time.Second, "both things instances hold leases", bothServe)
 
 	const nThings = 20
 	ids := make([]string, nThings)
@@ -255,16 +258,7 @@ func TestOneWriterPerEntity(t *testing.T) {
 	// rendezvous hashing gives it its shards again, so things-a hands them
 	// over (drain, release) while the writes go on.
 	c.things[b].Restart()
-	harness.Eventually(t, 30*time.Second, "things-b serves shards again", func() error {
-		l, err := leases(ctx, kv)
-		if err != nil {
-			return err
-		}
-		if o := owners(l); len(l) != shards || o[b] == 0 || o[a] == 0 {
-			return fmt.Errorf("leases %v", o)
-		}
-		return nil
-	})
+	harness.Eventually(t, 30*time.Second, "things-b serves shards again", bothServe)
 	restartedAt := time.Since(killedAt)
 	waitAcked(1500, "writes after the restart")
 	stop.Store(true)
