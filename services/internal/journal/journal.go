@@ -44,6 +44,13 @@ type Event struct {
 	Headers map[string]string
 }
 
+// EventRef names one stored event.
+type EventRef struct {
+	PID       string
+	SN        int64
+	Timestamp time.Time
+}
+
 // Snapshot is the state of one entity as of one revision.
 type Snapshot struct {
 	PID string
@@ -71,6 +78,13 @@ type Journal interface {
 	// Events returns the events of pid with fromSN <= SN <= toSN in ascending
 	// SN order; none (and no error) if there are none.
 	Events(ctx context.Context, pid string, fromSN, toSN int64) ([]Event, error)
+	// EventsSince calls fn with every event whose Timestamp is at or after
+	// since, without its payload and headers, in no particular order; an
+	// error from fn stops the walk and is returned. Adapters index the
+	// timestamp, so the cost follows the events found, not the journal's
+	// size: it is how an entity host finds events that may not have
+	// reached their stream.
+	EventsSince(ctx context.Context, since time.Time, fn func(EventRef) error) error
 	// HighestSN returns the highest SN stored for pid among its events and
 	// snapshots, 0 if none. Counting snapshots keeps the next SN right after
 	// events covered by a snapshot have been cleaned up.

@@ -74,6 +74,7 @@ func (j *mongoJournal) createIndexes(ctx context.Context) error {
 	}{
 		{j.events, mongo.IndexModel{Keys: pidSN, Options: options.Index().SetName("pid_sn").SetUnique(true)}},
 		{j.events, mongo.IndexModel{Keys: bson.D{{Key: "pid", Value: 1}, {Key: "ts", Value: 1}}, Options: options.Index().SetName("pid_ts")}},
+		{j.events, mongo.IndexModel{Keys: bson.D{{Key: "ts", Value: 1}}, Options: options.Index().SetName("ts")}},
 		{j.snaps, mongo.IndexModel{Keys: pidSN, Options: options.Index().SetName("pid_sn").SetUnique(true)}},
 	}
 	// One index per command: FerretDB 1.24 panics on a createIndexes whose
@@ -222,6 +223,37 @@ func (j *mongoJournal) insert(batch []*appendReq) {
 // driver's IsDuplicateKeyError knows).
 func isDuplicateKey(code int) bool {
 	return code == 11000 || code == 11001 || code == 12582
+}
+
+// EventsSince implements journal.Journal.
+func (j *mongoJournal) EventsSince(ctx context.Context, since time.Time, fn func(journal.EventRef) error) error {
+	if j.store.isClosed() {
+		return journal.ErrClosed
+	}
+	filter := bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: bson.NewDateTimeFromTime(since)}}}}
+	cur, err := j.events.Find(ctx, filter, options.Find().
+		SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "pid", Value: 1}, {Key: "sn", Value: 1}, {Key: "ts", Value: 1}}))
+	if err != nil {
+		return j.wrapErr(err, "read events since %s", since)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	for cur.Next(ctx) {
+		var d struct {
+			PID string        `bson:"pid"`
+			SN  int64         `bson:"sn"`
+			TS  bson.DateTime `bson:"ts"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return j.wrapErr(err, "read events since %s", since)
+		}
+		if err := fn(journal.EventRef{PID: d.PID, SN: d.SN, Timestamp: time.UnixMilli(int64(d.TS)).UTC()}); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return j.wrapErr(err, "read events since %s", since)
+	}
+	return nil
 }
 
 // Events implements journal.Journal.

@@ -145,8 +145,12 @@ func (s *Store) Journal(name string) (journal.Journal, error) {
 // the append rate with ~600 B events: SQLite packs rows that large poorly into
 // the key's B-tree, while a rowid table appends them at its end and only the
 // small index takes the random inserts. Nothing else is indexed: every
-// further index costs each append a random page write. (Databases of earlier
-// versions had a (pid, ts) index, dropped here.)
+// further random index costs each append a random page write. The ts index
+// is the exception that pays: timestamps grow with the rowid, so its
+// inserts land on its last page (measured: appends of 100k things' events
+// at 64 writers, 31.5k/s without it, 28.8k/s with it), and it lets
+// EventsSince read only recent events. (Databases of earlier versions had
+// a (pid, ts) index, dropped here.)
 const schema = `
 CREATE TABLE IF NOT EXISTS %[1]s (
 	pid     TEXT    NOT NULL,
@@ -157,6 +161,7 @@ CREATE TABLE IF NOT EXISTS %[1]s (
 	UNIQUE (pid, sn)
 );
 DROP INDEX IF EXISTS %[1]s_pid_ts;
+CREATE INDEX IF NOT EXISTS %[1]s_ts ON %[1]s (ts);
 CREATE TABLE IF NOT EXISTS %[2]s (
 	pid     TEXT    NOT NULL,
 	sn      INTEGER NOT NULL,
@@ -173,6 +178,7 @@ type sqliteJournal struct {
 	// Writes run on the writer's single connection, reads on the read pool.
 	insertEvent, upsertSnap     *sql.Stmt
 	events, highest, latestSnap *sql.Stmt
+	since                       *sql.Stmt
 }
 
 func newJournal(d *db, name string) (*sqliteJournal, error) {
@@ -201,6 +207,7 @@ func newJournal(d *db, name string) (*sqliteJournal, error) {
 			SELECT MAX(sn) AS sn FROM ` + jt + ` WHERE pid = ?1
 			UNION ALL
 			SELECT MAX(sn) FROM ` + st + ` WHERE pid = ?1)`},
+		{&j.since, d.read, `SELECT pid, sn, ts FROM ` + jt + ` WHERE ts >= ?`},
 		{&j.latestSnap, d.read, `SELECT sn, ts, payload, deleted FROM ` + st + ` WHERE pid = ? AND sn <= ? ORDER BY sn DESC LIMIT 1`},
 	}
 	for _, s := range stmts {
@@ -295,6 +302,33 @@ func (j *sqliteJournal) Events(ctx context.Context, pid string, fromSN, toSN int
 		return nil, j.readErr(err, "read events of %s", pid)
 	}
 	return out, nil
+}
+
+// EventsSince implements journal.Journal.
+func (j *sqliteJournal) EventsSince(ctx context.Context, since time.Time, fn func(journal.EventRef) error) error {
+	if j.db.isClosed() {
+		return journal.ErrClosed
+	}
+	rows, err := j.since.QueryContext(ctx, since.UnixMilli())
+	if err != nil {
+		return j.readErr(err, "read events since %s", since)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ref journal.EventRef
+		var ts int64
+		if err := rows.Scan(&ref.PID, &ref.SN, &ts); err != nil {
+			return j.readErr(err, "read events since %s", since)
+		}
+		ref.Timestamp = time.UnixMilli(ts).UTC()
+		if err := fn(ref); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return j.readErr(err, "read events since %s", since)
+	}
+	return nil
 }
 
 // HighestSN implements journal.Journal.

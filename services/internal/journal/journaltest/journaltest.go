@@ -63,6 +63,7 @@ func RunWith(t *testing.T, open OpenFunc, cfg Config) {
 	}{
 		{"AppendAndRead", testAppendAndRead},
 		{"EventsRanges", testEventsRanges},
+		{"EventsSince", testEventsSince},
 		{"HighestSN", testHighestSN},
 		{"Conflict", testConflict},
 		{"Concurrent", func(t *testing.T, open OpenFunc) { testConcurrent(t, open, cfg) }},
@@ -237,6 +238,73 @@ func testEventsRanges(t *testing.T, open OpenFunc) {
 			}
 			sameEvents(t, got, tt.want)
 		})
+	}
+}
+
+// testEventsSince finds exactly the events at or after a time, of every
+// pid, and stops at the first error of its callback.
+func testEventsSince(t *testing.T, open OpenFunc) {
+	j := journalOf(t, open(t, "since"), journal.Things)
+	other := pid + "-other"
+	for sn := int64(1); sn <= 5; sn++ {
+		appendAll(t, j, event(pid, sn, `{}`)) // at base + sn seconds
+	}
+	appendAll(t, j, event(other, 3, `{}`), event(other, 4, `{}`))
+	// Another journal's events are not this one's.
+	appendAll(t, journalOf(t, open(t, "since"), journal.Policies), event(pid, 5, `{}`))
+
+	collect := func(since time.Time) map[string]time.Time {
+		t.Helper()
+		got := map[string]time.Time{}
+		err := j.EventsSince(t.Context(), since, func(r journal.EventRef) error {
+			got[fmt.Sprintf("%s/%d", r.PID, r.SN)] = r.Timestamp
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("EventsSince(%v): %v", since, err)
+		}
+		return got
+	}
+	tests := []struct {
+		name  string
+		since time.Time
+		want  []string
+	}{
+		{"all", base.Add(-time.Hour), []string{pid + "/1", pid + "/2", pid + "/3", pid + "/4", pid + "/5", other + "/3", other + "/4"}},
+		// Inclusive, to the millisecond the stores keep.
+		{"at an event", ms(base.Add(4 * time.Second)), []string{pid + "/4", pid + "/5", other + "/4"}},
+		{"between events", base.Add(4500 * time.Millisecond), []string{pid + "/5"}},
+		{"after all", base.Add(time.Hour), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := collect(tt.since)
+			if len(got) != len(tt.want) {
+				t.Errorf("got %d events %v, want %v", len(got), got, tt.want)
+			}
+			for _, w := range tt.want {
+				ts, ok := got[w]
+				if !ok {
+					t.Errorf("event %s missing from %v", w, got)
+					continue
+				}
+				var sn int64
+				fmt.Sscanf(w[len(w)-1:], "%d", &sn)
+				if want := ms(base.Add(time.Duration(sn) * time.Second)); !ts.Equal(want) || ts.Location() != time.UTC {
+					t.Errorf("event %s: timestamp %v, want %v in UTC", w, ts, want)
+				}
+			}
+		})
+	}
+
+	stop := errors.New("stop")
+	calls := 0
+	err := j.EventsSince(t.Context(), base.Add(-time.Hour), func(journal.EventRef) error {
+		calls++
+		return stop
+	})
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("callback error: got %v after %d calls, want it returned after 1", err, calls)
 	}
 }
 
@@ -529,7 +597,9 @@ func testClosed(t *testing.T, open OpenFunc) {
 	_, highestErr := j.HighestSN(t.Context(), pid)
 	_, _, latestErr := j.LatestSnapshot(t.Context(), pid, math.MaxInt64)
 	_, journalErr := s.Journal(journal.Policies)
+	sinceErr := j.EventsSince(t.Context(), base, func(journal.EventRef) error { return nil })
 	for name, err := range map[string]error{
+		"EventsSince":    sinceErr,
 		"Append":         j.Append(t.Context(), event(pid, 2, `{}`)),
 		"SaveSnapshot":   j.SaveSnapshot(t.Context(), journal.Snapshot{PID: pid, SN: 1, Payload: []byte(`{}`)}),
 		"Events":         eventsErr,
