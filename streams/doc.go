@@ -7,8 +7,10 @@
 //
 // Subjects (prefix "ditto" by default):
 //
-//	<p>.things.commands.<shard>         thing commands, request/reply
-//	<p>.policies.commands.<shard>       policy commands, request/reply
+//	<p>.things.commands.<shard>         thing commands of an authenticated caller, request/reply
+//	<p>.things.sudo.<shard>             an operator's thing commands that bypass enforcement
+//	<p>.things.internal.<shard>         service-to-service thing commands that bypass enforcement
+//	<p>.policies.commands|sudo|internal.<shard>   the same for policies
 //	<p>.things.events.<ns>              thing events (stream <P>_THINGS_EVENTS)
 //	<p>.policies.events.<ns>            policy events (stream <P>_POLICIES_EVENTS)
 //	<p>.devops.<service>                DevOps commands for every instance

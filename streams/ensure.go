@@ -55,8 +55,8 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Ensure creates or updates the event streams and the shard lease buckets of
-// the given services. It is idempotent and safe to call from every instance
+// Ensure creates or updates the event streams, and the shard lease and
+// publication buckets of the given services. It is idempotent and safe to call from every instance
 // at start-up.
 func Ensure(ctx context.Context, js jetstream.JetStream, n Names, cfg Config, services ...string) error {
 	if err := cfg.Validate(); err != nil {
@@ -80,6 +80,18 @@ func Ensure(ctx context.Context, js jetstream.JetStream, n Names, cfg Config, se
 		}
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
+		}
+		pc := jetstream.KeyValueConfig{
+			Bucket:      n.PublishedBucket(svc),
+			Description: "per shard of the " + svc + " service: the time before which every journaled event reached its stream",
+			History:     1,
+			// Unlike leases, these must outlive a restart of everything:
+			// they say where recovery starts.
+			Storage:  jetstream.FileStorage,
+			Replicas: cfg.Replicas,
+		}
+		if _, err := js.CreateOrUpdateKeyValue(ctx, pc); err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", pc.Bucket, err)
 		}
 	}
 	return nil

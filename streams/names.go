@@ -25,11 +25,36 @@ const (
 	// HeaderEntity carries the entity id of a command or event so that a
 	// receiver can route it without decoding the payload.
 	HeaderEntity = "Ditto-Entity"
-	// HeaderSudo marks a service-to-service command that bypasses
-	// enforcement (e.g. the things service loading a policy to enforce with).
-	// The gateway never forwards it.
+	// HeaderSudo must be "true" on every command sent to a sudo subject
+	// (see KindSudo): an operator's explicit request to bypass enforcement,
+	// which the service logs. Anywhere else it is ignored.
 	HeaderSudo = "Ditto-Sudo"
+	// HeaderRevision carries an event's revision, so that a consumer can
+	// drop a duplicate without decoding the payload.
+	HeaderRevision = "Ditto-Revision"
 )
+
+// CommandKind says how much a command subject is trusted; NATS
+// permissions decide who may publish to each kind.
+type CommandKind string
+
+const (
+	// KindCommands: commands on behalf of an authenticated caller, whose
+	// subjects travel in HeaderAuth (required) and are enforced. The
+	// gateway, the services and the operator publish here.
+	KindCommands CommandKind = "commands"
+	// KindSudo: an operator's commands that bypass enforcement; they need
+	// HeaderSudo "true" and HeaderAuth, and every one is logged. Only the
+	// operator role publishes here.
+	KindSudo CommandKind = "sudo"
+	// KindInternal: service-to-service commands that bypass enforcement
+	// (the things service loading the policy it enforces with). Only the
+	// services publish here.
+	KindInternal CommandKind = "internal"
+)
+
+// CommandKinds lists every kind, in the order services subscribe them.
+var CommandKinds = []CommandKind{KindCommands, KindSudo, KindInternal}
 
 // Names builds every subject, stream and bucket name from one prefix.
 // The zero value is not usable; use New.
@@ -50,14 +75,23 @@ func New(prefix string) Names {
 // Prefix returns the subject prefix.
 func (n Names) Prefix() string { return n.prefix }
 
-// ThingCommands is the request/reply subject of thing commands in shard.
-func (n Names) ThingCommands(shard int) string {
-	return n.prefix + ".things.commands." + strconv.Itoa(shard)
+// Commands is the request/reply subject of service's commands of kind in
+// shard: <p>.<service>.<kind>.<shard>.
+func (n Names) Commands(service string, kind CommandKind, shard int) string {
+	return n.prefix + "." + service + "." + string(kind) + "." + strconv.Itoa(shard)
 }
+
+// CommandsAll matches service's commands of kind in every shard.
+func (n Names) CommandsAll(service string, kind CommandKind) string {
+	return n.prefix + "." + service + "." + string(kind) + ".*"
+}
+
+// ThingCommands is the request/reply subject of thing commands in shard.
+func (n Names) ThingCommands(shard int) string { return n.Commands(ServiceThings, KindCommands, shard) }
 
 // PolicyCommands is the request/reply subject of policy commands in shard.
 func (n Names) PolicyCommands(shard int) string {
-	return n.prefix + ".policies.commands." + strconv.Itoa(shard)
+	return n.Commands(ServicePolicies, KindCommands, shard)
 }
 
 // ThingEvents is the subject thing events of namespace ns are published on.
@@ -96,6 +130,13 @@ func (n Names) ShardLeaseBucket(service string) string {
 	return n.upper + "_" + strings.ToUpper(service) + "_SHARDS"
 }
 
+// PublishedBucket names the KV bucket in which the owners of service's
+// shards record, per shard, the time before which every journaled event
+// reached its stream (see the entity host's recovery).
+func (n Names) PublishedBucket(service string) string {
+	return n.upper + "_" + strings.ToUpper(service) + "_PUBLISHED"
+}
+
 // EventMsgID is the Nats-Msg-Id of the event of entityID at revision, so a
 // republished event is dropped by JetStream's deduplication.
 func EventMsgID(entityID string, revision int64) string {
@@ -119,3 +160,30 @@ func NamespaceFromToken(tok string) string {
 	}
 	return strings.ReplaceAll(tok, "~", ".")
 }
+
+// EncodeEntityHeader renders an entity id as the value of HeaderEntity.
+// NATS header values lose leading and trailing blanks, which entity names
+// may have, so such an id is sent as a JSON string; no entity id starts
+// with '"' (the namespace comes first and cannot contain it), so the two
+// forms never meet.
+func EncodeEntityHeader(id string) string {
+	if id == "" || !isBlank(id[0]) && !isBlank(id[len(id)-1]) {
+		return id
+	}
+	return strconv.Quote(id)
+}
+
+// DecodeEntityHeader reverses EncodeEntityHeader; a value that is not a
+// valid quoted string decodes to "" (no entity).
+func DecodeEntityHeader(v string) string {
+	if v == "" || v[0] != '"' {
+		return v
+	}
+	id, err := strconv.Unquote(v)
+	if err != nil {
+		return ""
+	}
+	return id
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -85,6 +86,10 @@ func TestNames(t *testing.T) {
 		{streams.New("acme.prod").ThingCommands(1), "acme.prod.things.commands.1"},
 		{streams.New("acme.prod").ThingEventsStream(), "ACME_PROD_THINGS_EVENTS"},
 		{streams.EventMsgID("a:b", 42), "a:b:42"},
+		{n.Commands(streams.ServiceThings, streams.KindSudo, 3), "ditto.things.sudo.3"},
+		{n.Commands(streams.ServicePolicies, streams.KindInternal, 0), "ditto.policies.internal.0"},
+		{n.CommandsAll(streams.ServiceThings, streams.KindCommands), "ditto.things.commands.*"},
+		{n.PublishedBucket("things"), "DITTO_THINGS_PUBLISHED"},
 	}
 	for _, tc := range tests {
 		if tc.got != tc.want {
@@ -116,6 +121,66 @@ func FuzzNamespaceToken(f *testing.F) {
 		}
 		if got := streams.NamespaceFromToken(streams.NamespaceToken(ns)); got != ns {
 			t.Fatalf("round trip of %q gave %q", ns, got)
+		}
+	})
+}
+
+// Entity ids travel in a NATS header, whose values lose leading and
+// trailing blanks; the encoding keeps them.
+func TestEntityHeader(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ id, header string }{
+		{"org.eclipse.ditto:x", "org.eclipse.ditto:x"},
+		{"org.eclipse.ditto:x ", `"org.eclipse.ditto:x "`},
+		{":\tx", ":\tx"},
+		{"a:b\t", `"a:b\t"`},
+		{"a:in side", "a:in side"},
+		{"a:ünï", "a:ünï"},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		if got := streams.EncodeEntityHeader(tc.id); got != tc.header {
+			t.Errorf("EncodeEntityHeader(%q) = %q, want %q", tc.id, got, tc.header)
+		}
+		if got := streams.DecodeEntityHeader(tc.header); got != tc.id {
+			t.Errorf("DecodeEntityHeader(%q) = %q, want %q", tc.header, got, tc.id)
+		}
+	}
+	if got := streams.DecodeEntityHeader(`"unterminated`); got != "" {
+		t.Errorf("a broken quoted header decodes to %q, want no entity", got)
+	}
+}
+
+// Every entity id survives a trip through a real NATS header.
+func FuzzEntityHeader(f *testing.F) {
+	srv := streamstest.Start(f)
+	nc := srv.Connect(f)
+	sub, err := nc.SubscribeSync("fuzz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"org.eclipse.ditto:x", "a:b ", " :x", "a:\"q\""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		// Entity ids have no control characters but the tab, and are UTF-8.
+		if id == "" || strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) || !utf8.ValidString(id) {
+			return
+		}
+		if id[0] == '"' { // no id starts with '"': the namespace comes first
+			return
+		}
+		msg := nats.NewMsg("fuzz")
+		msg.Header.Set(streams.HeaderEntity, streams.EncodeEntityHeader(id))
+		if err := nc.PublishMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+		m, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := streams.DecodeEntityHeader(m.Header.Get(streams.HeaderEntity)); got != id {
+			t.Fatalf("id %q came back as %q", id, got)
 		}
 	})
 }
