@@ -18,6 +18,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/command"
 )
 
 // apiRequest is an authenticated request below /api/2.
@@ -171,12 +172,12 @@ func (g *Gateway) serveResource(ar *apiRequest, res resource) {
 	if m == methodPut {
 		location = requestURL(ar.r, ar.r.URL.EscapedPath())
 	}
-	g.send(ar, Command{Group: res.group, EntityID: res.id, Auth: ar.caller.auth, Envelope: env}, location)
+	g.send(ar, command.Request{Group: res.group, EntityID: res.id, Auth: ar.caller.auth, Envelope: env}, location)
 }
 
 // send dispatches c and answers with its reply, or 202 at once for a
 // fire-and-forget command.
-func (g *Gateway) send(ar *apiRequest, c Command, location string) {
+func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 	t, perr := g.timing(ar.headers)
 	if perr != nil {
 		writeError(ar.w, ar.headers, perr)
@@ -184,7 +185,7 @@ func (g *Gateway) send(ar *apiRequest, c Command, location string) {
 	}
 	c.Timeout = t.timeout
 	if t.fireAndForget {
-		if err := g.disp.Publish(c); err != nil {
+		if err := g.publish(c); err != nil {
 			g.log.Warn("publish command", "entity_id", c.EntityID, "err", err)
 			writeError(ar.w, ar.headers, protocol.ErrGatewayServiceUnavailable())
 			return
@@ -192,7 +193,7 @@ func (g *Gateway) send(ar *apiRequest, c Command, location string) {
 		accepted(ar)
 		return
 	}
-	reply, err := g.disp.Request(ar.r.Context(), c)
+	reply, err := g.request(ar.r.Context(), c)
 	if err != nil {
 		g.fail(ar, err)
 		return
@@ -472,7 +473,7 @@ func (g *Gateway) createEntity(ar *apiRequest, group string) {
 		Value:   withMember(body, idField, id),
 	}
 	location := requestURL(ar.r, "/api/2/"+group+"/"+id)
-	g.send(ar, Command{Group: group, EntityID: id, Auth: ar.caller.auth, Envelope: env}, location)
+	g.send(ar, command.Request{Group: group, EntityID: id, Auth: ar.caller.auth, Envelope: env}, location)
 }
 
 // maxParallelRetrieves bounds the concurrent retrieves of one ids request.
@@ -532,7 +533,7 @@ func (g *Gateway) retrieveThings(ar *apiRequest) {
 				Path:    "/",
 				Fields:  fields,
 			}
-			results[i], errs[i] = g.disp.Request(ar.r.Context(), Command{
+			results[i], errs[i] = g.request(ar.r.Context(), command.Request{
 				Group: protocol.GroupThings, EntityID: id, Auth: ar.caller.auth, Envelope: env, Timeout: t.timeout,
 			})
 		}()

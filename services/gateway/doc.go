@@ -24,6 +24,6 @@
 // ENABLE_PRE_AUTHENTICATION is set. CORS is answered as that deployment's
 // nginx answers it.
 //
-// Dispatcher is exported so that other endpoints (WebSocket) send their
-// envelopes the same way.
+// Commands go out through internal/command's Client, which the services
+// use too; Gateway.Commands hands it to other endpoints (WebSocket).
 package gateway

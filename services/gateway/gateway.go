@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/limits"
 	"github.com/dittonats/dittonats/streams"
 )
@@ -182,7 +183,7 @@ type Gateway struct {
 	cfg  Config
 	log  *slog.Logger
 	nc   *nats.Conn
-	disp *Dispatcher
+	cmds *command.Client
 	auth *authenticator
 
 	mediaTypes      map[string]bool
@@ -212,7 +213,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		cfg:             cfg,
 		log:             log,
 		nc:              deps.NC,
-		disp:            NewDispatcher(deps.NC, deps.Names, deps.Shards),
+		cmds:            command.New(deps.NC, deps.Names, deps.Shards),
 		auth:            newAuthenticator(users, cfg.PreAuthentication),
 		mediaTypes:      make(map[string]bool, len(accepted)),
 		mediaTypesOrder: javaHashSetOrder(accepted),
@@ -251,9 +252,9 @@ func instanceID() string {
 	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
-// Dispatcher returns the gateway's dispatcher, for other endpoints that send
-// commands on behalf of the same clients.
-func (g *Gateway) Dispatcher() *Dispatcher { return g.disp }
+// Commands returns the gateway's command client, for other endpoints that
+// send commands on behalf of the same clients.
+func (g *Gateway) Commands() *command.Client { return g.cmds }
 
 // Handler returns the HTTP handler of the whole API.
 func (g *Gateway) Handler() http.Handler { return g }

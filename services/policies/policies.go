@@ -67,8 +67,8 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if d.NC == nil || d.JS == nil || d.Journal == nil || d.Leases == nil {
-		errs = append(errs, errors.New("policies: NATS connection, JetStream, journal and lease bucket are required"))
+	if d.NC == nil || d.JS == nil || d.Journal == nil || d.Leases == nil || d.Published == nil {
+		errs = append(errs, errors.New("policies: NATS connection, JetStream, journal, lease and publication buckets are required"))
 	}
 	if d.Shards < 1 {
 		errs = append(errs, fmt.Errorf("policies: shards %d: must be at least 1", d.Shards))
@@ -93,11 +93,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	host, err := entity.New(entity.Config{
 		Kind:           "policy",
+		Service:        streams.ServicePolicies,
 		Group:          protocol.GroupPolicies,
 		Channel:        "",
-		Queue:          streams.ServicePolicies,
-		Shards:         s.d.Shards,
-		CommandSubject: s.d.Names.PolicyCommands,
 		EventSubject:   s.d.Names.PolicyEvents,
 		MailboxSize:    s.cfg.MailboxSize,
 		SnapshotEvery:  s.cfg.SnapshotThreshold,
@@ -107,9 +105,9 @@ func (s *Service) Run(ctx context.Context) error {
 			TooManyRequests: protocol.ErrPolicyTooManyModifyingRequests,
 			Unavailable:     protocol.ErrPolicyUnavailable,
 		},
-	}, s.d.Journal, s.h, s.d.NC, s.d.JS, s.d.Log)
+	}, s.d, s.h)
 	if err != nil {
 		return fmt.Errorf("policies: %w", err)
 	}
-	return host.Serve(ctx, s.d.Leases, s.d.Instance, s.d.LeaseTTL)
+	return host.Serve(ctx)
 }

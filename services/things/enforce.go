@@ -181,9 +181,15 @@ func (pc *policyClient) send(ctx context.Context, policyID, action string, value
 	if env.Headers == nil {
 		env.Headers = protocol.Headers{}
 	}
-	reply, err := pc.cmd.Send(ctx, command.Request{Envelope: env, EntityID: policyID, Group: protocol.GroupPolicies, Auth: auth, Sudo: sudo})
+	req := command.Request{Envelope: env, EntityID: policyID, Group: protocol.GroupPolicies, Auth: command.EncodeAuth(auth)}
+	if sudo {
+		// The things service's own access (enforcement, undoing a policy
+		// it created): the policies service trusts the internal subject.
+		req.Kind = streams.KindInternal
+	}
+	reply, err := pc.cmd.Request(ctx, req)
 	if err != nil {
-		if errors.Is(err, command.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, command.ErrUnavailable) || errors.Is(err, command.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
 			return protocol.Envelope{}, protocol.ErrPolicyUnavailable(policyID)
 		}
 		return protocol.Envelope{}, fmt.Errorf("%s policy %s: %w", action, policyID, err)

@@ -61,7 +61,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cmds := &command.Client{NC: d.NC, Names: d.Names, Shards: d.Shards}
+	cmds := command.New(d.NC, d.Names, d.Shards)
 	pc := &policyClient{cmd: cmds}
 	h := &handler{
 		maxThingSize: int(cfg.ThingsMaxSize),
@@ -73,19 +73,19 @@ func New(cfg Config, d Deps) (*Service, error) {
 		return retrievePolicyID(ctx, cmds, thingID, auth)
 	}
 	host, err := entity.New(entity.Config{
-		Kind: "thing", Group: protocol.GroupThings, Channel: protocol.ChannelTwin, Queue: streams.ServiceThings,
-		Shards: d.Shards, CommandSubject: d.Names.ThingCommands, EventSubject: d.Names.ThingEvents,
-		MailboxSize: cfg.MailboxSize, SnapshotEvery: cfg.SnapshotThreshold, MaxEntities: cfg.MaxThingsInMemory,
+		Kind: "thing", Service: streams.ServiceThings, Group: protocol.GroupThings, Channel: protocol.ChannelTwin,
+		EventSubject: d.Names.ThingEvents,
+		MailboxSize:  cfg.MailboxSize, SnapshotEvery: cfg.SnapshotThreshold, MaxEntities: cfg.MaxThingsInMemory,
 		DefaultTimeout: cfg.DefaultTimeout,
 		Errors: entity.Errors{
 			TooManyRequests: protocol.ErrThingTooManyModifyingRequests,
 			Unavailable:     protocol.ErrThingUnavailable,
 		},
-	}, d.Journal, h, d.NC, d.JS, d.Log)
+	}, d, h)
 	if err != nil {
 		return nil, err
 	}
-	if err := host.Observe(d.Names.PolicyEventsAll(), h.cache.observe); err != nil {
+	if _, err := host.Observe(d.Names.PolicyEventsAll(), h.cache.observe); err != nil {
 		return nil, err
 	}
 	return &Service{host: host, deps: d}, nil
@@ -93,7 +93,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 
 // Run serves the shards this instance leases until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	return s.host.Serve(ctx, s.deps.Leases, s.deps.Instance, s.deps.LeaseTTL)
+	return s.host.Serve(ctx)
 }
 
 // retrievePolicyID reads a thing's policy id as the caller may read it.
@@ -104,7 +104,11 @@ func retrievePolicyID(ctx context.Context, cmds *command.Client, thingID string,
 		Headers: protocol.Headers{},
 		Path:    "/policyId",
 	}
-	reply, err := cmds.Send(ctx, command.Request{Envelope: env, EntityID: thingID, Group: protocol.GroupThings, Auth: auth})
+	req := command.Request{Envelope: env, EntityID: thingID, Group: protocol.GroupThings, Auth: command.EncodeAuth(auth)}
+	if req.Auth == "" {
+		req.Kind = streams.KindInternal // for a sudo command
+	}
+	reply, err := cmds.Request(ctx, req)
 	if err != nil {
 		return "", protocol.ErrThingUnavailable(thingID)
 	}

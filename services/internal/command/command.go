@@ -1,10 +1,12 @@
 // Package command sends Ditto Protocol commands to the service instance that
 // owns the addressed entity, over NATS request/reply, and returns its reply.
+// The gateway and the services use the same Client.
 //
-// Requests go to the entity's shard subject (streams.Names) with the caller's
-// authenticated subjects in streams.HeaderAuth. While a shard changes hands
-// nobody answers its subject for a moment; the client retries such requests
-// with a short backoff until the command's deadline.
+// Requests go to the entity's shard subject of the command's kind
+// (streams.Names.Commands) with the entity id in streams.HeaderEntity and the
+// caller's authenticated subjects in streams.HeaderAuth. While a shard
+// changes hands nobody answers its subject for a moment; the client retries
+// such requests with a short backoff until the command's timeout.
 package command
 
 import (
@@ -12,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,9 +25,27 @@ import (
 
 // Client sends commands. It is safe for concurrent use.
 type Client struct {
-	NC     *nats.Conn
-	Names  streams.Names
-	Shards int
+	nc     *nats.Conn
+	names  streams.Names
+	shards int
+
+	bufs sync.Pool // *[]byte for encoded envelopes
+}
+
+// New returns a client publishing on nc with subjects from names (the zero
+// value means the default prefix), spreading entities over shards shards
+// (streams.DefaultShards when shards <= 0).
+func New(nc *nats.Conn, names streams.Names, shards int) *Client {
+	if shards <= 0 {
+		shards = streams.DefaultShards
+	}
+	if names.Prefix() == "" {
+		names = streams.New("")
+	}
+	return &Client{
+		nc: nc, names: names, shards: shards,
+		bufs: sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
+	}
 }
 
 // Request is one command to send.
@@ -34,43 +55,159 @@ type Request struct {
 	// protocol.GroupPolicies) picks the service.
 	EntityID string
 	Group    string
-	// Auth are the caller's authenticated subjects; Sudo marks a
-	// service-to-service command that skips enforcement.
-	Auth []string
-	Sudo bool
-	// NoReply sends the command without waiting for any reply
-	// (response-required=false).
-	NoReply bool
+	// Kind is the subject kind: streams.KindCommands unless set.
+	Kind streams.CommandKind
+	// Auth is the JSON array of the caller's authenticated subjects (see
+	// EncodeAuth), sent as streams.HeaderAuth. Only an internal command may
+	// go without.
+	Auth string
+	// Timeout bounds the whole exchange, retries included (60 seconds
+	// when not set).
+	Timeout time.Duration
 }
 
-// ErrUnavailable is returned when no instance answered the shard's subject
-// before the deadline.
-var ErrUnavailable = errors.New("command: no service instance available")
+// Errors of Request besides NATS's own (a closed or reconnecting
+// connection).
+var (
+	// ErrUnavailable: no instance served the shard before the timeout.
+	ErrUnavailable = errors.New("command: no service instance available")
+	// ErrTimeout: an instance took the command but did not answer in time.
+	ErrTimeout = errors.New("command: no reply in time")
+)
 
-// Send delivers req and returns the reply envelope. A reply that is a Ditto
-// error comes back as the envelope (check Envelope.AsError). ctx's deadline
-// bounds the whole exchange; a missing deadline means 60 seconds.
-func (c *Client) Send(ctx context.Context, req Request) (protocol.Envelope, error) {
-	msg, err := c.message(req)
+// defaultTimeout bounds a request without a timeout.
+const defaultTimeout = 60 * time.Second
+
+// EncodeAuth renders authenticated subjects as the value of
+// streams.HeaderAuth.
+func EncodeAuth(subjects []string) string {
+	if len(subjects) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(subjects) // a []string always marshals
+	return string(b)
+}
+
+// Subject returns the subject of req: the kind's subject of the shard
+// that owns the entity in its group's service.
+func (c *Client) Subject(req Request) (string, error) {
+	var service string
+	switch req.Group {
+	case protocol.GroupThings:
+		service = streams.ServiceThings
+	case protocol.GroupPolicies:
+		service = streams.ServicePolicies
+	default:
+		return "", fmt.Errorf("command for group %q: no such service", req.Group)
+	}
+	kind := req.Kind
+	if kind == "" {
+		kind = streams.KindCommands
+	}
+	return c.names.Commands(service, kind, streams.Shard(req.EntityID, c.shards)), nil
+}
+
+// message builds the NATS message of req; release returns its buffer to
+// the pool once NATS has copied the payload.
+func (c *Client) message(req Request) (msg *nats.Msg, release func(), err error) {
+	subject, err := c.Subject(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	if req.Auth == "" && req.Kind != streams.KindInternal {
+		return nil, nil, errors.New("command without authenticated subjects")
+	}
+	bp := c.bufs.Get().(*[]byte)
+	data, err := req.Envelope.AppendJSONTrusted((*bp)[:0])
+	if err != nil {
+		c.bufs.Put(bp)
+		return nil, nil, fmt.Errorf("encode command: %w", err)
+	}
+	// NATS headers are case-sensitive: the keys are set as streams spells
+	// them, never canonicalised.
+	h := nats.Header{streams.HeaderEntity: []string{streams.EncodeEntityHeader(req.EntityID)}}
+	if req.Auth != "" {
+		h[streams.HeaderAuth] = []string{req.Auth}
+	}
+	msg = &nats.Msg{Subject: subject, Header: h, Data: data}
+	release = func() {
+		if cap(data) > maxPooledBuffer {
+			return // let a rare large command's buffer go
+		}
+		*bp = data[:0]
+		c.bufs.Put(bp)
+	}
+	return msg, release, nil
+}
+
+// maxPooledBuffer bounds the encode buffers kept for reuse.
+const maxPooledBuffer = 64 << 10
+
+// Publish sends req without a reply subject (response-required=false): the
+// service applies it and answers nobody. A command published while no
+// instance serves the shard is lost, as fire-and-forget allows.
+func (c *Client) Publish(req Request) error {
+	msg, release, err := c.message(req)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := c.nc.PublishMsg(msg); err != nil {
+		return fmt.Errorf("publish command: %w", err)
+	}
+	return nil
+}
+
+// Request sends req and returns the reply envelope (which may be an error
+// envelope: see protocol.Envelope.AsError). It waits until req.Timeout, or
+// ctx's deadline if that comes first; an ended ctx sends nothing. While
+// no instance serves the entity's shard it retries with backoff;
+// ErrUnavailable when none did in time, ErrTimeout when one took the
+// command but did not answer in time.
+func (c *Client) Request(ctx context.Context, req Request) (protocol.Envelope, error) {
+	if err := ctx.Err(); err != nil {
+		return protocol.Envelope{}, err
+	}
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	msg, release, err := c.message(req)
 	if err != nil {
 		return protocol.Envelope{}, err
 	}
-	if req.NoReply {
-		return protocol.Envelope{}, c.NC.PublishMsg(msg)
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-	}
-	reply, err := RequestRetrying(ctx, c.NC, msg)
-	if err != nil {
+	defer release()
+	// Bounded by the timeout rather than by ctx: a context per request
+	// was the largest allocation of the gateway's read path.
+	reply, err := RequestWithin(c.nc, msg, timeout)
+	switch {
+	case err == nil:
+		return decodeReply(reply)
+	case errors.Is(err, nats.ErrTimeout):
+		return protocol.Envelope{}, ErrTimeout
+	default:
 		return protocol.Envelope{}, err
 	}
-	// Replies come from the services, which write valid JSON.
-	env, err := protocol.DecodeEnvelopeTrusted(reply.Data)
+}
+
+// decodeReply reads a service's reply. A reply without body that carries
+// the micro framework's error headers (a service failing outside the Ditto
+// error path) becomes Ditto's internal error.
+func decodeReply(m *nats.Msg) (protocol.Envelope, error) {
+	if len(m.Data) == 0 {
+		if m.Header.Get("Nats-Service-Error-Code") != "" {
+			return protocol.Envelope{}, protocol.ErrGatewayInternal()
+		}
+		return protocol.Envelope{}, errors.New("decode reply: empty reply")
+	}
+	// Replies come from the services, which write them from parsed values:
+	// neither their JSON syntax nor their headers need re-validation.
+	env, err := protocol.DecodeEnvelopeTrusted(m.Data)
 	if err != nil {
-		return protocol.Envelope{}, fmt.Errorf("decode reply from %s: %w", msg.Subject, err)
+		return protocol.Envelope{}, fmt.Errorf("decode reply: %w", err)
 	}
 	return env, nil
 }
@@ -82,102 +219,30 @@ const (
 	maxBackoff = 250 * time.Millisecond
 )
 
-// RequestRetrying sends msg as a request and returns the reply. While
-// nobody answers its subject (the shard's owner is moving) it retries with
-// backoff until ctx ends, and then returns ErrUnavailable. Any other error
-// of the request comes back as NATS returned it.
-func RequestRetrying(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, error) {
-	return retryUnserved(
-		func() (*nats.Msg, error) { return nc.RequestMsgWithContext(ctx, msg) },
-		func(d time.Duration) bool {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return false
-			case <-t.C:
-				return true
-			}
-		})
-}
-
-// RequestWithin is RequestRetrying bounded by a timeout instead of a
-// context. It allocates no context and no timer per request (nats.go pools
-// the timers of RequestMsg), which is most of the cost of a request on the
-// gateway's hot path. No reply within timeout is nats.ErrTimeout; nobody
-// serving the subject until then is ErrUnavailable.
+// RequestWithin sends msg as a request and returns the reply. While nobody
+// answers its subject (the shard's owner is moving) it retries with backoff
+// until timeout, and then returns ErrUnavailable; no reply within timeout
+// is nats.ErrTimeout. It allocates no context and no timer per request
+// (nats.go pools the timers of RequestMsg), which is most of the cost of a
+// request on the gateway's hot path.
 func RequestWithin(nc *nats.Conn, msg *nats.Msg, timeout time.Duration) (*nats.Msg, error) {
 	deadline := time.Now().Add(timeout)
-	return retryUnserved(
-		func() (*nats.Msg, error) {
-			left := time.Until(deadline)
-			if left <= 0 {
-				return nil, nats.ErrTimeout
-			}
-			return nc.RequestMsg(msg, left)
-		},
-		func(d time.Duration) bool {
-			left := time.Until(deadline)
-			if left <= d {
-				time.Sleep(max(left, 0))
-				return false
-			}
-			time.Sleep(d)
-			return true
-		})
-}
-
-// retryUnserved calls request until it returns anything but
-// nats.ErrNoResponders, pausing with backoff in between; pause reports false
-// when the time is up, which ends the attempts with ErrUnavailable.
-func retryUnserved(request func() (*nats.Msg, error), pause func(time.Duration) bool) (*nats.Msg, error) {
 	backoff := minBackoff
 	for {
-		reply, err := request()
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, nats.ErrTimeout
+		}
+		reply, err := nc.RequestMsg(msg, left)
 		if !errors.Is(err, nats.ErrNoResponders) {
 			return reply, err
 		}
-		if !pause(backoff) {
+		left = time.Until(deadline)
+		if left <= backoff {
+			time.Sleep(max(left, 0))
 			return nil, ErrUnavailable
 		}
+		time.Sleep(backoff)
 		backoff = min(backoff*2, maxBackoff)
 	}
-}
-
-// Subject returns the command subject of the shard that owns id in group
-// (protocol.GroupThings or protocol.GroupPolicies).
-func Subject(names streams.Names, shards int, group, id string) (string, error) {
-	shard := streams.Shard(id, shards)
-	switch group {
-	case protocol.GroupThings:
-		return names.ThingCommands(shard), nil
-	case protocol.GroupPolicies:
-		return names.PolicyCommands(shard), nil
-	}
-	return "", fmt.Errorf("command for group %q: no such service", group)
-}
-
-func (c *Client) message(req Request) (*nats.Msg, error) {
-	subject, err := Subject(c.Names, c.Shards, req.Group, req.EntityID)
-	if err != nil {
-		return nil, err
-	}
-	data, err := req.Envelope.Encode()
-	if err != nil {
-		return nil, fmt.Errorf("encode command: %w", err)
-	}
-	msg := nats.NewMsg(subject)
-	msg.Data = data
-	msg.Header.Set(streams.HeaderEntity, req.EntityID)
-	if req.Sudo {
-		msg.Header.Set(streams.HeaderSudo, "true")
-	}
-	if len(req.Auth) > 0 {
-		auth, err := json.Marshal(req.Auth)
-		if err != nil {
-			return nil, err
-		}
-		msg.Header.Set(streams.HeaderAuth, string(auth))
-	}
-	return msg, nil
 }

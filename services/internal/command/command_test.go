@@ -13,13 +13,15 @@ import (
 	"github.com/dittonats/dittonats/streams/streamstest"
 )
 
-func TestSendRoutesToShardWithHeadersAndRetriesUntilServed(t *testing.T) {
+func TestRequestRoutesToShardWithHeadersAndRetriesUntilServed(t *testing.T) {
 	t.Parallel()
 	srv := streamstest.Start(t)
 	nc := srv.Connect(t)
 	names := streams.New("")
-	c := &Client{NC: nc, Names: names, Shards: 7}
-	id := "org.eclipse.ditto:t1"
+	c := New(nc, names, 7)
+	// A name ending in a blank: NATS header values lose it, so the
+	// header carries the id quoted.
+	id := "org.eclipse.ditto:t1 "
 	subject := names.ThingCommands(streams.Shard(id, 7))
 
 	// Nobody serves the shard yet: the client keeps trying.
@@ -28,7 +30,10 @@ func TestSendRoutesToShardWithHeadersAndRetriesUntilServed(t *testing.T) {
 		time.Sleep(150 * time.Millisecond) // the shard's owner arrives late
 		responder := srv.Connect(t)
 		_, err := responder.Subscribe(subject, func(m *nats.Msg) {
-			if m.Header.Get(streams.HeaderEntity) != id || m.Header.Get(streams.HeaderAuth) != `["nginx:ditto"]` || m.Header.Get(streams.HeaderSudo) != "" {
+			if got := streams.DecodeEntityHeader(m.Header.Get(streams.HeaderEntity)); got != id {
+				t.Errorf("entity header decodes to %q, want %q", got, id)
+			}
+			if m.Header.Get(streams.HeaderAuth) != `["nginx:ditto"]` || m.Header.Get(streams.HeaderSudo) != "" {
 				t.Errorf("headers %v", m.Header)
 			}
 			env, _ := protocol.DecodeEnvelope(m.Data)
@@ -42,35 +47,95 @@ func TestSendRoutesToShardWithHeadersAndRetriesUntilServed(t *testing.T) {
 		responder.Flush()
 		close(served)
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	env, err := c.Send(ctx, Request{
-		Envelope: protocol.Envelope{Topic: "org.eclipse.ditto/t1/things/twin/commands/retrieve", Path: "/"},
-		EntityID: id, Group: protocol.GroupThings, Auth: []string{"nginx:ditto"},
+	env, err := c.Request(context.Background(), Request{
+		Envelope: protocol.Envelope{Topic: "org.eclipse.ditto/t1 /things/twin/commands/retrieve", Path: "/"},
+		EntityID: id, Group: protocol.GroupThings, Auth: EncodeAuth([]string{"nginx:ditto"}), Timeout: 5 * time.Second,
 	})
 	<-served
 	if err != nil || env.Status != 200 {
-		t.Fatalf("Send = %+v, %v; want the responder's 200", env, err)
+		t.Fatalf("Request = %+v, %v; want the responder's 200", env, err)
 	}
 }
 
-func TestSendGivesUpAtDeadline(t *testing.T) {
+func TestRequestGivesUpAtTheEarlierOfTimeoutAndDeadline(t *testing.T) {
 	t.Parallel()
 	srv := streamstest.Start(t)
-	c := &Client{NC: srv.Connect(t), Names: streams.New(""), Shards: 3}
+	c := New(srv.Connect(t), streams.New(""), 3)
+	req := Request{Envelope: protocol.Envelope{Topic: "a/b/policies/commands/retrieve"}, EntityID: "a:b",
+		Group: protocol.GroupPolicies, Kind: streams.KindInternal, Timeout: time.Minute}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := c.Send(ctx, Request{Envelope: protocol.Envelope{Topic: "a/b/policies/commands/retrieve"}, EntityID: "a:b", Group: protocol.GroupPolicies, Sudo: true})
-	if !errors.Is(err, ErrUnavailable) {
+	start := time.Now()
+	if _, err := c.Request(ctx, req); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("gave up after %s, want about the context's 200ms", d)
+	}
+	cancel()
+	if _, err := c.Request(ctx, req); !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		t.Errorf("ended context: err = %v, want the context's error", err)
 	}
 }
 
-func TestSendRejectsUnknownGroup(t *testing.T) {
+func TestRequestAnsweredLateIsTimeout(t *testing.T) {
 	t.Parallel()
-	c := &Client{Names: streams.New(""), Shards: 3}
-	if _, err := c.Send(context.Background(), Request{EntityID: "a:b", Group: "nope"}); err == nil {
-		t.Fatal("unknown group accepted")
+	srv := streamstest.Start(t)
+	names := streams.New("")
+	c := New(srv.Connect(t), names, 3)
+	silent := srv.Connect(t)
+	if _, err := silent.Subscribe(names.CommandsAll(streams.ServiceThings, streams.KindCommands), func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	_ = silent.Flush()
+	_, err := c.Request(context.Background(), Request{Envelope: protocol.Envelope{Topic: "a/b/things/twin/commands/retrieve"},
+		EntityID: "a:b", Group: protocol.GroupThings, Auth: `["x:y"]`, Timeout: 100 * time.Millisecond})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+}
+
+func TestSubjectsByGroupAndKind(t *testing.T) {
+	t.Parallel()
+	c := New(nil, streams.Names{}, 0)
+	n := streams.New("")
+	const id = "org.eclipse.ditto:x"
+	s := streams.Shard(id, streams.DefaultShards)
+	tests := []struct {
+		group string
+		kind  streams.CommandKind
+		want  string
+		ok    bool
+	}{
+		{protocol.GroupThings, "", n.ThingCommands(s), true},
+		{protocol.GroupPolicies, streams.KindCommands, n.PolicyCommands(s), true},
+		{protocol.GroupPolicies, streams.KindInternal, n.Commands(streams.ServicePolicies, streams.KindInternal, s), true},
+		{protocol.GroupThings, streams.KindSudo, n.Commands(streams.ServiceThings, streams.KindSudo, s), true},
+		{protocol.GroupConnections, "", "", false},
+	}
+	for _, tt := range tests {
+		got, err := c.Subject(Request{Group: tt.group, Kind: tt.kind, EntityID: id})
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("Subject(%s, %s): got %q, %v, want %q ok=%t", tt.group, tt.kind, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// No command leaves without authenticated subjects but a service's
+// internal one: services would reject it anyway.
+func TestCommandsNeedAuth(t *testing.T) {
+	t.Parallel()
+	srv := streamstest.Start(t)
+	c := New(srv.Connect(t), streams.New(""), 3)
+	for _, kind := range []streams.CommandKind{"", streams.KindCommands, streams.KindSudo} {
+		req := Request{Envelope: protocol.Envelope{Topic: "a/b/things/twin/commands/retrieve"}, EntityID: "a:b",
+			Group: protocol.GroupThings, Kind: kind, Timeout: time.Second}
+		if _, err := c.Request(context.Background(), req); err == nil || errors.Is(err, ErrUnavailable) {
+			t.Errorf("kind %q without Auth: Request gave %v, want a refusal before sending", kind, err)
+		}
+		if err := c.Publish(req); err == nil {
+			t.Errorf("kind %q without Auth: Publish sent it", kind)
+		}
 	}
 }
 

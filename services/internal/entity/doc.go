@@ -1,7 +1,9 @@
 // Package entity hosts event-sourced entities (things, policies) for one
 // service instance: it is the "one writer per entity" of DESIGN.md.
 //
-// Commands arrive on the shard subjects this instance owns. One dispatcher
+// Commands arrive on the shard subjects this instance owns, one per command
+// kind (streams.CommandKind: commands of an authenticated caller, an
+// operator's sudo commands, services' internal commands). One dispatcher
 // goroutine reads every subscribed message in the order the NATS connection
 // delivered it and hands commands to the addressed entity's bounded mailbox;
 // it never does I/O. Messages of observed subjects (e.g. policy events that
@@ -13,10 +15,16 @@
 // Each entity with queued commands is run by one worker of a fixed pool at a
 // time (long-lived workers keep their grown stacks), which loads the entity
 // from the journal on first use (latest snapshot, then the events after it),
-// runs the service's Handler, appends the resulting event to
-// the journal with SN = revision, applies it, publishes it to JetStream with
+// runs the service's Handler, appends the resulting event to the journal
+// with SN = revision, applies it, publishes it to JetStream with
 // Nats-Msg-Id "<entity id>:<revision>", writes a snapshot every N events and
 // on deletion, and replies. A journal conflict (another instance wrote that
 // revision) reloads the entity and runs the command again, so an update is
 // neither lost nor applied twice.
+//
+// Every journaled event reaches its stream at least once and in revision
+// order per entity, also when JetStream fails for a while or the process
+// dies between append and publish: see publish.go. Subjects served:
+// <p>.<service>.{commands,sudo,internal}.<shard>; KV written:
+// <P>_<SERVICE>_PUBLISHED (a watermark per shard).
 package entity

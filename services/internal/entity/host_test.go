@@ -95,22 +95,32 @@ func (h *docHandler) Handle(_ context.Context, cmd *Command, st *State) (Outcome
 }
 
 type fixture struct {
-	srv   *streamstest.Server
-	names streams.Names
-	store *sqlitestore.Store
-	j     journal.Journal
-	nc    *nats.Conn
-	js    jetstream.JetStream
+	srv       *streamstest.Server
+	names     streams.Names
+	store     *sqlitestore.Store
+	j         journal.Journal
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	leases    jetstream.KeyValue
+	published jetstream.KeyValue
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{srv: streamstest.Start(t), names: streams.New("")}
 	f.nc, f.js = f.srv.JetStream(t)
-	if err := streams.Ensure(context.Background(), f.js, f.names, streams.DefaultConfig()); err != nil {
+	cfg := streams.DefaultConfig()
+	cfg.LeaseTTL = time.Second
+	if err := streams.Ensure(context.Background(), f.js, f.names, cfg, streams.ServiceThings); err != nil {
 		t.Fatal(err)
 	}
 	var err error
+	if f.leases, err = f.js.KeyValue(context.Background(), f.names.ShardLeaseBucket(streams.ServiceThings)); err != nil {
+		t.Fatal(err)
+	}
+	if f.published, err = f.js.KeyValue(context.Background(), f.names.PublishedBucket(streams.ServiceThings)); err != nil {
+		t.Fatal(err)
+	}
 	f.store, err = sqlitestore.Open(filepath.Join(t.TempDir(), "ditto.db"), sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +132,27 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// testConfig is the host configuration of the tests.
+func testConfig(f *fixture) Config {
+	return Config{
+		Kind: "thing", Service: streams.ServiceThings, Group: "things", Channel: "twin",
+		EventSubject: f.names.ThingEvents,
+		MailboxSize:  3, SnapshotEvery: 3,
+		Errors: Errors{
+			TooManyRequests: protocol.ErrThingTooManyModifyingRequests,
+			Unavailable:     protocol.ErrThingUnavailable,
+		},
+	}
+}
+
+// deps are the host's dependencies on a new connection.
+func (f *fixture) deps(t *testing.T, j journal.Journal) Deps {
+	nc := f.srv.Connect(t)
+	js, _ := jetstream.New(nc)
+	return Deps{NC: nc, JS: js, Journal: j, Leases: f.leases, Published: f.published, Names: f.names,
+		Shards: testShards, Instance: "one", LeaseTTL: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
 type runningHost struct {
 	*Host
 	cancel context.CancelFunc
@@ -130,21 +161,18 @@ type runningHost struct {
 
 func (f *fixture) host(t *testing.T, h Handler, mutate func(*Config)) *runningHost {
 	t.Helper()
-	cfg := Config{
-		Kind: "thing", Group: "things", Channel: "twin", Queue: "things",
-		Shards: testShards, CommandSubject: f.names.ThingCommands, EventSubject: f.names.ThingEvents,
-		MailboxSize: 3, SnapshotEvery: 3,
-		Errors: Errors{
-			TooManyRequests: protocol.ErrThingTooManyModifyingRequests,
-			Unavailable:     protocol.ErrThingUnavailable,
-		},
-	}
+	return f.hostOn(t, f.j, h, mutate)
+}
+
+// hostOn runs a host on journal j that serves every shard.
+func (f *fixture) hostOn(t *testing.T, j journal.Journal, h Handler, mutate func(*Config)) *runningHost {
+	t.Helper()
+	cfg := testConfig(f)
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	nc := f.srv.Connect(t)
-	js, _ := jetstream.New(nc)
-	host, err := New(cfg, f.j, h, nc, js, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d := f.deps(t, j)
+	host, err := New(cfg, d, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +189,7 @@ func (f *fixture) host(t *testing.T, h Handler, mutate func(*Config)) *runningHo
 			t.Fatal(err)
 		}
 	}
-	if err := nc.Flush(); err != nil {
+	if err := d.NC.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.stop)
@@ -212,7 +240,7 @@ func (f *fixture) command(t *testing.T, id, action, path, value string, headers 
 	if authHeader != "" {
 		msg.Header.Set(streams.HeaderAuth, authHeader)
 	}
-	msg.Header.Set(streams.HeaderEntity, id)
+	msg.Header.Set(streams.HeaderEntity, streams.EncodeEntityHeader(id))
 	return msg
 }
 
@@ -439,7 +467,7 @@ func TestObservedMessagesAreOrderedWithCommands(t *testing.T) {
 		}
 	}}
 	host := f.host(t, h, nil)
-	if err := host.Observe("invalidate", func(*nats.Msg) { observed.Add(1) }); err != nil {
+	if _, err := host.Observe("invalidate", func(*nats.Msg) { observed.Add(1) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := host.nc.Flush(); err != nil {
@@ -491,28 +519,14 @@ func TestExpiredCommandIsNotApplied(t *testing.T) {
 func TestServeTakesShardsAndHandsThemBack(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	cfg := streams.DefaultConfig()
-	cfg.LeaseTTL = time.Second
-	if err := streams.Ensure(context.Background(), f.js, f.names, cfg, streams.ServiceThings); err != nil {
-		t.Fatal(err)
-	}
-	kv, err := f.js.KeyValue(context.Background(), f.names.ShardLeaseBucket(streams.ServiceThings))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc := f.srv.Connect(t)
-	js, _ := jetstream.New(nc)
-	host, err := New(Config{
-		Kind: "thing", Group: "things", Channel: "twin", Queue: "things",
-		Shards: testShards, CommandSubject: f.names.ThingCommands, EventSubject: f.names.ThingEvents,
-		Errors: Errors{TooManyRequests: protocol.ErrThingTooManyModifyingRequests, Unavailable: protocol.ErrThingUnavailable},
-	}, f.j, &docHandler{}, nc, js, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	kv := f.leases
+	host, err := New(testConfig(f), f.deps(t, f.j), &docHandler{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- host.Serve(ctx, kv, "one", time.Second) }()
+	go func() { done <- host.Serve(ctx) }()
 
 	// Commands are answered once the shards are taken.
 	id := "org.eclipse.ditto:served"

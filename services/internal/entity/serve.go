@@ -16,15 +16,23 @@ import (
 // Deps are what an entity service (things, policies) runs on; the process
 // that starts it owns them.
 type Deps struct {
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Journal  journal.Journal
-	Leases   jetstream.KeyValue
-	Names    streams.Names
-	Shards   int
-	Instance string
-	LeaseTTL time.Duration
-	Log      *slog.Logger
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Journal journal.Journal
+	// Leases is the service's shard lease bucket, Published its
+	// publication watermark bucket (streams.Names.ShardLeaseBucket and
+	// PublishedBucket).
+	Leases    jetstream.KeyValue
+	Published jetstream.KeyValue
+	Names     streams.Names
+	Shards    int
+	Instance  string
+	LeaseTTL  time.Duration
+	// EventsMaxAge is the event streams' retention: how far back a shard's
+	// recovery looks for unpublished events when no watermark of the shard
+	// is stored yet (republishing older events is pointless).
+	EventsMaxAge time.Duration
+	Log          *slog.Logger
 }
 
 // Acquire implements shard.Handler: start serving shard.
@@ -38,8 +46,8 @@ func (h *Host) Release(ctx context.Context, s int) { h.CloseShard(ctx, s) }
 // instance, until ctx ends. Shutdown first hands every shard back (each
 // drained through Release, so commands already received are answered and
 // other instances take over at once), then stops the host.
-func (h *Host) Serve(ctx context.Context, leases jetstream.KeyValue, instance string, ttl time.Duration) error {
-	mgr, err := shard.New(leases, shard.Config{Shards: h.cfg.Shards, Instance: instance, TTL: ttl}, h, h.log)
+func (h *Host) Serve(ctx context.Context) error {
+	mgr, err := shard.New(h.d.Leases, shard.Config{Shards: h.d.Shards, Instance: h.d.Instance, TTL: h.d.LeaseTTL}, h, h.log)
 	if err != nil {
 		return err
 	}

@@ -264,6 +264,10 @@ func (p *Process) newEntityService(ctx context.Context, name string, names strea
 	if err != nil {
 		return nil, fmt.Errorf("lease bucket of %s: %w", name, err)
 	}
+	published, err := js.KeyValue(ctx, names.PublishedBucket(name))
+	if err != nil {
+		return nil, fmt.Errorf("publication bucket of %s: %w", name, err)
+	}
 	log := p.log.With("service", name, "instance", p.instance)
 	switch name {
 	case Things:
@@ -271,8 +275,8 @@ func (p *Process) newEntityService(ctx context.Context, name string, names strea
 		if err != nil {
 			return nil, err
 		}
-		s, err := things.New(p.cfg.Things, things.Deps{NC: nc, JS: js, Journal: j, Leases: leases, Names: names,
-			Shards: p.cfg.Shards, Instance: p.instance, LeaseTTL: p.cfg.LeaseTTL, Log: log})
+		s, err := things.New(p.cfg.Things, things.Deps{NC: nc, JS: js, Journal: j, Leases: leases, Published: published, Names: names,
+			Shards: p.cfg.Shards, Instance: p.instance, LeaseTTL: p.cfg.LeaseTTL, EventsMaxAge: p.cfg.EventsMaxAge, Log: log})
 		if err != nil {
 			return nil, err
 		}
@@ -282,8 +286,8 @@ func (p *Process) newEntityService(ctx context.Context, name string, names strea
 		if err != nil {
 			return nil, err
 		}
-		s, err := policies.New(p.cfg.Policies, policies.Deps{NC: nc, JS: js, Journal: j, Leases: leases, Names: names,
-			Shards: p.cfg.Shards, Instance: p.instance, LeaseTTL: p.cfg.LeaseTTL, Log: log})
+		s, err := policies.New(p.cfg.Policies, policies.Deps{NC: nc, JS: js, Journal: j, Leases: leases, Published: published, Names: names,
+			Shards: p.cfg.Shards, Instance: p.instance, LeaseTTL: p.cfg.LeaseTTL, EventsMaxAge: p.cfg.EventsMaxAge, Log: log})
 		if err != nil {
 			return nil, err
 		}

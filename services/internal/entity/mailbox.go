@@ -1,0 +1,141 @@
+package entity
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/streams"
+)
+
+type shardState struct {
+	mu      sync.Mutex
+	open    bool             // guarded by mu
+	slots   map[string]*slot // guarded by mu
+	workers sync.WaitGroup
+}
+
+// slot is one entity in memory. queue and running are guarded by the shard's
+// mu; state, loaded and unsure belong to the worker while running is set.
+type slot struct {
+	queue   []*request
+	state   State
+	running bool
+	loaded  bool
+	// unsure is set when the journal may hold events of this entity that
+	// the state lacks and that were never handed to the publisher (an
+	// append whose outcome is unknown, another writer's revision): the
+	// next load hands every revision beyond the state's to the publisher.
+	unsure bool
+}
+
+// runnable is an entity whose mailbox has commands for the pool.
+type runnable struct {
+	sh *shardState
+	sl *slot
+}
+
+type request struct {
+	msg      *nats.Msg
+	kind     streams.CommandKind
+	entityID string
+	env      *protocol.Envelope // decoded by the dispatcher when it had to
+	received time.Time
+}
+
+// enqueue puts a command into its entity's mailbox and, if the entity has
+// no worker, queues it for one. A full mailbox is answered at once.
+func (h *Host) enqueue(shard int, req *request) {
+	sh := h.shards[shard]
+	sh.mu.Lock()
+	if !sh.open {
+		sh.mu.Unlock()
+		h.notServing(req.msg)
+		return
+	}
+	sl := sh.slots[req.entityID]
+	if sl == nil {
+		// Cloned: the id may point into the message's header block.
+		id := strings.Clone(req.entityID)
+		sl = &slot{state: State{ID: id}}
+		sh.slots[id] = sl
+		if h.cfg.MaxEntities > 0 && h.loaded.Add(1) > int64(h.cfg.MaxEntities) {
+			h.evictOne(sh, sl)
+		} else if h.cfg.MaxEntities <= 0 {
+			h.loaded.Add(1)
+		}
+	}
+	if len(sl.queue) >= h.cfg.MailboxSize {
+		sh.mu.Unlock()
+		h.replyError(req.msg, protocol.Topic{}, protocol.Envelope{}, h.cfg.Errors.TooManyRequests(req.entityID))
+		return
+	}
+	sl.queue = append(sl.queue, req)
+	start := !sl.running
+	if start {
+		sl.running = true
+		sh.workers.Add(1)
+	}
+	sh.mu.Unlock()
+	if start {
+		h.runMu.Lock()
+		h.runQ = append(h.runQ, runnable{sh: sh, sl: sl})
+		h.runCond.Signal()
+		h.runMu.Unlock()
+	}
+}
+
+// evictOne drops one idle entity of sh other than keep. Go's map order is
+// random, which makes this a random eviction: cheap and good enough to bound
+// memory. Caller holds sh.mu.
+func (h *Host) evictOne(sh *shardState, keep *slot) {
+	for id, sl := range sh.slots {
+		if sl != keep && !sl.running && !sl.unsure && len(sl.queue) == 0 {
+			delete(sh.slots, id)
+			h.loaded.Add(-1)
+			return
+		}
+	}
+}
+
+// worker runs entities from the run queue until the host stops.
+func (h *Host) worker() {
+	defer h.workers.Done()
+	for {
+		h.runMu.Lock()
+		for len(h.runQ) == 0 && !h.stopping {
+			h.runCond.Wait()
+		}
+		if len(h.runQ) == 0 {
+			h.runMu.Unlock()
+			return
+		}
+		r := h.runQ[0]
+		h.runQ[0] = runnable{}
+		h.runQ = h.runQ[1:]
+		h.runMu.Unlock()
+		h.work(r.sh, r.sl)
+	}
+}
+
+// work runs the queued commands of one entity until its mailbox is empty.
+func (h *Host) work(sh *shardState, sl *slot) {
+	defer sh.workers.Done()
+	for {
+		sh.mu.Lock()
+		if len(sl.queue) == 0 {
+			sl.running = false
+			sl.queue = nil // an idle entity keeps no mailbox
+			sh.mu.Unlock()
+			return
+		}
+		req := sl.queue[0]
+		sl.queue[0] = nil
+		sl.queue = sl.queue[1:]
+		sh.mu.Unlock()
+		h.process(sl, req)
+	}
+}

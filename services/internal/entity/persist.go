@@ -1,0 +1,164 @@
+package entity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/journal"
+)
+
+// persist appends ev as the next revision, applies it and hands it to the
+// publisher. The event's timestamp comes from the publisher, which tracks
+// it from before the append until JetStream acknowledged the event: that is
+// what lets a later owner of the shard find every event that may not have
+// reached the stream (publish.go).
+func (h *Host) persist(sl *slot, cmd *Command, ev *Event) error {
+	rev := sl.state.Revision + 1
+	id := sl.state.ID
+	shard := h.shardOf(id)
+	tsMs := h.pub.begin(shard)
+	ts := time.UnixMilli(tsMs).UTC()
+	ns, name := protocol.SplitID(id)
+	evEnv := protocol.Envelope{
+		Topic: protocol.Topic{
+			Namespace: ns, EntityName: name,
+			Group: h.cfg.Group, Channel: h.cfg.Channel,
+			Criterion: protocol.CriterionEvents, Action: ev.Action,
+		}.String(),
+		Headers:   ev.Headers,
+		Path:      ev.Path.String(),
+		Revision:  rev,
+		Timestamp: FormatTime(ts),
+	}
+	if evEnv.Headers == nil {
+		evEnv.Headers = protocol.Headers{}
+	}
+	if ev.Action != ActionDeleted {
+		evEnv.Value = ev.Value.AppendJSON(nil)
+	}
+	payload, err := evEnv.AppendJSONTrusted(nil)
+	if err != nil {
+		h.pub.abort(shard, tsMs)
+		return fmt.Errorf("encode event: %w", err)
+	}
+	// The append must not be cut short by the caller's deadline: an
+	// append whose outcome is unknown forces a reload.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.base), 30*time.Second)
+	defer cancel()
+	if err := h.j.Append(ctx, journal.Event{PID: h.pid(id), SN: rev, Timestamp: ts, Payload: payload}); err != nil {
+		if errors.Is(err, journal.ErrConflict) || errors.Is(err, journal.ErrInvalid) {
+			h.pub.abort(shard, tsMs) // nothing of ours was stored
+		} else {
+			// Stored or not: the publisher looks it up in the journal.
+			h.pub.unsure(shard, tsMs, id, rev)
+		}
+		return err
+	}
+	// Whatever happens next, the event is in the journal and goes out.
+	h.pub.deliver(shard, tsMs, id, rev, payload)
+	if err := sl.state.apply(ev.Change, rev, ts); err != nil {
+		return fmt.Errorf("apply persisted event %d: %w", rev, err)
+	}
+	return nil
+}
+
+func (h *Host) pid(id string) string { return h.cfg.Kind + ":" + id }
+
+func (h *Host) snapshot(sl *slot) {
+	data, err := sl.state.marshalSnapshot()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(h.base, 30*time.Second)
+		defer cancel()
+		err = h.j.SaveSnapshot(ctx, journal.Snapshot{
+			PID: h.pid(sl.state.ID), SN: sl.state.Revision,
+			Timestamp: sl.state.Modified(), Payload: data, Deleted: sl.state.Deleted,
+		})
+	}
+	if err != nil {
+		h.log.Warn("save snapshot", "entity_id", sl.state.ID, "revision", sl.state.Revision, "err", err)
+	}
+}
+
+// load recovers the entity: the latest snapshot, then every later event.
+// After an append of unknown outcome or another writer's revision
+// (sl.unsure), the revisions beyond the state it had go to the publisher:
+// nothing else would publish them.
+func (h *Host) load(ctx context.Context, sl *slot) error {
+	pid := h.pid(sl.state.ID)
+	prev, unsure := sl.state.Revision, sl.unsure
+	st := State{ID: sl.state.ID}
+	snap, ok, err := h.j.LatestSnapshot(ctx, pid, math.MaxInt64)
+	if err != nil {
+		return fmt.Errorf("latest snapshot: %w", err)
+	}
+	if ok {
+		if err := st.unmarshalSnapshot(snap.SN, snap.Deleted, snap.Payload); err != nil {
+			return err
+		}
+	}
+	events, err := h.j.Events(ctx, pid, st.Revision+1, math.MaxInt64)
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	var firstNew time.Time // timestamp of revision prev+1, if read here
+	for _, e := range events {
+		if e.SN != st.Revision+1 {
+			return fmt.Errorf("journal of %s has a gap: revision %d follows %d", pid, e.SN, st.Revision)
+		}
+		ch, err := ChangeOf(e.Payload, h.cfg.ParseEventPath)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", e.SN, err)
+		}
+		if err := st.apply(ch, e.SN, e.Timestamp.UTC()); err != nil {
+			return err
+		}
+		if e.SN == prev+1 {
+			firstNew = e.Timestamp
+		}
+	}
+	if unsure && st.Revision > prev {
+		if firstNew.IsZero() {
+			// Covered by the snapshot: read the event's own time.
+			evs, err := h.j.Events(ctx, pid, prev+1, prev+1)
+			if err != nil {
+				return fmt.Errorf("events: %w", err)
+			}
+			if len(evs) > 0 {
+				firstNew = evs[0].Timestamp
+			}
+		}
+		h.pub.adopt(h.shardOf(st.ID), st.ID, prev+1, st.Revision, firstNew.UnixMilli())
+	}
+	st.forget()
+	sl.state, sl.loaded, sl.unsure = st, true, false
+	return nil
+}
+
+// ChangeOf reads the change an event envelope describes, with parsePath
+// reading its path.
+func ChangeOf(payload []byte, parsePath func(string) (jsonv.Pointer, error)) (Change, error) {
+	env, err := protocol.DecodeEnvelopeUnchecked(payload)
+	if err != nil {
+		return Change{}, err
+	}
+	t, err := protocol.ParseTopic(env.Topic)
+	if err != nil {
+		return Change{}, err
+	}
+	p, err := parsePath(env.Path)
+	if err != nil {
+		return Change{}, err
+	}
+	ch := Change{Action: t.Action, Path: p}
+	if len(env.Value) > 0 {
+		if ch.Value, err = jsonv.Parse(env.Value); err != nil {
+			return Change{}, err
+		}
+	}
+	return ch, nil
+}
