@@ -168,6 +168,15 @@ func ErrJSONInvalid(message string) *Error {
 	return NewError(http.StatusBadRequest, CodeJSONInvalid, message, descJSONInvalid)
 }
 
+// ErrJSONTooDeep is the JsonParseException (json.invalid) of a write whose
+// result would nest arrays and objects deeper than maxDepth levels, the
+// deepest JSON the platform parses: stored, it could not be read back. Ditto
+// has no depth limit of its own; its parser fails on such JSON with a stack
+// overflow, which it reports as json.invalid.
+func ErrJSONTooDeep(maxDepth int) *Error {
+	return ErrJSONInvalid(fmt.Sprintf("The JSON would be nested deeper than %d levels after this change.", maxDepth))
+}
+
 // ErrJSONFormatInvalid is the fallback of Ditto's DittoJsonException, for a
 // JSON problem that is not a parse error (Ditto: "Empty json."); it has no
 // description.

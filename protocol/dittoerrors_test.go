@@ -18,6 +18,7 @@ var catalog = []struct {
 	wantCode   string
 }{
 	{"JSONInvalid", ErrJSONInvalid("m"), 400, "json.invalid"},
+	{"JSONTooDeep", ErrJSONTooDeep(512), 400, "json.invalid"},
 	{"JSONFormatInvalid", ErrJSONFormatInvalid("m"), 400, "json.format.invalid"},
 	{"JSONFieldMissing", ErrJSONFieldMissing("/topic"), 400, "json.field.missing"},
 	{"JSONPointerInvalid", ErrJSONPointerInvalid("//"), 400, "json.pointer.invalid"},
@@ -202,6 +203,9 @@ func TestCatalogMessages(t *testing.T) {
 			"The timeout <90,000ms> is not inside its allowed bounds <0ms - 60,000ms>", "Choose a timeout inside the bounds.", ""},
 		{"message timeout bounds", ErrTimeoutOutOfBounds(11*time.Minute, 10*time.Minute),
 			"The timeout <660,000ms> is not inside its allowed bounds <0ms - 600,000ms>", "Please choose a valid timeout.", ""},
+		{"json too deep", ErrJSONTooDeep(512),
+			"The JSON would be nested deeper than 512 levels after this change.",
+			"Check if the JSON was valid (e.g. on https://jsonlint.com) and if it was in required format.", ""},
 		{"thing too large kB", ErrThingTooLarge(200000, 102400),
 			"The size of '195.312' kB exceeds the maximal allowed Thing size of '100' kB.", "Reduce the Thing size in the bounds of the specified limit", ""},
 		{"policy too large grouped kB", ErrPolicyTooLarge(2000000, 1048576),

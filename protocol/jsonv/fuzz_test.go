@@ -37,11 +37,22 @@ func FuzzParse(f *testing.F) {
 		if (err == nil) != want {
 			t.Fatalf("Parse(%q): got error %v, want accepted=%v", data, err, want)
 		}
+		// ParseStored reads the same, only deeper.
+		stored, serr := ParseStored(data)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidJSON) {
 				t.Fatalf("Parse(%q): got %v, want ErrInvalidJSON", data, err)
 			}
+			if serr == nil && stored.Depth() <= MaxDepth {
+				t.Fatalf("ParseStored(%q) accepted what Parse refused (%v) at depth %d", data, err, stored.Depth())
+			}
 			return
+		}
+		if serr != nil || !stored.Equal(v) {
+			t.Fatalf("ParseStored(%q) = %s, %v; Parse read %s", data, stored, serr, v)
+		}
+		if d := v.Depth(); d > MaxDepth {
+			t.Fatalf("Parse(%q) accepted depth %d", data, d)
 		}
 		out := v.AppendJSON(nil)
 		if !json.Valid(out) {

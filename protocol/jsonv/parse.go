@@ -12,7 +12,15 @@ import (
 
 // MaxDepth is the deepest nesting of arrays and objects Parse accepts; deeper
 // input is rejected as invalid rather than risking unbounded recursion.
+// Writers keep what they store within it (see Value.Depth), so that every
+// client can read it back with any parser that has the same limit.
 const MaxDepth = 512
+
+// MaxStoredDepth is the deepest nesting ParseStored accepts. It only bounds
+// the recursion: documents written before writes were held to MaxDepth got
+// deeper only through the path of a write, and the gateway's 64 KiB limit on
+// a request's head keeps any path below 32768 segments.
+const MaxStoredDepth = 1 << 16
 
 // Parse parses one JSON text (RFC 8259, strict: no comments, no trailing
 // commas, nothing but whitespace around the value). It copies data once and
@@ -31,7 +39,19 @@ func Parse(data []byte) (Value, error) {
 	if uint64(len(data)) > maxLen {
 		return Value{}, parseError("input larger than 4 GiB")
 	}
-	return parse(string(data))
+	return parse(string(data), MaxDepth)
+}
+
+// ParseStored is Parse for JSON the platform stored itself after validating
+// it (entity documents, journal events, snapshots), nested up to
+// MaxStoredDepth: an entity stored deeper than MaxDepth, by a version that
+// did not check the depth of writes, must still load so that it can be
+// repaired or deleted. Client input must go through Parse.
+func ParseStored(data []byte) (Value, error) {
+	if uint64(len(data)) > maxLen {
+		return Value{}, parseError("input larger than 4 GiB")
+	}
+	return parse(string(data), MaxStoredDepth)
 }
 
 // ParseString is Parse for a string, which it shares instead of copying.
@@ -39,7 +59,7 @@ func ParseString(s string) (Value, error) {
 	if uint64(len(s)) > maxLen {
 		return Value{}, parseError("input larger than 4 GiB")
 	}
-	return parse(s)
+	return parse(s, MaxDepth)
 }
 
 // MustParse parses s and panics on error; for tests and constants.
@@ -69,6 +89,7 @@ type parser struct {
 	s     string
 	i     int
 	depth int
+	limit int // the deepest nesting accepted
 	vals  []Value
 	mems  []Member
 	buf   []byte // unescaping scratch
@@ -85,9 +106,9 @@ var parsers = sync.Pool{New: func() any { return new(parser) }}
 // maxPooledScratch keeps one huge document from pinning its scratch forever.
 const maxPooledScratch = 1 << 10
 
-func parse(s string) (Value, error) {
+func parse(s string, limit int) (Value, error) {
 	p := parsers.Get().(*parser)
-	p.s = s
+	p.s, p.limit = s, limit
 	v, ok := p.value()
 	if ok {
 		p.skipSpace()
@@ -202,8 +223,8 @@ func (p *parser) literal(word string, v Value) (Value, bool) {
 
 func (p *parser) enter() bool {
 	p.depth++
-	if p.depth > MaxDepth {
-		p.err = parseErrorAt(p.s, p.i, "nesting deeper than "+strconv.Itoa(MaxDepth)+" levels")
+	if p.depth > p.limit {
+		p.err = parseErrorAt(p.s, p.i, "nesting deeper than "+strconv.Itoa(p.limit)+" levels")
 		return false
 	}
 	return true

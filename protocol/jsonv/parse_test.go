@@ -187,6 +187,51 @@ func TestParseDepthLimit(t *testing.T) {
 	}
 }
 
+// ParseStored reads what Parse reads, and deeper documents up to
+// MaxStoredDepth, which Parse refuses.
+func TestParseStoredDepthLimit(t *testing.T) {
+	t.Parallel()
+	nested := func(n int) []byte {
+		return []byte(strings.Repeat(`{"d":`, n) + "1" + strings.Repeat("}", n))
+	}
+	tests := []struct {
+		name        string
+		depth       int
+		parse, stor bool // accepted by Parse, by ParseStored
+	}{
+		{"at MaxDepth", MaxDepth, true, true},
+		{"beyond MaxDepth", MaxDepth + 1, false, true},
+		{"a 600 segment path", 600, false, true},
+		{"at MaxStoredDepth", MaxStoredDepth, false, true},
+		{"beyond MaxStoredDepth", MaxStoredDepth + 1, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			data := nested(tt.depth)
+			if _, err := Parse(data); (err == nil) != tt.parse {
+				t.Errorf("Parse: got error %v, want accepted=%v", err, tt.parse)
+			}
+			v, err := ParseStored(data)
+			if (err == nil) != tt.stor {
+				t.Fatalf("ParseStored: got error %v, want accepted=%v", err, tt.stor)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrInvalidJSON) {
+					t.Errorf("ParseStored: got %v, want ErrInvalidJSON", err)
+				}
+				return
+			}
+			if got := v.Depth(); got != tt.depth {
+				t.Errorf("Depth: got %d, want %d", got, tt.depth)
+			}
+			if out := v.AppendJSON(nil); string(out) != string(data) {
+				t.Errorf("AppendJSON does not give the input back")
+			}
+		})
+	}
+}
+
 // The message is part of the wire error, so its wording is pinned here.
 func TestParseErrorMessage(t *testing.T) {
 	t.Parallel()

@@ -370,6 +370,27 @@ func (v Value) Len() int {
 	return 0
 }
 
+// Depth returns how deeply v nests arrays and objects, counted as Parse
+// counts against MaxDepth: 0 for a scalar, 1 for {} or [1], 2 for {"a":[]}.
+// Writers check the document a write would leave with it, so that nothing is
+// stored that Parse then refuses to read back.
+func (v Value) Depth() int {
+	d := 0
+	switch v.k {
+	case KindObject:
+		for _, m := range v.Members() {
+			d = max(d, m.Value.Depth())
+		}
+	case KindArray:
+		for _, e := range v.Elements() {
+			d = max(d, e.Depth())
+		}
+	default:
+		return 0
+	}
+	return d + 1
+}
+
 // String returns v as compact JSON, for logs and debugging.
 func (v Value) String() string {
 	return string(v.AppendJSON(nil))

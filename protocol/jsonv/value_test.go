@@ -304,3 +304,33 @@ func TestObjectManyDuplicates(t *testing.T) {
 		t.Errorf("first key: got %q, want k0", got)
 	}
 }
+
+func TestDepth(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{`1`, 0},
+		{`"s"`, 0},
+		{`{}`, 1},
+		{`[]`, 1},
+		{`[1,2]`, 1},
+		{`{"a":[]}`, 2},
+		{`{"a":1,"b":{"c":[{"d":null}]},"e":{}}`, 4},
+		{`[[1],[[2]],3]`, 3},
+	}
+	for _, tt := range tests {
+		if got := MustParse(tt.in).Depth(); got != tt.want {
+			t.Errorf("Depth(%s): got %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	// A write through a path nests the value below it.
+	p := make(Pointer, 600)
+	for i := range p {
+		p[i] = "d"
+	}
+	if got := Object().Set(p, Int(1)).Depth(); got != 600 {
+		t.Errorf("Depth after Set at a 600 segment path: got %d, want 600", got)
+	}
+}

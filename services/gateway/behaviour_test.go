@@ -289,19 +289,26 @@ func TestCreate(t *testing.T) {
 func TestSizeLimits(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *Config) {
-		c.ThingsMaxSize = 1024
-		c.PoliciesMaxSize = 2048
+		c.Limits.ThingsMaxSize = 1024
+		c.Limits.PoliciesMaxSize = 2048
+	})
+	// 0 is no limit; a limit above what one NATS message carries (8 MiB
+	// in the test server) is that much.
+	unlimited := newHarness(t, func(c *Config) {
+		c.Limits.ThingsMaxSize = 0
+		c.Limits.PoliciesMaxSize = 64 << 20
 	})
 	big := func(n int) string { return `"` + strings.Repeat("x", n-2) + `"` }
 	tests := []struct {
-		name    string
-		method  string
-		target  string
-		body    string
-		chunked bool
-		status  int
-		code    string
-		message string
+		name      string
+		unlimited bool
+		method    string
+		target    string
+		body      string
+		chunked   bool
+		status    int
+		code      string
+		message   string
 	}{
 		{name: "thing body over the limit", method: "PUT", target: thingURL + "/attributes/a", body: big(2000),
 			status: 413, code: protocol.CodeThingTooLarge,
@@ -314,9 +321,22 @@ func TestSizeLimits(t *testing.T) {
 		{name: "policy body over its limit", method: "PUT", target: polURL + "/entries", body: `{"a":` + big(2100) + `}`,
 			status: 413, code: protocol.CodePolicyTooLarge},
 		{name: "policy body within its limit", method: "PUT", target: polURL + "/entries/E/subjects/s", body: `{"a":` + big(1500) + `}`, status: 204},
+		{name: "no limit", unlimited: true, method: "PUT", target: thingURL + "/attributes/a", body: big(2 << 20), status: 204},
+		{name: "no limit, chunked", unlimited: true, method: "PUT", target: thingURL + "/attributes/a", body: big(2 << 20), chunked: true, status: 204},
+		{name: "no limit, body NATS cannot carry", unlimited: true, method: "PUT", target: thingURL + "/attributes/a", body: big(9 << 20),
+			status: 413, code: protocol.CodeThingTooLarge,
+			message: "The size of '9,216' kB exceeds the maximal allowed Thing size of '7,936' kB."},
+		{name: "no limit, chunked body NATS cannot carry", unlimited: true, method: "POST", target: "/api/2/things", body: `{"a":` + big(9<<20) + `}`, chunked: true,
+			status: 413, code: protocol.CodeThingTooLarge},
+		{name: "limit above what NATS carries", unlimited: true, method: "PUT", target: polURL, body: `{"a":` + big(9<<20) + `}`,
+			status: 413, code: protocol.CodePolicyTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			h := h
+			if tt.unlimited {
+				h = unlimited
+			}
 			r := newRequest(tt.method, tt.target, "")
 			r.Body = io.NopCloser(strings.NewReader(tt.body))
 			r.ContentLength = int64(len(tt.body))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
@@ -33,6 +34,13 @@ type apiRequest struct {
 // fail answers err: a *protocol.Error as Ditto's error, anything else as
 // Ditto's gateway internal error (logged, since the client learns nothing).
 func (g *Gateway) fail(ar *apiRequest, err error) {
+	var unreadable *unreadableBodyError
+	if errors.As(err, &unreadable) {
+		g.log.Debug("request body unreadable", "method", ar.r.Method, "path", ar.r.URL.Path,
+			"correlation_id", ar.headers[protocol.HeaderCorrelationID], "err", unreadable.err)
+		writeUnreadableBody(ar.w, unreadable.err)
+		return
+	}
 	perr := protocol.AsError(err)
 	if perr == nil {
 		if errors.Is(err, context.Canceled) {
@@ -186,6 +194,10 @@ func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 	c.Timeout = t.timeout
 	if t.fireAndForget {
 		if err := g.publish(c); err != nil {
+			if errors.Is(err, nats.ErrMaxPayload) {
+				writeError(ar.w, ar.headers, g.tooLargeToSend(c))
+				return
+			}
 			g.log.Warn("publish command", "entity_id", c.EntityID, "err", err)
 			writeError(ar.w, ar.headers, protocol.ErrGatewayServiceUnavailable())
 			return
@@ -194,6 +206,9 @@ func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 		return
 	}
 	reply, err := g.request(ar.r.Context(), c)
+	if errors.Is(err, nats.ErrMaxPayload) {
+		err = g.tooLargeToSend(c)
+	}
 	if err != nil {
 		g.fail(ar, err)
 		return
@@ -280,13 +295,10 @@ func (g *Gateway) checkMediaType(r *http.Request, m methods) error {
 
 // readBody reads the request body of an entity of group, refusing one over
 // the entity size limit with Ditto's too-large error before reading it all
-// (and before any command is sent).
+// (and before any command is sent). A body that cannot be read (a malformed
+// chunk or trailer, a connection cut short) is an *unreadableBodyError.
 func (g *Gateway) readBody(ar *apiRequest, group string) ([]byte, error) {
-	limit := int64(g.cfg.ThingsMaxSize)
-	tooLarge := protocol.ErrThingTooLarge
-	if group == protocol.GroupPolicies {
-		limit, tooLarge = int64(g.cfg.PoliciesMaxSize), protocol.ErrPolicyTooLarge
-	}
+	limit, tooLarge := g.bodyLimit(group)
 	if ar.r.ContentLength > limit {
 		return nil, tooLarge(ar.r.ContentLength, limit)
 	}
@@ -298,9 +310,49 @@ func (g *Gateway) readBody(ar *apiRequest, group string) ([]byte, error) {
 		return nil, tooLarge(int64(len(body))+1, limit)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read request body: %w", err)
+		return nil, &unreadableBodyError{err: err}
 	}
 	return body, nil
+}
+
+// unreadableBodyError is a request body the HTTP server could not read: the
+// client sent a malformed chunked body or trailer, or went away.
+type unreadableBodyError struct{ err error }
+
+func (e *unreadableBodyError) Error() string { return "read request body: " + e.err.Error() }
+func (e *unreadableBodyError) Unwrap() error { return e.err }
+
+// sendHeadroom is what a command needs besides its value in a NATS
+// message: topic, path and headers, all from a request head the server
+// bounds to 64 KiB, some escaped in JSON.
+const sendHeadroom = 256 << 10
+
+// bodyLimit returns the largest request body of an entity of group that
+// the gateway reads, and Ditto's error for a larger one: the configured
+// limit, and without one (0) or above it what one NATS message can carry,
+// since a larger body could not be sent.
+func (g *Gateway) bodyLimit(group string) (int64, func(actual, max int64) *protocol.Error) {
+	limit, tooLarge := int64(g.cfg.Limits.ThingsMaxSize), protocol.ErrThingTooLarge
+	if group == protocol.GroupPolicies {
+		limit, tooLarge = int64(g.cfg.Limits.PoliciesMaxSize), protocol.ErrPolicyTooLarge
+	}
+	if sendable := g.nc.MaxPayload() - sendHeadroom; sendable > 0 && (limit <= 0 || limit > sendable) {
+		limit = sendable
+	}
+	return limit, tooLarge
+}
+
+// tooLargeToSend is the answer to a command that does not fit in one NATS
+// message although its body was within the limit (its headers did not
+// leave room): Ditto's too-large error of its entity, with the size of the
+// whole command against the most NATS carries.
+func (g *Gateway) tooLargeToSend(c command.Request) *protocol.Error {
+	_, tooLarge := g.bodyLimit(c.Group)
+	n := int64(len(c.Envelope.Value))
+	if data, err := c.Envelope.AppendJSONTrusted(nil); err == nil {
+		n = int64(len(data))
+	}
+	return tooLarge(n, g.nc.MaxPayload())
 }
 
 // parseBody validates a request body as JSON, as Ditto reads it

@@ -12,17 +12,22 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/dittonats/dittonats/services/internal/limits"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// configVars lists every variable Config reads.
+// configVars lists every variable ConfigFromEnv reads.
 func configVars(t *testing.T) []string {
 	t.Helper()
 	var names []string
-	rt := reflect.TypeFor[Config]()
-	for i := range rt.NumField() {
-		names = append(names, rt.Field(i).Tag.Get("envconfig"))
+	for _, rt := range []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[limits.Config]()} {
+		for i := range rt.NumField() {
+			if name := rt.Field(i).Tag.Get("envconfig"); name != "" {
+				names = append(names, name)
+			}
+		}
 	}
 	return names
 }
@@ -36,30 +41,41 @@ func TestConfigDefaults(t *testing.T) {
 			t.Skipf("%s is set in the environment", name)
 		}
 	}
-	var got Config
-	if err := envconfig.Process("", &got); err != nil {
-		t.Fatalf("Process: %v", err)
+	got, err := ConfigFromEnv()
+	if err != nil {
+		t.Fatalf("ConfigFromEnv: %v", err)
 	}
 	if want := DefaultConfig(); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	if err := got.Validate(); err != nil {
-		t.Errorf("defaults invalid: %v", err)
-	}
-
+	// The process reads the limits for every service: envconfig on the
+	// gateway's Config alone leaves them.
+	var own Config
 	t.Setenv("LIMITS_THINGS_MAX_SIZE", "1m")
-	t.Setenv("HTTP_PORT", "9090")
-	t.Setenv("ENABLE_PRE_AUTHENTICATION", "true")
-	if err := envconfig.Process("", &got); err != nil {
+	if err := envconfig.Process("", &own); err != nil {
 		t.Fatalf("Process: %v", err)
 	}
-	if got.ThingsMaxSize != 1<<20 || got.HTTPPort != 9090 || !got.PreAuthentication {
-		t.Errorf("overrides: got size %d port %d pre-auth %t, want 1048576 9090 true",
-			got.ThingsMaxSize, got.HTTPPort, got.PreAuthentication)
+	if own.Limits != (limits.Config{}) {
+		t.Errorf("envconfig on Config read the limits: %+v", own.Limits)
+	}
+
+	t.Setenv("LIMITS_THINGS_MAX_SIZE", "0") // no limit
+	t.Setenv("HTTP_PORT", "9090")
+	t.Setenv("ENABLE_PRE_AUTHENTICATION", "true")
+	if got, err = ConfigFromEnv(); err != nil {
+		t.Fatalf("ConfigFromEnv: %v", err)
+	}
+	if got.Limits.ThingsMaxSize != 0 || got.HTTPPort != 9090 || !got.PreAuthentication {
+		t.Errorf("overrides: got size %d port %d pre-auth %t, want 0 9090 true",
+			got.Limits.ThingsMaxSize, got.HTTPPort, got.PreAuthentication)
 	}
 	t.Setenv("LIMITS_POLICIES_MAX_SIZE", "lots")
-	if err := envconfig.Process("", &got); err == nil {
+	if _, err := ConfigFromEnv(); err == nil {
 		t.Error("LIMITS_POLICIES_MAX_SIZE=lots: got no error")
+	}
+	t.Setenv("LIMITS_POLICIES_MAX_SIZE", "-1")
+	if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "LIMITS_POLICIES_MAX_SIZE") {
+		t.Errorf("LIMITS_POLICIES_MAX_SIZE=-1: got %v, want an error naming it", err)
 	}
 }
 
@@ -74,7 +90,7 @@ func TestConfigValidate(t *testing.T) {
 		{"request timeout above a minute", func(c *Config) { c.RequestTimeout = 2 * time.Minute }, []string{"REQUEST_TIMEOUT"}},
 		{"write timeout shorter than commands", func(c *Config) { c.WriteTimeout = 30 * time.Second }, []string{"GATEWAY_HTTP_WRITE_TIMEOUT"}},
 		{"several at once", func(c *Config) {
-			c.ThingsMaxSize = 0
+			c.Limits.ThingsMaxSize = -1
 			c.DefaultNamespace = "1bad"
 			c.IdleTimeout = 0
 		}, []string{"LIMITS_THINGS_MAX_SIZE", "DITTO_DEFAULT_NAMESPACE", "IDLE_TIMEOUT"}},

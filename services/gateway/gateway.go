@@ -50,9 +50,12 @@ type Config struct {
 	StatusSecured  bool   `envconfig:"DEVOPS_STATUS_SECURED" default:"true" desc:"require the devops user for /status"`
 	StatusPassword string `envconfig:"STATUS_PASSWORD" default:"status" desc:"second password of the devops user, for /status only"`
 
-	ThingsMaxSize    limits.ByteSize `envconfig:"LIMITS_THINGS_MAX_SIZE" default:"100k" desc:"largest thing request body (HOCON size: 100k = 102400 bytes)"`
-	PoliciesMaxSize  limits.ByteSize `envconfig:"LIMITS_POLICIES_MAX_SIZE" default:"100k" desc:"largest policy request body"`
-	DefaultNamespace string          `envconfig:"DITTO_DEFAULT_NAMESPACE" default:"org.eclipse.ditto" desc:"namespace of things and policies created by POST without one"`
+	DefaultNamespace string `envconfig:"DITTO_DEFAULT_NAMESPACE" default:"org.eclipse.ditto" desc:"namespace of things and policies created by POST without one"`
+
+	// Limits bound request bodies (0: no limit). The process reads them
+	// once for the gateway and the services (ConfigFromEnv reads them for
+	// a gateway of its own).
+	Limits limits.Config `ignored:"true"`
 }
 
 // Validate reports every invalid setting, naming its variable.
@@ -84,11 +87,8 @@ func (c Config) Validate() error {
 	if c.WriteTimeout > 0 && c.WriteTimeout <= c.RequestTimeout {
 		bad("GATEWAY_HTTP_WRITE_TIMEOUT", "%s must exceed REQUEST_TIMEOUT %s", c.WriteTimeout, c.RequestTimeout)
 	}
-	if c.ThingsMaxSize <= 0 {
-		bad("LIMITS_THINGS_MAX_SIZE", "%d is not positive", c.ThingsMaxSize)
-	}
-	if c.PoliciesMaxSize <= 0 {
-		bad("LIMITS_POLICIES_MAX_SIZE", "%d is not positive", c.PoliciesMaxSize)
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DefaultNamespace == "" || !protocol.ValidateNamespace(c.DefaultNamespace) {
 		bad("DITTO_DEFAULT_NAMESPACE", "%q is not a namespace", c.DefaultNamespace)
@@ -109,6 +109,9 @@ func ConfigFromEnv() (Config, error) {
 	if err := envconfig.Process("", &c); err != nil {
 		return Config{}, fmt.Errorf("gateway config: %w", err)
 	}
+	if err := envconfig.Process("", &c.Limits); err != nil {
+		return Config{}, fmt.Errorf("gateway config: %w", err)
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("gateway config: %w", err)
 	}
@@ -116,7 +119,7 @@ func ConfigFromEnv() (Config, error) {
 }
 
 // DefaultConfig is the configuration with every default applied, as the
-// environment without any of the variables gives it.
+// environment without any of the variables gives it (to ConfigFromEnv).
 func DefaultConfig() Config {
 	return Config{
 		HTTPPort:                     8080,
@@ -132,9 +135,8 @@ func DefaultConfig() Config {
 		DevOpsPassword:               "foobar",
 		StatusSecured:                true,
 		StatusPassword:               "status",
-		ThingsMaxSize:                100 * 1024,
-		PoliciesMaxSize:              100 * 1024,
 		DefaultNamespace:             "org.eclipse.ditto",
+		Limits:                       limits.DefaultConfig(),
 	}
 }
 

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -23,6 +25,12 @@ const (
 	textMethodNotAllowed   = "HTTP method not allowed, supported methods: "
 	textCredentialsMissing = "The resource requires authentication, which was not supplied with the request"
 	textCredentialsInvalid = "The supplied authentication is invalid"
+	// Pekko's summaries of a request entity its parser fails on: the one
+	// for a connection closed mid-entity, and ours for the rest (Pekko
+	// names the exact fault, e.g. "Illegal chunk termination", which Go's
+	// server does not tell).
+	textEntityTruncated = "Entity stream truncation. The HTTP parser was receiving an entity when the underlying connection was closed unexpectedly."
+	textEntityIllegal   = "Illegal request entity: malformed chunked transfer coding or trailer"
 )
 
 // errorJSON renders err as Ditto's error body (status, error, message,
@@ -134,6 +142,19 @@ func writeText(w http.ResponseWriter, status int, text string) {
 	h["Content-Length"] = []string{strconv.Itoa(len(text))}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(text))
+}
+
+// writeUnreadableBody answers a request whose body could not be read (err)
+// as Pekko HTTP answers an entity its parser fails on: 400 with a plain-text
+// summary, and the connection closed, since where the next request would
+// start is unknown.
+func writeUnreadableBody(w http.ResponseWriter, err error) {
+	text := textEntityIllegal
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		text = textEntityTruncated
+	}
+	w.Header()["Connection"] = []string{"close"}
+	writeText(w, http.StatusBadRequest, text)
 }
 
 // writeNotFound answers a path no route serves, as Ditto (Pekko) does.

@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
@@ -41,6 +42,19 @@ func mayCreate(policy jsonv.Value, policyID string, auth []string) (bool, error)
 		return false, err
 	}
 	return v.HasUnrestricted(enforcer.TypePolicy, nil, enforcer.Write), nil
+}
+
+// readSubjects returns the ditto-read-subjects header of an event at path
+// (a policy resource path) leaving the policy as policy: the subjects it
+// lets read all of path or any part of the policy, each evaluated alone, as
+// of now (expired subjects read nothing).
+func readSubjects(policy jsonv.Value, policyID string, path jsonv.Pointer, now time.Time) (string, error) {
+	ns, _ := protocol.SplitID(policyID)
+	e, err := enforcer.Compile(policy)
+	if err != nil {
+		return "", fmt.Errorf("compile policy %s: %w", policyID, err)
+	}
+	return e.Readers(ns, now).ReadSubjectsHeader(enforcer.TypePolicy, path), nil
 }
 
 // notAccessible is the error of a refused (or missing) query on r: Ditto's

@@ -220,13 +220,21 @@ func (c *call) response(status int, value jsonv.Value, headers protocol.Headers)
 	return env
 }
 
-// eventHeaders are the headers events of this command carry.
-func (c *call) eventHeaders() protocol.Headers {
+// eventHeaders are the headers events of this command carry: its
+// correlation, and who may read the event (ditto-read-subjects) as policy,
+// the policy after the change (before it, when the whole policy is
+// deleted), has it.
+func (c *call) eventHeaders(policy jsonv.Value) (protocol.Headers, error) {
 	h := protocol.Headers{}
 	if cid, ok := c.cmd.Envelope.Headers.Lookup(protocol.HeaderCorrelationID); ok {
 		h.Set(protocol.HeaderCorrelationID, cid)
 	}
-	return h
+	subjects, err := readSubjects(policy, c.cmd.EntityID, c.r.auth, c.norm.now)
+	if err != nil {
+		return nil, err
+	}
+	h.Set(protocol.HeaderReadSubjects, subjects)
+	return h, nil
 }
 
 // tagHeaders returns an After hook that puts the new revision, and the
@@ -249,6 +257,16 @@ func tagHeaders(tag string) func(st *entity.State, resp *protocol.Envelope) {
 func (c *call) allowsLockout() bool {
 	v, _ := c.cmd.Envelope.Headers.Lookup(protocol.HeaderAllowPolicyLockout)
 	return strings.EqualFold(v, "true")
+}
+
+// checkDocument rejects a policy the platform could not store and read
+// back: one nested deeper than the parser reads (a resource's path nests
+// the value written there), or one larger than the configured limit.
+func (c *call) checkDocument(doc jsonv.Value) error {
+	if doc.Depth() > jsonv.MaxDepth {
+		return protocol.ErrJSONTooDeep(jsonv.MaxDepth)
+	}
+	return c.checkSize(doc)
 }
 
 // checkSize rejects a policy larger than the configured limit.
@@ -295,16 +313,20 @@ func (c *call) create() (entity.Outcome, error) {
 	if c.st.Exists() {
 		return entity.Outcome{}, protocol.ErrPolicyConflict(id)
 	}
-	if err := c.checkSize(doc); err != nil {
+	if err := c.checkDocument(doc); err != nil {
 		return entity.Outcome{}, err
 	}
 	if reason, ok := lockoutReason(doc); !ok {
 		return entity.Outcome{}, errPolicyInvalid(id, reason)
 	}
+	headers, err := c.eventHeaders(doc)
+	if err != nil {
+		return entity.Outcome{}, err
+	}
 	return entity.Outcome{
 		Event: &entity.Event{
 			Change:  entity.Change{Action: entity.ActionCreated, Value: doc},
-			Headers: c.eventHeaders(),
+			Headers: headers,
 		},
 		Response: c.response(201, doc, nil),
 		After:    tagHeaders(""),
@@ -370,7 +392,7 @@ func (c *call) modify() (entity.Outcome, error) {
 		}
 	}
 	next := doc.Set(c.r.doc, val)
-	if err := c.checkSize(next); err != nil {
+	if err := c.checkDocument(next); err != nil {
 		return entity.Outcome{}, err
 	}
 	if err := c.checkLockout(next); err != nil {
@@ -390,8 +412,12 @@ func (c *call) modify() (entity.Outcome, error) {
 	if created {
 		resp = c.response(201, val, nil)
 	}
+	headers, err := c.eventHeaders(next)
+	if err != nil {
+		return entity.Outcome{}, err
+	}
 	return entity.Outcome{
-		Event:    &entity.Event{Change: changeAt(action, c.r.doc, next), Headers: c.eventHeaders()},
+		Event:    &entity.Event{Change: changeAt(action, c.r.doc, next), Headers: headers},
 		Response: resp,
 		After:    tagHeaders(tag),
 	}, nil
@@ -452,8 +478,12 @@ func (c *call) delete() (entity.Outcome, error) {
 	}
 	resp := c.response(204, jsonv.Null(), nil)
 	if c.r.kind == routePolicy {
+		headers, err := c.eventHeaders(doc)
+		if err != nil {
+			return entity.Outcome{}, err
+		}
 		return entity.Outcome{
-			Event:    &entity.Event{Change: entity.Change{Action: entity.ActionDeleted}, Headers: c.eventHeaders()},
+			Event:    &entity.Event{Change: entity.Change{Action: entity.ActionDeleted}, Headers: headers},
 			Response: resp,
 			After:    revisionHeader,
 		}, nil
@@ -465,8 +495,12 @@ func (c *call) delete() (entity.Outcome, error) {
 	if err := c.checkLockout(next); err != nil {
 		return entity.Outcome{}, err
 	}
+	headers, err := c.eventHeaders(next)
+	if err != nil {
+		return entity.Outcome{}, err
+	}
 	return entity.Outcome{
-		Event:    &entity.Event{Change: changeAt(entity.ActionDeleted, c.r.doc, next), Headers: c.eventHeaders()},
+		Event:    &entity.Event{Change: changeAt(entity.ActionDeleted, c.r.doc, next), Headers: headers},
 		Response: resp,
 		After:    revisionHeader,
 	}, nil

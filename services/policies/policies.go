@@ -18,8 +18,6 @@ import (
 type Config struct {
 	// SnapshotThreshold is Ditto's ditto.policies.policy.snapshot.threshold.
 	SnapshotThreshold int64 `envconfig:"POLICY_SNAPSHOT_THRESHOLD" default:"500" desc:"write a snapshot of a policy after this many changes"`
-	// MaxSize is Ditto's ditto.limits.policies.max-size.
-	MaxSize limits.ByteSize `envconfig:"LIMITS_POLICIES_MAX_SIZE" default:"100k" desc:"largest policy accepted, in bytes (k = 1024); 0 for no limit"`
 	// SubjectExpiryGranularity is Ditto's
 	// ditto.policies.policy.subject-expiry-granularity.
 	SubjectExpiryGranularity time.Duration `envconfig:"POLICY_SUBJECT_EXPIRY_GRANULARITY" default:"1h" desc:"subject expiries are rounded up to a multiple of this; 0 keeps them exact"`
@@ -27,6 +25,10 @@ type Config struct {
 	MailboxSize int `envconfig:"POLICIES_MAILBOX_SIZE" default:"100" desc:"commands queued per policy before answering 429"`
 	// MaxEntities bounds the policies held in memory.
 	MaxEntities int `envconfig:"POLICIES_MAX_ENTITIES_IN_MEMORY" default:"20000" desc:"policies held in memory; idle ones beyond are evicted and reloaded on use (the things service caches what it enforces with, so few need to stay; 0: no limit)"`
+	// Limits are the platform's LIMITS_* settings (Ditto's ditto.limits),
+	// which the process reads once for every service (so not here); the
+	// policies service applies LIMITS_POLICIES_MAX_SIZE.
+	Limits limits.Config `ignored:"true"`
 }
 
 // Validate reports every setting that cannot work, naming its variable.
@@ -35,8 +37,8 @@ func (c Config) Validate() error {
 	if c.SnapshotThreshold < 1 {
 		errs = append(errs, fmt.Errorf("POLICY_SNAPSHOT_THRESHOLD %d: must be at least 1", c.SnapshotThreshold))
 	}
-	if c.MaxSize < 0 {
-		errs = append(errs, fmt.Errorf("LIMITS_POLICIES_MAX_SIZE %d: must not be negative", c.MaxSize))
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.SubjectExpiryGranularity < 0 {
 		errs = append(errs, fmt.Errorf("POLICY_SUBJECT_EXPIRY_GRANULARITY %s: must not be negative", c.SubjectExpiryGranularity))
@@ -81,7 +83,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	d.Log = d.Log.With("service", streams.ServicePolicies, "instance", d.Instance)
 	return &Service{cfg: cfg, d: d, h: &handler{
-		maxSize:     int64(cfg.MaxSize),
+		maxSize:     int64(cfg.Limits.PoliciesMaxSize),
 		granularity: cfg.SubjectExpiryGranularity,
 		now:         time.Now,
 	}}, nil

@@ -15,7 +15,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestConfigDefaults(t *testing.T) {
-	for _, v := range []string{"POLICY_SNAPSHOT_THRESHOLD", "LIMITS_POLICIES_MAX_SIZE", "POLICY_SUBJECT_EXPIRY_GRANULARITY", "POLICIES_MAILBOX_SIZE", "POLICIES_MAX_ENTITIES_IN_MEMORY"} {
+	for _, v := range []string{"POLICY_SNAPSHOT_THRESHOLD", "POLICY_SUBJECT_EXPIRY_GRANULARITY", "POLICIES_MAILBOX_SIZE", "POLICIES_MAX_ENTITIES_IN_MEMORY"} {
 		t.Setenv(v, "") // restored after the test
 		os.Unsetenv(v)
 	}
@@ -23,7 +23,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err := envconfig.Process("", &cfg); err != nil {
 		t.Fatal(err)
 	}
-	want := Config{SnapshotThreshold: 500, MaxSize: 100 * 1024, SubjectExpiryGranularity: time.Hour, MailboxSize: 100, MaxEntities: 20000}
+	want := Config{SnapshotThreshold: 500, SubjectExpiryGranularity: time.Hour, MailboxSize: 100, MaxEntities: 20000}
 	if cfg != want {
 		t.Errorf("got %+v, want %+v", cfg, want)
 	}
@@ -32,6 +32,8 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
+// The limits are the process's to read once (limits.Config): the service's
+// own configuration leaves them alone.
 func TestConfigFromEnvironment(t *testing.T) {
 	t.Setenv("LIMITS_POLICIES_MAX_SIZE", "2 MiB")
 	t.Setenv("POLICY_SNAPSHOT_THRESHOLD", "3")
@@ -39,18 +41,14 @@ func TestConfigFromEnvironment(t *testing.T) {
 	if err := envconfig.Process("", &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.MaxSize != 2<<20 || cfg.SnapshotThreshold != 3 {
-		t.Errorf("got max size %d threshold %d, want %d and 3", cfg.MaxSize, cfg.SnapshotThreshold, 2<<20)
-	}
-	t.Setenv("LIMITS_POLICIES_MAX_SIZE", "100 parsecs")
-	if err := envconfig.Process("", &cfg); err == nil {
-		t.Error("unknown size unit accepted")
+	if cfg.Limits.PoliciesMaxSize != 0 || cfg.SnapshotThreshold != 3 {
+		t.Errorf("got max size %d threshold %d, want 0 (not read here) and 3", cfg.Limits.PoliciesMaxSize, cfg.SnapshotThreshold)
 	}
 }
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	valid := Config{SnapshotThreshold: 1, MaxSize: 0, MailboxSize: 1}
+	valid := Config{SnapshotThreshold: 1, MailboxSize: 1}
 	tests := []struct {
 		name    string
 		mutate  func(*Config)
@@ -58,7 +56,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"valid", func(*Config) {}, ""},
 		{"snapshot threshold", func(c *Config) { c.SnapshotThreshold = 0 }, "POLICY_SNAPSHOT_THRESHOLD"},
-		{"max size", func(c *Config) { c.MaxSize = -1 }, "LIMITS_POLICIES_MAX_SIZE"},
+		{"max size", func(c *Config) { c.Limits.PoliciesMaxSize = -1 }, "LIMITS_POLICIES_MAX_SIZE"},
 		{"granularity", func(c *Config) { c.SubjectExpiryGranularity = -time.Second }, "POLICY_SUBJECT_EXPIRY_GRANULARITY"},
 		{"mailbox", func(c *Config) { c.MailboxSize = 0 }, "POLICIES_MAILBOX_SIZE"},
 		{"max entities", func(c *Config) { c.MaxEntities = -1 }, "POLICIES_MAX_ENTITIES_IN_MEMORY"},

@@ -17,6 +17,7 @@ import (
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/limits"
 	"github.com/dittonats/dittonats/services/internal/sqlitestore"
 	"github.com/dittonats/dittonats/streams"
 	"github.com/dittonats/dittonats/streams/streamstest"
@@ -49,6 +50,7 @@ type fixture struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	kv    jetstream.KeyValue
+	pub   jetstream.KeyValue // the publication bucket
 	j     journal.Journal
 	seq   atomic.Int64
 }
@@ -67,6 +69,9 @@ func newFixture(t *testing.T) *fixture {
 	if f.kv, err = f.js.KeyValue(ctx, f.names.ShardLeaseBucket(streams.ServicePolicies)); err != nil {
 		t.Fatal(err)
 	}
+	if f.pub, err = f.js.KeyValue(ctx, f.names.PublishedBucket(streams.ServicePolicies)); err != nil {
+		t.Fatal(err)
+	}
 	store, err := sqlitestore.Open(filepath.Join(t.TempDir(), "ditto.db"), sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +86,8 @@ func newFixture(t *testing.T) *fixture {
 // testConfig is the configuration of the tests' services: a small size
 // limit so that it is easy to exceed.
 func testConfig() Config {
-	return Config{SnapshotThreshold: 500, MaxSize: 8 << 10, SubjectExpiryGranularity: time.Hour, MailboxSize: 100, MaxEntities: 1000}
+	return Config{SnapshotThreshold: 500, SubjectExpiryGranularity: time.Hour, MailboxSize: 100, MaxEntities: 1000,
+		Limits: limits.Config{PoliciesMaxSize: 8 << 10}}
 }
 
 // start runs a service until the returned stop is called (or the test ends)
@@ -94,7 +100,7 @@ func (f *fixture) start(t *testing.T, cfg Config) (stop func()) {
 		t.Fatal(err)
 	}
 	svc, err := New(cfg, Deps{
-		NC: nc, JS: js, Journal: f.j, Leases: f.kv, Names: f.names,
+		NC: nc, JS: js, Journal: f.j, Leases: f.kv, Published: f.pub, Names: f.names,
 		Shards: testShards, Instance: "test", LeaseTTL: time.Second,
 	})
 	if err != nil {
@@ -157,15 +163,16 @@ func (f *fixture) request(id, action, path, value string, headers protocol.Heade
 	if err != nil {
 		return protocol.Envelope{}, err
 	}
-	msg := nats.NewMsg(f.names.PolicyCommands(streams.Shard(id, testShards)))
+	kind := streams.KindCommands
+	if sudo {
+		kind = streams.KindInternal // as the things service loads policies
+	}
+	msg := nats.NewMsg(f.names.Commands(streams.ServicePolicies, kind, streams.Shard(id, testShards)))
 	msg.Data = data
 	if auth != "" {
 		msg.Header.Set(streams.HeaderAuth, auth)
 	}
-	if sudo {
-		msg.Header.Set(streams.HeaderSudo, "true")
-	}
-	msg.Header.Set(streams.HeaderEntity, id)
+	msg.Header.Set(streams.HeaderEntity, streams.EncodeEntityHeader(id))
 	reply, err := f.nc.RequestMsg(msg, 10*time.Second)
 	if err != nil {
 		return protocol.Envelope{}, err
@@ -208,6 +215,11 @@ func jsonEqual(t *testing.T, what string, got []byte, want string) {
 	if !g.Equal(jsonv.MustParse(want)) {
 		t.Errorf("%s = %s, want %s", what, got, want)
 	}
+}
+
+// nested is n objects nested in each other.
+func nested(n int) string {
+	return strings.Repeat(`{"a":`, n-1) + "{}" + strings.Repeat("}", n-1)
 }
 
 // step is one command of a case.
@@ -333,6 +345,10 @@ func TestCommands(t *testing.T) {
 		{name: "modify subject expired", cmd: step{action: "modify", path: "/entries/reader/subjects/a:b", value: `{"type":"t","expiry":"2001-01-01T00:00:00Z"}`}, status: 400, code: protocol.CodePolicySubjectExpiryInvalid},
 		{name: "modify subject without type", cmd: step{action: "modify", path: "/entries/reader/subjects/a:b", value: `{}`}, status: 400, code: protocol.CodeJSONFieldMissing},
 		{name: "modify subject by reader", cmd: step{action: "modify", path: "/entries/reader/subjects/a:b", value: `{"type":"t"}`, auth: reader}, status: 403, code: protocol.CodePolicySubjectNotModifiable},
+		// The subject lies 4 levels down: its value may nest 508 more.
+		{name: "modify subject nested to the depth limit", cmd: step{action: "modify", path: "/entries/reader/subjects/a:b", value: `{"type":"t","announcement":` + nested(507) + `}`}, status: 201},
+		{name: "modify subject nested too deep", cmd: step{action: "modify", path: "/entries/reader/subjects/a:b", value: `{"type":"t","announcement":` + nested(508) + `}`}, status: 400, code: protocol.CodeJSONInvalid,
+			after: `{"reader":{"subjects":{"nginx:reader":{"type":"t"}}}}`},
 		{name: "modify subject of missing entry", cmd: step{action: "modify", path: "/entries/nope/subjects/a:b", value: `{"type":"t"}`}, status: 404, code: protocol.CodePolicyEntryNotFound},
 		{name: "modify resources", cmd: step{action: "modify", path: "/entries/reader/resources", value: `{"thing:x":{"grant":["READ"],"revoke":[]}}`}, status: 204, etag: "hash",
 			after: `{"reader":{"resources":{"thing:/x":{"grant":["READ"],"revoke":[]}}}}`},

@@ -76,7 +76,13 @@ func (h *handler) create(ctx context.Context, c *call) (entity.Outcome, error) {
 	if thing, err = normalizeThing(thing); err != nil {
 		return entity.Outcome{}, err
 	}
-	if err := h.checkSize(thing); err != nil {
+	if err := h.checkDocument(thing); err != nil {
+		return entity.Outcome{}, err
+	}
+	// The thing does not exist, so If-Match fails whatever it names (Ditto
+	// checks it in CreateThingStrategy, which has no previous entity tag);
+	// checked before any policy is made for the thing.
+	if err := c.checkPreconditions("", false); err != nil {
 		return entity.Outcome{}, err
 	}
 
@@ -132,8 +138,15 @@ func (h *handler) create(ctx context.Context, c *call) (entity.Outcome, error) {
 		h.undoPolicy(ctx, created)
 		return entity.Outcome{}, protocol.ErrThingNotModifiable(id)
 	}
+	// The event is governed by the policy just created or loaded.
+	c.enf, c.pid = enf, policyID
+	evHeaders, err := h.eventHeaders(ctx, c, thing)
+	if err != nil {
+		h.undoPolicy(ctx, created)
+		return entity.Outcome{}, err
+	}
 	return entity.Outcome{
-		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionCreated, Path: nil, Value: thing}, Headers: eventHeaders(c.cmd)},
+		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionCreated, Path: nil, Value: thing}, Headers: evHeaders},
 		Response: c.response(http.StatusCreated, thing.AppendJSON(nil), nil),
 		After:    c.tagAfter(thing),
 	}, nil

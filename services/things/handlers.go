@@ -32,6 +32,10 @@ type call struct {
 	st   *entity.State
 	res  resource
 	view *enforcer.View // nil for sudo commands: everything is allowed
+	// enf and pid are the thing's policy before the command, once
+	// authorize loaded it (not for sudo commands); events reuse it.
+	enf *enforcer.Enforcer
+	pid string
 }
 
 // Handle implements entity.Handler.
@@ -123,6 +127,7 @@ func (h *handler) authorize(ctx context.Context, c *call, modifying bool) error 
 	}
 	ns, _ := protocol.SplitID(c.cmd.EntityID)
 	c.view = enf.For(ns, c.cmd.Auth)
+	c.enf, c.pid = enf, pid
 	return nil
 }
 
@@ -406,7 +411,12 @@ func (h *handler) modify(ctx context.Context, c *call) (entity.Outcome, error) {
 	if exists && c.cmd.Envelope.Headers[protocol.HeaderIfEqual] == protocol.IfEqualSkip && current.Equal(val) {
 		return entity.Outcome{}, errSkippedEqual()
 	}
-	if err := h.checkSize(doc.Set(c.res.path, val)); err != nil {
+	after := doc.Set(c.res.path, val)
+	if err := h.checkDocument(after); err != nil {
+		return entity.Outcome{}, err
+	}
+	headers, err := h.eventHeaders(ctx, c, after)
+	if err != nil {
 		return entity.Outcome{}, err
 	}
 	action, status, body := entity.ActionModified, http.StatusNoContent, []byte(nil)
@@ -414,7 +424,7 @@ func (h *handler) modify(ctx context.Context, c *call) (entity.Outcome, error) {
 		action, status, body = entity.ActionCreated, http.StatusCreated, val.AppendJSON(nil)
 	}
 	out := entity.Outcome{
-		Event:    &entity.Event{Change: entity.Change{Action: action, Path: c.res.path, Value: val, KeepMemo: keepsPolicyID(c.res.path)}, Headers: eventHeaders(c.cmd)},
+		Event:    &entity.Event{Change: entity.Change{Action: action, Path: c.res.path, Value: val, KeepMemo: keepsPolicyID(c.res.path)}, Headers: headers},
 		Response: c.response(status, body, nil),
 	}
 	out.After = c.tagAfter(val)
@@ -473,6 +483,16 @@ func (h *handler) checkThingReplacement(c *call, doc, val jsonv.Value) (jsonv.Va
 	return normalizeThing(val)
 }
 
+// checkDocument refuses a thing the platform could not store and read
+// back: one nested deeper than the parser reads (the path of a write nests
+// its value deeper), or one larger than LIMITS_THINGS_MAX_SIZE.
+func (h *handler) checkDocument(doc jsonv.Value) error {
+	if doc.Depth() > jsonv.MaxDepth {
+		return protocol.ErrJSONTooDeep(jsonv.MaxDepth)
+	}
+	return h.checkSize(doc)
+}
+
 func (h *handler) checkSize(doc jsonv.Value) error {
 	if h.maxThingSize <= 0 {
 		return nil
@@ -491,19 +511,6 @@ func (h *handler) checkSize(doc jsonv.Value) error {
 
 // sizeBufs holds buffers checkSize serializes things into to measure them.
 var sizeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// eventHeaders are the headers an event carries: the command's correlation
-// and the subject that caused it (Ditto's ditto-originator).
-func eventHeaders(cmd *entity.Command) protocol.Headers {
-	h := protocol.Headers{}
-	if cid, ok := cmd.Envelope.Headers[protocol.HeaderCorrelationID]; ok {
-		h[protocol.HeaderCorrelationID] = cid
-	}
-	if len(cmd.Auth) > 0 {
-		h[protocol.HeaderOriginator] = cmd.Auth[0]
-	}
-	return h
-}
 
 func (h *handler) delete(ctx context.Context, c *call) (entity.Outcome, error) {
 	id := c.cmd.EntityID
@@ -536,8 +543,16 @@ func (h *handler) delete(ctx context.Context, c *call) (entity.Outcome, error) {
 	if err := c.checkPreconditions(etag(c.res, c.st.Revision, current), false); err != nil {
 		return entity.Outcome{}, err
 	}
+	after := jsonv.Null() // the thing is gone
+	if !c.res.path.IsRoot() {
+		after, _ = doc.Delete(c.res.path)
+	}
+	headers, err := h.eventHeaders(ctx, c, after)
+	if err != nil {
+		return entity.Outcome{}, err
+	}
 	return entity.Outcome{
-		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionDeleted, Path: c.res.path, KeepMemo: keepsPolicyID(c.res.path)}, Headers: eventHeaders(c.cmd)},
+		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionDeleted, Path: c.res.path, KeepMemo: keepsPolicyID(c.res.path)}, Headers: headers},
 		Response: c.response(http.StatusNoContent, nil, nil),
 	}, nil
 }
@@ -597,10 +612,13 @@ func (h *handler) merge(ctx context.Context, c *call) (entity.Outcome, error) {
 		}
 		patch = minimizePatch(current, patch)
 	}
-	if err := h.checkSize(result); err != nil {
+	if err := h.checkDocument(result); err != nil {
 		return entity.Outcome{}, err
 	}
-	headers := eventHeaders(c.cmd)
+	headers, err := h.eventHeaders(ctx, c, result)
+	if err != nil {
+		return entity.Outcome{}, err
+	}
 	headers[protocol.HeaderContentType] = protocol.MediaTypeMergePatchJSON
 	return entity.Outcome{
 		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionMerged, Path: c.res.path, Value: patch, KeepMemo: keepsPolicyID(c.res.path)}, Headers: headers},

@@ -20,7 +20,9 @@ type Config struct {
 	MaxThingsInMemory int           `envconfig:"THINGS_MAX_IN_MEMORY" default:"1000000" desc:"things held in memory per instance; idle ones beyond are evicted and reloaded on use"`
 	PolicyCacheSize   int           `envconfig:"THINGS_POLICY_CACHE_SIZE" default:"200000" desc:"compiled policies cached for enforcement per instance"`
 	DefaultTimeout    time.Duration `envconfig:"THINGS_DEFAULT_TIMEOUT" default:"60s" desc:"timeout of commands that carry no timeout header"`
-	limits.Config
+	// Limits are the platform's LIMITS_* settings, which the process
+	// reads once for every service (so they are not read here).
+	Limits limits.Config `ignored:"true"`
 }
 
 // Validate reports every setting that cannot work.
@@ -41,8 +43,8 @@ func (c Config) Validate() error {
 	if c.DefaultTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("THINGS_DEFAULT_TIMEOUT %s: must be positive", c.DefaultTimeout))
 	}
-	if c.ThingsMaxSize < 1 {
-		errs = append(errs, fmt.Errorf("LIMITS_THINGS_MAX_SIZE %d: must be positive", c.ThingsMaxSize))
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -64,7 +66,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	cmds := command.New(d.NC, d.Names, d.Shards)
 	pc := &policyClient{cmd: cmds}
 	h := &handler{
-		maxThingSize: int(cfg.ThingsMaxSize),
+		maxThingSize: int(cfg.Limits.ThingsMaxSize), // 0: no limit
 		cache:        newPolicyCache(pc, cfg.PolicyCacheSize),
 		policies:     pc,
 		log:          d.Log,

@@ -14,4 +14,9 @@
 //     deepest revoke at or above it (the caller can see part of it).
 //   - View: the part of a JSON value the caller may see, rebuilt from the
 //     leaves whose own path the permission holds at.
+//
+// Readers looks at a policy from the other side, for events: every subject
+// of it, each evaluated alone, and who may read an event (Ditto's
+// ditto-read-subjects) and which paths of the entity a subject that may read
+// only part of it sees (ditto-partial-access-paths).
 package enforcer

@@ -47,6 +47,9 @@ type Enforcer struct {
 	// views caches the rules per caller (joined subject ids); a policy
 	// has few distinct callers, and the gateway asks per request.
 	views sync.Map // string -> *View
+	// readers caches the per-subject classification events need, per
+	// namespace (see Readers).
+	readers sync.Map // string -> *Readers
 }
 
 // Compile builds the enforcer of a policy JSON object. It reads the entries'

@@ -156,7 +156,7 @@ func ChangeOf(payload []byte, parsePath func(string) (jsonv.Pointer, error)) (Ch
 	}
 	ch := Change{Action: t.Action, Path: p}
 	if len(env.Value) > 0 {
-		if ch.Value, err = jsonv.Parse(env.Value); err != nil {
+		if ch.Value, err = jsonv.ParseStored(env.Value); err != nil {
 			return Change{}, err
 		}
 	}

@@ -83,7 +83,10 @@ func (s *State) Doc() (jsonv.Value, error) {
 		return jsonv.Null(), nil
 	}
 	if s.doc == nil {
-		v, err := jsonv.Parse(s.raw)
+		// Stored documents were validated when written; one written before
+		// writes were held to jsonv.MaxDepth must still load, to be repaired
+		// or deleted.
+		v, err := jsonv.ParseStored(s.raw)
 		if err != nil {
 			return jsonv.Value{}, fmt.Errorf("stored document of %s: %w", s.ID, err)
 		}
@@ -174,14 +177,30 @@ type snapshot struct {
 	Entity   json.RawMessage `json:"entity,omitempty"`
 }
 
+// marshalSnapshot writes the times with encoding/json and appends the
+// document as it is: encoding/json would re-validate it and refuse one
+// nested deeper than its own limit (10000 levels).
 func (s *State) marshalSnapshot() ([]byte, error) {
-	return json.Marshal(snapshot{Created: s.Created(), Modified: s.Modified(), Entity: s.Raw()})
+	head, err := json.Marshal(snapshot{Created: s.Created(), Modified: s.Modified()})
+	if err != nil || s.Raw() == nil {
+		return head, err
+	}
+	out := make([]byte, 0, len(head)+len(`,"entity":`)+len(s.raw))
+	out = append(out, head[:len(head)-1]...) // without the closing brace
+	out = append(out, `,"entity":`...)
+	out = append(out, s.raw...)
+	return append(out, '}'), nil
 }
 
 func (s *State) unmarshalSnapshot(rev int64, deleted bool, data []byte) error {
 	var sn snapshot
 	if err := json.Unmarshal(data, &sn); err != nil {
-		return fmt.Errorf("snapshot of %s at %d: %w", s.ID, rev, err)
+		// encoding/json refuses nesting deeper than 10000 levels, which
+		// an entity stored before writes were depth-checked may have.
+		var deepErr error
+		if sn, deepErr = unmarshalDeepSnapshot(data); deepErr != nil {
+			return fmt.Errorf("snapshot of %s at %d: %w", s.ID, rev, err)
+		}
 	}
 	s.Revision, s.Deleted = rev, deleted
 	s.created, s.modified = toUnixNano(sn.Created), toUnixNano(sn.Modified)
@@ -190,4 +209,28 @@ func (s *State) unmarshalSnapshot(rev int64, deleted bool, data []byte) error {
 		s.raw = bytes.Clone(sn.Entity) // not the rest of the snapshot
 	}
 	return nil
+}
+
+// unmarshalDeepSnapshot reads a snapshot with jsonv.ParseStored.
+func unmarshalDeepSnapshot(data []byte) (snapshot, error) {
+	v, err := jsonv.ParseStored(data)
+	if err != nil {
+		return snapshot{}, err
+	}
+	var sn snapshot
+	for _, f := range []struct {
+		key string
+		t   *time.Time
+	}{{"created", &sn.Created}, {"modified", &sn.Modified}} {
+		if tv, ok := v.Get(f.key); ok {
+			str, _ := tv.Str()
+			if err := f.t.UnmarshalText([]byte(str)); err != nil {
+				return snapshot{}, err
+			}
+		}
+	}
+	if e, ok := v.Get("entity"); ok && e.Kind() != jsonv.KindNull {
+		sn.Entity = e.AppendJSON(nil)
+	}
+	return sn, nil
 }

@@ -1,19 +1,46 @@
 // Package limits holds Ditto's entity size limits (LIMITS_*), which the
 // gateway checks on request bodies and the services on the resulting
-// entities, so both read them from the same variables with the same syntax.
+// entities. Config is their one declaration: a process reads it once and
+// hands the same values to the gateway and to each service, so a variable
+// means the same in every binary.
 package limits
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 )
 
-// Config is Ditto's ditto.limits section.
+// Config is Ditto's ditto.limits section. A size of 0 means no limit, in the
+// gateway and in the services alike.
 type Config struct {
-	ThingsMaxSize   ByteSize `envconfig:"LIMITS_THINGS_MAX_SIZE" default:"100k" desc:"largest thing JSON in bytes (k = 1024, kB = 1000; 0 for no limit)"`
-	PoliciesMaxSize ByteSize `envconfig:"LIMITS_POLICIES_MAX_SIZE" default:"100k" desc:"largest policy JSON in bytes (k = 1024, kB = 1000; 0 for no limit)"`
-	MessagesMaxSize ByteSize `envconfig:"LIMITS_MESSAGES_MAX_SIZE" default:"250k" desc:"largest live message payload in bytes"`
+	ThingsMaxSize   ByteSize `envconfig:"LIMITS_THINGS_MAX_SIZE" default:"100k" desc:"largest thing JSON in bytes, checked on request bodies and on the thing a change leaves (k = 1024, kB = 1000; 0 for no limit)"`
+	PoliciesMaxSize ByteSize `envconfig:"LIMITS_POLICIES_MAX_SIZE" default:"100k" desc:"largest policy JSON in bytes, checked on request bodies and on the policy a change leaves (k = 1024, kB = 1000; 0 for no limit)"`
+	MessagesMaxSize ByteSize `envconfig:"LIMITS_MESSAGES_MAX_SIZE" default:"250k" desc:"largest live message payload in bytes (0 for no limit; live messages are not served yet)"`
+}
+
+// DefaultConfig is Config with the defaults of its variables, Ditto's.
+func DefaultConfig() Config {
+	return Config{ThingsMaxSize: 100 << 10, PoliciesMaxSize: 100 << 10, MessagesMaxSize: 250 << 10}
+}
+
+// Validate reports every size that is negative, naming its variable.
+func (c Config) Validate() error {
+	var errs []error
+	for _, l := range []struct {
+		name string
+		size ByteSize
+	}{
+		{"LIMITS_THINGS_MAX_SIZE", c.ThingsMaxSize},
+		{"LIMITS_POLICIES_MAX_SIZE", c.PoliciesMaxSize},
+		{"LIMITS_MESSAGES_MAX_SIZE", c.MessagesMaxSize},
+	} {
+		if l.size < 0 {
+			errs = append(errs, fmt.Errorf("%s %d: must not be negative (0 for no limit)", l.name, l.size))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ByteSize is a number of bytes written as Ditto's (HOCON) configuration

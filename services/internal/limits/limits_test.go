@@ -1,8 +1,12 @@
 package limits
 
 import (
+	"os"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
 func TestParseByteSize(t *testing.T) {
@@ -59,4 +63,29 @@ func FuzzParseByteSize(f *testing.F) {
 			t.Fatalf("ParseByteSize(%q) = %d, which parses back as %d (%v)", s, v, back, err)
 		}
 	})
+}
+
+// The defaults are what the environment without any variable gives, 0 is
+// valid everywhere (no limit) and a negative size is named.
+func TestConfig(t *testing.T) {
+	for _, v := range []string{"LIMITS_THINGS_MAX_SIZE", "LIMITS_POLICIES_MAX_SIZE", "LIMITS_MESSAGES_MAX_SIZE"} {
+		t.Setenv(v, "") // restored after the test
+		os.Unsetenv(v)
+	}
+	var got Config
+	if err := envconfig.Process("", &got); err != nil {
+		t.Fatal(err)
+	}
+	if got != DefaultConfig() {
+		t.Errorf("from an empty environment: got %+v, want %+v", got, DefaultConfig())
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("all 0 (no limits): got %v, want valid", err)
+	}
+	err := Config{ThingsMaxSize: -1, MessagesMaxSize: -2}.Validate()
+	for _, name := range []string{"LIMITS_THINGS_MAX_SIZE", "LIMITS_MESSAGES_MAX_SIZE"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("negative sizes: got %v, want an error naming %s", err, name)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kelseyhightower/envconfig"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -75,6 +76,9 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 	for _, line := range strings.Split(string(data), "\n") {
 		if strings.HasPrefix(line, "| `") {
 			name, _, _ := strings.Cut(strings.TrimPrefix(line, "| `"), "`")
+			if documented[name] {
+				t.Errorf("README.md documents %s twice", name)
+			}
 			documented[name] = true
 		}
 	}
@@ -97,5 +101,61 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 	}
 	if len(extra) > 0 {
 		t.Errorf("README.md documents variables no binary reads: %v", extra)
+	}
+}
+
+// Every variable is read by one configuration section only, so that it
+// means the same in every binary: the limits, which the gateway and both
+// services apply, are their own section.
+func TestEveryVariableReadOnce(t *testing.T) {
+	t.Parallel()
+	var cfg Config
+	sections := map[string]int{}
+	for _, part := range cfg.parts() {
+		var b strings.Builder
+		if err := envconfig.Usagef("", part, &b, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range strings.Fields(b.String()) {
+			sections[key]++
+		}
+	}
+	for key, n := range sections {
+		if n > 1 {
+			t.Errorf("%s is read by %d configuration sections", key, n)
+		}
+	}
+	if sections["LIMITS_THINGS_MAX_SIZE"] != 1 {
+		t.Error("LIMITS_THINGS_MAX_SIZE is read by no section")
+	}
+}
+
+// Load hands the limits it read to every section that applies them, and
+// 0 (no limit) is valid everywhere. It sets variables, so it runs alone.
+func TestLoadSharesLimits(t *testing.T) {
+	t.Setenv("LIMITS_THINGS_MAX_SIZE", "0")
+	t.Setenv("LIMITS_POLICIES_MAX_SIZE", "2m")
+	cfg, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cfg.Limits
+	if want.ThingsMaxSize != 0 || want.PoliciesMaxSize != 2<<20 {
+		t.Fatalf("limits %+v, want things 0 and policies 2 MiB", want)
+	}
+	for name, got := range map[string]any{"things": cfg.Things.Limits, "policies": cfg.Policies.Limits, "gateway": cfg.Gateway.Limits} {
+		if got != want {
+			t.Errorf("%s limits %+v, want %+v", name, got, want)
+		}
+	}
+	if err := cfg.Things.Validate(); err != nil {
+		t.Errorf("things with no size limit: %v", err)
+	}
+	if err := cfg.Gateway.Validate(); err != nil {
+		t.Errorf("gateway with no size limit: %v", err)
+	}
+	t.Setenv("LIMITS_THINGS_MAX_SIZE", "-1")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "LIMITS_THINGS_MAX_SIZE") {
+		t.Errorf("LIMITS_THINGS_MAX_SIZE=-1: got %v, want an error naming it", err)
 	}
 }

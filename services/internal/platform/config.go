@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/dittonats/dittonats/services/gateway"
+	"github.com/dittonats/dittonats/services/internal/limits"
 	"github.com/dittonats/dittonats/services/policies"
 	"github.com/dittonats/dittonats/services/things"
 )
@@ -15,6 +19,10 @@ import (
 // Infra configures what every service runs on.
 type Infra struct {
 	NATSURL         string        `envconfig:"NATS_URL" desc:"NATS server(s) to use; empty starts an embedded nats-server (ditto only)"`
+	NATSUser        string        `envconfig:"NATS_USER" desc:"user name to connect to NATS_URL with (with NATS_PASSWORD): the service's role (things, policies, gateway)"`
+	NATSPassword    string        `envconfig:"NATS_PASSWORD" desc:"password of NATS_USER"`
+	NATSCreds       string        `envconfig:"NATS_CREDS" desc:"credentials file (JWT and nkey) to connect to NATS_URL with"`
+	NATSNkey        string        `envconfig:"NATS_NKEY" desc:"nkey seed file to connect to NATS_URL with"`
 	NATSListen      string        `envconfig:"DITTO_NATS_LISTEN" default:"127.0.0.1:4222" desc:"client address of the embedded nats-server, for the nats CLI; \"off\" opens none"`
 	SubjectPrefix   string        `envconfig:"DITTO_SUBJECT_PREFIX" default:"ditto" desc:"first token of every NATS subject"`
 	Shards          int           `envconfig:"CLUSTER_NUMBER_OF_SHARDS" default:"30" desc:"shards entities are spread over; the same in every service and gateway"`
@@ -38,9 +46,21 @@ type Infra struct {
 // Config is the whole configuration of a process.
 type Config struct {
 	Infra
+	// Limits are read once; setLimits hands them to the sections that
+	// apply them, which do not read them themselves.
+	Limits   limits.Config
 	Things   things.Config
 	Policies policies.Config
 	Gateway  gateway.Config
+}
+
+// setLimits makes l the limits of the process and of every section that
+// applies them: the gateway on request bodies, the services on entities.
+func (c *Config) setLimits(l limits.Config) {
+	c.Limits = l
+	c.Things.Limits = l
+	c.Policies.Limits = l
+	c.Gateway.Limits = l
 }
 
 // Validate reports every problem of the infrastructure settings.
@@ -60,6 +80,7 @@ func (c Infra) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("DITTO_SQLITE_SYNCHRONOUS %q: must be FULL, NORMAL or OFF", c.SQLiteSync))
 	}
+	errs = append(errs, c.validateCredential()...)
 	if c.Instance != "" && !validInstance(c.Instance) {
 		errs = append(errs, fmt.Errorf("DITTO_INSTANCE_ID %q: only letters, digits, '-', '_' and '='", c.Instance))
 	}
@@ -95,3 +116,59 @@ func (c Infra) instanceID() string {
 	}
 	return fmt.Sprintf("%s-%d-%04x", b.String(), os.Getpid(), time.Now().UnixNano()&0xffff)
 }
+
+// validateCredential checks the NATS credential settings: at most one
+// kind, complete, with readable files, and only for an external NATS (the
+// embedded server makes its own).
+func (c Infra) validateCredential() []error {
+	var errs []error
+	var set []string
+	if c.NATSUser != "" || c.NATSPassword != "" {
+		set = append(set, "NATS_USER/NATS_PASSWORD")
+		if c.NATSUser == "" {
+			errs = append(errs, errors.New("NATS_PASSWORD: set without NATS_USER"))
+		}
+		if c.NATSPassword == "" {
+			errs = append(errs, errors.New("NATS_USER: set without NATS_PASSWORD"))
+		}
+	}
+	for _, f := range []struct{ name, path string }{{"NATS_CREDS", c.NATSCreds}, {"NATS_NKEY", c.NATSNkey}} {
+		if f.path == "" {
+			continue
+		}
+		set = append(set, f.name)
+		if file, err := os.Open(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+		} else {
+			file.Close()
+		}
+	}
+	if len(set) > 1 {
+		errs = append(errs, fmt.Errorf("%s: set only one NATS credential", strings.Join(set, ", ")))
+	}
+	if len(set) > 0 && c.NATSURL == "" {
+		errs = append(errs, fmt.Errorf("%s: only with NATS_URL; the embedded nats-server generates its credentials into DITTO_DATA_DIR", strings.Join(set, ", ")))
+	}
+	return errs
+}
+
+// natsCredential is the connection option of the configured credential,
+// nil without one (a NATS server that admits anonymous clients).
+func (c Infra) natsCredential() (nats.Option, error) {
+	switch {
+	case c.NATSUser != "":
+		return nats.UserInfo(c.NATSUser, c.NATSPassword), nil
+	case c.NATSCreds != "":
+		return nats.UserCredentials(c.NATSCreds), nil
+	case c.NATSNkey != "":
+		opt, err := nats.NkeyOptionFromSeed(c.NATSNkey)
+		if err != nil {
+			return nil, fmt.Errorf("NATS_NKEY: %w", err)
+		}
+		return opt, nil
+	}
+	return nil, nil
+}
+
+// credentialsDir is where the embedded nats-server's role credentials live.
+func (c Infra) credentialsDir() string { return filepath.Join(c.DataDir, "secrets") }

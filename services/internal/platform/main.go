@@ -67,13 +67,16 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 // parts lists the configuration sections; each reads its own variables
-// (without a prefix), so a variable several sections share, like
-// LIMITS_THINGS_MAX_SIZE, has one value everywhere.
+// (without a prefix), and no variable is read by two of them: the limits
+// (LIMITS_*), which the gateway and the services all apply, are a section
+// of their own that Load hands to the others.
 func (c *Config) parts() []any {
-	return []any{&c.Infra, &c.Policies, &c.Things, &c.Gateway}
+	return []any{&c.Infra, &c.Limits, &c.Policies, &c.Things, &c.Gateway}
 }
 
-// Load reads the configuration from the environment.
+// Load reads the configuration from the environment. It checks the limits,
+// which every service applies; each service checks the rest of its own
+// section when it starts.
 func Load() (Config, error) {
 	var cfg Config
 	for _, part := range cfg.parts() {
@@ -81,6 +84,10 @@ func Load() (Config, error) {
 			return Config{}, err
 		}
 	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return Config{}, err
+	}
+	cfg.setLimits(cfg.Limits)
 	return cfg, nil
 }
 

@@ -1,0 +1,303 @@
+package enforcer
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dittonats/dittonats/protocol/jsonv"
+)
+
+// Readers is who a policy lets read the entities of one namespace, subject
+// by subject: what an event needs to say so that its consumers can enforce
+// on their own (Ditto's ditto-read-subjects and ditto-partial-access-paths).
+//
+// Each subject is evaluated alone, as Ditto's policy tree does: a subject
+// gets the entries that name it, not those of other subjects a caller may
+// also hold. A Readers depends only on the policy, the namespace and which
+// subjects have expired, so an Enforcer keeps one per namespace until the
+// first of its subjects expires. It is safe for concurrent use.
+type Readers struct {
+	subjects []string // sorted and distinct
+	views    []*View  // views[i] is what subjects[i] alone is granted
+	// built and expires bound the time the subject list holds for: from
+	// when it was built until the earliest expiry of a subject it has.
+	built, expires time.Time
+
+	mu      sync.Mutex
+	classes map[string]*rootClass // resource type -> classification; guarded by mu
+}
+
+// rootClass is how the subjects read the root of one resource type, as
+// indexes into Readers.subjects in ascending (so sorted) order. Only the
+// policy decides it, so it is computed once per Readers and type.
+type rootClass struct {
+	// partial holds READ at the root or anywhere below it.
+	partial []int
+	// restricted are those of partial without READ on everything: the
+	// subjects that need partial access paths.
+	restricted []int
+	// others are the rest, the only subjects whose READ at an event's path
+	// has to be looked at per event.
+	others []int
+	// partialJSON is partial as a JSON array of subject ids: the read
+	// subjects whenever none of others reads the event's path.
+	partialJSON string
+}
+
+// Readers returns the subjects of the entries that apply to namespace and
+// have not expired at now, with what each may read.
+func (e *Enforcer) Readers(namespace string, now time.Time) *Readers {
+	if v, ok := e.readers.Load(namespace); ok {
+		r := v.(*Readers)
+		if !now.Before(r.built) && (r.expires.IsZero() || now.Before(r.expires)) {
+			return r
+		}
+	}
+	r := e.buildReaders(namespace, now)
+	e.readers.Store(namespace, r)
+	return r
+}
+
+func (e *Enforcer) buildReaders(namespace string, now time.Time) *Readers {
+	r := &Readers{built: now}
+	seen := map[string]bool{}
+	for _, en := range e.entries {
+		if !NamespaceMatches(en.namespaces, namespace) {
+			continue
+		}
+		for s, expiry := range en.subjects {
+			if !expiry.IsZero() {
+				if !now.Before(expiry) {
+					continue
+				}
+				if r.expires.IsZero() || expiry.Before(r.expires) {
+					r.expires = expiry
+				}
+			}
+			if !seen[s] {
+				seen[s] = true
+				r.subjects = append(r.subjects, s)
+			}
+		}
+	}
+	slices.Sort(r.subjects)
+	r.views = make([]*View, len(r.subjects))
+	for i, s := range r.subjects {
+		r.views[i] = e.build(namespace, []string{s}, now)
+	}
+	return r
+}
+
+// Subjects returns the ids of the subjects, sorted. The caller must not
+// modify the result.
+func (r *Readers) Subjects() []string { return r.subjects }
+
+func (r *Readers) class(typ string) *rootClass {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.classes[typ]; ok {
+		return c
+	}
+	c := &rootClass{}
+	for i, v := range r.views {
+		if !v.HasPartial(typ, nil, Read) {
+			c.others = append(c.others, i)
+			continue
+		}
+		c.partial = append(c.partial, i)
+		if !v.HasUnrestricted(typ, nil, Read) {
+			c.restricted = append(c.restricted, i)
+		}
+	}
+	c.partialJSON = r.subjectsJSON(c.partial)
+	if r.classes == nil {
+		r.classes = map[string]*rootClass{}
+	}
+	r.classes[typ] = c
+	return c
+}
+
+func (r *Readers) subjectsJSON(idx []int) string {
+	elems := make([]jsonv.Value, len(idx))
+	for k, i := range idx {
+		elems[k] = jsonv.String(r.subjects[i])
+	}
+	return jsonv.Array(elems...).String()
+}
+
+// ReadSubjects returns, sorted, the subjects an event at path of the
+// resource type is for: those with READ on all of path, and those with
+// READ anywhere on the entity (Ditto's addEffectedReadSubjectsToThingSignal
+// with partial access events: unrestricted(path) ∪ partialOnly(root) ∪
+// unrestricted(root)).
+func (r *Readers) ReadSubjects(typ string, path jsonv.Pointer) []string {
+	c := r.class(typ)
+	idx := r.readSubjects(c, typ, path)
+	out := make([]string, len(idx))
+	for k, i := range idx {
+		out[k] = r.subjects[i]
+	}
+	return out
+}
+
+// ReadSubjectsHeader is ReadSubjects as the ditto-read-subjects header: a
+// JSON array of subject ids.
+func (r *Readers) ReadSubjectsHeader(typ string, path jsonv.Pointer) string {
+	c := r.class(typ)
+	idx := r.readSubjects(c, typ, path)
+	if len(idx) == len(c.partial) {
+		// The common case, without an allocation: nobody beyond the
+		// subjects reading the root reads path.
+		return c.partialJSON
+	}
+	return r.subjectsJSON(idx)
+}
+
+// readSubjects returns the indexes of ReadSubjects, ascending.
+func (r *Readers) readSubjects(c *rootClass, typ string, path jsonv.Pointer) []int {
+	// Unrestricted READ on the root implies partial READ on it, so
+	// partialOnly(root) ∪ unrestricted(root) is partial(root); only the
+	// subjects outside it need to be asked about path. (With this
+	// package's rules none of them can hold READ on all of a path while
+	// holding it nowhere at the root; asking keeps Ditto's definition.)
+	var extra []int
+	for _, i := range c.others {
+		if r.views[i].HasUnrestricted(typ, path, Read) {
+			extra = append(extra, i)
+		}
+	}
+	if len(extra) == 0 {
+		return c.partial
+	}
+	out := append(slices.Clone(c.partial), extra...)
+	slices.Sort(out)
+	return out
+}
+
+// HasRestricted reports whether a subject may read part but not all of the
+// entities of the resource type: only then do events need partial access
+// paths.
+func (r *Readers) HasRestricted(typ string) bool {
+	return len(r.class(typ).restricted) > 0
+}
+
+// PartialAccessPaths returns the ditto-partial-access-paths header of an
+// event leaving the entity as doc, or "" when it needs none: for every
+// subject with READ on part but not all of the resource type, the paths of
+// doc it may read, in Ditto's indexed format
+//
+//	{"subjects":["a","b"],"paths":{"attributes/foo":[0,1],"features/A":[0]}}
+//
+// Subjects are sorted, and a path lists the indexes of the subjects that may
+// read it, ascending; paths appear in the order the subjects (sorted) first
+// name them, each subject's in document order. A subject that may read
+// nothing of doc is listed without paths, as Ditto lists it.
+func (r *Readers) PartialAccessPaths(typ string, doc jsonv.Value) string {
+	c := r.class(typ)
+	if len(c.restricted) == 0 || doc.Kind() != jsonv.KindObject {
+		return ""
+	}
+	var (
+		subjects []jsonv.Value
+		keys     []string
+		holders  [][]jsonv.Value // holders[k] are the subject indexes of keys[k]
+		at       = map[string]int{}
+	)
+	for _, i := range c.restricted {
+		// A subject that may read nothing of doc stays, without paths: it
+		// is among the read subjects, and a consumer must not take a
+		// read subject missing here for one that reads everything.
+		paths := r.views[i].readablePaths(typ, doc)
+		n := jsonv.Int(int64(len(subjects)))
+		subjects = append(subjects, jsonv.String(r.subjects[i]))
+		for _, p := range paths {
+			key := p.String()[1:] // without the leading slash; the root is ""
+			k, ok := at[key]
+			if !ok {
+				k = len(keys)
+				at[key] = k
+				keys = append(keys, key)
+				holders = append(holders, nil)
+			}
+			// Subjects come in ascending order, so each list stays sorted.
+			holders[k] = append(holders[k], n)
+		}
+	}
+	if len(subjects) == 0 {
+		return ""
+	}
+	members := make([]jsonv.Member, len(keys))
+	for k, key := range keys {
+		members[k] = jsonv.Member{Key: key, Value: jsonv.Array(holders[k]...)}
+	}
+	return jsonv.Object(
+		jsonv.Member{Key: "subjects", Value: jsonv.Array(subjects...)},
+		jsonv.Member{Key: "paths", Value: jsonv.Object(members...)},
+	).String()
+}
+
+// readablePaths returns the paths of doc (an object) the view may READ,
+// Ditto's way (PartialAccessPathCalculator): a leaf (anything but a
+// non-empty object) is readable when READ holds at it and is revoked
+// nowhere below it; a member whose leaves are all readable is named by its
+// own path instead of theirs. The root itself is never collapsed: a wholly
+// readable doc gives its members.
+func (v *View) readablePaths(typ string, doc jsonv.Value) []jsonv.Pointer {
+	root := v.trie(typ, Read)
+	decided := root.has && root.grant
+	var out []jsonv.Pointer
+	for _, m := range doc.Members() {
+		out, _ = collectReadable(out, m.Value, root.children[m.Key], decided, jsonv.Pointer{m.Key})
+	}
+	// Ditto names the root when everything is readable and nothing was
+	// named, which cannot happen: a doc with members has them named.
+	return out
+}
+
+// collectReadable appends to out the readable paths at and below p, where
+// val sits and n is the trie node (nil: no rule at or below), given the
+// decision inherited from above; all reports whether all of val is
+// readable, in which case p alone was appended.
+func collectReadable(out []jsonv.Pointer, val jsonv.Value, n *node, inherited bool, p jsonv.Pointer) (_ []jsonv.Pointer, all bool) {
+	decided := inherited
+	if n != nil && n.has {
+		decided = n.grant
+	}
+	if val.Kind() != jsonv.KindObject || val.Len() == 0 {
+		// A leaf: a revoke below it (on members it does not have)
+		// still withholds it, as Ditto's check does.
+		if decided && (n == nil || !revokedBelow(n)) {
+			return append(out, p), true
+		}
+		return out, false
+	}
+	if n == nil || len(n.children) == 0 {
+		// No rule below: the subtree is decided as a whole.
+		if decided {
+			return append(out, p), true
+		}
+		return out, false
+	}
+	mark := len(out)
+	all = true
+	for _, m := range val.Members() {
+		var ok bool
+		out, ok = collectReadable(out, m.Value, n.children[m.Key], decided, p.Append(m.Key))
+		all = all && ok
+	}
+	if all {
+		return append(out[:mark], p), true
+	}
+	return out, false
+}
+
+// revokedBelow reports whether a revoke lies anywhere under n.
+func revokedBelow(n *node) bool {
+	for _, c := range n.children {
+		if (c.has && !c.grant) || revokedBelow(c) {
+			return true
+		}
+	}
+	return false
+}
