@@ -55,19 +55,20 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Ensure creates or updates the event streams, and the shard lease and
-// publication buckets of the given services. It is idempotent and safe to call from every instance
-// at start-up.
+// Ensure creates or updates the event stream, and the shard lease and
+// publication buckets, of each of the given services (streams.ServiceThings,
+// streams.ServicePolicies). It is idempotent and safe to call from every
+// instance at start-up; each service ensures its own, with its own
+// connection's permissions.
 func Ensure(ctx context.Context, js jetstream.JetStream, n Names, cfg Config, services ...string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	for _, sc := range n.streamConfigs(cfg) {
+	for _, svc := range services {
+		sc := n.streamConfig(svc, cfg)
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 		}
-	}
-	for _, svc := range services {
 		kc := jetstream.KeyValueConfig{
 			Bucket:      n.ShardLeaseBucket(svc),
 			Description: "shard leases of the " + svc + " service",
@@ -97,25 +98,19 @@ func Ensure(ctx context.Context, js jetstream.JetStream, n Names, cfg Config, se
 	return nil
 }
 
-func (n Names) streamConfigs(cfg Config) []jetstream.StreamConfig {
-	stream := func(name, subject, desc string) jetstream.StreamConfig {
-		return jetstream.StreamConfig{
-			Name:        name,
-			Description: desc,
-			Subjects:    []string{subject},
-			Retention:   jetstream.LimitsPolicy,
-			Discard:     jetstream.DiscardOld,
-			MaxAge:      cfg.EventsMaxAge,
-			MaxBytes:    cfg.EventsMaxBytes,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-			// Publishers set Nats-Msg-Id to <entity id>:<revision>; a
-			// retried publish inside this window is dropped.
-			Duplicates: cfg.DuplicateWindow,
-		}
-	}
-	return []jetstream.StreamConfig{
-		stream(n.ThingEventsStream(), n.ThingEventsAll(), "thing events, one message per revision"),
-		stream(n.PolicyEventsStream(), n.PolicyEventsAll(), "policy events, one message per revision"),
+func (n Names) streamConfig(svc string, cfg Config) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        n.EventsStream(svc),
+		Description: "events of the " + svc + " service, one message per revision",
+		Subjects:    []string{n.EventsAll(svc)},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      cfg.EventsMaxAge,
+		MaxBytes:    cfg.EventsMaxBytes,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		// Publishers set Nats-Msg-Id to <entity id>:<revision>; a
+		// retried publish inside this window is dropped.
+		Duplicates: cfg.DuplicateWindow,
 	}
 }

@@ -228,9 +228,13 @@ const (
 func RequestWithin(nc *nats.Conn, msg *nats.Msg, timeout time.Duration) (*nats.Msg, error) {
 	deadline := time.Now().Add(timeout)
 	backoff := minBackoff
-	for {
+	for attempt := 0; ; attempt++ {
 		left := time.Until(deadline)
 		if left <= 0 {
+			if attempt > 0 {
+				// Every attempt so far found nobody serving.
+				return nil, ErrUnavailable
+			}
 			return nil, nats.ErrTimeout
 		}
 		reply, err := nc.RequestMsg(msg, left)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/dittonats/dittonats/streams"
 )
 
 // Config configures the embedded server.
@@ -23,6 +25,11 @@ type Config struct {
 	// MaxPayload bounds one message; things and policies of up to the
 	// configured size limits must fit with their envelopes.
 	MaxPayload int32
+	// Names and Seeds: the server admits exactly the platform's roles,
+	// each authenticated by its nkey (Seeds, see Credentials) and limited
+	// to its permissions (streams.Names.Permissions).
+	Names streams.Names
+	Seeds map[streams.Role][]byte
 }
 
 // Server is a running embedded nats-server.
@@ -32,17 +39,31 @@ type Server struct {
 
 // Start starts the server and waits until it accepts connections.
 func Start(cfg Config, log *slog.Logger) (*Server, error) {
-	opts := &server.Options{
-		ServerName: "ditto-embedded",
-		JetStream:  true,
-		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
-		NoSigs:     true,
-		MaxPayload: cfg.MaxPayload,
-		// Commands of many entities share one in-process connection; the
-		// default 64 MiB of pending data per client is easily reached by a
-		// burst of replies, and a slow-consumer disconnect would drop them.
-		MaxPending: 512 << 20,
+	var users []streams.User
+	for _, r := range streams.Roles {
+		pub, _, err := NkeyOption(cfg.Seeds[r])
+		if err != nil {
+			return nil, fmt.Errorf("credential of role %s: %w", r, err)
+		}
+		users = append(users, streams.User{Role: r, Nkey: pub})
 	}
+	auth, err := cfg.Names.AuthorizationConfig(users)
+	if err != nil {
+		return nil, err
+	}
+	opts := &server.Options{}
+	if err := opts.ProcessConfigString(auth); err != nil {
+		return nil, fmt.Errorf("configure embedded nats authorization: %w", err)
+	}
+	opts.ServerName = "ditto-embedded"
+	opts.JetStream = true
+	opts.StoreDir = filepath.Join(cfg.DataDir, "nats")
+	opts.NoSigs = true
+	opts.MaxPayload = cfg.MaxPayload
+	// Commands of many entities share one in-process connection; the
+	// default 64 MiB of pending data per client is easily reached by a
+	// burst of replies, and a slow-consumer disconnect would drop them.
+	opts.MaxPending = 512 << 20
 	if cfg.Listen == "" {
 		opts.DontListen = true
 	} else {
@@ -81,9 +102,10 @@ func (s *Server) ClientURL() string {
 	return s.srv.ClientURL()
 }
 
-// Connect opens an in-process connection (no TCP).
-func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
-	opts = append([]nats.Option{nats.Name(name), nats.InProcessServer(s.srv)}, opts...)
+// Connect opens an in-process connection (no TCP); opts must carry a
+// role's credential.
+func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.InProcessServer(s.srv)}, opts...)
 	return nats.Connect("", opts...)
 }
 

@@ -620,3 +620,48 @@ func TestSnapshotKeepsTimes(t *testing.T) {
 		t.Errorf("a State that never existed: %v, %v; want zero times", never.Created(), never.Modified())
 	}
 }
+
+// Each command subject kind is trusted as NATS permissions make it: plain
+// commands need Ditto-Auth and ignore Ditto-Sudo; sudo commands need both
+// and skip enforcement; internal commands skip it and need neither.
+func TestCommandKinds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var sudo atomic.Bool
+	f.host(t, &docHandler{seen: func(cmd *Command, _ int64) { sudo.Store(cmd.Sudo) }, observed: &atomic.Int64{}}, nil)
+	id := "org.eclipse.ditto:kinds"
+	tests := []struct {
+		name       string
+		kind       streams.CommandKind
+		auth, flag string
+		status     int
+		sudo       bool
+	}{
+		{"commands", streams.KindCommands, auth, "", 404, false},
+		{"commands ignore the sudo flag", streams.KindCommands, auth, "true", 404, false},
+		{"commands without auth", streams.KindCommands, "", "true", 401, false},
+		{"sudo", streams.KindSudo, auth, "true", 404, true},
+		{"sudo without the flag", streams.KindSudo, auth, "", 400, false},
+		{"sudo with another flag", streams.KindSudo, auth, "yes", 400, false},
+		{"sudo without auth", streams.KindSudo, "", "true", 401, false},
+		{"internal", streams.KindInternal, "", "", 404, true},
+		{"internal for a caller", streams.KindInternal, auth, "", 404, true},
+		{"internal with broken auth", streams.KindInternal, "nope", "", 401, false},
+	}
+	for _, tc := range tests {
+		sudo.Store(false)
+		msg := f.command(t, id, "retrieve", "/", "", nil, tc.auth)
+		msg.Subject = f.names.Commands(streams.ServiceThings, tc.kind, streams.Shard(id, testShards))
+		if tc.flag != "" {
+			msg.Header.Set(streams.HeaderSudo, tc.flag)
+		}
+		reply, err := f.nc.RequestMsg(msg, 5*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		env, _ := protocol.DecodeEnvelope(reply.Data)
+		if env.Status != tc.status || sudo.Load() != tc.sudo {
+			t.Errorf("%s: status %d sudo %t, want %d and %t (%s)", tc.name, env.Status, sudo.Load(), tc.status, tc.sudo, env.Value)
+		}
+	}
+}

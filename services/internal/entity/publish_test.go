@@ -116,7 +116,7 @@ func TestEventsReachTheStreamAfterJetStreamRefusedThem(t *testing.T) {
 	if d := time.Since(start); d > publishTimeout {
 		t.Errorf("7 commands took %s while JetStream refused events", d)
 	}
-	if err := streams.Ensure(ctx, f.js, f.names, streams.DefaultConfig()); err != nil {
+	if err := streams.Ensure(ctx, f.js, f.names, streams.DefaultConfig(), streams.ServiceThings); err != nil {
 		t.Fatal(err)
 	}
 	wantRevisions(t, f.streamEvents(t, 7), map[string]int64{a: 5, b: 2})
@@ -158,7 +158,7 @@ func TestUnacknowledgedEventsDoNotHoldCommands(t *testing.T) {
 		t.Errorf("6 commands took %s without acknowledgements; want about one ack wait (200ms)", d)
 	}
 	sub.Unsubscribe()
-	if err := streams.Ensure(ctx, f.js, f.names, streams.DefaultConfig()); err != nil {
+	if err := streams.Ensure(ctx, f.js, f.names, streams.DefaultConfig(), streams.ServiceThings); err != nil {
 		t.Fatal(err)
 	}
 	wantRevisions(t, f.streamEvents(t, 6), map[string]int64{id: 6})
@@ -306,7 +306,7 @@ func TestWatermarkStopsAtTheOldestUnpublishedEvent(t *testing.T) {
 	if w := watermark(); w > b.since {
 		t.Errorf("watermark %d passed the unpublished event's time %d", w, b.since)
 	}
-	if err := streams.Ensure(context.Background(), f.js, f.names, streams.DefaultConfig()); err != nil {
+	if err := streams.Ensure(context.Background(), f.js, f.names, streams.DefaultConfig(), streams.ServiceThings); err != nil {
 		t.Fatal(err)
 	}
 	streamstest.Eventually(t, 10*time.Second, func() error {

@@ -10,7 +10,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,25 +17,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/dittonats/dittonats/services/gateway"
 	"github.com/dittonats/dittonats/services/internal/embedded"
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/mongostore"
 	"github.com/dittonats/dittonats/services/internal/sqlitestore"
-	"github.com/dittonats/dittonats/services/policies"
-	"github.com/dittonats/dittonats/services/things"
 	"github.com/dittonats/dittonats/streams"
 )
-
-// Service names a process can run.
-const (
-	Gateway  = streams.ServiceGateway
-	Things   = streams.ServiceThings
-	Policies = streams.ServicePolicies
-)
-
-// All lists every service, in start order.
-var All = []string{Policies, Things, Gateway}
 
 // Process is a running set of services. Create with Start; Wait returns
 // when ctx ends and everything has shut down.
@@ -44,40 +30,51 @@ type Process struct {
 	cfg      Config
 	log      *slog.Logger
 	instance string
+	names    streams.Names
 
 	srv   *embedded.Server
+	seeds map[streams.Role][]byte // the embedded server's credentials
 	pprof *http.Server
 	conns []*nats.Conn
 	store journal.Store
 
-	gw          *gateway.Gateway
-	gwDone      chan error
-	gwCancel    context.CancelFunc
-	svcCancel   context.CancelFunc
-	svcWG       sync.WaitGroup
-	svcErrs     chan error
-	natsURLUsed string
+	// runners are the started services by name; front ones (the gateway)
+	// run on frontCtx and stop first, the others on backCtx.
+	runners     map[string]runner
+	front, back sync.WaitGroup
+	stopFront   context.CancelFunc
+	stopBack    context.CancelFunc
+	errs        chan error
 }
 
 // Start starts the named services. With no NATS_URL it starts an embedded
 // nats-server (only sensible for one process: the all-in-one ditto).
-func Start(ctx context.Context, cfg Config, services []string, log *slog.Logger) (_ *Process, err error) {
+func Start(ctx context.Context, cfg Config, names []string, log *slog.Logger) (_ *Process, err error) {
 	if err := cfg.Infra.Validate(); err != nil {
 		return nil, err
 	}
+	var svcs []service
+	for _, name := range names {
+		s, ok := lookup(name)
+		if !ok {
+			return nil, fmt.Errorf("unknown service %q (want one of %s)", name, strings.Join(All, ", "))
+		}
+		svcs = append(svcs, s)
+	}
 	// p is not the named result: a failing return sets that to nil before
 	// the deferred teardown runs.
-	p := &Process{cfg: cfg, log: log, instance: cfg.instanceID(), svcErrs: make(chan error, len(services))}
+	p := &Process{cfg: cfg, log: log, instance: cfg.instanceID(), names: streams.New(cfg.SubjectPrefix),
+		runners: map[string]runner{}, errs: make(chan error, len(svcs))}
+	frontCtx, stopFront := context.WithCancel(context.WithoutCancel(ctx))
+	backCtx, stopBack := context.WithCancel(context.WithoutCancel(ctx))
+	p.stopFront, p.stopBack = stopFront, stopBack
 	defer func() {
 		if err != nil {
-			if p.svcCancel != nil {
-				p.svcCancel()
-				p.svcWG.Wait()
-			}
+			p.stopRunners()
 			p.teardown()
 		}
 	}()
-	log.Info("starting", "services", strings.Join(services, ","), "instance", p.instance)
+	log.Info("starting", "services", strings.Join(names, ","), "instance", p.instance)
 
 	if cfg.PprofListen != "" {
 		if err := p.servePprof(cfg.PprofListen); err != nil {
@@ -87,76 +84,72 @@ func Start(ctx context.Context, cfg Config, services []string, log *slog.Logger)
 	if err := p.startNATS(); err != nil {
 		return nil, err
 	}
-	admin, err := p.connect("ditto-admin")
-	if err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(admin)
-	if err != nil {
-		return nil, err
-	}
-	names := streams.New(cfg.SubjectPrefix)
-	scfg := streams.Config{Replicas: cfg.StreamReplicas, EventsMaxAge: cfg.EventsMaxAge, EventsMaxBytes: cfg.EventsMaxBytes,
-		LeaseTTL: cfg.LeaseTTL, DuplicateWindow: cfg.EventsDupWindow}
-	ensureCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	// Only the lease buckets of the services run here: the bucket's TTL is
-	// this process's DITTO_SHARD_LEASE_TTL, and a gateway or another
-	// service must not overwrite it with its own.
-	var leased []string
-	for _, s := range services {
-		if s == Things || s == Policies {
-			leased = append(leased, s)
+	for _, s := range svcs {
+		if s.journal != "" {
+			if err := p.openStore(ctx); err != nil {
+				return nil, err
+			}
+			break
 		}
 	}
-	if err := streams.Ensure(ensureCtx, js, names, scfg, leased...); err != nil {
-		return nil, err
-	}
-
-	needsStore := slices.Contains(services, Things) || slices.Contains(services, Policies)
-	if needsStore {
-		if err := p.openStore(ctx); err != nil {
+	for _, s := range svcs {
+		e, err := p.env(ctx, s)
+		if err != nil {
 			return nil, err
 		}
-	}
-
-	svcCtx, svcCancel := context.WithCancel(context.WithoutCancel(ctx))
-	p.svcCancel = svcCancel
-	for _, name := range services {
-		switch name {
-		case Things, Policies:
-			run, err := p.newEntityService(ctx, name, names)
-			if err != nil {
-				return nil, err
-			}
-			p.svcWG.Add(1)
-			go func() {
-				defer p.svcWG.Done()
-				if err := run(svcCtx); err != nil {
-					p.svcErrs <- fmt.Errorf("%s: %w", name, err)
-				}
-			}()
-		case Gateway:
-			nc, err := p.connect("ditto-gateway")
-			if err != nil {
-				return nil, err
-			}
-			gw, err := gateway.New(cfg.Gateway, gateway.Deps{NC: nc, Names: names, Shards: cfg.Shards, Log: log.With("service", Gateway)})
-			if err != nil {
-				return nil, err
-			}
-			p.gw = gw
-		default:
-			return nil, fmt.Errorf("unknown service %q (want one of %s)", name, strings.Join(All, ", "))
+		r, err := s.start(e)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if p.gw != nil {
-		p.gwDone = make(chan error, 1)
-		gwCtx, gwCancel := context.WithCancel(context.WithoutCancel(ctx))
-		p.gwCancel = gwCancel
-		go func() { p.gwDone <- p.gw.Run(gwCtx) }()
+		p.runners[s.name] = r
+		wg, runCtx := &p.back, backCtx
+		if s.front {
+			wg, runCtx = &p.front, frontCtx
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Run(runCtx); err != nil {
+				p.errs <- fmt.Errorf("%s: %w", s.name, err)
+			}
+		}()
 	}
 	return p, nil
+}
+
+// env connects s to NATS as its role and, for a service with a journal,
+// ensures its streams and buckets with that connection (each service has
+// the permissions for its own only) and opens its journal.
+func (p *Process) env(ctx context.Context, s service) (env, error) {
+	e := env{cfg: p.cfg, names: p.names, instance: p.instance, log: p.log.With("service", s.name, "instance", p.instance)}
+	nc, err := p.connect(s.role)
+	if err != nil {
+		return env{}, err
+	}
+	e.nc = nc
+	if s.journal == "" {
+		return e, nil
+	}
+	if e.js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second)); err != nil {
+		return env{}, err
+	}
+	ensureCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	scfg := streams.Config{Replicas: p.cfg.StreamReplicas, EventsMaxAge: p.cfg.EventsMaxAge, EventsMaxBytes: p.cfg.EventsMaxBytes,
+		LeaseTTL: p.cfg.LeaseTTL, DuplicateWindow: p.cfg.EventsDupWindow}
+	if err := streams.Ensure(ensureCtx, e.js, p.names, scfg, s.name); err != nil {
+		return env{}, fmt.Errorf("%s: %w", s.name, err)
+	}
+	if e.leases, err = e.js.KeyValue(ensureCtx, p.names.ShardLeaseBucket(s.name)); err != nil {
+		return env{}, fmt.Errorf("lease bucket of %s: %w", s.name, err)
+	}
+	if e.publish, err = e.js.KeyValue(ensureCtx, p.names.PublishedBucket(s.name)); err != nil {
+		return env{}, fmt.Errorf("publication bucket of %s: %w", s.name, err)
+	}
+	if e.journal, err = p.store.Journal(s.journal); err != nil {
+		return env{}, err
+	}
+	return e, nil
 }
 
 // servePprof serves Go's profiling endpoints for operators.
@@ -183,37 +176,70 @@ func (p *Process) servePprof(addr string) error {
 
 func (p *Process) startNATS() error {
 	if p.cfg.NATSURL != "" {
-		p.natsURLUsed = p.cfg.NATSURL
 		return nil
 	}
 	listen := p.cfg.NATSListen
 	if strings.EqualFold(listen, "off") {
 		listen = ""
 	}
-	srv, err := embedded.Start(embedded.Config{DataDir: p.cfg.DataDir, Listen: listen, MaxPayload: 8 << 20}, p.log)
+	dir := p.cfg.credentialsDir()
+	seeds, err := embedded.Credentials(dir)
 	if err != nil {
 		return err
 	}
-	p.srv = srv
+	srv, err := embedded.Start(embedded.Config{DataDir: p.cfg.DataDir, Listen: listen, MaxPayload: 8 << 20,
+		Names: p.names, Seeds: seeds}, p.log)
+	if err != nil {
+		return err
+	}
+	p.srv, p.seeds = srv, seeds
 	if url := srv.ClientURL(); url != "" {
-		p.log.Info("embedded nats-server listening", "url", url)
+		// The path, never the secret, goes to the log.
+		p.log.Info("embedded nats-server listening; the nats CLI connects as operator with",
+			"command", fmt.Sprintf("nats --server %s --nkey %s", url, embedded.SeedFile(dir, streams.RoleOperator)))
 	}
 	return nil
 }
 
-// connect opens a NATS connection: in-process to the embedded server, or
-// to NATS_URL, reconnecting forever.
-func (p *Process) connect(name string) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
+// connect opens a NATS connection as role: in-process to the embedded
+// server with the role's generated nkey, or to NATS_URL with the
+// credential of NATS_USER/NATS_PASSWORD, NATS_CREDS or NATS_NKEY;
+// reconnecting forever. Replies come to the role's own inbox prefix, which
+// no other role may read.
+func (p *Process) connect(role streams.Role) (*nats.Conn, error) {
+	log := p.log.With("nats_role", string(role))
+	opts := []nats.Option{
+		nats.Name("ditto-" + string(role) + "-" + p.instance),
+		nats.CustomInboxPrefix(streams.InboxPrefix(role)),
+		nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("nats", "subject", subject, "err", err)
+		}),
+	}
 	var nc *nats.Conn
 	var err error
 	if p.srv != nil {
-		nc, err = p.srv.Connect(name, opts...)
+		pub, sign, kerr := embedded.NkeyOption(p.seeds[role])
+		if kerr != nil {
+			return nil, kerr
+		}
+		nc, err = p.srv.Connect(append(opts, nats.Nkey(pub, sign))...)
 	} else {
-		nc, err = nats.Connect(p.natsURLUsed, opts...)
+		cred, cerr := p.cfg.natsCredential()
+		if cerr != nil {
+			return nil, cerr
+		}
+		if cred != nil {
+			opts = append(opts, cred)
+		}
+		nc, err = nats.Connect(p.cfg.NATSURL, opts...)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats: %w", err)
+		return nil, fmt.Errorf("connect to nats as %s: %w", role, err)
 	}
 	p.conns = append(p.conns, nc)
 	return nc, nil
@@ -250,78 +276,21 @@ func (p *Process) openStore(ctx context.Context) error {
 	return nil
 }
 
-// newEntityService builds the things or policies service.
-func (p *Process) newEntityService(ctx context.Context, name string, names streams.Names) (func(context.Context) error, error) {
-	nc, err := p.connect("ditto-" + name)
-	if err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	leases, err := js.KeyValue(ctx, names.ShardLeaseBucket(name))
-	if err != nil {
-		return nil, fmt.Errorf("lease bucket of %s: %w", name, err)
-	}
-	published, err := js.KeyValue(ctx, names.PublishedBucket(name))
-	if err != nil {
-		return nil, fmt.Errorf("publication bucket of %s: %w", name, err)
-	}
-	log := p.log.With("service", name, "instance", p.instance)
-	switch name {
-	case Things:
-		j, err := p.store.Journal(journal.Things)
-		if err != nil {
-			return nil, err
-		}
-		s, err := things.New(p.cfg.Things, things.Deps{NC: nc, JS: js, Journal: j, Leases: leases, Published: published, Names: names,
-			Shards: p.cfg.Shards, Instance: p.instance, LeaseTTL: p.cfg.LeaseTTL, EventsMaxAge: p.cfg.EventsMaxAge, Log: log})
-		if err != nil {
-			return nil, err
-		}
-		return s.Run, nil
-	default:
-		j, err := p.store.Journal(journal.Policies)
-		if err != nil {
-			return nil, err
-		}
-		s, err := policies.New(p.cfg.Policies, policies.Deps{NC: nc, JS: js, Journal: j, Leases: leases, Published: published, Names: names,
-			Shards: p.cfg.Shards, Instance: p.instance, LeaseTTL: p.cfg.LeaseTTL, EventsMaxAge: p.cfg.EventsMaxAge, Log: log})
-		if err != nil {
-			return nil, err
-		}
-		return s.Run, nil
-	}
-}
-
-// Wait blocks until ctx ends (or a service fails), then shuts everything
-// down in order and returns the first error.
+// Wait blocks until ctx ends (or a service fails), then shuts down in
+// order and returns the first error: front services first (requests in
+// flight still reach the others), then the rest, then the store, NATS and
+// an embedded server.
 func (p *Process) Wait(ctx context.Context) error {
 	var first error
-	gwStopped := false
 	select {
 	case <-ctx.Done():
-	case first = <-p.svcErrs:
+	case first = <-p.errs:
 		p.log.Error("service failed", "err", first)
-	case err := <-p.gwDone: // nil channel without a gateway
-		gwStopped = true
-		if err != nil {
-			first = fmt.Errorf("gateway: %w", err)
-		}
 	}
 	p.log.Info("shutting down")
-	if p.gw != nil && !gwStopped {
-		// The gateway first: requests in flight still reach the services.
-		p.gwCancel()
-		if err := <-p.gwDone; err != nil && first == nil {
-			first = fmt.Errorf("gateway: %w", err)
-		}
-	}
-	p.svcCancel()
-	p.svcWG.Wait()
-	close(p.svcErrs)
-	for err := range p.svcErrs {
+	p.stopRunners()
+	close(p.errs)
+	for err := range p.errs {
 		if first == nil {
 			first = err
 		}
@@ -329,6 +298,13 @@ func (p *Process) Wait(ctx context.Context) error {
 	p.teardown()
 	p.log.Info("stopped")
 	return first
+}
+
+func (p *Process) stopRunners() {
+	p.stopFront()
+	p.front.Wait()
+	p.stopBack()
+	p.back.Wait()
 }
 
 // teardown closes the store, drains the connections and stops an embedded

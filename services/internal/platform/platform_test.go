@@ -8,12 +8,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/gateway"
+	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/limits"
+	"github.com/dittonats/dittonats/services/internal/sqlitestore"
 	"github.com/dittonats/dittonats/services/policies"
 	"github.com/dittonats/dittonats/services/things"
 )
@@ -34,8 +39,9 @@ func testConfig(t *testing.T) Config {
 	cfg.Infra.Instance = "test"
 	cfg.Gateway.HTTPPort = 0
 	cfg.Things = things.Config{SnapshotThreshold: 5, MailboxSize: 100, MaxThingsInMemory: 1000, PolicyCacheSize: 1000,
-		DefaultTimeout: 10 * time.Second, Config: limits.Config{ThingsMaxSize: 4096, PoliciesMaxSize: 4096, MessagesMaxSize: 4096}}
-	cfg.Policies = policies.Config{SnapshotThreshold: 5, MaxSize: 4096, MailboxSize: 100, MaxEntities: 1000}
+		DefaultTimeout: 10 * time.Second}
+	cfg.Policies = policies.Config{SnapshotThreshold: 5, MailboxSize: 100, MaxEntities: 1000}
+	cfg.setLimits(limits.Config{ThingsMaxSize: 4096, PoliciesMaxSize: 4096, MessagesMaxSize: 4096})
 	return cfg
 }
 
@@ -57,7 +63,7 @@ func startPlatform(t *testing.T, cfg Config) *platform {
 		cancel()
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(p.gw.Handler())
+	srv := httptest.NewServer(p.runners[Gateway].(*gateway.Gateway).Handler())
 	pl := &platform{p: p, url: srv.URL, cancel: cancel, done: make(chan error, 1)}
 	go func() { pl.done <- p.Wait(ctx) }()
 	t.Cleanup(func() {
@@ -503,4 +509,151 @@ func stopProcess(t *testing.T, p *Process) {
 	if err := p.Wait(ctx); err != nil {
 		t.Errorf("stop: %v", err)
 	}
+}
+
+// If-Match on a thing or policy that does not exist fails (Ditto: "Update
+// only if the Thing exists") and creates nothing, neither the thing nor a
+// policy for it; If-None-Match: * creates once.
+func TestIfMatchOnMissingEntityCreatesNothing(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	u := "/api/2/things/org.eclipse.ditto:only-if-exists"
+	for _, tag := range []string{"*", `"rev:1"`} {
+		r := pl.expect(t, "ditto", "PUT", u, `{"attributes":{"a":1}}`, map[string]string{"If-Match": tag}, 412, "things:precondition.failed")
+		msg, _ := mustAt(t, r.json(t), "/message").Str()
+		if want := "Header value: '" + tag + "', actual entity-tag: 'null'."; !strings.HasSuffix(msg, want) || r.header.Get("ETag") != "" {
+			t.Errorf("If-Match %s: ETag %q, message %q; want no ETag and %q", tag, r.header.Get("ETag"), msg, want)
+		}
+	}
+	pl.expect(t, "ditto", "PUT", u, `{"_policy":{"entries":{}}}`, map[string]string{"If-Match": "*"}, 412, "things:precondition.failed")
+	pl.expect(t, "ditto", "POST", "/api/2/things", `{}`, map[string]string{"If-Match": "*"}, 412, "things:precondition.failed")
+	pl.expect(t, "ditto", "GET", u, "", nil, 404, "things:thing.notfound")
+	pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:only-if-exists", "", nil, 404, "policies:policy.notfound")
+
+	pl.expect(t, "ditto", "PUT", u, `{}`, map[string]string{"If-None-Match": "*"}, 201, "")
+	pl.expect(t, "ditto", "PUT", u, `{}`, map[string]string{"If-None-Match": "*"}, 412, "things:precondition.failed")
+	pl.expect(t, "ditto", "PUT", u, `{}`, map[string]string{"If-Match": "*"}, 204, "")
+
+	p := "/api/2/policies/org.eclipse.ditto:only-if-exists-policy"
+	policy := `{"entries":{"owner":{"subjects":{"nginx:ditto":{"type":"t"}},"resources":{"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}}}}`
+	pl.expect(t, "ditto", "PUT", p, policy, map[string]string{"If-Match": "*"}, 412, "policies:precondition.failed")
+	pl.expect(t, "ditto", "GET", p, "", nil, 404, "policies:policy.notfound")
+	pl.expect(t, "ditto", "PUT", p, policy, map[string]string{"If-None-Match": "*"}, 201, "")
+	pl.expect(t, "ditto", "PUT", p, policy, map[string]string{"If-None-Match": "*"}, 412, "policies:precondition.failed")
+}
+
+// nestedObjects is n JSON objects nested in each other.
+func nestedObjects(n int) string {
+	return strings.Repeat(`{"d":`, n-1) + "{}" + strings.Repeat("}", n-1)
+}
+
+// A write that would nest a thing or policy deeper than the JSON parser
+// reads is refused and stores nothing, whatever path and value make it so;
+// a subject allowed to write one attribute cannot make the thing
+// unreadable either.
+func TestTooDeepWritesAreRefused(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	u := "/api/2/things/org.eclipse.ditto:deep"
+	pl.expect(t, "ditto", "PUT", u, `{"policyId":"org.eclipse.ditto:deep-policy","_policy":{"entries":{
+		"owner":{"subjects":{"nginx:ditto":{"type":"t"}},"resources":{"thing:/":{"grant":["READ","WRITE"],"revoke":[]},"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}},
+		"one":{"subjects":{"nginx:ditto2":{"type":"t"}},"resources":{"thing:/attributes/open":{"grant":["WRITE"],"revoke":[]}}}}}}`, nil, 201, "")
+	mp := map[string]string{"Content-Type": "application/merge-patch+json"}
+	attr := func(n int) string { return u + "/attributes" + strings.Repeat("/d", n-1) } // a pointer of n segments
+	tests := []struct {
+		name, user, method, path, body string
+		headers                        map[string]string
+	}{
+		{"600 segment path", "ditto", "PUT", attr(600), `1`, nil},
+		{"one level too deep", "ditto", "PUT", attr(513), `1`, nil},
+		{"300 segment path, 300 deep value", "ditto", "PUT", attr(300), nestedObjects(300), nil},
+		{"merge at a 600 segment path", "ditto", "PATCH", attr(600), `{"x":1}`, mp},
+		{"merge at a 300 segment path, 300 deep patch", "ditto", "PATCH", attr(300), nestedObjects(300), mp},
+		{"writer of one attribute", "ditto2", "PUT", u + "/attributes/open" + strings.Repeat("/d", 599), `1`, nil},
+		{"policy subject nested too deep", "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:deep-policy/entries/owner/subjects/x:y",
+			`{"type":"t","announcement":` + nestedObjects(508) + `}`, nil},
+	}
+	for _, tc := range tests {
+		r := pl.do(t, tc.user, tc.method, tc.path, tc.body, tc.headers)
+		if r.status != 400 || r.code(t) != "json.invalid" || !strings.Contains(r.body, "nested deeper than 512 levels") {
+			t.Errorf("%s: %d %s, want 400 json.invalid", tc.name, r.status, r.body)
+		}
+	}
+	got := pl.expect(t, "ditto", "GET", u, "", nil, 200, "")
+	jsonEq(t, "thing after refused writes", got.body, `{"thingId":"org.eclipse.ditto:deep","policyId":"org.eclipse.ditto:deep-policy"}`)
+	if got.header.Get("ETag") != `"rev:1"` {
+		t.Errorf("revision moved to %s", got.header.Get("ETag"))
+	}
+	pol := pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:deep-policy", "", nil, 200, "")
+	if pol.header.Get("ETag") != `"rev:1"` {
+		t.Errorf("policy revision moved to %s", pol.header.Get("ETag"))
+	}
+	// Up to the limit is fine, and stays readable.
+	pl.expect(t, "ditto", "PUT", attr(512), `1`, nil, 201, "")
+	pl.expect(t, "ditto", "GET", u, "", nil, 200, "")
+	pl.expect(t, "ditto", "DELETE", u+"/attributes/d", "", nil, 204, "")
+}
+
+// An entity stored deeper than the JSON parser reads, by a version that did
+// not check the depth of writes (here: written into the journal directly),
+// loads after a restart, refuses changes that leave it that deep, and can
+// be repaired or deleted. One is deep through an event, one through a
+// snapshot deeper than encoding/json reads (10000 levels).
+func TestDeepStoredEntitiesStillLoad(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	pl := startPlatform(t, cfg)
+	const byEvent, bySnapshot = "org.eclipse.ditto:deep-event", "org.eclipse.ditto:deep-snapshot"
+	pl.expect(t, "ditto", "PUT", "/api/2/things/"+byEvent, `{}`, nil, 201, "")
+	pl.expect(t, "ditto", "PUT", "/api/2/things/"+bySnapshot, `{}`, nil, 201, "")
+	pl.stop(t)
+
+	store, err := sqlitestore.Open(filepath.Join(cfg.DataDir, "ditto.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := store.Journal(journal.Things)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	deepPath := "/attributes" + strings.Repeat("/d", 599)
+	ev, err := protocol.Envelope{
+		Topic: "org.eclipse.ditto/deep-event/things/twin/events/modified", Headers: protocol.Headers{},
+		Path: deepPath, Value: []byte(`1`), Revision: 2,
+	}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(ctx, journal.Event{PID: "thing:" + byEvent, SN: 2, Timestamp: time.Now(), Payload: ev}); err != nil {
+		t.Fatal(err)
+	}
+	snapDoc := `{"thingId":"` + bySnapshot + `","policyId":"` + bySnapshot + `","attributes":{"d":` + nestedObjects(20000) + `}}`
+	snap := `{"created":"2024-01-01T00:00:00Z","modified":"2024-01-02T00:00:00Z","entity":` + snapDoc + `}`
+	if err := j.SaveSnapshot(ctx, journal.Snapshot{PID: "thing:" + bySnapshot, SN: 2, Timestamp: time.Now(), Payload: []byte(snap)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	pl2 := startPlatform(t, cfg)
+	u := "/api/2/things/" + byEvent
+	r := pl2.expect(t, "ditto", "GET", u, "", nil, 200, "")
+	if r.header.Get("ETag") != `"rev:2"` || !strings.Contains(r.body, strings.Repeat(`{"d":`, 599)+"1") {
+		t.Errorf("thing deep by an event: ETag %s, body %.100s...", r.header.Get("ETag"), r.body)
+	}
+	pl2.expect(t, "ditto", "PUT", u+"/attributes/x", `1`, nil, 400, "json.invalid")
+	pl2.expect(t, "ditto", "DELETE", u+"/attributes/d", "", nil, 204, "")
+	pl2.expect(t, "ditto", "PUT", u+"/attributes/x", `1`, nil, 201, "")
+	got := pl2.expect(t, "ditto", "GET", u, "", nil, 200, "")
+	jsonEq(t, "repaired thing", got.body, `{"thingId":"`+byEvent+`","policyId":"`+byEvent+`","attributes":{"x":1}}`)
+
+	s := "/api/2/things/" + bySnapshot
+	r = pl2.expect(t, "ditto", "GET", s, "", nil, 200, "")
+	if r.body != snapDoc || r.header.Get("ETag") != `"rev:2"` {
+		t.Errorf("thing deep by a snapshot: ETag %s, %d bytes, want the stored %d", r.header.Get("ETag"), len(r.body), len(snapDoc))
+	}
+	pl2.expect(t, "ditto", "DELETE", s, "", nil, 204, "")
+	pl2.expect(t, "ditto", "GET", s, "", nil, 404, "things:thing.notfound")
 }

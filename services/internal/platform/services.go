@@ -1,0 +1,97 @@
+package platform
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dittonats/dittonats/services/gateway"
+	"github.com/dittonats/dittonats/services/internal/entity"
+	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/policies"
+	"github.com/dittonats/dittonats/services/things"
+	"github.com/dittonats/dittonats/streams"
+)
+
+// Service names a process can run.
+const (
+	Gateway  = streams.ServiceGateway
+	Things   = streams.ServiceThings
+	Policies = streams.ServicePolicies
+)
+
+// service describes one of the platform's services to the process that
+// runs it. A new service is one more entry in services.
+type service struct {
+	name string
+	// role is the NATS role its connection authenticates as.
+	role streams.Role
+	// journal names its journal in the store; empty for none. A service
+	// with a journal owns shards: its streams and buckets are ensured and
+	// handed to it.
+	journal string
+	// front services take requests from outside the platform: they stop
+	// first, while the others still answer what they sent.
+	front bool
+	// start builds the service; the process then runs it until shutdown.
+	start func(env env) (runner, error)
+}
+
+// runner is a started service.
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+// env is what a service is started with.
+type env struct {
+	cfg      Config
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	names    streams.Names
+	// journal, leases and publish (the shard lease and publication
+	// watermark buckets) are set for services with a journal.
+	journal  journal.Journal
+	leases   jetstream.KeyValue
+	publish  jetstream.KeyValue
+	instance string
+	log      *slog.Logger
+}
+
+// entityDeps are an entity service's dependencies from env.
+func (e env) entityDeps() entity.Deps {
+	return entity.Deps{NC: e.nc, JS: e.js, Journal: e.journal, Leases: e.leases, Published: e.publish, Names: e.names,
+		Shards: e.cfg.Shards, Instance: e.instance, LeaseTTL: e.cfg.LeaseTTL, EventsMaxAge: e.cfg.EventsMaxAge, Log: e.log}
+}
+
+// services lists every service in start order: the entity services before
+// the gateway that sends them commands.
+var services = []service{
+	{name: Policies, role: streams.RolePolicies, journal: journal.Policies,
+		start: func(e env) (runner, error) { return policies.New(e.cfg.Policies, e.entityDeps()) }},
+	{name: Things, role: streams.RoleThings, journal: journal.Things,
+		start: func(e env) (runner, error) { return things.New(e.cfg.Things, e.entityDeps()) }},
+	{name: Gateway, role: streams.RoleGateway, front: true,
+		start: func(e env) (runner, error) {
+			return gateway.New(e.cfg.Gateway, gateway.Deps{NC: e.nc, Names: e.names, Shards: e.cfg.Shards, Log: e.log})
+		}},
+}
+
+// All lists every service, in start order.
+var All = func() []string {
+	out := make([]string, len(services))
+	for i, s := range services {
+		out[i] = s.name
+	}
+	return out
+}()
+
+func lookup(name string) (service, bool) {
+	for _, s := range services {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return service{}, false
+}

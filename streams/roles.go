@@ -1,0 +1,205 @@
+package streams
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Role is who a NATS connection is; NATS permissions give each role the
+// least it needs. The names are the NATS user names.
+type Role string
+
+const (
+	// RoleThings and RolePolicies are the entity services: they serve
+	// their command subjects, publish their events and keep their streams
+	// and buckets.
+	RoleThings   Role = ServiceThings
+	RolePolicies Role = ServicePolicies
+	// RoleGateway sends commands for authenticated clients and receives
+	// replies and events. It serves nothing on NATS and has no JetStream
+	// API.
+	RoleGateway Role = ServiceGateway
+	// RoleOperator is a person with the nats CLI: DevOps subjects,
+	// commands (sudo commands too, which services log), reading events,
+	// streams and buckets. Never deleting or purging anything.
+	RoleOperator Role = "operator"
+)
+
+// Roles lists every role.
+var Roles = []Role{RoleThings, RolePolicies, RoleGateway, RoleOperator}
+
+// Permissions are a role's NATS permissions: the subjects it may publish
+// and subscribe to (nothing else), and whether it may answer the requests
+// it receives (NATS's allow_responses: once, to the reply subject of a
+// message delivered to it).
+type Permissions struct {
+	Publish        []string
+	Subscribe      []string
+	AllowResponses bool
+}
+
+// InboxPrefix is the prefix of a role's reply subjects. Each role has its
+// own, and only that role may subscribe to it, so no role reads another's
+// replies. The operator keeps NATS's default, so the nats CLI needs no
+// option for it.
+func InboxPrefix(r Role) string {
+	if r == RoleOperator {
+		return "_INBOX"
+	}
+	return "_INBOX_" + string(r)
+}
+
+// EventsStream names the stream of service's events.
+func (n Names) EventsStream(service string) string {
+	return n.upper + "_" + strings.ToUpper(service) + "_EVENTS"
+}
+
+// Events is the subject of service's events of namespace ns.
+func (n Names) Events(service, ns string) string {
+	return n.prefix + "." + service + ".events." + NamespaceToken(ns)
+}
+
+// EventsAll matches every event of service.
+func (n Names) EventsAll(service string) string { return n.prefix + "." + service + ".events.>" }
+
+// kvStream names the stream behind a KV bucket.
+func kvStream(bucket string) string { return "KV_" + bucket }
+
+// Permissions returns the permissions of r.
+func (n Names) Permissions(r Role) Permissions {
+	switch r {
+	case RoleThings:
+		p := n.entityService(ServiceThings)
+		// Things enforce with policies and create them for new things;
+		// they read other things' policy ids (_copyPolicyFrom).
+		p.Publish = append(p.Publish,
+			n.CommandsAll(ServicePolicies, KindCommands), n.CommandsAll(ServicePolicies, KindInternal),
+			n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServiceThings, KindInternal))
+		// Policy events invalidate the policies they enforce with.
+		p.Subscribe = append(p.Subscribe, n.EventsAll(ServicePolicies))
+		return p
+	case RolePolicies:
+		return n.entityService(ServicePolicies)
+	case RoleGateway:
+		return Permissions{
+			Publish: []string{n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServicePolicies, KindCommands)},
+			Subscribe: []string{InboxPrefix(r) + ".>",
+				n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies),
+				n.DevOps(ServiceGateway), n.DevOpsInstance(ServiceGateway, "*")},
+			AllowResponses: true,
+		}
+	case RoleOperator:
+		pub := []string{
+			n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServiceThings, KindSudo),
+			n.CommandsAll(ServicePolicies, KindCommands), n.CommandsAll(ServicePolicies, KindSudo),
+			n.prefix + ".devops.>",
+			// Reading the JetStream account, streams, consumers and
+			// messages: nats stream ls|info|view, nats kv ls|get.
+			"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*",
+			"$JS.API.CONSUMER.NAMES.*", "$JS.API.CONSUMER.LIST.*", "$JS.API.CONSUMER.INFO.*.*",
+			"$JS.API.STREAM.MSG.GET.*", "$JS.API.DIRECT.GET.>",
+			"$JS.FC.>",
+		}
+		// Ephemeral consumers to read the platform's streams with.
+		for _, s := range n.streamsOf(ServiceThings, ServicePolicies) {
+			pub = append(pub, "$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
+				"$JS.API.CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
+		}
+		return Permissions{
+			Publish:   pub,
+			Subscribe: []string{InboxPrefix(r) + ".>", n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies)},
+		}
+	}
+	return Permissions{}
+}
+
+// streamsOf lists the streams of services: event streams and the streams
+// behind their buckets.
+func (n Names) streamsOf(services ...string) []string {
+	var out []string
+	for _, svc := range services {
+		out = append(out, n.EventsStream(svc),
+			kvStream(n.ShardLeaseBucket(svc)), kvStream(n.PublishedBucket(svc)))
+	}
+	return out
+}
+
+// entityService is what an entity service needs for itself: serve its
+// commands and DevOps subjects, publish its events, keep (create, update,
+// read, watch) its event stream and buckets.
+func (n Names) entityService(svc string) Permissions {
+	p := Permissions{AllowResponses: true}
+	for _, kind := range CommandKinds {
+		p.Subscribe = append(p.Subscribe, n.CommandsAll(svc, kind))
+	}
+	p.Subscribe = append(p.Subscribe, InboxPrefix(Role(svc))+".>", n.DevOps(svc), n.DevOpsInstance(svc, "*"))
+	p.Publish = append(p.Publish, n.EventsAll(svc), "$JS.API.INFO")
+	for _, s := range n.streamsOf(svc) {
+		p.Publish = append(p.Publish,
+			"$JS.API.STREAM.INFO."+s, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s,
+			"$JS.API.STREAM.MSG.GET."+s, "$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>")
+	}
+	for _, bucket := range []string{n.ShardLeaseBucket(svc), n.PublishedBucket(svc)} {
+		s := kvStream(bucket)
+		p.Publish = append(p.Publish,
+			"$KV."+bucket+".>",
+			// Watches and key listings are ordered push consumers.
+			"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
+			"$JS.API.CONSUMER.DELETE."+s+".*", "$JS.API.CONSUMER.INFO."+s+".*",
+			"$JS.FC."+s+".>")
+	}
+	return p
+}
+
+// User is a NATS user of one role, authenticated by an nkey or a password.
+type User struct {
+	Role Role
+	// Nkey is the user's public nkey ("U..."); else Password is the
+	// password, or PasswordVariable names the nats-server configuration
+	// variable (or environment variable) that holds it.
+	Nkey, Password, PasswordVariable string
+}
+
+// AuthorizationConfig renders the nats-server configuration block that
+// admits exactly these users, each with its role's permissions; a client
+// without credentials is refused.
+func (n Names) AuthorizationConfig(users []User) (string, error) {
+	var b strings.Builder
+	b.WriteString("authorization {\n  users = [\n")
+	for _, u := range users {
+		if !slices.Contains(Roles, u.Role) {
+			return "", fmt.Errorf("user of unknown role %q", u.Role)
+		}
+		b.WriteString("    {\n")
+		switch {
+		case u.Nkey != "":
+			fmt.Fprintf(&b, "      nkey: %s\n", strconv.Quote(u.Nkey))
+		case u.PasswordVariable != "":
+			fmt.Fprintf(&b, "      user: %s\n      password: $%s\n", strconv.Quote(string(u.Role)), u.PasswordVariable)
+		case u.Password != "":
+			fmt.Fprintf(&b, "      user: %s\n      password: %s\n", strconv.Quote(string(u.Role)), strconv.Quote(u.Password))
+		default:
+			return "", fmt.Errorf("user of role %s has no credential", u.Role)
+		}
+		p := n.Permissions(u.Role)
+		b.WriteString("      permissions: {\n")
+		writeList(&b, "publish", p.Publish)
+		writeList(&b, "subscribe", p.Subscribe)
+		if p.AllowResponses {
+			b.WriteString("        allow_responses: true\n")
+		}
+		b.WriteString("      }\n    }\n")
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String(), nil
+}
+
+func writeList(b *strings.Builder, name string, subjects []string) {
+	fmt.Fprintf(b, "        %s: {\n          allow: [\n", name)
+	for _, s := range subjects {
+		fmt.Fprintf(b, "            %s\n", strconv.Quote(s))
+	}
+	b.WriteString("          ]\n        }\n")
+}

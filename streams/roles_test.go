@@ -1,0 +1,355 @@
+package streams_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dittonats/dittonats/streams"
+	"github.com/dittonats/dittonats/streams/streamstest"
+)
+
+// violations collects a connection's permission errors, which NATS reports
+// asynchronously.
+type violations struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (v *violations) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
+	v.mu.Lock()
+	v.errs = append(v.errs, err.Error())
+	v.mu.Unlock()
+}
+
+// await waits until a violation naming subject was reported.
+func (v *violations) await(t *testing.T, op, subject string) {
+	t.Helper()
+	streamstest.Eventually(t, 5*time.Second, func() error {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		for _, e := range v.errs {
+			if strings.Contains(strings.ToLower(e), "permissions violation for "+op) && strings.Contains(e, subject) {
+				return nil
+			}
+		}
+		return errors.New("no permissions violation for " + op + " to " + subject + " reported; errors: " + strings.Join(v.errs, "; "))
+	})
+}
+
+// secured is a server admitting the platform's roles, with its streams and
+// buckets created by the services themselves.
+type secured struct {
+	srv   *streamstest.Server
+	names streams.Names
+}
+
+func newSecured(t *testing.T) *secured {
+	t.Helper()
+	s := &secured{srv: streamstest.StartSecured(t, streams.New("")), names: streams.New("")}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, r := range []streams.Role{streams.RoleThings, streams.RolePolicies} {
+		js, err := jetstream.New(s.srv.ConnectAs(t, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := streams.Ensure(ctx, js, s.names, streams.DefaultConfig(), string(r)); err != nil {
+			t.Fatalf("%s ensures its streams and buckets: %v", r, err)
+		}
+	}
+	return s
+}
+
+// as connects as r and collects its violations.
+func (s *secured) as(t *testing.T, r streams.Role) (*nats.Conn, *violations) {
+	t.Helper()
+	v := &violations{}
+	return s.srv.ConnectAs(t, r, nats.ErrorHandler(v.handler)), v
+}
+
+// received reports whether sub gets a message within a short time.
+func received(t *testing.T, sub *nats.Subscription) bool {
+	t.Helper()
+	_, err := sub.NextMsg(300 * time.Millisecond)
+	return err == nil
+}
+
+func TestAnonymousAndUnknownClientsAreRefused(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	if nc, err := nats.Connect(s.srv.ClientURL()); err == nil {
+		nc.Close()
+		t.Fatal("an anonymous client was admitted")
+	} else if !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("anonymous client: %v, want the authorization error", err)
+	}
+	if nc, err := nats.Connect(s.srv.ClientURL(), nats.UserInfo("operator", "guess")); err == nil {
+		nc.Close()
+		t.Fatal("a client with a made-up password was admitted")
+	}
+}
+
+func TestGatewayCannotServeOrAnswerCommands(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	gw, v := s.as(t, streams.RoleGateway)
+	for _, kind := range streams.CommandKinds {
+		subject := s.names.Commands(streams.ServiceThings, kind, 3)
+		sub, err := gw.QueueSubscribeSync(subject, streams.ServiceThings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.await(t, "subscription", subject)
+		things, _ := s.as(t, streams.RoleThings)
+		if err := things.Publish(s.names.Commands(streams.ServiceThings, streams.KindCommands, 3), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if kind == streams.KindCommands && received(t, sub) {
+			t.Errorf("the gateway received a command of %s", subject)
+		}
+	}
+	// Nor can it inject a reply into another role's inbox.
+	thingsConn, _ := s.as(t, streams.RoleThings)
+	inbox, err := thingsConn.SubscribeSync(streams.InboxPrefix(streams.RoleThings) + ".x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := thingsConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	forged := streams.InboxPrefix(streams.RoleThings) + ".x"
+	if err := gw.Publish(forged, []byte(`{"status":200}`)); err != nil {
+		t.Fatal(err)
+	}
+	v.await(t, "publish", forged)
+	if received(t, inbox) {
+		t.Error("a forged reply from the gateway reached the things service's inbox")
+	}
+}
+
+func TestGatewayHasNoJetStreamAPI(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	gw, v := s.as(t, streams.RoleGateway)
+	for _, subject := range []string{
+		"$JS.API.INFO",
+		"$JS.API.STREAM.INFO." + s.names.ThingEventsStream(),
+		"$JS.API.STREAM.PURGE." + s.names.ThingEventsStream(),
+		"$JS.API.STREAM.DELETE." + s.names.PolicyEventsStream(),
+		"$JS.API.CONSUMER.CREATE." + s.names.ThingEventsStream(),
+		"$KV." + s.names.ShardLeaseBucket(streams.ServiceThings) + ".shard.1",
+	} {
+		if _, err := gw.Request(subject, nil, 500*time.Millisecond); err == nil {
+			t.Errorf("the gateway got an answer from %s", subject)
+		}
+		v.await(t, "publish", subject)
+	}
+}
+
+func TestOnlyTheServicesPublishTheirEvents(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	op, _ := s.as(t, streams.RoleOperator)
+	watch, err := op.SubscribeSync(s.names.ThingEventsAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwatch, err := op.SubscribeSync(s.names.PolicyEventsAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	subject := s.names.ThingEvents("org.eclipse.ditto")
+	for _, r := range []streams.Role{streams.RoleGateway, streams.RoleOperator, streams.RolePolicies} {
+		nc, v := s.as(t, r)
+		if err := nc.Publish(subject, []byte(`{"forged":true}`)); err != nil {
+			t.Fatal(err)
+		}
+		v.await(t, "publish", subject)
+		if received(t, watch) {
+			t.Errorf("%s published a thing event", r)
+		}
+	}
+	psubject := s.names.PolicyEvents("org.eclipse.ditto")
+	things, v := s.as(t, streams.RoleThings)
+	if err := things.Publish(psubject, []byte(`{"forged":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	v.await(t, "publish", psubject)
+	if received(t, pwatch) {
+		t.Error("the things service published a policy event")
+	}
+	// The owner does publish, into its stream.
+	js, err := jetstream.New(things)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(context.Background(), subject, []byte(`{}`)); err != nil {
+		t.Errorf("the things service cannot publish its event: %v", err)
+	}
+	if !received(t, watch) {
+		t.Error("the operator does not see the things service's event")
+	}
+}
+
+func TestOperatorCannotDestroyStreamsOrBuckets(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	things, _ := s.as(t, streams.RoleThings)
+	tjs, _ := jetstream.New(things)
+	ctx := context.Background()
+	if _, err := tjs.Publish(ctx, s.names.ThingEvents("ns"), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	op, v := s.as(t, streams.RoleOperator)
+	ojs, _ := jetstream.New(op)
+	var targets []string
+	for _, svc := range []string{streams.ServiceThings, streams.ServicePolicies} {
+		targets = append(targets, s.names.EventsStream(svc),
+			"KV_"+s.names.ShardLeaseBucket(svc), "KV_"+s.names.PublishedBucket(svc))
+	}
+	for _, stream := range targets {
+		for _, subject := range []string{"$JS.API.STREAM.PURGE." + stream, "$JS.API.STREAM.DELETE." + stream,
+			"$JS.API.STREAM.UPDATE." + stream, "$JS.API.STREAM.MSG.DELETE." + stream} {
+			if _, err := op.Request(subject, []byte(`{}`), 500*time.Millisecond); err == nil {
+				t.Errorf("the operator got an answer from %s", subject)
+			}
+			v.await(t, "publish", subject)
+		}
+		// The operator reads what it may not destroy.
+		if _, err := ojs.Stream(ctx, stream); err != nil {
+			t.Errorf("the operator cannot read stream %s: %v", stream, err)
+		}
+	}
+	for _, bucket := range []string{s.names.ShardLeaseBucket(streams.ServiceThings), s.names.PublishedBucket(streams.ServicePolicies)} {
+		kv, err := ojs.KeyValue(ctx, bucket)
+		if err != nil {
+			t.Fatalf("the operator cannot open bucket %s: %v", bucket, err)
+		}
+		if _, err := kv.Put(ctx, "shard.0", []byte("operator")); err == nil {
+			t.Errorf("the operator wrote into bucket %s", bucket)
+		}
+	}
+	info, err := tjs.Stream(ctx, s.names.ThingEventsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := info.Info(ctx); st == nil || st.State.Msgs != 1 {
+		t.Errorf("the thing events stream lost its event: %+v", st)
+	}
+}
+
+func TestNoRoleReadsAnothersReplies(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	for _, reader := range streams.Roles {
+		nc, v := s.as(t, reader)
+		for _, owner := range streams.Roles {
+			if owner == reader {
+				continue
+			}
+			subject := streams.InboxPrefix(owner) + ".>"
+			if _, err := nc.SubscribeSync(subject); err != nil {
+				t.Fatal(err)
+			}
+			v.await(t, "subscription", subject)
+		}
+	}
+	// And a request's reply reaches its requester: the operator's request
+	// to a service answered through allow_responses.
+	things, _ := s.as(t, streams.RoleThings)
+	subject := s.names.Commands(streams.ServiceThings, streams.KindSudo, 1)
+	if _, err := things.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond([]byte("ok")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := things.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	op, _ := s.as(t, streams.RoleOperator)
+	if m, err := op.Request(subject, nil, 5*time.Second); err != nil || string(m.Data) != "ok" {
+		t.Errorf("operator's sudo request: %v, %v", m, err)
+	}
+}
+
+// Who may send which kind of command: sudo commands only the operator,
+// internal commands only the services.
+func TestCommandKindsByRole(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	policies, _ := s.as(t, streams.RolePolicies)
+	type check struct {
+		role    streams.Role
+		kind    streams.CommandKind
+		allowed bool
+	}
+	checks := []check{
+		{streams.RoleGateway, streams.KindCommands, true},
+		{streams.RoleGateway, streams.KindSudo, false},
+		{streams.RoleGateway, streams.KindInternal, false},
+		{streams.RoleOperator, streams.KindCommands, true},
+		{streams.RoleOperator, streams.KindSudo, true},
+		{streams.RoleOperator, streams.KindInternal, false},
+		{streams.RoleThings, streams.KindCommands, true},
+		{streams.RoleThings, streams.KindSudo, false},
+		{streams.RoleThings, streams.KindInternal, true},
+	}
+	subs := map[streams.CommandKind]*nats.Subscription{}
+	for _, kind := range streams.CommandKinds {
+		sub, err := policies.SubscribeSync(s.names.Commands(streams.ServicePolicies, kind, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs[kind] = sub
+	}
+	if err := policies.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checks {
+		nc, v := s.as(t, c.role)
+		subject := s.names.Commands(streams.ServicePolicies, c.kind, 2)
+		if err := nc.Publish(subject, []byte("cmd")); err != nil {
+			t.Fatal(err)
+		}
+		if got := received(t, subs[c.kind]); got != c.allowed {
+			t.Errorf("%s sending %s: delivered %t, want %t", c.role, subject, got, c.allowed)
+		}
+		if !c.allowed {
+			v.await(t, "publish", subject)
+		}
+	}
+}
+
+// The authorization block is what nats-server parses, for every role.
+func TestAuthorizationConfig(t *testing.T) {
+	t.Parallel()
+	n := streams.New("")
+	conf, err := n.AuthorizationConfig([]streams.User{
+		{Role: streams.RoleGateway, PasswordVariable: "GATEWAY_PASSWORD"},
+		{Role: streams.RoleOperator, Password: `p"w`},
+		{Role: streams.RoleThings, Nkey: "UABC"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`user: "gateway"`, `password: $GATEWAY_PASSWORD`, `password: "p\"w"`, `nkey: "UABC"`,
+		`"ditto.things.sudo.*"`, `allow_responses: true`} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("config lacks %s:\n%s", want, conf)
+		}
+	}
+	if _, err := n.AuthorizationConfig([]streams.User{{Role: "root", Password: "x"}}); err == nil {
+		t.Error("a user of an unknown role was rendered")
+	}
+	if _, err := n.AuthorizationConfig([]streams.User{{Role: streams.RoleGateway}}); err == nil {
+		t.Error("a user without credential was rendered")
+	}
+}
