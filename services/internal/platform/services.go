@@ -46,10 +46,10 @@ type runner interface {
 
 // env is what a service is started with.
 type env struct {
-	cfg      Config
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	names    streams.Names
+	cfg   Config
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	names streams.Names
 	// journal, leases and publish (the shard lease and publication
 	// watermark buckets) are set for services with a journal.
 	journal  journal.Journal
