@@ -184,10 +184,12 @@ func (f *fixture) hostOn(t *testing.T, j journal.Journal, h Handler, mutate func
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	for s := range testShards {
-		if err := host.OpenShard(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+	all := make([]int, testShards)
+	for s := range all {
+		all[s] = s
+	}
+	for s, err := range host.OpenShards(ctx, all) {
+		t.Fatalf("open shard %d: %v", s, err)
 	}
 	if err := d.NC.Flush(); err != nil {
 		t.Fatal(err)

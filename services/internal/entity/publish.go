@@ -65,8 +65,6 @@ type publisher struct {
 	owned []bool
 	// degraded is set while publishing fails: new events go to backlogs.
 	degraded bool
-	// progress is closed and replaced whenever backlogs were worked on.
-	progress chan struct{}
 
 	// storeMu serializes storing watermarks, so that none is stored for
 	// a shard after close handed it back (it would overwrite the next
@@ -126,7 +124,6 @@ func newPublisher(cfg publisherConfig) *publisher {
 		floor:           make([]int64, cfg.shards),
 		stored:          make([]int64, cfg.shards),
 		owned:           make([]bool, cfg.shards),
-		progress:        make(chan struct{}),
 		wake:            make(chan struct{}, 1),
 	}
 	for i := range p.inflight {
@@ -284,7 +281,6 @@ func (p *publisher) run(ctx context.Context) {
 // drain publishes every backlog, until none is left or one fails. It
 // reports whether all went out.
 func (p *publisher) drain(ctx context.Context) bool {
-	defer p.signalProgress()
 	for {
 		p.mu.Lock()
 		var work []*backlog
@@ -381,13 +377,6 @@ func (p *publisher) publishBacklog(ctx context.Context, b *backlog) error {
 	return nil
 }
 
-func (p *publisher) signalProgress() {
-	p.mu.Lock()
-	close(p.progress)
-	p.progress = make(chan struct{})
-	p.mu.Unlock()
-}
-
 func (p *publisher) ownedShards() []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -444,88 +433,109 @@ func (p *publisher) storeWatermarks(ctx context.Context, shards []int) {
 
 func watermarkKey(shard int) string { return "shard." + strconv.Itoa(shard) }
 
-// open recovers shard before this host serves it: every event journaled
-// since the shard's watermark goes into a backlog (most of them are in the
-// stream already; republishing them is harmless). Without a watermark it
-// looks back recoverFor.
-func (p *publisher) open(ctx context.Context, shard int) error {
-	e, err := p.kv.Get(ctx, watermarkKey(shard))
-	var since int64
-	switch {
-	case err == nil:
-		if since, err = strconv.ParseInt(string(e.Value()), 10, 64); err != nil {
-			return fmt.Errorf("watermark of shard %d: %q: %w", shard, e.Value(), err)
+// recoverWait bounds one recovery read of the journal. It is not the
+// caller's (the lease manager's pass is short): a journal too slow for it
+// leaves the shards unserved until the next attempt.
+const recoverWait = time.Minute
+
+// open recovers shards before this host serves them: every event journaled
+// since a shard's watermark goes into a backlog (most of them are in the
+// stream already; republishing them is harmless). A shard without a
+// watermark looks back recoverFor. One read of the journal, from the
+// earliest watermark, serves all the shards; a shard whose watermark
+// cannot be read is not opened.
+func (p *publisher) open(ctx context.Context, shards []int) map[int]error {
+	errs := map[int]error{}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recoverWait)
+	defer cancel()
+	since := map[int]int64{}
+	earliest := int64(-1)
+	for _, s := range shards {
+		w, err := p.readWatermark(ctx, s)
+		if err != nil {
+			errs[s] = err
+			continue
 		}
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		since = time.Now().Add(-p.recoverFor).UnixMilli()
-	default:
-		return fmt.Errorf("read watermark of shard %d: %w", shard, err)
+		since[s] = w
+		if earliest < 0 || w < earliest {
+			earliest = w
+		}
 	}
+	if len(since) == 0 {
+		return errs
+	}
+	started := time.Now()
 	found := map[string]*backlog{}
 	prefix := p.kind + ":"
-	err = p.j.EventsSince(ctx, time.UnixMilli(since), func(r journal.EventRef) error {
+	err := p.j.EventsSince(ctx, time.UnixMilli(earliest), func(r journal.EventRef) error {
 		id, ok := strings.CutPrefix(r.PID, prefix)
-		if !ok || streams.Shard(id, p.shards) != shard {
+		if !ok {
 			return nil
 		}
+		s := streams.Shard(id, p.shards)
+		w, opening := since[s]
 		ts := r.Timestamp.UnixMilli()
+		if !opening || ts < w {
+			return nil
+		}
 		if b := found[id]; b != nil {
 			b.from, b.to, b.since = min(b.from, r.SN), max(b.to, r.SN), min(b.since, ts)
 		} else {
-			found[id] = &backlog{id: id, shard: shard, from: r.SN, to: r.SN, since: ts}
+			found[id] = &backlog{id: id, shard: s, from: r.SN, to: r.SN, since: ts}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read journal since %s: %w", time.UnixMilli(since).UTC().Format(time.RFC3339Nano), err)
+		err = fmt.Errorf("read journal since %s: %w", time.UnixMilli(earliest).UTC().Format(time.RFC3339Nano), err)
+		for s := range since {
+			errs[s] = err
+		}
+		return errs
 	}
 	p.mu.Lock()
 	for id, b := range found {
-		p.queueLocked(shard, id, b.from, b.to, b.since)
+		p.queueLocked(b.shard, id, b.from, b.to, b.since)
 	}
-	// This owner's events come after the previous owner's watermark.
-	p.floor[shard] = max(p.floor[shard], since)
-	p.stored[shard] = 0
-	p.owned[shard] = true
+	for s, w := range since {
+		// This owner's events come after the previous owner's watermark.
+		p.floor[s] = max(p.floor[s], w)
+		p.stored[s] = 0
+		p.owned[s] = true
+	}
 	p.mu.Unlock()
+	if d := time.Since(started); len(found) > 0 || d > time.Second {
+		p.log.Info("recovered shards: their recent events go to JetStream again", "shards", len(since), "entities", len(found), "took", d.Round(time.Millisecond))
+	}
 	if len(found) > 0 {
-		p.log.Info("republishing recent events of a shard taken over", "shard", shard, "entities", len(found))
 		p.kick()
 	}
-	return nil
+	return errs
 }
 
-// closeWait bounds how long handing back a shard waits for its backlogs.
-const closeWait = 5 * time.Second
-
-// close stops maintaining shard's watermark: it waits (briefly) for the
-// shard's backlogs to go out, then stores the final watermark, which lets
-// the next owner's recovery start where this one's publishing ended.
-// Backlogs still waiting stay and are retried: their events are also the
-// next owner's to republish, and a duplicate is harmless.
-func (p *publisher) close(ctx context.Context, shard int) {
-	wctx, cancel := context.WithTimeout(ctx, closeWait)
-	defer cancel()
-	for {
-		p.mu.Lock()
-		waiting := len(p.inflight[shard]) > 0
-		for _, b := range p.backlog {
-			waiting = waiting || b.shard == shard
+// readWatermark returns shard's stored watermark, or now - recoverFor if it
+// has none.
+func (p *publisher) readWatermark(ctx context.Context, shard int) (int64, error) {
+	e, err := p.kv.Get(ctx, watermarkKey(shard))
+	switch {
+	case err == nil:
+		w, err := strconv.ParseInt(string(e.Value()), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("watermark of shard %d: %q: %w", shard, e.Value(), err)
 		}
-		progress := p.progress
-		p.mu.Unlock()
-		if !waiting {
-			break
-		}
-		p.kick()
-		select {
-		case <-progress:
-		case <-wctx.Done():
-		}
-		if wctx.Err() != nil {
-			break
-		}
+		return w, nil
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return time.Now().Add(-p.recoverFor).UnixMilli(), nil
+	default:
+		return 0, fmt.Errorf("read watermark of shard %d: %w", shard, err)
 	}
+}
+
+// close stops maintaining shard's watermark: it stores the final one,
+// which lets the next owner's recovery start where this owner's publishing
+// ended. It does not wait for the shard's backlogs: their events are also
+// the next owner's to republish (from the watermark, which stays below
+// them), and this publisher keeps retrying them; a duplicate is harmless.
+func (p *publisher) close(ctx context.Context, shard int) {
 	p.storeWatermarks(context.WithoutCancel(ctx), []int{shard})
 	p.storeMu.Lock()
 	p.mu.Lock()

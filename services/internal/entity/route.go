@@ -49,14 +49,32 @@ func (h *Host) stopObserving() {
 	}
 }
 
-// OpenShard starts serving the commands of shard: it first recovers the
-// shard's events that may not have reached JetStream (publish.go), so they
-// are published before any new event of the same entity, then subscribes
-// the shard's command subjects.
+// OpenShard starts serving the commands of shard (see OpenShards).
 func (h *Host) OpenShard(ctx context.Context, shard int) error {
-	if err := h.pub.open(ctx, shard); err != nil {
-		return fmt.Errorf("recover events of shard %d: %w", shard, err)
+	return h.OpenShards(ctx, []int{shard})[shard]
+}
+
+// OpenShards starts serving the commands of shards: it first recovers the
+// shards' events that may not have reached JetStream (publish.go), so they
+// are published before any new event of the same entity, then subscribes
+// each shard's command subjects. A shard with an error is not served.
+func (h *Host) OpenShards(ctx context.Context, shards []int) map[int]error {
+	errs := h.pub.open(ctx, shards)
+	for s, err := range errs {
+		errs[s] = fmt.Errorf("recover events of shard %d: %w", s, err)
 	}
+	for _, s := range shards {
+		if errs[s] != nil {
+			continue
+		}
+		if err := h.subscribeShard(s); err != nil {
+			errs[s] = err
+		}
+	}
+	return errs
+}
+
+func (h *Host) subscribeShard(shard int) error {
 	sh := h.shards[shard]
 	sh.mu.Lock()
 	sh.open = true

@@ -38,6 +38,12 @@ type Deps struct {
 // Acquire implements shard.Handler: start serving shard.
 func (h *Host) Acquire(ctx context.Context, s int) error { return h.OpenShard(ctx, s) }
 
+// AcquireAll implements shard.BatchAcquirer: start serving shards, with one
+// recovery read of the journal for all of them.
+func (h *Host) AcquireAll(ctx context.Context, shards []int) map[int]error {
+	return h.OpenShards(ctx, shards)
+}
+
 // Release implements shard.Handler: stop serving shard once its commands
 // are answered.
 func (h *Host) Release(ctx context.Context, s int) { h.CloseShard(ctx, s) }

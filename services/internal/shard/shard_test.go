@@ -325,3 +325,51 @@ func TestRestartedInstanceTakesOverItsLeases(t *testing.T) {
 	again := start(t, kvB, "a", ttl, l.handler("a"))
 	eventually(t, 5*time.Second, "the restarted a owns all shards", func() bool { return len(again.m.Owned()) == testShards })
 }
+
+// batch is a BatchAcquirer that serves every shard but one, which fails.
+type batch struct {
+	mu    sync.Mutex
+	calls [][]int
+	fail  int
+}
+
+func (b *batch) Acquire(context.Context, int) error {
+	panic("a BatchAcquirer is started through AcquireAll")
+}
+func (*batch) Release(context.Context, int) {}
+func (b *batch) AcquireAll(_ context.Context, shards []int) map[int]error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls = append(b.calls, shards)
+	return map[int]error{b.fail: fmt.Errorf("cannot serve")}
+}
+
+// A BatchAcquirer gets the shards of one pass in one call; a shard it
+// fails to start is not owned and its lease goes back.
+func TestBatchAcquirerStartsAPassTogether(t *testing.T) {
+	t.Parallel()
+	srv := streamstest.Start(t)
+	kv := bucket(t, srv, 2*time.Second)
+	b := &batch{fail: 3}
+	a := start(t, kv, "a", 2*time.Second, b)
+	eventually(t, 5*time.Second, "all but the failing shard owned", func() bool { return len(a.m.Owned()) == testShards-1 })
+	b.mu.Lock()
+	first := b.calls[0]
+	b.mu.Unlock()
+	if len(first) != testShards {
+		t.Errorf("first pass started %v, want all %d shards in one call", first, testShards)
+	}
+	if slices.Contains(a.m.Owned(), 3) {
+		t.Error("the shard whose start failed is owned")
+	}
+	if e, err := kv.Get(context.Background(), shardKey(3)); err == nil && string(e.Value()) == "a" {
+		// It may have been leased again by a later pass; it must then
+		// have been offered again.
+		b.mu.Lock()
+		n := len(b.calls)
+		b.mu.Unlock()
+		if n < 2 {
+			t.Error("the failed shard's lease stayed without a second attempt")
+		}
+	}
+}
