@@ -6,7 +6,9 @@
 // leases (request/reply, Ditto Protocol envelopes in both directions).
 // Published: <p>.things.events.<ns> (stream <P>_THINGS_EVENTS), one event per
 // revision. Observed: <p>.policies.events.> to invalidate cached policies,
-// ordered with the commands (see package entity).
+// ordered with the commands (see package entity); a reconnect or dropped
+// events drop every cached policy before the next command is enforced, and
+// each expires THINGS_POLICY_CACHE_TTL after its load (enforce.go).
 // Requests sent: <p>.policies.commands.<shard> to load policies for
 // enforcement (sudo) and to create, copy or delete a thing's policy on the
 // creating user's behalf.

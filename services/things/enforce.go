@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -18,13 +21,34 @@ import (
 // errPolicyGone marks a policy that does not exist (or no longer does).
 var errPolicyGone = errors.New("policy not found")
 
-// policyCache holds compiled policies for enforcement. Policy events
-// invalidate entries; the entity host delivers them in order with the
-// commands, so a command that arrives after a policy change never sees the
-// policy from before it.
+// policyCache holds compiled policies for enforcement. Three things keep an
+// entry from outliving the policy it was loaded from:
+//
+//   - Policy events invalidate it. The entity host delivers them in order
+//     with the commands, so a command that arrives after a policy change
+//     never sees the policy from before it.
+//   - A gap in those events drops every entry before the next command
+//     uses one (see eventGaps and get): without this a reconnect, or
+//     events dropped for a full inbox, would leave a revoked grant in
+//     force until the TTL.
+//   - Every entry expires ttl after its load began (THINGS_POLICY_CACHE_TTL,
+//     Ditto's expire-after-write), the bound for a loss no counter sees
+//     (e.g. a message lost between servers of a NATS cluster).
 type policyCache struct {
-	policies *policyClient
-	max      int
+	fetch fetchFunc
+	max   int
+	ttl   time.Duration
+	// gaps, when set, counts the gaps in the policy events this cache
+	// observes (see eventGaps); watching false means it observes none.
+	gaps func() (count uint64, watching bool)
+	// now is the cache's monotonic clock (time since it was made).
+	now func() time.Duration
+	log *slog.Logger
+
+	// gen is the gaps count when the entries were last dropped: every
+	// entry was loaded after the count reached it. Written under mu, read
+	// without it on the fast path of get.
+	gen atomic.Uint64
 
 	mu      sync.Mutex
 	entries map[string]*cachedPolicy // guarded by mu
@@ -32,9 +56,15 @@ type policyCache struct {
 	// shared maps a policy's content (its entries) to one compiled
 	// enforcer: default policies of one user's things differ only in their
 	// ids, so a hundred thousand of them share a handful of enforcers.
-	// Guarded by mu; bounded like entries.
-	shared map[string]*enforcer.Enforcer
+	// Guarded by mu; bounded like entries. An enforcer depends on nothing
+	// but the content it is keyed by, so sharing never serves another
+	// policy; shared ones expire with the TTL all the same (with them the
+	// per-caller views they memoize) and are dropped on a gap.
+	shared map[string]sharedEnforcer
 }
+
+// fetchFunc loads a policy unfiltered; errPolicyGone when it does not exist.
+type fetchFunc func(ctx context.Context, policyID string) (jsonv.Value, error)
 
 // loaded is the done channel of every finished load.
 var loaded = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
@@ -44,27 +74,94 @@ type cachedPolicy struct {
 	done chan struct{}
 	enf  *enforcer.Enforcer
 	err  error
+	// expires is when the entry stops being used, on the cache's clock:
+	// its load's start plus the TTL.
+	expires time.Duration
 }
 
-func newPolicyCache(pc *policyClient, max int) *policyCache {
-	return &policyCache{policies: pc, max: max, entries: map[string]*cachedPolicy{}, shared: map[string]*enforcer.Enforcer{}}
+type sharedEnforcer struct {
+	enf     *enforcer.Enforcer
+	expires time.Duration
+}
+
+func newPolicyCache(fetch fetchFunc, max int, ttl time.Duration) *policyCache {
+	start := time.Now()
+	return &policyCache{
+		fetch: fetch, max: max, ttl: ttl,
+		now:     func() time.Duration { return time.Since(start) },
+		log:     slog.New(slog.DiscardHandler),
+		entries: map[string]*cachedPolicy{}, shared: map[string]sharedEnforcer{},
+	}
+}
+
+// eventGaps counts what may have made an observer of sub on nc miss
+// messages: reconnects of nc (messages published while it was away are
+// never delivered) plus messages nats.go dropped on sub because the channel
+// they go to was full (a client-side slow consumer, which nats.go also
+// reports to the connection's error handler, asynchronously). A server that
+// finds this client too slow closes the connection, which is a reconnect.
+// watching is false once sub is closed: then nothing is observed at all.
+//
+// Both counts grow before any later message is delivered, which is what
+// makes the check in get race-free:
+//   - nats.go (v1.55.0, Conn.doReconnect) waits for the old connection's
+//     read loop to exit, then increments nc.Reconnects under nc.mu right
+//     after the new socket is dialed: before processConnectInit starts the
+//     read loop that delivers the new connection's messages, and before
+//     the subscriptions are sent again. Every command received after a
+//     reconnect was therefore read by a goroutine started after the
+//     increment and reached the worker that enforces it through channel
+//     operations, so the worker's nc.Stats() sees the new count.
+//   - The read loop increments sub's dropped count (under sub.mu) for a
+//     message it cannot deliver before it reads the connection's next
+//     message, so a command read after a dropped event again sees it.
+//
+// It costs nc's and sub's mutex, no system call.
+func eventGaps(nc *nats.Conn, sub *nats.Subscription) func() (uint64, bool) {
+	return func() (uint64, bool) {
+		dropped, err := sub.Dropped()
+		if err != nil || dropped < 0 {
+			return 0, false
+		}
+		return nc.Stats().Reconnects + uint64(dropped), true
+	}
 }
 
 // get returns the enforcer of policyID, loading it once for all concurrent
 // callers. errPolicyGone reports a policy that does not exist.
+//
+// A command's get runs after its command was received, so it reads a gaps
+// count at least as large as any gap before that (see eventGaps). Entries
+// are dropped whenever the count grows, so every entry get can return was
+// loaded (its request sent to the policies service) after the last gap the
+// command could be affected by, and invalidated by every event since.
 func (c *policyCache) get(ctx context.Context, policyID string) (*enforcer.Enforcer, error) {
+	var gen uint64
+	if c.gaps != nil {
+		var watching bool
+		if gen, watching = c.gaps(); !watching {
+			// No events invalidate anything: nothing can be kept.
+			return c.load(ctx, policyID)
+		}
+	}
+	if gen > c.gen.Load() {
+		c.dropAll(gen)
+	}
+	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[policyID]
-	if !ok {
-		e = &cachedPolicy{done: make(chan struct{})}
-		if len(c.entries) >= c.max {
+	if !ok || now >= e.expires {
+		if !ok && len(c.entries) >= c.max {
 			c.evictLocked()
 		}
+		e = &cachedPolicy{done: make(chan struct{}), expires: now + c.ttl}
 		c.entries[policyID] = e
 		c.mu.Unlock()
 		e.enf, e.err = c.load(ctx, policyID)
 		close(e.done)
 		c.mu.Lock()
+		// Not kept if an event, a gap or a newer load replaced it
+		// meanwhile: the commands waiting for it arrived before that.
 		if c.entries[policyID] == e {
 			if e.err != nil {
 				// Failures are not cached: the next command asks again.
@@ -72,7 +169,7 @@ func (c *policyCache) get(ctx context.Context, policyID string) (*enforcer.Enfor
 			} else {
 				// Keep a finished entry without its own channel: a
 				// hundred thousand cached policies need no channels.
-				c.entries[policyID] = &cachedPolicy{done: loaded, enf: e.enf}
+				c.entries[policyID] = &cachedPolicy{done: loaded, enf: e.enf, expires: e.expires}
 			}
 		}
 		c.mu.Unlock()
@@ -90,6 +187,27 @@ func (c *policyCache) get(ctx context.Context, policyID string) (*enforcer.Enfor
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// dropAll forgets every entry and shared enforcer, unless that happened
+// for gen (or a later gap) already, and records gen as the gaps count of
+// what is loaded from now on. Loads in flight keep serving the commands
+// waiting for them but are not kept.
+func (c *policyCache) dropAll(gen uint64) {
+	c.mu.Lock()
+	if gen <= c.gen.Load() {
+		// Another get dropped them for this gap or a later one; a
+		// smaller count, read for an older command, never undoes that.
+		c.mu.Unlock()
+		return
+	}
+	n := len(c.entries)
+	clear(c.entries)
+	clear(c.shared)
+	c.gen.Store(gen)
+	c.mu.Unlock()
+	c.log.Info("policy cache dropped: policy events may have been missed (reconnect or dropped messages)",
+		"policies", n, "gaps", gen)
 }
 
 // evictLocked drops finished entries at random (Go's map order) until there
@@ -118,13 +236,13 @@ func (c *policyCache) invalidate(policyID string) {
 
 // observe is the entity host's observer of policy events.
 func (c *policyCache) observe(m *nats.Msg) {
-	if id := m.Header.Get(streams.HeaderEntity); id != "" {
+	if id := streams.DecodeEntityHeader(m.Header.Get(streams.HeaderEntity)); id != "" {
 		c.invalidate(id)
 	}
 }
 
 func (c *policyCache) load(ctx context.Context, policyID string) (*enforcer.Enforcer, error) {
-	doc, err := c.policies.retrieve(ctx, policyID, nil, true)
+	doc, err := c.fetch(ctx, policyID)
 	if err != nil {
 		return nil, err
 	}
@@ -136,11 +254,12 @@ func (c *policyCache) load(ctx context.Context, policyID string) (*enforcer.Enfo
 func (c *policyCache) compile(doc jsonv.Value) (*enforcer.Enforcer, error) {
 	entries, _ := doc.Get("entries")
 	key := string(entries.AppendJSON(nil))
+	now := c.now()
 	c.mu.Lock()
-	enf, ok := c.shared[key]
+	s, ok := c.shared[key]
 	c.mu.Unlock()
-	if ok {
-		return enf, nil
+	if ok && now < s.expires {
+		return s.enf, nil
 	}
 	enf, err := enforcer.Compile(doc)
 	if err != nil {
@@ -148,8 +267,8 @@ func (c *policyCache) compile(doc jsonv.Value) (*enforcer.Enforcer, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if prev, ok := c.shared[key]; ok {
-		return prev, nil
+	if prev, ok := c.shared[key]; ok && now < prev.expires {
+		return prev.enf, nil
 	}
 	if len(c.shared) >= c.max {
 		// Dropping a shared enforcer only costs a compile later: entries
@@ -161,7 +280,7 @@ func (c *policyCache) compile(doc jsonv.Value) (*enforcer.Enforcer, error) {
 			}
 		}
 	}
-	c.shared[key] = enf
+	c.shared[key] = sharedEnforcer{enf: enf, expires: now + c.ttl}
 	return enf, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
@@ -36,7 +37,7 @@ func thingDoc(policyID string) jsonv.Value {
 // if the policies service had answered.
 func eventHandler(t *testing.T) (*handler, map[string]*enforcer.Enforcer) {
 	t.Helper()
-	cache := newPolicyCache(nil, 10)
+	cache := newPolicyCache(nil, 10, time.Hour)
 	enfs := map[string]*enforcer.Enforcer{}
 	for id, doc := range map[string]jsonv.Value{
 		defaultPID:  defaultPolicy(defaultPID, "nginx:ditto"),
@@ -47,9 +48,9 @@ func eventHandler(t *testing.T) (*handler, map[string]*enforcer.Enforcer) {
 			t.Fatal(err)
 		}
 		enfs[id] = enf
-		cache.entries[id] = &cachedPolicy{done: loaded, enf: enf}
+		cache.entries[id] = &cachedPolicy{done: loaded, enf: enf, expires: time.Hour}
 	}
-	cache.entries[goneLoadedID] = &cachedPolicy{done: loaded, err: errPolicyGone}
+	cache.entries[goneLoadedID] = &cachedPolicy{done: loaded, err: errPolicyGone, expires: time.Hour}
 	return &handler{cache: cache}, enfs
 }
 

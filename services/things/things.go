@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/limits"
@@ -14,11 +15,15 @@ import (
 )
 
 // Config is the things service's configuration (environment variables).
+// THINGS_POLICY_CACHE_TTL is Ditto's ditto.policies-enforcer-cache
+// expire-after-write (policies/enforcement reference.conf, 1h there too): how
+// long a lost policy event can leave a policy change unenforced.
 type Config struct {
 	SnapshotThreshold int64         `envconfig:"THING_SNAPSHOT_THRESHOLD" default:"500" desc:"write a snapshot of a thing every this many events"`
 	MailboxSize       int           `envconfig:"THINGS_MAILBOX_SIZE" default:"100" desc:"commands queued per thing before answering 429 too many modifying requests"`
 	MaxThingsInMemory int           `envconfig:"THINGS_MAX_IN_MEMORY" default:"1000000" desc:"things held in memory per instance; idle ones beyond are evicted and reloaded on use"`
 	PolicyCacheSize   int           `envconfig:"THINGS_POLICY_CACHE_SIZE" default:"200000" desc:"compiled policies cached for enforcement per instance"`
+	PolicyCacheTTL    time.Duration `envconfig:"THINGS_POLICY_CACHE_TTL" default:"1h" desc:"a cached policy is loaded again this long after it was loaded, whatever policy events said"`
 	DefaultTimeout    time.Duration `envconfig:"THINGS_DEFAULT_TIMEOUT" default:"60s" desc:"timeout of commands that carry no timeout header"`
 	// Limits are the platform's LIMITS_* settings, which the process
 	// reads once for every service (so they are not read here).
@@ -40,6 +45,9 @@ func (c Config) Validate() error {
 	if c.PolicyCacheSize < 1 {
 		errs = append(errs, fmt.Errorf("THINGS_POLICY_CACHE_SIZE %d: must be at least 1", c.PolicyCacheSize))
 	}
+	if c.PolicyCacheTTL <= 0 {
+		errs = append(errs, fmt.Errorf("THINGS_POLICY_CACHE_TTL %s: must be positive", c.PolicyCacheTTL))
+	}
 	if c.DefaultTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("THINGS_DEFAULT_TIMEOUT %s: must be positive", c.DefaultTimeout))
 	}
@@ -54,8 +62,9 @@ type Deps = entity.Deps
 
 // Service is a things service instance.
 type Service struct {
-	host *entity.Host
-	deps Deps
+	host  *entity.Host
+	deps  Deps
+	cache *policyCache
 }
 
 // New wires a things service; Run starts it.
@@ -65,9 +74,15 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	cmds := command.New(d.NC, d.Names, d.Shards)
 	pc := &policyClient{cmd: cmds}
+	cache := newPolicyCache(func(ctx context.Context, policyID string) (jsonv.Value, error) {
+		return pc.retrieve(ctx, policyID, nil, true)
+	}, cfg.PolicyCacheSize, cfg.PolicyCacheTTL)
+	if d.Log != nil {
+		cache.log = d.Log
+	}
 	h := &handler{
 		maxThingSize: int(cfg.Limits.ThingsMaxSize), // 0: no limit
-		cache:        newPolicyCache(pc, cfg.PolicyCacheSize),
+		cache:        cache,
 		policies:     pc,
 		log:          d.Log,
 	}
@@ -87,10 +102,13 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := host.Observe(d.Names.PolicyEventsAll(), h.cache.observe); err != nil {
+	events, err := host.Observe(d.Names.PolicyEventsAll(), cache.observe)
+	if err != nil {
 		return nil, err
 	}
-	return &Service{host: host, deps: d}, nil
+	// Set before Run: no command is enforced before this.
+	cache.gaps = eventGaps(d.NC, events)
+	return &Service{host: host, deps: d, cache: cache}, nil
 }
 
 // Run serves the shards this instance leases until ctx ends.
