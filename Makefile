@@ -18,11 +18,15 @@ all: build
 run: build
 	$(BIN)/ditto
 
-## build: compile every binary into bin/.
+# The nats CLI the README's commands use (and an e2e test runs verbatim).
+NATSCLI := github.com/nats-io/natscli/nats@v0.5.0
+
+## build: compile every binary into bin/, with nats-server and the nats CLI.
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(addprefix ./services/cmd/,$(BINARIES)) ./tools/bench ./e2e/cmd/...
 	$(GO) build -o $(BIN)/nats-server github.com/nats-io/nats-server/v2
+	GOBIN=$(BIN) $(GO) install $(NATSCLI)
 
 ## test: vet, then every test of every module with the race detector.
 # The build cache is warmed once (the e2e tests build the binaries with it).

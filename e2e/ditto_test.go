@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -200,12 +201,13 @@ func TestAllInOne(t *testing.T) {
 		t.Errorf("hello-world thing after the restart: status %d, body %s", r.Status, r.Body)
 	}
 
-	// The embedded NATS port, as the README's nats CLI example uses it.
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatalf("connect to the embedded NATS: %v", err)
+	// The embedded NATS port, as the README's nats CLI example uses it:
+	// with the operator's generated nkey, never anonymously.
+	if anon, err := nats.Connect(natsURL); err == nil {
+		anon.Close()
+		t.Error("the embedded NATS admitted an anonymous client")
 	}
-	defer nc.Close()
+	nc := harness.ConnectAs(t, natsURL, streams.RoleOperator, filepath.Join(dataDir, "secrets", "operator.nk"))
 	subject := streams.New("").ThingCommands(streams.Shard(id, 30))
 	retrieve := `{"topic":"org.eclipse.ditto/fancy-car-11/things/twin/commands/retrieve","headers":{"correlation-id":"e2e-1"},"path":"/"}`
 	ask := func(auth string) map[string]any {

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -14,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -29,6 +29,7 @@ const shards = 30 // CLUSTER_NUMBER_OF_SHARDS' default
 // cluster is the compose topology without containers: nats-server,
 // FerretDB, policies, two things instances and the gateway, each a process.
 type cluster struct {
+	nats              *harness.NATS
 	natsURL, mongoURI string
 	policies          *harness.Proc
 	things            map[string]*harness.Proc // by instance id
@@ -39,18 +40,21 @@ type cluster struct {
 func startCluster(t *testing.T, thingsInstances ...string) *cluster {
 	t.Helper()
 	c := &cluster{things: map[string]*harness.Proc{}}
-	_, c.natsURL = harness.NATSServer(t)
+	c.nats = harness.NATSServer(t)
+	c.natsURL = c.nats.URL
 	_, c.mongoURI = harness.FerretDB(t)
-	common := func(instance string) map[string]string {
+	// Each process authenticates as its role, as in compose.yaml.
+	common := func(instance string, role streams.Role) map[string]string {
 		return map[string]string{
 			"NATS_URL":          c.natsURL,
+			"NATS_NKEY":         c.nats.Seeds[role],
 			"MONGO_DB_URI":      c.mongoURI,
 			"DITTO_INSTANCE_ID": instance,
 		}
 	}
-	c.policies = harness.Start(t, "policies", harness.Bin(t, "policies"), nil, common("policies-1"))
+	c.policies = harness.Start(t, "policies", harness.Bin(t, "policies"), nil, common("policies-1", streams.RolePolicies))
 	for _, id := range thingsInstances {
-		env := common(id)
+		env := common(id, streams.RoleThings)
 		// Leases of a killed instance block its shards this long.
 		env["DITTO_SHARD_LEASE_TTL"] = "2s"
 		c.things[id] = harness.Start(t, id, harness.Bin(t, "things"), nil, env)
@@ -58,6 +62,8 @@ func startCluster(t *testing.T, thingsInstances ...string) *cluster {
 	port := harness.FreePort(t)
 	c.gateway = harness.Start(t, "gateway", harness.Bin(t, "gateway"), nil, map[string]string{
 		"NATS_URL":          c.natsURL,
+		"NATS_USER":         string(streams.RoleGateway),
+		"NATS_PASSWORD":     c.nats.Passwords[streams.RoleGateway],
 		"HTTP_PORT":         strconv.Itoa(port),
 		"BIND_HOSTNAME":     "127.0.0.1",
 		"DITTO_INSTANCE_ID": "gateway-1",
@@ -69,24 +75,18 @@ func startCluster(t *testing.T, thingsInstances ...string) *cluster {
 }
 
 // leases reads the things service's shard leases: shard -> instance id.
+// Each key is read by name: listing keys takes a consumer, which the
+// operator role may create but not delete (its cleanup would wait for a
+// timeout).
 func leases(ctx context.Context, kv jetstream.KeyValue) (map[int]string, error) {
-	keys, err := kv.ListKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
 	out := map[int]string{}
-	for k := range keys.Keys() {
-		n, ok := strings.CutPrefix(k, "shard.")
-		if !ok {
-			continue
+	for s := range shards {
+		e, err := kv.Get(ctx, "shard."+strconv.Itoa(s))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired or handed back
 		}
-		s, err := strconv.Atoi(n)
 		if err != nil {
-			return nil, fmt.Errorf("lease key %q", k)
-		}
-		e, err := kv.Get(ctx, k)
-		if err != nil {
-			continue // expired or handed back between list and get
+			return nil, err
 		}
 		out[s] = string(e.Value())
 	}
@@ -111,11 +111,7 @@ func TestOneWriterPerEntity(t *testing.T) {
 	c := startCluster(t, a, b)
 	ctx := harness.Context(t, 3*time.Minute)
 
-	nc, err := nats.Connect(c.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := harness.ConnectAs(t, c.natsURL, streams.RoleOperator, c.nats.Seeds[streams.RoleOperator])
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -357,4 +353,72 @@ func TestOneWriterPerEntity(t *testing.T) {
 	if len(docs) < int(nAcked.Load())+nThings {
 		t.Errorf("journal holds %d events, fewer than the %d acknowledged writes and %d creations", len(docs), nAcked.Load(), nThings)
 	}
+
+	// (c) The event stream holds every journaled revision: also those
+	// things-b journaled and never published before SIGKILL, which its
+	// shards' next owner republished from the journal.
+	inStream := map[string]map[int64]bool{}
+	harness.Eventually(t, 60*time.Second, "every journaled revision in the event stream", func() error {
+		clear(inStream)
+		if err := readEvents(ctx, js, "e2e.onewriter", func(id string, rev int64) {
+			if inStream[id] == nil {
+				inStream[id] = map[int64]bool{}
+			}
+			inStream[id][rev] = true
+		}); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			for _, sn := range sns[id] {
+				if !inStream[id][sn] {
+					return fmt.Errorf("%s revision %d is journaled but not in the stream", id, sn)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// readEvents calls fn with the entity id and revision of every event of
+// namespace ns in the thing events stream.
+func readEvents(ctx context.Context, js jetstream.JetStream, ns string, fn func(id string, rev int64)) error {
+	names := streams.New("")
+	cons, err := js.OrderedConsumer(ctx, names.ThingEventsStream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{names.ThingEvents(ns)},
+	})
+	if err != nil {
+		return err
+	}
+	s, err := js.Stream(ctx, names.ThingEventsStream())
+	if err != nil {
+		return err
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(names.ThingEvents(ns)))
+	if err != nil {
+		return err
+	}
+	total := info.State.Subjects[names.ThingEvents(ns)]
+	for n := uint64(0); n < total; {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			rev, err := strconv.ParseInt(m.Headers().Get(streams.HeaderRevision), 10, 64)
+			if err != nil {
+				return fmt.Errorf("event without revision header: %v", m.Headers())
+			}
+			fn(streams.DecodeEntityHeader(m.Headers().Get(streams.HeaderEntity)), rev)
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("after %d of %d events: %w", n, total, err)
+		}
+		if got == 0 {
+			return fmt.Errorf("stream ended after %d of %d events", n, total)
+		}
+		n += uint64(got)
+	}
+	return nil
 }

@@ -10,6 +10,8 @@ package harness
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -23,6 +25,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/dittonats/dittonats/streams"
 )
 
 // BinDirEnv names the environment variable holding the binaries' directory.
@@ -308,18 +315,63 @@ func WaitHealthy(t testing.TB, base string, d time.Duration) {
 	})
 }
 
+// NATS is a nats-server process admitting only the platform's roles, as
+// compose.yaml's does.
+type NATS struct {
+	*Proc
+	URL string
+	// Seeds holds the path of each role's nkey seed file, for NATS_NKEY
+	// and the nats CLI's --nkey; the gateway authenticates with a
+	// password instead (Passwords), as compose.yaml's roles do, so that
+	// both kinds of credential are exercised.
+	Seeds     map[streams.Role]string
+	Passwords map[streams.Role]string
+}
+
 // NATSServer starts bin/nats-server with JetStream, its store in a
-// temporary directory, on a free port of 127.0.0.1, and returns it with its
-// URL once it accepts TCP connections.
-func NATSServer(t testing.TB) (*Proc, string) {
+// temporary directory, on a free port of 127.0.0.1, admitting each role of
+// streams.Roles by a credential generated for the test, and returns it
+// once it accepts TCP connections.
+func NATSServer(t testing.TB) *NATS {
 	t.Helper()
 	port := FreePort(t)
 	dir := t.TempDir()
-	p := Start(t, "nats-server", Bin(t, "nats-server"),
-		[]string{"-js", "-sd", dir, "-a", "127.0.0.1", "-p", strconv.Itoa(port)}, nil)
+	n := &NATS{Seeds: map[streams.Role]string{}, Passwords: map[streams.Role]string{}}
+	var users []streams.User
+	for _, r := range streams.Roles {
+		if r == streams.RoleGateway {
+			pw := make([]byte, 16)
+			_, _ = rand.Read(pw)
+			n.Passwords[r] = hex.EncodeToString(pw)
+			users = append(users, streams.User{Role: r, Password: n.Passwords[r]})
+			continue
+		}
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed, _ := kp.Seed()
+		pub, _ := kp.PublicKey()
+		path := filepath.Join(dir, string(r)+".nk")
+		if err := os.WriteFile(path, append(seed, '\n'), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n.Seeds[r] = path
+		users = append(users, streams.User{Role: r, Nkey: pub})
+	}
+	auth, err := streams.New("").AuthorizationConfig(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("host: 127.0.0.1\nport: %d\njetstream { store_dir: %q }\n%s", port, filepath.Join(dir, "js"), auth)
+	confPath := filepath.Join(dir, "nats-server.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.Proc = Start(t, "nats-server", Bin(t, "nats-server"), []string{"-c", confPath}, nil)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	Eventually(t, 20*time.Second, "nats-server accepts connections", func() error {
-		if !p.Running() {
+		if !n.Running() {
 			return errors.New("nats-server exited")
 		}
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -328,7 +380,23 @@ func NATSServer(t testing.TB) (*Proc, string) {
 		}
 		return c.Close()
 	})
-	return p, "nats://" + addr
+	n.URL = "nats://" + addr
+	return n
+}
+
+// ConnectAs connects to url as role r with the nkey seed file seed.
+func ConnectAs(t testing.TB, url string, r streams.Role, seed string) *nats.Conn {
+	t.Helper()
+	opt, err := nats.NkeyOptionFromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, opt, nats.CustomInboxPrefix(streams.InboxPrefix(r)))
+	if err != nil {
+		t.Fatalf("connect to %s as %s: %v", url, r, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 // FerretDB starts bin/ferretdb on a free port with its files in a temporary

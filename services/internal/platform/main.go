@@ -33,6 +33,9 @@ func Main(binary string, services []string, args []string, stdout, stderr io.Wri
 		return 0
 	}
 	cfg, err := Load()
+	if err == nil {
+		err = cfg.Infra.Validate()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: configuration: %v\n", binary, err)
 		return 2
