@@ -160,7 +160,7 @@ func writeTable(w io.Writer, results []result, baseRate float64) {
 	rows := [][]string{{"scenario", "ops", "elapsed", "ops/s", "p50", "p99", "errors", "vs BASELINE", "cpu srv/gen", "RSS after"}}
 	for _, r := range results {
 		rate, ratio := "-", "-"
-		if r.Scenario != scRestart {
+		if r.Scenario != scRestart && r.Scenario != scEvents {
 			rate = fmtRate(r.opsPerSec())
 			if baseRate > 0 {
 				ratio = fmt.Sprintf("%.1f%%", 100*r.opsPerSec()/baseRate)
@@ -301,7 +301,7 @@ func writeJSON(w io.Writer, r *report) error {
 			ErrorKinds: res.ErrorKinds,
 			Note:       res.Note,
 		}
-		if res.Scenario != scRestart {
+		if res.Scenario != scRestart && res.Scenario != scEvents {
 			j.OpsPerSec = ptr(res.opsPerSec())
 			if base > 0 {
 				j.Ratio = ptr(res.opsPerSec() / base)

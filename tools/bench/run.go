@@ -23,6 +23,11 @@ type runner struct {
 	progress io.Writer
 	corpus   *corpus
 	dir      string // temporary directory: data and logs
+	// acked counts the writes (creations and modifications) the started
+	// platform acknowledged, for the event-delivery check.
+	acked int64
+	// natsPort is the started platform's NATS port, for that check.
+	natsPort int
 }
 
 // bench runs the selected scenarios and appends their rows to rep. It
@@ -131,6 +136,9 @@ func (r *runner) load(ctx context.Context, name string, t *target, ws []*worker,
 	if r.cfg.warmup > 0 {
 		r.logf("%s: warm-up for %s", name, r.cfg.warmup)
 		w := runPhase(ctx, t, ws, o, randomPick(r.cfg.n), r.cfg.warmup, false)
+		if o.method != "GET" {
+			r.acked += w.ops
+		}
 		for _, k := range w.errs {
 			errs.add("(warm-up) "+k.Kind, k.Example, k.Count)
 		}
@@ -138,6 +146,9 @@ func (r *runner) load(ctx context.Context, name string, t *target, ws []*worker,
 	r.logf("%s: %d connections for %s", name, r.cfg.c, r.cfg.d)
 	cpu := startCPU(pidOf(srv))
 	p := runPhase(ctx, t, ws, o, randomPick(r.cfg.n), r.cfg.d, true)
+	if o.method != "GET" {
+		r.acked += p.ops
+	}
 	res := r.row(name, p, cpu, srv)
 	errs.merge(p.errs)
 	res.Errors, res.ErrorKinds = errs.total(), errs.sorted()
@@ -148,6 +159,9 @@ func (r *runner) load(ctx context.Context, name string, t *target, ws []*worker,
 func (r *runner) counted(ctx context.Context, name string, t *target, ws []*worker, srv *proc, o *op) result {
 	cpu := startCPU(pidOf(srv))
 	p := runPhase(ctx, t, ws, o, sequentialPick(r.cfg.n), 0, true)
+	if o.method != "GET" {
+		r.acked += p.ops
+	}
 	return r.row(name, p, cpu, srv)
 }
 
@@ -253,6 +267,10 @@ func (r *runner) platform(ctx context.Context) (err error) {
 			return err
 		}
 		r.add(res)
+		if s.name == scModify && srv != nil {
+			r.logf("%s: reading the thing events stream", scEvents)
+			r.add(r.checkEvents(ctx, r.natsPort, r.acked))
+		}
 	}
 	if r.cfg.selected(scRestart) {
 		if srv == nil {
@@ -289,16 +307,22 @@ func (r *runner) startDitto(ctx context.Context, port int) (*proc, int, error) {
 }
 
 // spawnDitto starts the platform process without waiting for it. Its NATS
-// port is off and its HTTP API on loopback, so that it cannot clash with a
-// developer's running platform.
+// port (for the event-delivery check) and HTTP API are on free ports of
+// loopback, so that they cannot clash with a developer's running platform.
 func (r *runner) spawnDitto(port int) (*proc, error) {
 	if _, err := os.Stat(r.cfg.ditto); err != nil {
 		return nil, fmt.Errorf("ditto binary: %w (build it with `make build`)", err)
 	}
+	if r.natsPort == 0 {
+		var err error
+		if r.natsPort, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
 	cmd := exec.Command(r.cfg.ditto)
 	cmd.Env = append(os.Environ(),
 		"DITTO_DATA_DIR="+filepath.Join(r.dir, "data"),
-		"DITTO_NATS_LISTEN=off",
+		"DITTO_NATS_LISTEN=127.0.0.1:"+strconv.Itoa(r.natsPort),
 		"HTTP_PORT="+strconv.Itoa(port),
 		"BIND_HOSTNAME=127.0.0.1",
 	)
