@@ -177,6 +177,10 @@ type Deps struct {
 	Shards int
 	// Log receives the gateway's logs; nil discards them.
 	Log *slog.Logger
+	// Instance is the process's instance id (DITTO_INSTANCE_ID or the
+	// one derived from the host), by which /status names this gateway;
+	// empty means the host name and process id.
+	Instance string
 }
 
 // Gateway serves Ditto's HTTP API by turning requests into Ditto Protocol
@@ -206,6 +210,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if deps.Instance == "" {
+		deps.Instance = defaultInstance()
+	}
 	users, err := loadUsers(cfg.UsersFile)
 	if err != nil {
 		return nil, err
@@ -220,7 +227,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		mediaTypes:      make(map[string]bool, len(accepted)),
 		mediaTypesOrder: javaHashSetOrder(accepted),
 		defaultTimeout:  formatTimeout(cfg.RequestTimeout),
-		instance:        instanceID(),
+		instance:        deps.Instance,
 	}
 	for _, mt := range accepted {
 		g.mediaTypes[mt] = true
@@ -245,8 +252,9 @@ func loadUsers(path string) (map[string][]byte, error) {
 	return users, nil
 }
 
-// instanceID names this instance in /status: the host name and process id.
-func instanceID() string {
+// defaultInstance names a gateway whose process gave it no instance id:
+// the host name and process id.
+func defaultInstance() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "localhost"

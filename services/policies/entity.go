@@ -3,13 +3,13 @@ package policies
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/etag"
 )
 
 // This file is the policy model as pure functions over jsonv values: it
@@ -527,19 +527,6 @@ func containsString(obj jsonv.Value, field, want string) bool {
 	return false
 }
 
-// revisionTag is the entity tag of a whole policy at revision rev.
-func revisionTag(rev int64) string {
-	return `"rev:` + strconv.FormatInt(rev, 10) + `"`
-}
-
-// valueTag is the entity tag of a sub-resource. Ditto hashes the Java object
-// (hashCode); this hashes the canonical JSON, so the tags have Ditto's form
-// and change exactly when the content does, but differ from Ditto's values.
-func valueTag(v jsonv.Value) string {
-	h := v.Hash()
-	return `"hash:` + strconv.FormatUint(uint64(uint32(h^h>>32)), 16) + `"`
-}
-
 // checkPreconditions applies If-Match and If-None-Match as Ditto's
 // ConditionalHeadersValidator does, against current, the entity tag of the
 // addressed resource ("" when it does not exist). Queries and deletes of a
@@ -549,42 +536,12 @@ func checkPreconditions(h protocol.Headers, current string, query, del bool) err
 	if current == "" && (query || del) {
 		return nil
 	}
-	if v, ok := h.Lookup(protocol.HeaderIfMatch); ok {
-		matchers := splitMatchers(v)
-		if current == "" || !anyMatch(matchers, current) {
-			return protocol.ErrPolicyPreconditionFailed(protocol.HeaderIfMatch, strings.Join(matchers, ","), current)
-		}
-	}
-	if v, ok := h.Lookup(protocol.HeaderIfNoneMatch); ok {
-		matchers := splitMatchers(v)
-		if current != "" && anyMatch(matchers, current) {
-			if query {
-				return protocol.ErrPolicyPreconditionNotModified(strings.Join(matchers, ","), current)
-			}
-			return protocol.ErrPolicyPreconditionFailed(protocol.HeaderIfNoneMatch, strings.Join(matchers, ","), current)
-		}
-	}
-	return nil
+	return etag.Check(h, current, query, preconditionErrors)
 }
 
-// splitMatchers splits an entity-tag list at commas with optional spaces.
-func splitMatchers(v string) []string {
-	parts := strings.Split(v, ",")
-	for i := range parts {
-		parts[i] = strings.TrimSpace(parts[i])
-	}
-	return parts
-}
-
-// anyMatch reports whether a matcher is "*" or strongly equal to current,
-// which is always a strong tag: a weak matcher never matches it.
-func anyMatch(matchers []string, current string) bool {
-	for _, m := range matchers {
-		if m == "*" || m == current {
-			return true
-		}
-	}
-	return false
+var preconditionErrors = etag.Errors{
+	Failed:      protocol.ErrPolicyPreconditionFailed,
+	NotModified: protocol.ErrPolicyPreconditionNotModified,
 }
 
 // roundExpiry rounds t up to the granularity g the way Ditto's

@@ -10,6 +10,7 @@ import (
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
 	"github.com/dittonats/dittonats/services/internal/entity"
+	"github.com/dittonats/dittonats/services/internal/etag"
 )
 
 // code is a sentinel matching every *protocol.Error with the given code.
@@ -310,9 +311,9 @@ func TestCheckPreconditions(t *testing.T) {
 
 func TestValueTag(t *testing.T) {
 	t.Parallel()
-	a := valueTag(jsonv.MustParse(`{"grant":["READ"],"revoke":[]}`))
-	b := valueTag(jsonv.MustParse(`{"revoke":[],"grant":["READ"]}`))
-	c := valueTag(jsonv.MustParse(`{"grant":["WRITE"],"revoke":[]}`))
+	a := etag.Value(jsonv.MustParse(`{"grant":["READ"],"revoke":[]}`))
+	b := etag.Value(jsonv.MustParse(`{"revoke":[],"grant":["READ"]}`))
+	c := etag.Value(jsonv.MustParse(`{"grant":["WRITE"],"revoke":[]}`))
 	if a != b {
 		t.Errorf("member order changed the tag: got %s and %s, want equal", a, b)
 	}
@@ -322,7 +323,7 @@ func TestValueTag(t *testing.T) {
 	if !protocol.ValidEntityTag(a) || !strings.HasPrefix(a, `"hash:`) {
 		t.Errorf("got %s, want a strong \"hash:...\" entity tag", a)
 	}
-	if got, want := revisionTag(12), `"rev:12"`; got != want {
+	if got, want := etag.Revision(12), `"rev:12"`; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }

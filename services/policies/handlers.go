@@ -10,6 +10,7 @@ import (
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
 	"github.com/dittonats/dittonats/services/internal/entity"
+	"github.com/dittonats/dittonats/services/internal/etag"
 )
 
 // routeKind is the policy resource a command path addresses.
@@ -245,7 +246,7 @@ func tagHeaders(tag string) func(st *entity.State, resp *protocol.Envelope) {
 			resp.Headers = protocol.Headers{}
 		}
 		if tag == "" {
-			resp.Headers.Set(protocol.HeaderETag, revisionTag(st.Revision))
+			resp.Headers.Set(protocol.HeaderETag, etag.Revision(st.Revision))
 		} else {
 			resp.Headers.Set(protocol.HeaderETag, tag)
 		}
@@ -305,7 +306,7 @@ func (c *call) create() (entity.Outcome, error) {
 	}
 	current := ""
 	if c.st.Exists() {
-		current = revisionTag(c.st.Revision)
+		current = etag.Revision(c.st.Revision)
 	}
 	if err := checkPreconditions(c.cmd.Envelope.Headers, current, false, false); err != nil {
 		return entity.Outcome{}, err
@@ -406,7 +407,7 @@ func (c *call) modify() (entity.Outcome, error) {
 	}
 	tag := ""
 	if c.r.kind != routePolicy {
-		tag = valueTag(val)
+		tag = etag.Value(val)
 	}
 	resp := c.response(204, jsonv.Null(), nil)
 	if created {
@@ -427,10 +428,10 @@ func (c *call) modify() (entity.Outcome, error) {
 // it does not exist: the revision for the whole policy, a hash otherwise.
 func (c *call) currentTag(doc jsonv.Value) string {
 	if c.r.kind == routePolicy {
-		return revisionTag(c.st.Revision)
+		return etag.Revision(c.st.Revision)
 	}
 	if v, ok := doc.At(c.r.doc); ok {
-		return valueTag(v)
+		return etag.Value(v)
 	}
 	return ""
 }

@@ -17,13 +17,15 @@ import (
 func TestIfMatchOnMissingThingCreatesNothing(t *testing.T) {
 	t.Parallel()
 	const id = "org.eclipse.ditto:missing"
+	// The message names the matchers as Ditto's EntityTagMatchers prints
+	// them: joined with "," and no blanks.
 	tests := []struct {
-		name, action, ifMatch string
+		name, action, ifMatch, named string
 	}{
-		{"put with star", protocol.ActionModify, "*"},
-		{"put with a tag", protocol.ActionModify, `"rev:1"`},
-		{"put with a list", protocol.ActionModify, `"rev:1", "rev:2"`},
-		{"create with star", protocol.ActionCreate, "*"},
+		{"put with star", protocol.ActionModify, "*", "*"},
+		{"put with a tag", protocol.ActionModify, `"rev:1"`, `"rev:1"`},
+		{"put with a list", protocol.ActionModify, `"rev:1", "rev:2"`, `"rev:1","rev:2"`},
+		{"create with star", protocol.ActionCreate, "*", "*"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,7 +43,7 @@ func TestIfMatchOnMissingThingCreatesNothing(t *testing.T) {
 			if !errors.As(err, &perr) || perr.Code != protocol.CodeThingPreconditionFailed || perr.Status != 412 {
 				t.Fatalf("got %+v, %v; want 412 %s", out, err, protocol.CodeThingPreconditionFailed)
 			}
-			if want := "Header value: '" + tt.ifMatch + "', actual entity-tag: 'null'."; !strings.HasSuffix(perr.Message, want) {
+			if want := "Header value: '" + tt.named + "', actual entity-tag: 'null'."; !strings.HasSuffix(perr.Message, want) {
 				t.Errorf("message %q, want it to end with %q", perr.Message, want)
 			}
 			if out.Event != nil {

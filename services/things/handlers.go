@@ -13,6 +13,7 @@ import (
 	"github.com/dittonats/dittonats/protocol/rql"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
 	"github.com/dittonats/dittonats/services/internal/entity"
+	"github.com/dittonats/dittonats/services/internal/etag"
 )
 
 // handler is the things service's entity.Handler.
@@ -213,37 +214,12 @@ func (c *call) checkCondition() error {
 // checkPreconditions applies If-Match and If-None-Match to the addressed
 // resource, whose current entity tag is tag ("" when it does not exist).
 func (c *call) checkPreconditions(tag string, reading bool) error {
-	h := c.cmd.Envelope.Headers
-	if v, ok := h[protocol.HeaderIfMatch]; ok {
-		if !tagMatches(v, tag) {
-			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfMatch, v, tag)
-		}
-	}
-	if v, ok := h[protocol.HeaderIfNoneMatch]; ok {
-		if tagMatches(v, tag) {
-			if reading {
-				return protocol.ErrThingPreconditionNotModified(v, tag)
-			}
-			return protocol.ErrThingPreconditionFailed(protocol.HeaderIfNoneMatch, v, tag)
-		}
-	}
-	return nil
+	return etag.Check(c.cmd.Envelope.Headers, tag, reading, preconditionErrors)
 }
 
-// tagMatches reports whether a precondition header value ("*" or a list of
-// entity tags) matches the current tag (empty: the resource does not exist).
-// The current tag is always strong, and Ditto compares strongly against a
-// strong tag: a weak tag (W/"...") in the header never matches it.
-func tagMatches(header, current string) bool {
-	if current == "" {
-		return false
-	}
-	for _, t := range strings.Split(header, ",") {
-		if t = strings.TrimSpace(t); t == "*" || t == current {
-			return true
-		}
-	}
-	return false
+var preconditionErrors = etag.Errors{
+	Failed:      protocol.ErrThingPreconditionFailed,
+	NotModified: protocol.ErrThingPreconditionNotModified,
 }
 
 // response builds a reply to the command.
@@ -272,7 +248,7 @@ func (h *handler) retrieve(ctx context.Context, c *call) (entity.Outcome, error)
 	if c.res.kind == kThing && env.Fields == "" && (c.view == nil || c.view.ReadsAll(enforcer.TypeThing)) {
 		// The common case: the whole thing for a caller who may read all
 		// of it. The stored bytes are the answer; nothing is parsed.
-		tag := etag(c.res, c.st.Revision, jsonv.Value{})
+		tag := tagOf(c.res, c.st.Revision, jsonv.Value{})
 		if err := c.checkPreconditions(tag, true); err != nil {
 			return entity.Outcome{}, err
 		}
@@ -286,7 +262,7 @@ func (h *handler) retrieve(ctx context.Context, c *call) (entity.Outcome, error)
 	if !ok {
 		return entity.Outcome{}, c.res.notAccessible(id)
 	}
-	tag := etag(c.res, c.st.Revision, val)
+	tag := tagOf(c.res, c.st.Revision, val)
 	if err := c.checkPreconditions(tag, true); err != nil {
 		return entity.Outcome{}, err
 	}
@@ -442,7 +418,7 @@ func (c *call) target(doc jsonv.Value) (current jsonv.Value, exists bool, err er
 	current, exists = doc.At(c.res.path)
 	tag := ""
 	if exists {
-		tag = etag(c.res, c.st.Revision, current)
+		tag = tagOf(c.res, c.st.Revision, current)
 	}
 	return current, exists, c.checkPreconditions(tag, false)
 }
@@ -450,7 +426,7 @@ func (c *call) target(doc jsonv.Value) (current jsonv.Value, exists bool, err er
 // tagAfter puts the resource's new entity tag on the response.
 func (c *call) tagAfter(val jsonv.Value) func(*entity.State, *protocol.Envelope) {
 	return func(st *entity.State, resp *protocol.Envelope) {
-		resp.Headers[protocol.HeaderETag] = etag(c.res, st.Revision, val)
+		resp.Headers[protocol.HeaderETag] = tagOf(c.res, st.Revision, val)
 	}
 }
 
@@ -540,7 +516,7 @@ func (h *handler) delete(ctx context.Context, c *call) (entity.Outcome, error) {
 	if err := c.checkCondition(); err != nil {
 		return entity.Outcome{}, err
 	}
-	if err := c.checkPreconditions(etag(c.res, c.st.Revision, current), false); err != nil {
+	if err := c.checkPreconditions(tagOf(c.res, c.st.Revision, current), false); err != nil {
 		return entity.Outcome{}, err
 	}
 	after := jsonv.Null() // the thing is gone
@@ -625,7 +601,7 @@ func (h *handler) merge(ctx context.Context, c *call) (entity.Outcome, error) {
 		Response: c.response(http.StatusNoContent, nil, nil),
 		After: func(st *entity.State, resp *protocol.Envelope) {
 			if c.res.kind == kThing {
-				resp.Headers[protocol.HeaderETag] = etag(c.res, st.Revision, jsonv.Value{})
+				resp.Headers[protocol.HeaderETag] = tagOf(c.res, st.Revision, jsonv.Value{})
 			}
 		},
 	}, nil

@@ -6,28 +6,6 @@ import (
 	"github.com/dittonats/dittonats/protocol/jsonv"
 )
 
-func TestTagMatches(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		header, current string
-		want            bool
-	}{
-		{`*`, `"rev:1"`, true},
-		{`*`, ``, false},
-		{`"rev:1"`, `"rev:1"`, true},
-		{`"rev:2"`, `"rev:1"`, false},
-		{`"rev:2", "rev:1"`, `"rev:1"`, true},
-		{`W/"rev:1"`, `"rev:1"`, false}, // weak never matches a strong tag, as in Ditto
-		{`W/"rev:1", "rev:1"`, `"rev:1"`, true},
-		{`"rev:1"`, ``, false},
-	}
-	for _, tc := range tests {
-		if got := tagMatches(tc.header, tc.current); got != tc.want {
-			t.Errorf("tagMatches(%s, %s) = %v, want %v", tc.header, tc.current, got, tc.want)
-		}
-	}
-}
-
 func TestMinimizePatch(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ current, patch, want string }{

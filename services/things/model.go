@@ -6,6 +6,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/etag"
 )
 
 // Fields of a thing document, in the order Ditto writes them.
@@ -235,19 +236,13 @@ func checkValue(r resource, v jsonv.Value) (jsonv.Value, error) {
 	return v, nil
 }
 
-// etag renders the entity tag of a resource: "rev:N" for the thing,
+// tagOf renders the entity tag of a resource: "rev:N" for the thing,
 // "hash:..." for a sub-resource, as Ditto does.
-func etag(r resource, revision int64, v jsonv.Value) string {
+func tagOf(r resource, revision int64, v jsonv.Value) string {
 	if r.kind == kThing {
-		return fmt.Sprintf(`"rev:%d"`, revision)
+		return etag.Revision(revision)
 	}
-	return valueTag(v)
-}
-
-// valueTag is the entity tag of a JSON value.
-func valueTag(v jsonv.Value) string {
-	h := v.Hash()
-	return fmt.Sprintf(`"hash:%x"`, uint32(h^(h>>32)))
+	return etag.Value(v)
 }
 
 // jsonUnmarshalString reads a JSON string.

@@ -124,14 +124,14 @@ func TestEtag(t *testing.T) {
 	t.Parallel()
 	root, _ := parseResource("/")
 	attr, _ := parseResource("/attributes/a")
-	if got := etag(root, 42, jsonv.Value{}); got != `"rev:42"` {
+	if got := tagOf(root, 42, jsonv.Value{}); got != `"rev:42"` {
 		t.Errorf("thing etag %s", got)
 	}
-	a, b := etag(attr, 1, jsonv.MustParse(`{"x":1,"y":2}`)), etag(attr, 9, jsonv.MustParse(`{"y":2,"x":1}`))
+	a, b := tagOf(attr, 1, jsonv.MustParse(`{"x":1,"y":2}`)), tagOf(attr, 9, jsonv.MustParse(`{"y":2,"x":1}`))
 	if a != b || len(a) < len(`"hash:0"`) || a[:6] != `"hash:` {
 		t.Errorf("sub-resource etags %s and %s: want equal hash tags independent of revision and order", a, b)
 	}
-	if c := etag(attr, 1, jsonv.MustParse(`{"x":2}`)); c == a {
+	if c := tagOf(attr, 1, jsonv.MustParse(`{"x":2}`)); c == a {
 		t.Errorf("different values share etag %s", c)
 	}
 }

@@ -217,6 +217,9 @@ func decodeReply(m *nats.Msg) (protocol.Envelope, error) {
 const (
 	minBackoff = 5 * time.Millisecond
 	maxBackoff = 250 * time.Millisecond
+	// lastChance is too little time for a request to learn even that
+	// nobody serves its subject.
+	lastChance = 10 * time.Millisecond
 )
 
 // RequestWithin sends msg as a request and returns the reply. While nobody
@@ -238,6 +241,12 @@ func RequestWithin(nc *nats.Conn, msg *nats.Msg, timeout time.Duration) (*nats.M
 			return nil, nats.ErrTimeout
 		}
 		reply, err := nc.RequestMsg(msg, left)
+		if attempt > 0 && left < lastChance && errors.Is(err, nats.ErrTimeout) {
+			// Every earlier attempt found nobody serving; this one, sent
+			// with too little time left for even that answer, says no
+			// more than they did.
+			return nil, ErrUnavailable
+		}
 		if !errors.Is(err, nats.ErrNoResponders) {
 			return reply, err
 		}

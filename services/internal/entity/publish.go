@@ -342,7 +342,14 @@ func (p *publisher) publishBacklog(ctx context.Context, b *backlog) error {
 	done := from - 1 // published through here
 	if err == nil {
 		for _, e := range events {
-			if err = p.publish(b.id, e.SN, e.Payload); err != nil {
+			if err = p.publish(b.id, e.SN, e.Payload); errors.Is(err, nats.ErrMaxPayload) {
+				// It can never go out; retrying it would hold up every
+				// later event of the entity. Consumers that track
+				// revisions see the gap and catch up from the entity.
+				p.log.Error("event larger than NATS carries, not published", "entity_id", b.id, "revision", e.SN, "bytes", len(e.Payload))
+				err = nil
+			}
+			if err != nil {
 				break
 			}
 			done = e.SN

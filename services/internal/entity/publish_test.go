@@ -344,3 +344,26 @@ func TestIDsWithBlanksWorkEndToEnd(t *testing.T) {
 		t.Errorf("events of %q, want %q", got, ids)
 	}
 }
+
+// An event NATS cannot carry does not hold up the entity's later events:
+// it is logged and skipped, and the rest reach the stream in order.
+func TestEventTooLargeForNATSIsSkipped(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.host(t, &docHandler{}, nil)
+	id := "org.eclipse.ditto:huge"
+	wantStatus(t, f.send(t, id, "modify", "/", `{}`, nil), 204)
+	// Journaled behind the host's back, as a thing that grew over many
+	// writes could be: more than the server's max payload.
+	max := f.nc.MaxPayload()
+	appendEvent(t, f.j, id, 2, "/big", strconv.Quote(strings.Repeat("x", int(max))), time.Now())
+	wantStatus(t, f.send(t, id, "modify", "/small", `1`, nil), 204) // conflicts, reloads, publishes 2 and 3
+	got := f.streamEvents(t, 2)
+	var revs []int64
+	for _, e := range got {
+		revs = append(revs, e.rev)
+	}
+	if !slices.Equal(revs, []int64{1, 3}) {
+		t.Errorf("stream holds revisions %v, want 1 and 3 (2 is too large for NATS)", revs)
+	}
+}

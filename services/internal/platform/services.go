@@ -74,7 +74,7 @@ var services = []service{
 		start: func(e env) (runner, error) { return things.New(e.cfg.Things, e.entityDeps()) }},
 	{name: Gateway, role: streams.RoleGateway, front: true,
 		start: func(e env) (runner, error) {
-			return gateway.New(e.cfg.Gateway, gateway.Deps{NC: e.nc, Names: e.names, Shards: e.cfg.Shards, Log: e.log})
+			return gateway.New(e.cfg.Gateway, gateway.Deps{NC: e.nc, Names: e.names, Shards: e.cfg.Shards, Log: e.log, Instance: e.instance})
 		}},
 }
 
