@@ -44,7 +44,7 @@ func command(action, path, value string) *entity.Command {
 
 func checkEventHeaders(t *testing.T, name string, got protocol.Headers, wantReadSubjects string) {
 	t.Helper()
-	want := protocol.Headers{"correlation-id": "c1", "ditto-read-subjects": wantReadSubjects}
+	want := protocol.Headers{"correlation-id": "c1", "ditto-originator": "nginx:ditto", "ditto-read-subjects": wantReadSubjects}
 	if !maps.Equal(got, want) {
 		t.Errorf("%s: event headers\n got %v\nwant %v", name, got, want)
 	}

@@ -230,6 +230,9 @@ func (c *call) eventHeaders(policy jsonv.Value) (protocol.Headers, error) {
 	if cid, ok := c.cmd.Envelope.Headers.Lookup(protocol.HeaderCorrelationID); ok {
 		h.Set(protocol.HeaderCorrelationID, cid)
 	}
+	if len(c.cmd.Auth) > 0 {
+		h.Set(protocol.HeaderOriginator, c.cmd.Auth[0])
+	}
 	subjects, err := readSubjects(policy, c.cmd.EntityID, c.r.auth, c.norm.now)
 	if err != nil {
 		return nil, err
