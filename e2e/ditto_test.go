@@ -139,7 +139,7 @@ func TestAllInOne(t *testing.T) {
 				}
 				mu.Unlock()
 				if err != nil || r.Status != http.StatusCreated {
-					time.Sleep(10 * time.Millisecond)
+					time.Sleep(10 * time.Millisecond) // a back-off, not a wait: do not spin on an outage
 				}
 			}
 		}()

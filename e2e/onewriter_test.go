@@ -212,7 +212,7 @@ func TestOneWriterPerEntity(t *testing.T) {
 				}
 				mu.Unlock()
 				if err != nil || (r != nil && r.Status >= 300) {
-					time.Sleep(20 * time.Millisecond) // do not spin on an outage
+					time.Sleep(20 * time.Millisecond) // a back-off, not a wait: do not spin on an outage
 				}
 			}
 		}()

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -151,19 +152,16 @@ func (h *harness) commands() []received {
 // waitCommands polls until n commands were received.
 func (h *harness) waitCommands(n int) []received {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	streamstest.Eventually(h.t, 5*time.Second, func() error {
 		h.mu.Lock()
 		k := len(h.got)
 		h.mu.Unlock()
-		if k >= n {
-			return h.commands()
+		if k < n {
+			return fmt.Errorf("got %d commands, want %d", k, n)
 		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("got %d commands, want %d", k, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
+	return h.commands()
 }
 
 // defaultReply answers like the things service would for a thing that

@@ -120,23 +120,27 @@ func (f *fixture) start(t *testing.T, cfg Config) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	// Every shard must be served before the test starts.
-	deadline := time.Now().Add(10 * time.Second)
-	for s := 0; s < testShards; {
-		id := fmt.Sprintf("probe.ns:p%d", f.seq.Add(1))
-		if streams.Shard(id, testShards) != s {
-			continue
+	// Every shard must be served before the test starts; only "no
+	// responders" is worth waiting out.
+	s := 0 // the shard to probe next; those below it answered
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		for s < testShards {
+			id := fmt.Sprintf("probe.ns:p%d", f.seq.Add(1))
+			if streams.Shard(id, testShards) != s {
+				continue
+			}
+			_, err := f.request(id, "retrieve", "/", "", nil, owner, false)
+			switch {
+			case err == nil:
+				s++
+			case errors.Is(err, nats.ErrNoResponders):
+				return fmt.Errorf("shard %d not served: %w", s, err)
+			default:
+				t.Fatalf("shard %d not served: %v", s, err)
+			}
 		}
-		_, err := f.request(id, "retrieve", "/", "", nil, owner, false)
-		switch {
-		case err == nil:
-			s++
-		case errors.Is(err, nats.ErrNoResponders) && time.Now().Before(deadline):
-			time.Sleep(20 * time.Millisecond)
-		default:
-			t.Fatalf("shard %d not served: %v", s, err)
-		}
-	}
+		return nil
+	})
 	return stop
 }
 

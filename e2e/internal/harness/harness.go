@@ -30,6 +30,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/dittonats/dittonats/streams"
+	"github.com/dittonats/dittonats/streams/streamstest"
 )
 
 // BinDirEnv names the environment variable holding the binaries' directory.
@@ -281,21 +282,17 @@ func (w *lineWatch) wait(prefix string, d time.Duration) (string, bool) {
 	}
 }
 
-// Eventually polls cond every 50ms until it returns nil or d passes, then
-// fails the test with cond's last error.
+// Eventually is streamstest.Eventually with cond's errors prefixed by what:
+// it polls cond until it returns nil and fails the test with what and
+// cond's last error if that has not happened within d.
 func Eventually(t testing.TB, d time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
+	streamstest.Eventually(t, d, func() error {
+		if err := cond(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // WaitHealthy waits until GET base+"/health" answers 200.

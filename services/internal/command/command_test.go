@@ -27,7 +27,7 @@ func TestRequestRoutesToShardWithHeadersAndRetriesUntilServed(t *testing.T) {
 	// Nobody serves the shard yet: the client keeps trying.
 	served := make(chan struct{})
 	go func() {
-		time.Sleep(150 * time.Millisecond) // the shard's owner arrives late
+		time.Sleep(150 * time.Millisecond) // simulates a slow component: the shard's owner arrives late
 		responder := srv.Connect(t)
 		_, err := responder.Subscribe(subject, func(m *nats.Msg) {
 			if got := streams.DecodeEntityHeader(m.Header.Get(streams.HeaderEntity)); got != id {
@@ -147,7 +147,7 @@ func TestRequestWithin(t *testing.T) {
 	t.Run("retries until served", func(t *testing.T) {
 		t.Parallel()
 		go func() {
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // simulates a slow component: the responder arrives late
 			responder := srv.Connect(t)
 			if _, err := responder.Subscribe("late", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) }); err != nil {
 				t.Error(err)

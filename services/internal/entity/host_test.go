@@ -532,18 +532,19 @@ func TestServeTakesShardsAndHandsThemBack(t *testing.T) {
 
 	// Commands are answered once the shards are taken.
 	id := "org.eclipse.ditto:served"
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		env, err := f.request(id, "modify", "/", `{}`, nil, auth)
-		if err == nil {
-			wantStatus(t, env, 204)
-			break
-		}
-		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+	var env protocol.Envelope
+	streamstest.Eventually(t, 5*time.Second, func() error {
+		var err error
+		env, err = f.request(id, "modify", "/", `{}`, nil, auth)
+		if err != nil && !errors.Is(err, nats.ErrNoResponders) {
 			t.Fatalf("command not served: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		if err != nil {
+			return fmt.Errorf("command not served: %w", err)
+		}
+		return nil
+	})
+	wantStatus(t, env, 204)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Serve: %v", err)

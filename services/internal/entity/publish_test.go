@@ -302,7 +302,7 @@ func TestWatermarkStopsAtTheOldestUnpublishedEvent(t *testing.T) {
 	if b == nil {
 		t.Fatal("no backlog for an event JetStream refused")
 	}
-	time.Sleep(2 * watermarkEvery) // the watermark must not pass it meanwhile
+	time.Sleep(2 * watermarkEvery) // time must pass: the watermark must not move past the event meanwhile
 	if w := watermark(); w > b.since {
 		t.Errorf("watermark %d passed the unpublished event's time %d", w, b.since)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/mongostore/ferrettest"
+	"github.com/dittonats/dittonats/streams/streamstest"
 )
 
 // ferret starts one FerretDB per test that needs it.
@@ -38,13 +39,12 @@ func pending(t *testing.T, s *Store) (j *mongoJournal, start func()) {
 
 func waitQueued(t *testing.T, j *mongoJournal, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(j.reqs) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d queued appends after 10s, want %d", len(j.reqs), n)
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		if k := len(j.reqs); k < n {
+			return fmt.Errorf("got %d queued appends, want %d", k, n)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestGroupCommit queues appends, one of them a duplicate, before the writer
@@ -106,9 +106,12 @@ func TestCloseFlushesQueue(t *testing.T) {
 	waitQueued(t, j, n)
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	for !s.isClosed() {
-		time.Sleep(time.Millisecond)
-	}
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		if !s.isClosed() {
+			return errors.New("Close has not begun")
+		}
+		return nil
+	})
 	if err := j.Append(t.Context(), journal.Event{PID: "thing:ns:q", SN: n + 1, Payload: []byte(`{}`)}); !errors.Is(err, journal.ErrClosed) {
 		t.Errorf("Append after Close began: got %v, want ErrClosed", err)
 	}

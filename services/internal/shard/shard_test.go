@@ -110,14 +110,14 @@ func (r *running) stop() {
 	<-r.done
 }
 
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
+// owns returns a condition for streamstest.Eventually: r's manager owns
+// exactly n shards.
+func owns(name string, r *running, n int) func() error {
+	return func() error {
+		if got := r.m.Owned(); len(got) != n {
+			return fmt.Errorf("%s owns %d shards %v, want %d", name, len(got), got, n)
 		}
-		time.Sleep(10 * time.Millisecond)
+		return nil
 	}
 }
 
@@ -135,7 +135,12 @@ func TestSingleInstanceTakesEveryShard(t *testing.T) {
 	kv := bucket(t, srv, 2*time.Second)
 	l := &ledger{t: t, by: map[int]string{}}
 	a := start(t, kv, "a", 2*time.Second, l.handler("a"))
-	eventually(t, 3*time.Second, "a owns all shards", func() bool { return slices.Equal(a.m.Owned(), allShards()) })
+	streamstest.Eventually(t, 3*time.Second, func() error {
+		if got := a.m.Owned(); !slices.Equal(got, allShards()) {
+			return fmt.Errorf("a owns %v, want all shards %v", got, allShards())
+		}
+		return nil
+	})
 	a.stop()
 	if got := l.snapshot(); len(got) != 0 {
 		t.Errorf("after stop, shards still served: %v", got)
@@ -153,15 +158,18 @@ func TestInstancesSplitShardsAndHandOver(t *testing.T) {
 	kv := bucket(t, srv, ttl)
 	l := &ledger{t: t, by: map[int]string{}}
 	a := start(t, kv, "a", ttl, l.handler("a"))
-	eventually(t, 3*time.Second, "a owns all shards", func() bool { return len(a.m.Owned()) == testShards })
+	streamstest.Eventually(t, 3*time.Second, owns("a", a, testShards))
 
 	b := start(t, kv, "b", ttl, l.handler("b"))
-	split := func() bool {
+	split := func() error {
 		oa, ob := a.m.Owned(), b.m.Owned()
 		union := slices.Sorted(slices.Values(append(slices.Clone(oa), ob...)))
-		return len(oa) > 0 && len(ob) > 0 && slices.Equal(union, allShards())
+		if len(oa) == 0 || len(ob) == 0 || !slices.Equal(union, allShards()) {
+			return fmt.Errorf("a owns %v and b owns %v, want them to split all shards", oa, ob)
+		}
+		return nil
 	}
-	eventually(t, 3*ttl, "a and b split all shards", split)
+	streamstest.Eventually(t, 3*ttl, split)
 	for s, who := range l.snapshot() {
 		owner := desiredOwner([]string{"a", "b"}, s)
 		if who != owner {
@@ -171,7 +179,7 @@ func TestInstancesSplitShardsAndHandOver(t *testing.T) {
 
 	// A clean stop hands b every shard without waiting for expiry.
 	a.stop()
-	eventually(t, ttl, "b owns all shards after a stopped", func() bool { return len(b.m.Owned()) == testShards })
+	streamstest.Eventually(t, ttl, owns("b (after a stopped)", b, testShards))
 }
 
 func TestCrashedInstanceLeasesExpireAndMoveOn(t *testing.T) {
@@ -196,12 +204,12 @@ func TestCrashedInstanceLeasesExpireAndMoveOn(t *testing.T) {
 	a := start(t, kvA, "a", ttl, handlerFunc{
 		acquire: func(s int) { crashedMu.Lock(); crashed[s] = true; crashedMu.Unlock() },
 	})
-	eventually(t, 3*time.Second, "a owns all shards", func() bool { return len(a.m.Owned()) == testShards })
+	streamstest.Eventually(t, 3*time.Second, owns("a", a, testShards))
 	ncA.Close()
 
 	l := &ledger{t: t, by: map[int]string{}}
 	b := start(t, kvB, "b", ttl, l.handler("b"))
-	eventually(t, 5*ttl, "b owns all shards after a's leases expired", func() bool { return len(b.m.Owned()) == testShards })
+	streamstest.Eventually(t, 5*ttl, owns("b (after a's leases expired)", b, testShards))
 }
 
 type handlerFunc struct{ acquire func(int) }
@@ -215,7 +223,12 @@ func TestFailingAcquireGivesLeaseBack(t *testing.T) {
 	kv := bucket(t, srv, 2*time.Second)
 	f := &failing{}
 	a := start(t, kv, "a", 2*time.Second, f)
-	eventually(t, time.Second, "every shard was tried", func() bool { return f.attempts.Load() >= testShards })
+	streamstest.Eventually(t, time.Second, func() error {
+		if n := f.attempts.Load(); n < testShards {
+			return fmt.Errorf("%d Acquire attempts, want every shard (%d) tried", n, testShards)
+		}
+		return nil
+	})
 	a.stop()
 	if got := a.m.Owned(); len(got) != 0 {
 		t.Errorf("owned %v although every Acquire failed", got)
@@ -293,9 +306,9 @@ func TestSteadyStateDoesNotSpin(t *testing.T) {
 	kv := bucket(t, srv, ttl)
 	l := &ledger{t: t, by: map[int]string{}}
 	a := start(t, kv, "a", ttl, l.handler("a"))
-	eventually(t, 3*time.Second, "a owns all shards", func() bool { return len(a.m.Owned()) == testShards })
+	streamstest.Eventually(t, 3*time.Second, owns("a", a, testShards))
 	before := a.m.passes.Load()
-	time.Sleep(ttl) // a steady period: four ticks
+	time.Sleep(ttl) // time must pass: count the passes of a steady period (four ticks)
 	if n := a.m.passes.Load() - before; n > 8 {
 		t.Errorf("%d rebalance passes in %s of steady state, want about 4 (one per tick)", n, ttl)
 	}
@@ -318,12 +331,12 @@ func TestRestartedInstanceTakesOverItsLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := start(t, kvA, "a", ttl, handlerFunc{acquire: func(int) {}})
-	eventually(t, 3*time.Second, "a owns all shards", func() bool { return len(a.m.Owned()) == testShards })
+	streamstest.Eventually(t, 3*time.Second, owns("a", a, testShards))
 	ncA.Close() // crash: the leases stay in the bucket
 
 	l := &ledger{t: t, by: map[int]string{}}
 	again := start(t, kvB, "a", ttl, l.handler("a"))
-	eventually(t, 5*time.Second, "the restarted a owns all shards", func() bool { return len(again.m.Owned()) == testShards })
+	streamstest.Eventually(t, 5*time.Second, owns("the restarted a", again, testShards))
 }
 
 // batch is a BatchAcquirer that serves every shard but one, which fails.
@@ -352,7 +365,7 @@ func TestBatchAcquirerStartsAPassTogether(t *testing.T) {
 	kv := bucket(t, srv, 2*time.Second)
 	b := &batch{fail: 3}
 	a := start(t, kv, "a", 2*time.Second, b)
-	eventually(t, 5*time.Second, "all but the failing shard owned", func() bool { return len(a.m.Owned()) == testShards-1 })
+	streamstest.Eventually(t, 5*time.Second, owns("a (all but the failing shard)", a, testShards-1))
 	b.mu.Lock()
 	first := b.calls[0]
 	b.mu.Unlock()

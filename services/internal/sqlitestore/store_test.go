@@ -15,6 +15,7 @@ import (
 
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/journal/journaltest"
+	"github.com/dittonats/dittonats/streams/streamstest"
 )
 
 func TestConformance(t *testing.T) {
@@ -170,13 +171,12 @@ func TestGroupCommit(t *testing.T) {
 // waitQueued polls until n requests wait in the writer's queue.
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(s.db.reqs) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d queued requests after 10s, want %d", len(s.db.reqs), n)
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		if k := len(s.db.reqs); k < n {
+			return fmt.Errorf("got %d queued requests, want %d", k, n)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestGroupCommitOneTransaction checks the plain path: requests queued
@@ -336,9 +336,12 @@ func TestCloseFlushesQueue(t *testing.T) {
 	waitQueued(t, s, n)
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	for !s.db.isClosed() {
-		time.Sleep(time.Millisecond)
-	}
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		if !s.db.isClosed() {
+			return errors.New("Close has not begun")
+		}
+		return nil
+	})
 	if err := j.Append(t.Context(), journal.Event{PID: "thing:ns:q", SN: n + 1, Payload: []byte(`{}`)}); !errors.Is(err, journal.ErrClosed) {
 		t.Errorf("Append after Close began: got %v, want ErrClosed", err)
 	}
@@ -438,13 +441,12 @@ func TestCheckpointerKeepsWALSmall(t *testing.T) {
 		}
 		// Let a checkpoint happen before the next round.
 		before := s.db.ckpts.Load()
-		deadline := time.Now().Add(5 * time.Second)
-		for s.db.ckpts.Load() < before+2 {
-			if time.Now().After(deadline) {
-				t.Fatalf("no checkpoint within 5s (errors: %d)", s.db.ckptErrs.Load())
+		streamstest.Eventually(t, 5*time.Second, func() error {
+			if n := s.db.ckpts.Load() - before; n < 2 {
+				return fmt.Errorf("%d checkpoints, want at least 2 (errors: %d)", n, s.db.ckptErrs.Load())
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	st, err := os.Stat(path + "-wal")
 	if err != nil {
@@ -482,9 +484,14 @@ func TestWALRestartsUnderSteadyLoad(t *testing.T) {
 	}
 	payload := bytes.Repeat([]byte("y"), 3000)
 	ctx := t.Context()
-	deadline := time.Now().Add(60 * time.Second)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
+	// Stops the writers, also when the wait below fails the test.
+	stopWriters := sync.OnceFunc(func() {
+		close(stop)
+		wg.Wait()
+	})
+	defer stopWriters()
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
@@ -503,14 +510,13 @@ func TestWALRestartsUnderSteadyLoad(t *testing.T) {
 			}
 		}()
 	}
-	for s.db.restarts.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	close(stop)
-	wg.Wait()
-	if n := s.db.restarts.Load(); n < 2 {
-		t.Fatalf("WAL restarted %d times under steady load within 60s, want at least 2", n)
-	}
+	streamstest.Eventually(t, 60*time.Second, func() error {
+		if n := s.db.restarts.Load(); n < 2 {
+			return fmt.Errorf("WAL restarted %d times under steady load, want at least 2", n)
+		}
+		return nil
+	})
+	stopWriters()
 	st, err := os.Stat(path + "-wal")
 	if err != nil {
 		t.Fatal(err)
