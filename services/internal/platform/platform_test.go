@@ -201,6 +201,22 @@ func TestHTTPWiring(t *testing.T) {
 
 	pl.expect(t, "", "GET", thingURL, "", nil, 401, "")
 	pl.expect(t, "nobody", "GET", thingURL, "", nil, 401, "")
+
+	// Names ending in a blank are valid: routed to the shard of the whole
+	// id by the gateway and the service alike, and no answer names a shard.
+	for _, name := range []string{"trailing%20", "%20leading", "two%20%20"} {
+		u := "/api/2/things/org.eclipse.ditto:" + name
+		r := pl.expect(t, "ditto", "PUT", u, `{"attributes":{"n":1}}`, nil, 201, "")
+		if strings.Contains(r.body, "shard") {
+			t.Errorf("PUT %s answered %s", u, r.body)
+		}
+		got := pl.expect(t, "ditto", "GET", u+"/attributes/n", "", nil, 200, "")
+		if got.body != "1" {
+			t.Errorf("GET %s/attributes/n = %s", u, got.body)
+		}
+		pl.expect(t, "ditto", "DELETE", u, "", nil, 204, "")
+		pl.expect(t, "ditto", "GET", u, "", nil, 404, "things:thing.notfound")
+	}
 }
 
 // Data survives a restart of the whole process, and the restart serves at
