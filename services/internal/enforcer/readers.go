@@ -24,8 +24,10 @@ type Readers struct {
 	// when it was built until the earliest expiry of a subject it has.
 	built, expires time.Time
 
-	mu      sync.Mutex
-	classes map[string]*rootClass // resource type -> classification; guarded by mu
+	// classes holds the classification per resource type, computed once:
+	// every event of every entity governed by this policy reads it, so it
+	// is read without a lock.
+	classes sync.Map // resource type -> *rootClass
 }
 
 // rootClass is how the subjects read the root of one resource type, as
@@ -94,10 +96,8 @@ func (e *Enforcer) buildReaders(namespace string, now time.Time) *Readers {
 func (r *Readers) Subjects() []string { return r.subjects }
 
 func (r *Readers) class(typ string) *rootClass {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.classes[typ]; ok {
-		return c
+	if c, ok := r.classes.Load(typ); ok {
+		return c.(*rootClass)
 	}
 	c := &rootClass{}
 	for i, v := range r.views {
@@ -111,11 +111,9 @@ func (r *Readers) class(typ string) *rootClass {
 		}
 	}
 	c.partialJSON = r.subjectsJSON(c.partial)
-	if r.classes == nil {
-		r.classes = map[string]*rootClass{}
-	}
-	r.classes[typ] = c
-	return c
+	// Two callers may both compute it; they compute the same.
+	got, _ := r.classes.LoadOrStore(typ, c)
+	return got.(*rootClass)
 }
 
 func (r *Readers) subjectsJSON(idx []int) string {

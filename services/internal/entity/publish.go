@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -64,7 +65,10 @@ type publisher struct {
 	// owned marks the shards whose watermark this publisher maintains.
 	owned []bool
 	// degraded is set while publishing fails: new events go to backlogs.
-	degraded bool
+	degraded atomic.Bool
+	// pending is len(backlog), readable without mu: with none and not
+	// degraded, deliver publishes without looking at the backlogs.
+	pending atomic.Int64
 
 	// storeMu serializes storing watermarks, so that none is stored for
 	// a shard after close handed it back (it would overwrite the next
@@ -183,6 +187,7 @@ func (p *publisher) queueLocked(shard int, id string, from, to, since int64) {
 	b := p.backlog[id]
 	if b == nil {
 		p.backlog[id] = &backlog{id: id, shard: shard, from: from, to: to, since: since}
+		p.pending.Add(1)
 		return
 	}
 	b.from, b.to, b.since = min(b.from, from), max(b.to, to), min(b.since, since)
@@ -192,22 +197,25 @@ func (p *publisher) queueLocked(shard int, id string, from, to, since int64) {
 // ts from begin) and waits for JetStream's acknowledgement; if the entity
 // has a backlog, or publishing fails, the event joins the backlog instead.
 func (p *publisher) deliver(shard int, ts int64, id string, rev int64, payload []byte) {
-	p.mu.Lock()
-	if p.backlog[id] != nil || p.degraded {
-		p.queueLocked(shard, id, rev, rev, ts)
-		p.endLocked(shard, ts)
+	// Only this entity's worker adds to its backlog while it runs, so
+	// when there is no backlog at all this one cannot appear meanwhile.
+	if p.pending.Load() > 0 || p.degraded.Load() {
+		p.mu.Lock()
+		if p.backlog[id] != nil || p.degraded.Load() {
+			p.queueLocked(shard, id, rev, rev, ts)
+			p.endLocked(shard, ts)
+			p.mu.Unlock()
+			p.kick()
+			return
+		}
 		p.mu.Unlock()
-		p.kick()
-		return
 	}
-	p.mu.Unlock()
 	err := p.publish(id, rev, payload)
 	p.mu.Lock()
 	if err != nil {
-		if !p.degraded {
+		if p.degraded.CompareAndSwap(false, true) {
 			p.log.Warn("events wait for JetStream", "entity_id", id, "revision", rev, "err", err)
 		}
-		p.degraded = true
 		p.queueLocked(shard, id, rev, rev, ts)
 	}
 	p.endLocked(shard, ts)
@@ -312,22 +320,17 @@ func (p *publisher) drain(ctx context.Context) bool {
 		wg.Wait()
 		select {
 		case err := <-failed:
-			p.mu.Lock()
-			p.degraded = true
-			n := len(p.backlog)
-			p.mu.Unlock()
+			p.degraded.Store(true)
+			n := p.pending.Load()
 			p.log.Warn("republishing events failed, retrying", "entities_waiting", n, "err", err)
 			return false
 		default:
 		}
 		// JetStream takes events again: new ones need not wait for what
 		// is left of the backlogs (of other entities).
-		p.mu.Lock()
-		if p.degraded {
-			p.degraded = false
-			p.log.Info("events flow to JetStream again", "entities_waiting", len(p.backlog))
+		if p.degraded.CompareAndSwap(true, false) {
+			p.log.Info("events flow to JetStream again", "entities_waiting", p.pending.Load())
 		}
-		p.mu.Unlock()
 	}
 }
 
@@ -377,6 +380,7 @@ func (p *publisher) publishBacklog(ctx context.Context, b *backlog) error {
 	}
 	if b.from > b.to {
 		delete(p.backlog, b.id)
+		p.pending.Add(-1)
 	}
 	if err != nil {
 		return fmt.Errorf("publish events %d..%d of %s: %w", from, to, b.id, err)
