@@ -69,33 +69,36 @@ func Ensure(ctx context.Context, js jetstream.JetStream, n Names, cfg Config, se
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 		}
-		kc := jetstream.KeyValueConfig{
-			Bucket:      n.ShardLeaseBucket(svc),
-			Description: "shard leases of the " + svc + " service",
-			History:     1,
-			TTL:         cfg.LeaseTTL,
-			// Leases are worthless after a restart of the whole
-			// installation, so they need no disk.
-			Storage:  jetstream.MemoryStorage,
-			Replicas: cfg.Replicas,
-		}
-		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
-			return fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
-		}
-		pc := jetstream.KeyValueConfig{
-			Bucket:      n.PublishedBucket(svc),
-			Description: "per shard of the " + svc + " service: the time before which every journaled event reached its stream",
-			History:     1,
-			// Unlike leases, these must outlive a restart of everything:
-			// they say where recovery starts.
-			Storage:  jetstream.FileStorage,
-			Replicas: cfg.Replicas,
-		}
-		if _, err := js.CreateOrUpdateKeyValue(ctx, pc); err != nil {
-			return fmt.Errorf("ensure bucket %s: %w", pc.Bucket, err)
+		for _, kc := range n.bucketConfigs(svc, cfg) {
+			if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+				return fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
+			}
 		}
 	}
 	return nil
+}
+
+// bucketConfigs are svc's KV buckets: shard leases and publication
+// watermarks.
+func (n Names) bucketConfigs(svc string, cfg Config) []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{{
+		Bucket:      n.ShardLeaseBucket(svc),
+		Description: "shard leases of the " + svc + " service",
+		History:     1,
+		TTL:         cfg.LeaseTTL,
+		// Leases are worthless after a restart of the whole installation,
+		// so they need no disk.
+		Storage:  jetstream.MemoryStorage,
+		Replicas: cfg.Replicas,
+	}, {
+		Bucket:      n.PublishedBucket(svc),
+		Description: "per shard of the " + svc + " service: the time before which every journaled event reached its stream",
+		History:     1,
+		// Unlike leases, these must outlive a restart of everything: they
+		// say where recovery starts.
+		Storage:  jetstream.FileStorage,
+		Replicas: cfg.Replicas,
+	}}
 }
 
 func (n Names) streamConfig(svc string, cfg Config) jetstream.StreamConfig {

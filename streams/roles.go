@@ -120,8 +120,19 @@ func (n Names) Permissions(r Role) Permissions {
 func (n Names) streamsOf(services ...string) []string {
 	var out []string
 	for _, svc := range services {
-		out = append(out, n.EventsStream(svc),
-			kvStream(n.ShardLeaseBucket(svc)), kvStream(n.PublishedBucket(svc)))
+		out = append(out, n.EventsStream(svc))
+		for _, b := range n.buckets(svc) {
+			out = append(out, kvStream(b))
+		}
+	}
+	return out
+}
+
+// buckets names svc's KV buckets (those Ensure creates).
+func (n Names) buckets(svc string) []string {
+	var out []string
+	for _, kc := range n.bucketConfigs(svc, Config{}) {
+		out = append(out, kc.Bucket)
 	}
 	return out
 }
@@ -141,7 +152,7 @@ func (n Names) entityService(svc string) Permissions {
 			"$JS.API.STREAM.INFO."+s, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s,
 			"$JS.API.STREAM.MSG.GET."+s, "$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>")
 	}
-	for _, bucket := range []string{n.ShardLeaseBucket(svc), n.PublishedBucket(svc)} {
+	for _, bucket := range n.buckets(svc) {
 		s := kvStream(bucket)
 		p.Publish = append(p.Publish,
 			"$KV."+bucket+".>",
