@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/dittonats/dittonats/protocol"
@@ -67,7 +68,13 @@ func (h *Host) persist(sl *slot, cmd *Command, ev *Event) error {
 	return nil
 }
 
-func (h *Host) pid(id string) string { return h.cfg.Kind + ":" + id }
+func (h *Host) pid(id string) string { return pidOf(h.cfg.Kind, id) }
+
+// pidOf is the persistence id of entity id of kind: "thing:<id>".
+func pidOf(kind, id string) string { return kind + ":" + id }
+
+// idOfPID reverses pidOf; ok is false for a pid of another kind.
+func idOfPID(kind, pid string) (id string, ok bool) { return strings.CutPrefix(pid, kind+":") }
 
 func (h *Host) snapshot(sl *slot) {
 	data, err := sl.state.marshalSnapshot()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -341,7 +340,7 @@ func (p *publisher) publishBacklog(ctx context.Context, b *backlog) error {
 	p.mu.Lock()
 	from, to := b.from, b.to
 	p.mu.Unlock()
-	events, err := p.j.Events(ctx, p.kind+":"+b.id, from, to)
+	events, err := p.j.Events(ctx, pidOf(p.kind, b.id), from, to)
 	done := from - 1 // published through here
 	if err == nil {
 		for _, e := range events {
@@ -477,9 +476,8 @@ func (p *publisher) open(ctx context.Context, shards []int) map[int]error {
 	}
 	started := time.Now()
 	found := map[string]*backlog{}
-	prefix := p.kind + ":"
 	err := p.j.EventsSince(ctx, time.UnixMilli(earliest), func(r journal.EventRef) error {
-		id, ok := strings.CutPrefix(r.PID, prefix)
+		id, ok := idOfPID(p.kind, r.PID)
 		if !ok {
 			return nil
 		}
