@@ -171,6 +171,11 @@ func New(cfg Config, d Deps, h Handler) (*Host, error) {
 // received and handing its events to JetStream), stops observing and
 // returns once all workers and the publisher are done.
 func (h *Host) Run(ctx context.Context) error {
+	stopList, err := h.serveList(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopList()
 	for range h.cfg.Workers {
 		h.workers.Add(1)
 		go h.worker()

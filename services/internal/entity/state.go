@@ -124,34 +124,18 @@ func (s *State) apply(ch Change, rev int64, ts time.Time) error {
 	if err != nil {
 		return err
 	}
-	switch ch.Action {
-	case ActionCreated, ActionModified:
-		if ch.Path.IsRoot() {
-			doc = ch.Value
-			if ch.Action == ActionCreated || !s.Exists() {
-				s.created = toUnixNano(ts)
-			}
-		} else {
-			doc = doc.Set(ch.Path, ch.Value)
-		}
-	case ActionMerged:
-		// A patch at a path is the patch {"a":{"b":patch}} at the root:
-		// null there removes the member, anything else merges into it and
-		// creates missing (or replaces non-object) parents.
-		if ch.Value.Kind() == jsonv.KindNull && !ch.Path.IsRoot() {
-			doc, _ = doc.Delete(ch.Path)
-		} else {
-			doc = doc.Set(ch.Path, jsonv.MergePatch(valueAt(doc, ch.Path), ch.Value))
-		}
-	case ActionDeleted:
-		if ch.Path.IsRoot() {
-			s.Revision, s.modified, s.Deleted = rev, toUnixNano(ts), true
-			s.raw, s.doc = nil, nil
-			return nil
-		}
-		doc, _ = doc.Delete(ch.Path)
-	default:
-		return fmt.Errorf("event action %q: unknown", ch.Action)
+	if ch.Action == ActionDeleted && ch.Path.IsRoot() {
+		s.Revision, s.modified, s.Deleted = rev, toUnixNano(ts), true
+		s.raw, s.doc = nil, nil
+		return nil
+	}
+	if (ch.Action == ActionCreated || ch.Action == ActionModified) && ch.Path.IsRoot() &&
+		(ch.Action == ActionCreated || !s.Exists()) {
+		s.created = toUnixNano(ts)
+	}
+	doc, _, err = ch.ApplyTo(doc)
+	if err != nil {
+		return err
 	}
 	s.Revision, s.modified, s.Deleted = rev, toUnixNano(ts), false
 	// Exactly sized: a hundred thousand documents must not each keep the
@@ -159,6 +143,36 @@ func (s *State) apply(ch Change, rev int64, ts time.Time) error {
 	s.raw = bytes.Clone(doc.AppendJSON(make([]byte, 0, len(s.raw)+64)))
 	s.doc = &doc
 	return nil
+}
+
+// ApplyTo returns doc after the change; deleted reports that the change
+// deletes the entity (doc is then returned unchanged). Consumers of events
+// (the search index) follow an entity's document with it exactly as its
+// owner does.
+func (ch Change) ApplyTo(doc jsonv.Value) (out jsonv.Value, deleted bool, err error) {
+	switch ch.Action {
+	case ActionCreated, ActionModified:
+		if ch.Path.IsRoot() {
+			return ch.Value, false, nil
+		}
+		return doc.Set(ch.Path, ch.Value), false, nil
+	case ActionMerged:
+		// A patch at a path is the patch {"a":{"b":patch}} at the root:
+		// null there removes the member, anything else merges into it and
+		// creates missing (or replaces non-object) parents.
+		if ch.Value.Kind() == jsonv.KindNull && !ch.Path.IsRoot() {
+			out, _ = doc.Delete(ch.Path)
+			return out, false, nil
+		}
+		return doc.Set(ch.Path, jsonv.MergePatch(valueAt(doc, ch.Path), ch.Value)), false, nil
+	case ActionDeleted:
+		if ch.Path.IsRoot() {
+			return doc, true, nil
+		}
+		out, _ = doc.Delete(ch.Path)
+		return out, false, nil
+	}
+	return doc, false, fmt.Errorf("event action %q: unknown", ch.Action)
 }
 
 func valueAt(doc jsonv.Value, p jsonv.Pointer) jsonv.Value {

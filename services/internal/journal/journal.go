@@ -85,6 +85,11 @@ type Journal interface {
 	// size: it is how an entity host finds events that may not have
 	// reached their stream.
 	EventsSince(ctx context.Context, since time.Time, fn func(EventRef) error) error
+	// PIDs returns up to limit distinct persistence ids greater than after
+	// (in byte order), ascending, of every entity with events or
+	// snapshots, deleted ones included: how a service lists all its
+	// entities page by page (a new search index is filled so).
+	PIDs(ctx context.Context, after string, limit int) ([]string, error)
 	// HighestSN returns the highest SN stored for pid among its events and
 	// snapshots, 0 if none. Counting snapshots keeps the next SN right after
 	// events covered by a snapshot have been cleaned up.

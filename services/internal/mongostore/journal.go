@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -254,6 +255,58 @@ func (j *mongoJournal) EventsSince(ctx context.Context, since time.Time, fn func
 		return j.wrapErr(err, "read events since %s", since)
 	}
 	return nil
+}
+
+// PIDs implements journal.Journal. Both collections are read in pid order
+// from after on, through their (pid, sn) index, skipping the further
+// events of a pid already taken; plain finds, which FerretDB serves too.
+func (j *mongoJournal) PIDs(ctx context.Context, after string, limit int) ([]string, error) {
+	if j.store.isClosed() {
+		return nil, journal.ErrClosed
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	for _, coll := range []*mongo.Collection{j.events, j.snaps} {
+		filter := bson.D{{Key: "pid", Value: bson.D{{Key: "$gt", Value: after}}}}
+		cur, err := coll.Find(ctx, filter, options.Find().
+			SetSort(bson.D{{Key: "pid", Value: 1}, {Key: "sn", Value: 1}}).
+			SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "pid", Value: 1}}))
+		if err != nil {
+			return nil, j.wrapErr(err, "list pids after %q", after)
+		}
+		distinct := 0
+		last := ""
+		for distinct < limit && cur.Next(ctx) {
+			var d struct {
+				PID string `bson:"pid"`
+			}
+			if err := cur.Decode(&d); err != nil {
+				cur.Close(context.WithoutCancel(ctx))
+				return nil, j.wrapErr(err, "list pids after %q", after)
+			}
+			if d.PID != last {
+				last = d.PID
+				distinct++
+				seen[d.PID] = true
+			}
+		}
+		err = cur.Err()
+		cur.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, j.wrapErr(err, "list pids after %q", after)
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for pid := range seen {
+		out = append(out, pid)
+	}
+	slices.Sort(out)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 // Events implements journal.Journal.

@@ -178,7 +178,7 @@ type sqliteJournal struct {
 	// Writes run on the writer's single connection, reads on the read pool.
 	insertEvent, upsertSnap     *sql.Stmt
 	events, highest, latestSnap *sql.Stmt
-	since                       *sql.Stmt
+	since, pids                 *sql.Stmt
 }
 
 func newJournal(d *db, name string) (*sqliteJournal, error) {
@@ -208,6 +208,10 @@ func newJournal(d *db, name string) (*sqliteJournal, error) {
 			UNION ALL
 			SELECT MAX(sn) FROM ` + st + ` WHERE pid = ?1)`},
 		{&j.since, d.read, `SELECT pid, sn, ts FROM ` + jt + ` WHERE ts >= ?`},
+		// Both halves walk their (pid, sn) index from after on.
+		{&j.pids, d.read, `SELECT pid FROM (SELECT DISTINCT pid FROM ` + jt + ` WHERE pid > ?1 ORDER BY pid LIMIT ?2)
+			UNION SELECT pid FROM (SELECT DISTINCT pid FROM ` + st + ` WHERE pid > ?1 ORDER BY pid LIMIT ?2)
+			ORDER BY pid LIMIT ?2`},
 		{&j.latestSnap, d.read, `SELECT sn, ts, payload, deleted FROM ` + st + ` WHERE pid = ? AND sn <= ? ORDER BY sn DESC LIMIT 1`},
 	}
 	for _, s := range stmts {
@@ -300,6 +304,33 @@ func (j *sqliteJournal) Events(ctx context.Context, pid string, fromSN, toSN int
 	}
 	if err := rows.Err(); err != nil {
 		return nil, j.readErr(err, "read events of %s", pid)
+	}
+	return out, nil
+}
+
+// PIDs implements journal.Journal.
+func (j *sqliteJournal) PIDs(ctx context.Context, after string, limit int) ([]string, error) {
+	if j.db.isClosed() {
+		return nil, journal.ErrClosed
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := j.pids.QueryContext(ctx, after, limit)
+	if err != nil {
+		return nil, j.readErr(err, "list pids after %q", after)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var pid string
+		if err := rows.Scan(&pid); err != nil {
+			return nil, j.readErr(err, "list pids after %q", after)
+		}
+		out = append(out, pid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, j.readErr(err, "list pids after %q", after)
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,6 +65,7 @@ func RunWith(t *testing.T, open OpenFunc, cfg Config) {
 		{"AppendAndRead", testAppendAndRead},
 		{"EventsRanges", testEventsRanges},
 		{"EventsSince", testEventsSince},
+		{"PIDs", testPIDs},
 		{"HighestSN", testHighestSN},
 		{"Conflict", testConflict},
 		{"Concurrent", func(t *testing.T, open OpenFunc) { testConcurrent(t, open, cfg) }},
@@ -238,6 +240,56 @@ func testEventsRanges(t *testing.T, open OpenFunc) {
 			}
 			sameEvents(t, got, tt.want)
 		})
+	}
+}
+
+// testPIDs lists every entity once, in order, page by page, whether it has
+// events, a snapshot or both, and no other journal's.
+func testPIDs(t *testing.T, open OpenFunc) {
+	s := open(t, "pids")
+	j := journalOf(t, s, journal.Things)
+	want := []string{"thing:a:1", "thing:a:2", "thing:a:3", "thing:b:1", "thing:b:10", "thing:b:2"}
+	for i, p := range want {
+		if i == 3 {
+			// Only a snapshot: its events were cleaned up.
+			if err := j.SaveSnapshot(t.Context(), journal.Snapshot{PID: p, SN: 4, Timestamp: base, Payload: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		for sn := int64(1); sn <= 3; sn++ {
+			appendAll(t, j, event(p, sn, `{}`))
+		}
+		if i == 1 {
+			if err := j.SaveSnapshot(t.Context(), journal.Snapshot{PID: p, SN: 3, Timestamp: base, Payload: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendAll(t, journalOf(t, s, journal.Policies), event("policy:a:0", 1, `{}`))
+	for _, limit := range []int{1, 2, 4, 100} {
+		var got []string
+		after := ""
+		for range 20 {
+			page, err := j.PIDs(t.Context(), after, limit)
+			if err != nil {
+				t.Fatalf("PIDs(%q, %d): %v", after, limit, err)
+			}
+			if len(page) > limit {
+				t.Fatalf("PIDs(%q, %d) = %v: more than the limit", after, limit, page)
+			}
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, page...)
+			after = page[len(page)-1]
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("pages of %d: got %v, want %v", limit, got, want)
+		}
+	}
+	if got, err := j.PIDs(t.Context(), "", 0); err != nil || len(got) != 0 {
+		t.Errorf("PIDs with limit 0 = %v, %v; want none", got, err)
 	}
 }
 
