@@ -41,6 +41,8 @@ const (
 	CodeNamespaceBlocked              = "namespace.blocked"
 	CodeUnknownTopicPath              = "protocoladapter:unknown.topicpath"
 	CodeSearchOptionInvalid           = "thing-search:search.option.invalid"
+	CodeSearchQueryTimeExceeded       = "thing-search:query.time.exceeded"
+	CodeAckRequestTimeout             = "acknowledgement:request.timeout"
 	CodeGatewayAuthenticationFailed   = "gateway:authentication.failed"
 	CodeGatewayAuthProviderUnavail    = "gateway:authentication.provider.unavailable"
 	CodeGatewayMethodNotAllowed       = "gateway:method.notallowed"
@@ -277,6 +279,22 @@ func ErrRQLExpressionInvalid(message string) *Error {
 func ErrSearchOptionInvalid(message string) *Error {
 	return NewError(http.StatusBadRequest, CodeSearchOptionInvalid, message,
 		"At least one provided option is invalid.")
+}
+
+// ErrSearchQueryTimeExceeded is Ditto's QueryTimeExceededException (408): a
+// search took longer than its timeout.
+func ErrSearchQueryTimeExceeded() *Error {
+	return NewError(http.StatusRequestTimeout, CodeSearchQueryTimeExceeded,
+		"The search request took too long to process.",
+		"Optimize the query, e.g. reducing use of wildcards in 'like' or amount of predicates and/or try again later.")
+}
+
+// ErrAckRequestTimeout is Ditto's AcknowledgementRequestTimeoutException
+// (408): a requested acknowledgement did not arrive within timeout.
+func ErrAckRequestTimeout(timeout time.Duration) *Error {
+	return NewError(http.StatusRequestTimeout, CodeAckRequestTimeout,
+		fmt.Sprintf("The acknowledgement request reached the specified timeout of %sms.", javaInt(timeout.Milliseconds())),
+		"Try increasing the timeout and make sure that the requested acknowledgement is sent back in time.")
 }
 
 // ErrNamespacedEntityIDInvalid is Ditto's NamespacedEntityIdInvalidException,

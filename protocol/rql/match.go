@@ -59,6 +59,9 @@ func MatchesAt(n Node, thing jsonv.Value, now time.Time) bool {
 type evaluator struct {
 	thing jsonv.Value
 	now   time.Time
+	// search selects the search index's comparison rules (see
+	// SearchMatchesAt) over the condition header's.
+	search bool
 }
 
 func (e *evaluator) match(n Node) bool {
@@ -102,6 +105,9 @@ func (e *evaluator) compare(c *Comparison) bool {
 	case Empty:
 		return found.empty()
 	case Ne:
+		if e.search {
+			return len(found.values) > 0 && !e.anyEqual(found, c.Values)
+		}
 		return !e.anyEqual(found, c.Values)
 	case Eq, In:
 		return e.anyEqual(found, c.Values)
@@ -110,8 +116,12 @@ func (e *evaluator) compare(c *Comparison) bool {
 			return false
 		}
 		val := e.operand(c.Values[0])
+		cmp := compare
+		if e.search {
+			cmp = searchCompare
+		}
 		return found.any(func(obj operand) bool {
-			r, ok := compare(obj, val)
+			r, ok := cmp(obj, val)
 			if !ok {
 				return false
 			}
@@ -132,6 +142,9 @@ func (e *evaluator) compare(c *Comparison) bool {
 		}
 		re := likeRegexp(c.Values[0].Str(), c.Op == ILike)
 		return found.any(func(obj operand) bool {
+			if e.search {
+				return obj.kind == opString && re.MatchString(obj.s)
+			}
 			return obj.kind != opNull && re.MatchString(obj.text())
 		})
 	}
@@ -143,9 +156,13 @@ func (e *evaluator) anyEqual(found hits, values []Value) bool {
 	for i, v := range values {
 		vals[i] = e.operand(v)
 	}
+	eq := equal
+	if e.search {
+		eq = searchEqual
+	}
 	return found.any(func(obj operand) bool {
 		for _, val := range vals {
-			if equal(obj, val) {
+			if eq(obj, val) {
 				return true
 			}
 		}

@@ -1,6 +1,8 @@
 package enforcer
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -28,6 +30,9 @@ type Readers struct {
 	// every event of every entity governed by this policy reads it, so it
 	// is read without a lock.
 	classes sync.Map // resource type -> *rootClass
+	// leaves holds the leaf-key trie per resource type (see LeafKey),
+	// computed once and read without a lock.
+	leaves sync.Map // resource type -> *keyNode
 }
 
 // rootClass is how the subjects read the root of one resource type, as
@@ -45,6 +50,9 @@ type rootClass struct {
 	// partialJSON is partial as a JSON array of subject ids: the read
 	// subjects whenever none of others reads the event's path.
 	partialJSON string
+	// partialIDs is partial as subject ids, built once by PartialReaders.
+	partialOnce sync.Once
+	partialIDs  []string
 }
 
 // Readers returns the subjects of the entries that apply to namespace and
@@ -298,4 +306,149 @@ func revokedBelow(n *node) bool {
 		}
 	}
 	return false
+}
+
+// PartialReaders returns, sorted, the subjects with READ at the root of the
+// resource type or anywhere below it: who sees an entity at all (Ditto's
+// global read). The caller must not modify the result.
+func (r *Readers) PartialReaders(typ string) []string {
+	c := r.class(typ)
+	c.partialOnce.Do(func() {
+		c.partialIDs = make([]string, len(c.partial))
+		for k, i := range c.partial {
+			c.partialIDs[k] = r.subjects[i]
+		}
+	})
+	return c.partialIDs
+}
+
+// Expires returns when the subject list stops holding because a subject's
+// entry expires; zero when none expires.
+func (r *Readers) Expires() time.Time { return r.expires }
+
+// LeafGrant is one subject's weights of READ at a path: the depth+1 of the
+// deepest grant and of the deepest revoke at or above it (0: none).
+type LeafGrant struct {
+	Subject       string
+	Grant, Revoke int
+}
+
+// keyNode is a node of the trie of every rule path of one resource type
+// (over all subjects). READ at a path depends only on the rules at or above
+// it, which are those on the way to the deepest trie node the path reaches,
+// so that node's key serves the path and every path below it.
+type keyNode struct {
+	children map[string]*keyNode
+	key      string
+}
+
+// LeafKey returns a canonical encoding of who may READ the value at p of the
+// resource type: the subjects with a grant or revoke of READ at or above p,
+// sorted, each with its LeafGrant weights, as a JSON array of
+// [subject,grant,revoke] triples ("[]" when none). Paths that every caller
+// reads alike get equal keys. DecodeLeafKey reads it back; LeafReadable
+// decides a caller with several subjects exactly as View.Has does.
+//
+// It costs a walk of a small trie: the keys are computed once per Readers.
+func (r *Readers) LeafKey(typ string, p jsonv.Pointer) string {
+	n := r.keyTrie(typ)
+	for _, seg := range p {
+		c := n.children[seg]
+		if c == nil {
+			break
+		}
+		n = c
+	}
+	return n.key
+}
+
+func (r *Readers) keyTrie(typ string) *keyNode {
+	if t, ok := r.leaves.Load(typ); ok {
+		return t.(*keyNode)
+	}
+	root := &keyNode{}
+	for _, v := range r.views {
+		for _, rl := range v.rules {
+			if rl.typ != typ {
+				continue
+			}
+			n := root
+			for _, seg := range rl.path {
+				if n.children == nil {
+					n.children = map[string]*keyNode{}
+				}
+				c := n.children[seg]
+				if c == nil {
+					c = &keyNode{}
+					n.children[seg] = c
+				}
+				n = c
+			}
+		}
+	}
+	var fill func(n *keyNode, p jsonv.Pointer)
+	fill = func(n *keyNode, p jsonv.Pointer) {
+		n.key = r.leafKeyAt(typ, p)
+		for seg, c := range n.children {
+			fill(c, p.Append(seg))
+		}
+	}
+	fill(root, nil)
+	got, _ := r.leaves.LoadOrStore(typ, root)
+	return got.(*keyNode)
+}
+
+func (r *Readers) leafKeyAt(typ string, p jsonv.Pointer) string {
+	var elems []jsonv.Value
+	for i, v := range r.views {
+		g, rv, _, _ := v.weights(typ, p, Read)
+		if g == 0 && rv == 0 {
+			continue
+		}
+		elems = append(elems, jsonv.Array(jsonv.String(r.subjects[i]), jsonv.Int(int64(g)), jsonv.Int(int64(rv))))
+	}
+	return jsonv.Array(elems...).String()
+}
+
+// errLeafKey is the error of a string LeafKey did not produce.
+var errLeafKey = errors.New("malformed leaf key")
+
+// DecodeLeafKey reads a key made by LeafKey.
+func DecodeLeafKey(key string) ([]LeafGrant, error) {
+	v, err := jsonv.ParseString(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errLeafKey, err)
+	}
+	if v.Kind() != jsonv.KindArray {
+		return nil, fmt.Errorf("%w: not an array", errLeafKey)
+	}
+	out := make([]LeafGrant, 0, v.Len())
+	for _, el := range v.Elements() {
+		parts := el.Elements()
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("%w: %s", errLeafKey, el)
+		}
+		s, ok1 := parts[0].Str()
+		g, ok2 := parts[1].Int64()
+		rv, ok3 := parts[2].Int64()
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("%w: %s", errLeafKey, el)
+		}
+		out = append(out, LeafGrant{Subject: s, Grant: int(g), Revoke: int(rv)})
+	}
+	return out, nil
+}
+
+// LeafReadable reports whether a caller holding subjects may READ a path
+// whose decoded LeafKey is grants: the deepest grant of any of its subjects
+// must lie deeper than the deepest revoke of any of them, which is what
+// View.Has decides for the entries of all the caller's subjects combined.
+func LeafReadable(grants []LeafGrant, subjects []string) bool {
+	g, rv := 0, 0
+	for _, lg := range grants {
+		if slices.Contains(subjects, lg.Subject) {
+			g, rv = max(g, lg.Grant), max(rv, lg.Revoke)
+		}
+	}
+	return g > rv
 }

@@ -1,6 +1,8 @@
 package enforcer
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -245,5 +247,102 @@ func TestReadersCommonCaseDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per event, want 0", allocs)
+	}
+}
+
+// TestLeafKeyMatchesView checks that a leaf key decides every combination of
+// caller subjects as the enforcer does, on random policies.
+func TestLeafKeyMatchesView(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 11))
+	subjects := []string{"s:a", "s:b", "s:c\x00\"x"}
+	paths := []jsonv.Pointer{
+		nil, {"attributes"}, {"attributes", "x"}, {"attributes", "x", "y"},
+		{"attributes", "z"}, {"features"}, {"features", "f", "properties", "p"},
+	}
+	callers := [][]string{
+		{"s:a"}, {"s:b"}, {"s:c\x00\"x"}, {"s:a", "s:b"}, {"s:b", "s:c\x00\"x"},
+		{"s:a", "s:b", "s:c\x00\"x"}, {"s:other"}, {"s:other", "s:a"},
+	}
+	for iter := range 300 {
+		entries := make([]jsonv.Member, 0, 4)
+		for e := range 1 + rng.IntN(4) {
+			var subs []jsonv.Member
+			for _, s := range subjects {
+				if rng.IntN(2) == 0 {
+					subs = append(subs, jsonv.Member{Key: s, Value: jsonv.MustParse(`{"type":"t"}`)})
+				}
+			}
+			var res []jsonv.Member
+			for range 1 + rng.IntN(3) {
+				p := paths[rng.IntN(len(paths))]
+				var grant, revoke []jsonv.Value
+				if rng.IntN(3) > 0 {
+					grant = append(grant, jsonv.String(Read))
+				}
+				if rng.IntN(3) == 0 {
+					revoke = append(revoke, jsonv.String(Read))
+				}
+				res = append(res, jsonv.Member{Key: "thing:" + p.String(), Value: jsonv.Object(
+					jsonv.Member{Key: "grant", Value: jsonv.Array(grant...)},
+					jsonv.Member{Key: "revoke", Value: jsonv.Array(revoke...)},
+				)})
+			}
+			entries = append(entries, jsonv.Member{Key: fmt.Sprintf("E%d", e), Value: jsonv.Object(
+				jsonv.Member{Key: "subjects", Value: jsonv.Object(subs...)},
+				jsonv.Member{Key: "resources", Value: jsonv.Object(res...)},
+			)})
+		}
+		policy := jsonv.Object(jsonv.Member{Key: "entries", Value: jsonv.Object(entries...)})
+		e, err := Compile(policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.Readers("ns", time.Now())
+		for _, p := range append(paths, jsonv.Pointer{"attributes", "x", "y", "deeper"}, jsonv.Pointer{"other"}) {
+			key := r.LeafKey(TypeThing, p)
+			grants, err := DecodeLeafKey(key)
+			if err != nil {
+				t.Fatalf("DecodeLeafKey(%s): %v", key, err)
+			}
+			for _, c := range callers {
+				got := LeafReadable(grants, c)
+				want := e.For("ns", c).Has(TypeThing, p, Read)
+				if got != want {
+					t.Fatalf("iter %d policy %s path %s caller %q key %s: got %v, want %v", iter, policy, p, c, key, got, want)
+				}
+			}
+		}
+		// PartialReaders: whoever alone reads part of the thing.
+		var want []string
+		for _, s := range r.Subjects() {
+			if e.For("ns", []string{s}).HasPartial(TypeThing, nil, Read) {
+				want = append(want, s)
+			}
+		}
+		if got := r.PartialReaders(TypeThing); !slices.Equal(got, want) {
+			t.Fatalf("PartialReaders = %q, want %q", got, want)
+		}
+	}
+}
+
+func TestDecodeLeafKeyRejects(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"", "{}", `[["a",1]]`, `[[1,2,3]]`, `[["a","1",2]]`} {
+		if _, err := DecodeLeafKey(key); err == nil {
+			t.Errorf("DecodeLeafKey(%q): no error", key)
+		}
+	}
+}
+
+func TestReadersExpires(t *testing.T) {
+	t.Parallel()
+	e := mustCompile(t, readersPolicy)
+	want := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	if got := e.Readers("org.eclipse.ditto", before2030).Expires(); !got.Equal(want) {
+		t.Errorf("Expires = %v, want %v", got, want)
+	}
+	if got := e.Readers("org.eclipse.ditto", after2030).Expires(); !got.IsZero() {
+		t.Errorf("Expires after 2030 = %v, want zero", got)
 	}
 }
