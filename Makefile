@@ -4,7 +4,7 @@
 GO        ?= go
 BIN       := $(CURDIR)/bin
 MODULES   := ./protocol/... ./streams/... ./services/... ./tools/... ./e2e/...
-BINARIES  := ditto things policies gateway
+BINARIES  := ditto things policies things-search gateway
 # Benchmark parameters (see tools/bench): things, connections, seconds.
 N ?= 100000
 C ?= 64

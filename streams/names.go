@@ -13,6 +13,8 @@ const (
 	ServiceGateway  = "gateway"
 	ServiceThings   = "things"
 	ServicePolicies = "policies"
+	// ServiceSearch is the things-search service (Ditto's name).
+	ServiceSearch = "things-search"
 )
 
 // NATS header names exchanged between services. NATS headers are
@@ -93,6 +95,16 @@ func (n Names) ThingCommands(shard int) string { return n.Commands(ServiceThings
 func (n Names) PolicyCommands(shard int) string {
 	return n.Commands(ServicePolicies, KindCommands, shard)
 }
+
+// SearchQueries is the request/reply subject of search queries (count,
+// query, wait-for-index): every things-search instance serves it in one
+// queue group, since each holds a full index.
+func (n Names) SearchQueries() string { return n.prefix + "." + ServiceSearch + ".queries" }
+
+// EntityList is the request/reply subject on which an entity service lists
+// the ids of its entities page by page (any instance answers): how a new
+// search index is filled.
+func (n Names) EntityList(service string) string { return n.prefix + "." + service + ".list" }
 
 // ThingEvents is the subject thing events of namespace ns are published on.
 func (n Names) ThingEvents(ns string) string {

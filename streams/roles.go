@@ -21,6 +21,11 @@ const (
 	// replies and events. It serves nothing on NATS and has no JetStream
 	// API.
 	RoleGateway Role = ServiceGateway
+	// RoleSearch is the things-search service: it serves search queries,
+	// reads the thing and policy events through its own durable consumers
+	// and loads things and policies over the internal command subjects.
+	// It publishes no events and owns no stream.
+	RoleSearch Role = ServiceSearch
 	// RoleOperator is a person with the nats CLI: DevOps subjects,
 	// commands (sudo commands too, which services log), reading events,
 	// streams and buckets. Never deleting or purging anything.
@@ -28,7 +33,7 @@ const (
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleThings, RolePolicies, RoleGateway, RoleOperator}
+var Roles = []Role{RoleThings, RolePolicies, RoleGateway, RoleSearch, RoleOperator}
 
 // Permissions are a role's NATS permissions: the subjects it may publish
 // and subscribe to (nothing else), and whether it may answer the requests
@@ -84,14 +89,35 @@ func (n Names) Permissions(r Role) Permissions {
 		return n.entityService(ServicePolicies)
 	case RoleGateway:
 		return Permissions{
-			Publish: []string{n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServicePolicies, KindCommands)},
+			Publish: []string{n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServicePolicies, KindCommands),
+				n.SearchQueries()},
 			Subscribe: []string{InboxPrefix(r) + ".>",
 				n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies),
 				n.DevOps(ServiceGateway), n.DevOpsInstance(ServiceGateway, "*")},
 			AllowResponses: true,
 		}
+	case RoleSearch:
+		p := Permissions{AllowResponses: true}
+		p.Publish = append(p.Publish,
+			n.CommandsAll(ServiceThings, KindInternal), n.CommandsAll(ServicePolicies, KindInternal),
+			n.EntityList(ServiceThings), "$JS.API.INFO")
+		// Its durable consumers on the event streams: create (and find
+		// again after a restart), pull, acknowledge, delete its own when
+		// its index is rebuilt.
+		for _, svc := range []string{ServiceThings, ServicePolicies} {
+			s := n.EventsStream(svc)
+			p.Publish = append(p.Publish,
+				"$JS.API.STREAM.INFO."+s,
+				"$JS.API.CONSUMER.CREATE."+s+".*", "$JS.API.CONSUMER.CREATE."+s+".*.>",
+				"$JS.API.CONSUMER.INFO."+s+".*", "$JS.API.CONSUMER.DELETE."+s+".*",
+				"$JS.API.CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>", "$JS.FC."+s+".>")
+		}
+		p.Subscribe = []string{InboxPrefix(r) + ".>", n.SearchQueries(),
+			n.DevOps(ServiceSearch), n.DevOpsInstance(ServiceSearch, "*")}
+		return p
 	case RoleOperator:
 		pub := []string{
+			n.SearchQueries(),
 			n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServiceThings, KindSudo),
 			n.CommandsAll(ServicePolicies, KindCommands), n.CommandsAll(ServicePolicies, KindSudo),
 			n.prefix + ".devops.>",
@@ -145,7 +171,8 @@ func (n Names) entityService(svc string) Permissions {
 	for _, kind := range CommandKinds {
 		p.Subscribe = append(p.Subscribe, n.CommandsAll(svc, kind))
 	}
-	p.Subscribe = append(p.Subscribe, InboxPrefix(Role(svc))+".>", n.DevOps(svc), n.DevOpsInstance(svc, "*"))
+	p.Subscribe = append(p.Subscribe, InboxPrefix(Role(svc))+".>", n.DevOps(svc), n.DevOpsInstance(svc, "*"),
+		n.EntityList(svc))
 	p.Publish = append(p.Publish, n.EventsAll(svc), "$JS.API.INFO")
 	for _, s := range n.streamsOf(svc) {
 		p.Publish = append(p.Publish,

@@ -192,6 +192,7 @@ func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 		return
 	}
 	c.Timeout = t.timeout
+	started := time.Now()
 	if t.fireAndForget {
 		if err := g.publish(c); err != nil {
 			if errors.Is(err, nats.ErrMaxPayload) {
@@ -211,6 +212,10 @@ func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 	}
 	if err != nil {
 		g.fail(ar, err)
+		return
+	}
+	if labels := searchAcks(ar, c); labels != nil {
+		g.answerWithAcks(ar, c, reply, location, labels, t.timeout, started)
 		return
 	}
 	if ar.headers[protocol.HeaderResponseRequired] == "false" {

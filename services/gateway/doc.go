@@ -7,8 +7,10 @@
 // Routes: /api/2/things (GET ?ids=, POST), /api/2/things/{id} and its
 // policyId, definition, attributes and features sub-resources;
 // /api/2/policies (POST), /api/2/policies/{id} with entries, subjects,
-// resources and imports; /api/2/whoami; /health; /status (and
-// /overall/status). Other paths answer Ditto's plain 404.
+// resources and imports; /api/2/search/things and
+// /api/2/search/things/count (GET, or POST with a form body);
+// /api/2/whoami; /health; /status (and /overall/status). Other paths answer
+// Ditto's plain 404.
 //
 // Subjects requested (see streams): <prefix>.things.commands.<shard> and
 // <prefix>.policies.commands.<shard>, with the NATS headers
@@ -16,6 +18,14 @@
 // streams.HeaderEntity (the entity id). The shard is streams.Shard of the
 // entity id. A request nobody serves (the shard's owner is moving) is
 // retried until the command's timeout.
+//
+// Searches are requests on <prefix>.things-search.queries
+// (streams.Names.SearchQueries) in the contract of internal/searchapi, with
+// the caller's subjects in streams.HeaderAuth; the search service's status
+// and body are the answer. A thing modification whose requested-acks holds
+// search-persisted also waits there until the search index holds the
+// revision the change produced (the reply's entity-revision header), and is
+// answered with Ditto's aggregated acknowledgements (see acks.go).
 //
 // Authentication stands in for Ditto's stock deployment, where nginx checks
 // basic auth and passes "nginx:<user>" as pre-authenticated subject: users

@@ -120,7 +120,7 @@ func TestRequestErrors(t *testing.T) {
 		{name: "unknown thing sub-resource", req: req{method: "GET", target: thingURL + "/foo"}, status: 404, text: textNotFound},
 		{name: "messages not served yet", req: req{method: "POST", target: thingURL + "/inbox/messages/hello", body: `{}`},
 			status: 404, text: textNotFound},
-		{name: "search not served yet", req: req{method: "GET", target: "/api/2/search/things"}, status: 404, text: textNotFound},
+		{name: "unknown search resource", req: req{method: "GET", target: "/api/2/search/policies"}, status: 404, text: textNotFound},
 		{name: "policyId with trailing slash", req: req{method: "GET", target: thingURL + "/policyId/"}, status: 404, text: textNotFound},
 		{name: "unknown root path", req: req{method: "GET", target: "/foo"}, status: 404, text: textNotFound},
 		{name: "POST on a thing", req: req{method: "POST", target: thingURL, body: `{}`},

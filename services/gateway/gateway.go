@@ -191,6 +191,8 @@ type Gateway struct {
 	nc   *nats.Conn
 	cmds *command.Client
 	auth *authenticator
+	// names builds the search service's subject.
+	names streams.Names
 
 	mediaTypes      map[string]bool
 	mediaTypesOrder []string // as Ditto lists them in its 415 error
@@ -217,6 +219,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	if deps.Names.Prefix() == "" {
+		deps.Names = streams.New("")
+	}
 	accepted := acceptedMediaTypes(cfg.AdditionalAcceptedMediaTypes)
 	g := &Gateway{
 		cfg:             cfg,
@@ -224,6 +229,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		nc:              deps.NC,
 		cmds:            command.New(deps.NC, deps.Names, deps.Shards),
 		auth:            newAuthenticator(users, cfg.PreAuthentication),
+		names:           deps.Names,
 		mediaTypes:      make(map[string]bool, len(accepted)),
 		mediaTypesOrder: javaHashSetOrder(accepted),
 		defaultTimeout:  formatTimeout(cfg.RequestTimeout),
@@ -432,6 +438,9 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, segs []string
 		res, err = policyResource(rest[1:])
 	case "whoami":
 		g.serveWhoami(ar, rest[1:])
+		return
+	case "search":
+		g.serveSearch(ar, rest[1:])
 		return
 	default:
 		err = errNotFound

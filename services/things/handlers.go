@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -53,6 +54,32 @@ func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.St
 		return entity.Outcome{}, err
 	}
 	c := &call{cmd: cmd, st: st, res: res}
+	out, err := h.handle(ctx, c)
+	if err == nil && out.Event != nil {
+		out.After = withRevision(out.After)
+	}
+	return out, err
+}
+
+// withRevision puts the revision a change produced into its response as
+// Ditto's entity-revision header (AbstractCommandStrategy's
+// createCommandResponseDittoHeaders), after what after does: the gateway
+// waits for the search index to reach it (search-persisted).
+func withRevision(after func(*entity.State, *protocol.Envelope)) func(*entity.State, *protocol.Envelope) {
+	return func(st *entity.State, resp *protocol.Envelope) {
+		if after != nil {
+			after(st, resp)
+		}
+		if resp.Headers == nil {
+			resp.Headers = protocol.Headers{}
+		}
+		resp.Headers[protocol.HeaderEntityRevision] = strconv.FormatInt(st.Revision, 10)
+	}
+}
+
+// handle dispatches a command on its action.
+func (h *handler) handle(ctx context.Context, c *call) (entity.Outcome, error) {
+	cmd, st, res, t := c.cmd, c.st, c.res, c.cmd.Topic
 	switch t.Action {
 	case protocol.ActionCreate:
 		if res.kind != kThing {

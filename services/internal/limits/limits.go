@@ -15,14 +15,17 @@ import (
 // Config is Ditto's ditto.limits section. A size of 0 means no limit, in the
 // gateway and in the services alike.
 type Config struct {
-	ThingsMaxSize   ByteSize `envconfig:"LIMITS_THINGS_MAX_SIZE" default:"100k" desc:"largest thing JSON in bytes, checked on request bodies and on the thing a change leaves (k = 1024, kB = 1000; 0 for no limit)"`
-	PoliciesMaxSize ByteSize `envconfig:"LIMITS_POLICIES_MAX_SIZE" default:"100k" desc:"largest policy JSON in bytes, checked on request bodies and on the policy a change leaves (k = 1024, kB = 1000; 0 for no limit)"`
-	MessagesMaxSize ByteSize `envconfig:"LIMITS_MESSAGES_MAX_SIZE" default:"250k" desc:"largest live message payload in bytes (0 for no limit; live messages are not served yet)"`
+	ThingsMaxSize         ByteSize `envconfig:"LIMITS_THINGS_MAX_SIZE" default:"100k" desc:"largest thing JSON in bytes, checked on request bodies and on the thing a change leaves (k = 1024, kB = 1000; 0 for no limit)"`
+	PoliciesMaxSize       ByteSize `envconfig:"LIMITS_POLICIES_MAX_SIZE" default:"100k" desc:"largest policy JSON in bytes, checked on request bodies and on the policy a change leaves (k = 1024, kB = 1000; 0 for no limit)"`
+	MessagesMaxSize       ByteSize `envconfig:"LIMITS_MESSAGES_MAX_SIZE" default:"250k" desc:"largest live message payload in bytes (0 for no limit; live messages are not served yet)"`
+	SearchDefaultPageSize int      `envconfig:"LIMITS_THINGS_SEARCH_DEFAULT_PAGE_SIZE" default:"25" desc:"things per search page when the query gives no size"`
+	SearchMaxPageSize     int      `envconfig:"LIMITS_THINGS_SEARCH_MAX_PAGE_SIZE" default:"200" desc:"largest size(...) or limit count a search query may ask for"`
 }
 
 // DefaultConfig is Config with the defaults of its variables, Ditto's.
 func DefaultConfig() Config {
-	return Config{ThingsMaxSize: 100 << 10, PoliciesMaxSize: 100 << 10, MessagesMaxSize: 250 << 10}
+	return Config{ThingsMaxSize: 100 << 10, PoliciesMaxSize: 100 << 10, MessagesMaxSize: 250 << 10,
+		SearchDefaultPageSize: 25, SearchMaxPageSize: 200}
 }
 
 // Validate reports every size that is negative, naming its variable.
@@ -39,6 +42,13 @@ func (c Config) Validate() error {
 		if l.size < 0 {
 			errs = append(errs, fmt.Errorf("%s %d: must not be negative (0 for no limit)", l.name, l.size))
 		}
+	}
+	// 0 stands for the default, so that a zero Config stays valid.
+	if c.SearchMaxPageSize < 0 {
+		errs = append(errs, fmt.Errorf("LIMITS_THINGS_SEARCH_MAX_PAGE_SIZE %d: must be positive", c.SearchMaxPageSize))
+	}
+	if c.SearchDefaultPageSize < 0 || c.SearchDefaultPageSize > c.SearchPageMax() {
+		errs = append(errs, fmt.Errorf("LIMITS_THINGS_SEARCH_DEFAULT_PAGE_SIZE %d: must be between 1 and LIMITS_THINGS_SEARCH_MAX_PAGE_SIZE (%d)", c.SearchDefaultPageSize, c.SearchPageMax()))
 	}
 	return errors.Join(errs...)
 }
@@ -97,3 +107,21 @@ func (b *ByteSize) Decode(value string) error {
 
 // String renders the size in bytes.
 func (b ByteSize) String() string { return strconv.FormatInt(int64(b), 10) }
+
+// SearchPageDefault is the page size of a search without one (0 in the
+// Config means Ditto's 25).
+func (c Config) SearchPageDefault() int {
+	if c.SearchDefaultPageSize > 0 {
+		return c.SearchDefaultPageSize
+	}
+	return min(25, c.SearchPageMax())
+}
+
+// SearchPageMax is the largest page a search may ask for (0 in the Config
+// means Ditto's 200).
+func (c Config) SearchPageMax() int {
+	if c.SearchMaxPageSize > 0 {
+		return c.SearchMaxPageSize
+	}
+	return 200
+}

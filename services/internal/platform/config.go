@@ -13,6 +13,7 @@ import (
 	"github.com/dittonats/dittonats/services/gateway"
 	"github.com/dittonats/dittonats/services/internal/limits"
 	"github.com/dittonats/dittonats/services/policies"
+	"github.com/dittonats/dittonats/services/search"
 	"github.com/dittonats/dittonats/services/things"
 )
 
@@ -52,6 +53,7 @@ type Config struct {
 	Things   things.Config
 	Policies policies.Config
 	Gateway  gateway.Config
+	Search   search.Config
 }
 
 // setLimits makes l the limits of the process and of every section that
@@ -61,6 +63,7 @@ func (c *Config) setLimits(l limits.Config) {
 	c.Things.Limits = l
 	c.Policies.Limits = l
 	c.Gateway.Limits = l
+	c.Search.Limits = l
 }
 
 // Validate reports every problem of the infrastructure settings.

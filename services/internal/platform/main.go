@@ -74,7 +74,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // (LIMITS_*), which the gateway and the services all apply, are a section
 // of their own that Load hands to the others.
 func (c *Config) parts() []any {
-	return []any{&c.Infra, &c.Limits, &c.Policies, &c.Things, &c.Gateway}
+	return []any{&c.Infra, &c.Limits, &c.Policies, &c.Things, &c.Search, &c.Gateway}
 }
 
 // Load reads the configuration from the environment. It checks the limits,

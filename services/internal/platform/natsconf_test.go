@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite deploy/nats-server.conf from th
 // passwordVariable is the environment variable compose.yaml gives the NATS
 // server with role r's password.
 func passwordVariable(r streams.Role) string {
-	return "DITTO_NATS_" + strings.ToUpper(string(r)) + "_PASSWORD"
+	return "DITTO_NATS_" + strings.ToUpper(strings.ReplaceAll(string(r), "-", "_")) + "_PASSWORD"
 }
 
 // deployConfig renders deploy/nats-server.conf: the roles of streams with

@@ -127,11 +127,11 @@ func (p *Process) env(ctx context.Context, s service) (env, error) {
 		return env{}, err
 	}
 	e.nc = nc
-	if s.journal == "" {
-		return e, nil
-	}
 	if e.js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second)); err != nil {
 		return env{}, err
+	}
+	if s.journal == "" {
+		return e, nil
 	}
 	ensureCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

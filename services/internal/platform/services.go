@@ -11,6 +11,7 @@ import (
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/policies"
+	"github.com/dittonats/dittonats/services/search"
 	"github.com/dittonats/dittonats/services/things"
 	"github.com/dittonats/dittonats/streams"
 )
@@ -20,6 +21,7 @@ const (
 	Gateway  = streams.ServiceGateway
 	Things   = streams.ServiceThings
 	Policies = streams.ServicePolicies
+	Search   = streams.ServiceSearch
 )
 
 // service describes one of the platform's services to the process that
@@ -72,6 +74,13 @@ var services = []service{
 		start: func(e env) (runner, error) { return policies.New(e.cfg.Policies, e.entityDeps()) }},
 	{name: Things, role: streams.RoleThings, journal: journal.Things,
 		start: func(e env) (runner, error) { return things.New(e.cfg.Things, e.entityDeps()) }},
+	{name: Search, role: streams.RoleSearch,
+		start: func(e env) (runner, error) {
+			cfg := e.cfg.Search
+			cfg.DataDir = e.cfg.DataDir
+			return search.New(cfg, search.Deps{NC: e.nc, JS: e.js, Names: e.names, Shards: e.cfg.Shards,
+				Instance: e.instance, EventsMaxAge: e.cfg.EventsMaxAge, Log: e.log})
+		}},
 	{name: Gateway, role: streams.RoleGateway, front: true,
 		start: func(e env) (runner, error) {
 			return gateway.New(e.cfg.Gateway, gateway.Deps{NC: e.nc, Names: e.names, Shards: e.cfg.Shards, Log: e.log, Instance: e.instance})

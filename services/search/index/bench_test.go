@@ -1,0 +1,207 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/protocol/rql"
+	"github.com/dittonats/dittonats/services/internal/enforcer"
+)
+
+const benchThings = 100_000
+
+// Two policies: the owner reads every thing, nginx:half the even ones.
+var benchPolicies = []string{
+	`{"entries":{"OWNER":{"subjects":{"nginx:owner":{"type":"t"}},"resources":{"thing:/":{"grant":["READ","WRITE"],"revoke":[]}}},
+	  "HALF":{"subjects":{"nginx:half":{"type":"t"}},"resources":{"thing:/":{"grant":["READ"],"revoke":[]},
+	    "thing:/attributes/secret":{"grant":[],"revoke":["READ"]}}}}}`,
+	`{"entries":{"OWNER":{"subjects":{"nginx:owner":{"type":"t"}},"resources":{"thing:/":{"grant":["READ","WRITE"],"revoke":[]}}}}}`,
+}
+
+var benchColors = []string{"red", "green", "blue", "black", "white", "grey", "orange", "pink"}
+
+func benchDoc(enf []*enforcer.Enforcer, i, rev int) Doc {
+	id := fmt.Sprintf("bench:t%06d", i)
+	pol := i % 2
+	thing := jsonv.MustParse(fmt.Sprintf(`{"thingId":"%s","policyId":"bench:p%d","definition":"bench:def:1",
+	  "_created":"2024-01-01T00:00:00Z","_modified":"2024-06-01T00:00:%02dZ",
+	  "attributes":{"serial":%d,"group":%d,"name":"thing-%d","color":"%s","rev":%d,
+	    "location":{"city":"city-%d","zip":"%05d"},"tags":["t%d","t%d"],"secret":{"pin":%d}},
+	  "features":{"temp":{"properties":{"value":%d.5,"unit":"C"}},
+	    "lamp":{"properties":{"on":%t,"brightness":%d},"desiredProperties":{"brightness":%d}}}}`,
+		id, pol, rev%60, i, i%10, i, benchColors[i%8], rev, i%100, i%100000, i%7, i%13, i, i%50, i%4 < 2, i%100, (i+rev)%100))
+	return Doc{ThingID: id, PolicyID: fmt.Sprintf("bench:p%d", pol), Revision: int64(rev), Thing: thing,
+		Access: enf[pol].Readers("bench", time.Now())}
+}
+
+var bench struct {
+	once sync.Once
+	ix   *Index
+	enf  []*enforcer.Enforcer
+	err  error
+}
+
+// benchIndex builds the 100k-thing index once per process.
+func benchIndex(b *testing.B) (*Index, []*enforcer.Enforcer) {
+	b.Helper()
+	bench.once.Do(func() {
+		for _, p := range benchPolicies {
+			e, err := enforcer.Compile(jsonv.MustParse(p))
+			if err != nil {
+				bench.err = err
+				return
+			}
+			bench.enf = append(bench.enf, e)
+		}
+		dir, err := os.MkdirTemp("", "index-bench")
+		if err != nil {
+			bench.err = err
+			return
+		}
+		bench.ix, bench.err = Open(filepath.Join(dir, "index.db"), Options{})
+		if bench.err != nil {
+			return
+		}
+		start := time.Now()
+		for i := 0; i < benchThings; i += 1000 {
+			var batch Batch
+			for j := i; j < i+1000; j++ {
+				batch.Put = append(batch.Put, benchDoc(bench.enf, j, 1))
+			}
+			if bench.err = bench.ix.Write(context.Background(), batch); bench.err != nil {
+				return
+			}
+		}
+		fmt.Fprintf(os.Stderr, "built %d things in %v (%s)\n", benchThings, time.Since(start), dir)
+	})
+	if bench.err != nil {
+		b.Fatal(bench.err)
+	}
+	return bench.ix, bench.enf
+}
+
+func runQueries(b *testing.B, mk func(r *rand.Rand) Query, count bool) {
+	ix, _ := benchIndex(b)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		q := mk(r)
+		start := time.Now()
+		var err error
+		var n int
+		if count {
+			var c int64
+			c, err = ix.Count(ctx, q)
+			n = int(c)
+		} else {
+			var hits []Hit
+			hits, err = ix.Query(ctx, q)
+			n = len(hits)
+		}
+		lat = append(lat, time.Since(start))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			b.Fatalf("no hits for %v", q.Filter)
+		}
+	}
+	b.StopTimer()
+	reportP50(b, lat)
+}
+
+func reportP50(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	s := append([]time.Duration(nil), lat...)
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	b.ReportMetric(float64(s[len(s)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(s[len(s)*99/100].Microseconds()), "p99-µs")
+}
+
+func mustParse(s string) rql.Node {
+	n, err := rql.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func BenchmarkQueryThingID(b *testing.B) {
+	runQueries(b, func(r *rand.Rand) Query {
+		i := r.IntN(benchThings)
+		return Query{Filter: mustParse(fmt.Sprintf(`eq(thingId,"bench:t%06d")`, i)), Subjects: []string{"nginx:owner"}, Limit: 25}
+	}, false)
+}
+
+func BenchmarkQueryAttributeEq(b *testing.B) {
+	runQueries(b, func(r *rand.Rand) Query {
+		i := r.IntN(benchThings/2) * 2
+		return Query{Filter: mustParse(fmt.Sprintf(`eq(attributes/serial,%d)`, i)), Subjects: []string{"nginx:half"}, Limit: 25}
+	}, false)
+}
+
+// BenchmarkQueryCount50k counts the 50k things nginx:half sees.
+func BenchmarkQueryCount50k(b *testing.B) {
+	runQueries(b, func(*rand.Rand) Query { return Query{Subjects: []string{"nginx:half"}} }, true)
+}
+
+// BenchmarkQueryCountFilter50k counts a filter matching the 50k things the
+// owner sees half of.
+func BenchmarkQueryCountFilter50k(b *testing.B) {
+	runQueries(b, func(*rand.Rand) Query {
+		return Query{Filter: mustParse(`eq(features/lamp/properties/on,true)`), Subjects: []string{"nginx:owner"}}
+	}, true)
+}
+
+// BenchmarkQuerySortedPage is a page of 25 of a half-matching filter sorted
+// by an attribute.
+func BenchmarkQuerySortedPage(b *testing.B) {
+	runQueries(b, func(*rand.Rand) Query {
+		return Query{Filter: mustParse(`eq(features/lamp/properties/on,true)`), Subjects: []string{"nginx:owner"},
+			Sort: []rql.SortKey{{Property: "attributes/serial", Descending: true}}, Limit: 25}
+	}, false)
+}
+
+// BenchmarkQueryPage is a page of 25 of a half-matching filter in thingId
+// order.
+func BenchmarkQueryPage(b *testing.B) {
+	runQueries(b, func(*rand.Rand) Query {
+		return Query{Filter: mustParse(`eq(features/lamp/properties/on,true)`), Subjects: []string{"nginx:owner"}, Limit: 25}
+	}, false)
+}
+
+// BenchmarkWrite rewrites batches of 256 things with two changed values.
+func BenchmarkWrite(b *testing.B) {
+	ix, enf := benchIndex(b)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(3, 4))
+	rev := 2
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		var batch Batch
+		for range 256 {
+			batch.Put = append(batch.Put, benchDoc(enf, r.IntN(benchThings), rev))
+		}
+		rev++
+		if err := ix.Write(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(256*b.N)/time.Since(start).Seconds(), "things/s")
+}

@@ -1,0 +1,549 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"modernc.org/sqlite"
+
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/enforcer"
+)
+
+// Options configure an Index.
+type Options struct {
+	// IndexedFields returns, for a namespace, the JSON pointers (as
+	// "attributes/x" strings, no leading slash) whose subtrees are indexed;
+	// nil means everything. thingId, policyId, _namespace, _revision,
+	// _created and _modified are always indexed (Ditto's
+	// namespace-indexed-fields).
+	IndexedFields func(namespace string) []string
+	// ReadConns is the size of the reader pool; 0 means 4.
+	ReadConns int
+}
+
+// Doc is a thing to index.
+type Doc struct {
+	ThingID, PolicyID string
+	Revision          int64
+	// Thing is the thing JSON as the things service stores it.
+	Thing jsonv.Value
+	// Access is who may read what; nil is nobody (policy missing or
+	// deleted).
+	Access *enforcer.Readers
+}
+
+// Batch is one write: everything in it commits in one transaction.
+type Batch struct {
+	Put    []Doc
+	Delete []string // thing ids
+	// Meta is written in the same transaction (the projector keeps its
+	// stream sequences here).
+	Meta map[string]string
+}
+
+// Entry is an indexed thing.
+type Entry struct {
+	ThingID, PolicyID string
+	Revision          int64
+	Thing             jsonv.Value
+}
+
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("search index closed")
+
+// Index is a things-search index in one SQLite file. It is safe for
+// concurrent use; writes are serialized on one connection, queries run on a
+// pool of read-only connections beside them (WAL).
+type Index struct {
+	opt   Options
+	write *sql.DB // one connection; used only under wmu
+	read  *sql.DB
+
+	// wmu serializes Write and guards sets.
+	wmu sync.Mutex
+	// sets interns visibility keys: key -> set id, mirror of the sets
+	// table; guarded by wmu.
+	sets map[string]int64
+	// setsGen counts commits that added sets; a caller's readable set ids
+	// are cached until it changes.
+	setsGen atomic.Uint64
+	// maxOvh bounds the key overhead (thingOverhead) of every thing
+	// indexed, so queries know which strings may have been cut. It only
+	// grows.
+	maxOvh atomic.Int64
+	// callers caches readable set ids per subject list (see readable).
+	callers sync.Map // string -> *callerSets
+
+	likes likeCache
+	stmts statements
+}
+
+// statements are the prepared statements of the write path.
+type statements struct {
+	thingByID, insertThing, updateThing, deleteThing *sql.Stmt
+	leavesOf, insertLeaf, deleteLeaf, deleteLeaves   *sql.Stmt
+	insertSet, insertMember, putMeta                 *sql.Stmt
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS things(
+  id        INTEGER PRIMARY KEY,
+  thing_id  TEXT NOT NULL UNIQUE,
+  namespace TEXT NOT NULL,
+  policy_id TEXT NOT NULL,
+  revision  INTEGER NOT NULL,
+  vis       INTEGER NOT NULL,
+  ovh       INTEGER NOT NULL,
+  doc       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS things_vis ON things(vis, thing_id);
+CREATE INDEX IF NOT EXISTS things_policy ON things(policy_id);
+CREATE TABLE IF NOT EXISTS leaves(
+  path  TEXT NOT NULL,
+  vis   INTEGER NOT NULL,
+  value BLOB NOT NULL, -- BLOB: no affinity, values keep their type
+  thing INTEGER NOT NULL,
+  flags INTEGER NOT NULL,
+  PRIMARY KEY(path, vis, value, thing)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS leaves_thing ON leaves(thing, path);
+CREATE TABLE IF NOT EXISTS sets(
+  id  INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS set_members(
+  subject TEXT NOT NULL,
+  set_id  INTEGER NOT NULL,
+  PRIMARY KEY(subject, set_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta(
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`
+
+// connector opens connections of a private driver, so the index's SQL
+// functions reach only its own connections.
+type connector struct {
+	drv *sqlite.Driver
+	dsn string
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                        { return c.drv }
+
+// Open opens the index at path, creating the file and schema if missing.
+func Open(path string, opt Options) (*Index, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("index path %q: must be non-empty without '?' or '#'", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create directory of %s: %w", path, err)
+	}
+	if opt.ReadConns <= 0 {
+		opt.ReadConns = 4
+	}
+	ix := &Index{opt: opt, sets: map[string]int64{}}
+	drv := &sqlite.Driver{}
+	if err := ix.registerFunctions(drv); err != nil {
+		return nil, err
+	}
+	dsn := func(extra ...string) string {
+		q := url.Values{}
+		for _, p := range append([]string{"busy_timeout(5000)", "mmap_size(268435456)", "cache_size(-32000)"}, extra...) {
+			q.Add("_pragma", p)
+		}
+		return path + "?" + q.Encode()
+	}
+	ix.write = sql.OpenDB(connector{drv, dsn("journal_mode(WAL)", "synchronous(NORMAL)") + "&_txlock=immediate"})
+	ix.write.SetMaxOpenConns(1)
+	ix.write.SetMaxIdleConns(1)
+	ix.write.SetConnMaxIdleTime(0)
+	if _, err := ix.write.Exec(schema); err != nil {
+		_ = ix.write.Close()
+		return nil, fmt.Errorf("create index schema in %s: %w", path, err)
+	}
+	ix.read = sql.OpenDB(connector{drv, dsn("query_only(1)")})
+	ix.read.SetMaxOpenConns(opt.ReadConns)
+	ix.read.SetMaxIdleConns(opt.ReadConns)
+	ix.read.SetConnMaxIdleTime(0)
+	if err := ix.prepare(); err != nil {
+		_ = ix.Close()
+		return nil, err
+	}
+	var ovh int64
+	if err := ix.write.QueryRow(`SELECT coalesce(max(ovh), 0) FROM things`).Scan(&ovh); err != nil {
+		_ = ix.Close()
+		return nil, fmt.Errorf("read index overhead: %w", err)
+	}
+	ix.maxOvh.Store(ovh)
+	if err := ix.loadSets(); err != nil {
+		_ = ix.Close()
+		return nil, err
+	}
+	return ix, nil
+}
+
+func (ix *Index) prepare() error {
+	s := &ix.stmts
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&s.thingByID, `SELECT id FROM things WHERE thing_id = ?`},
+		{&s.insertThing, `INSERT INTO things(thing_id, namespace, policy_id, revision, vis, ovh, doc) VALUES(?,?,?,?,?,?,?)`},
+		{&s.updateThing, `UPDATE things SET policy_id = ?, revision = ?, vis = ?, doc = ? WHERE id = ?`},
+		{&s.deleteThing, `DELETE FROM things WHERE id = ?`},
+		{&s.leavesOf, `SELECT path, vis, value, flags FROM leaves WHERE thing = ?`},
+		{&s.insertLeaf, `INSERT OR IGNORE INTO leaves(path, vis, value, thing, flags) VALUES(?,?,?,?,?)`},
+		{&s.deleteLeaf, `DELETE FROM leaves WHERE path = ? AND vis = ? AND value = ? AND thing = ?`},
+		{&s.deleteLeaves, `DELETE FROM leaves WHERE thing = ?`},
+		{&s.insertSet, `INSERT INTO sets(key) VALUES(?)`},
+		{&s.insertMember, `INSERT OR IGNORE INTO set_members(subject, set_id) VALUES(?,?)`},
+		{&s.putMeta, `INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`},
+	} {
+		st, err := ix.write.Prepare(p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
+func (ix *Index) loadSets() error {
+	rows, err := ix.write.Query(`SELECT id, key FROM sets`)
+	if err != nil {
+		return fmt.Errorf("load visibility sets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var key string
+		if err := rows.Scan(&id, &key); err != nil {
+			return fmt.Errorf("load visibility sets: %w", err)
+		}
+		ix.sets[key] = id
+	}
+	return rows.Err()
+}
+
+// Close closes the index. Calls in flight may fail.
+func (ix *Index) Close() error {
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	var errs []error
+	s := ix.stmts
+	for _, st := range []*sql.Stmt{s.thingByID, s.insertThing, s.updateThing, s.deleteThing, s.leavesOf,
+		s.insertLeaf, s.deleteLeaf, s.deleteLeaves, s.insertSet, s.insertMember, s.putMeta} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if ix.read != nil {
+		errs = append(errs, ix.read.Close())
+	}
+	errs = append(errs, ix.write.Close())
+	return errors.Join(errs...)
+}
+
+// Write applies b in one transaction. A put thing's rows that did not
+// change stay untouched; only added and removed rows are written.
+func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	tx, err := ix.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin index write: %w", err)
+	}
+	added := map[string]int64{}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+			return
+		}
+		if err = tx.Commit(); err != nil {
+			err = fmt.Errorf("commit index write: %w", err)
+			return
+		}
+		if len(added) > 0 {
+			for k, id := range added {
+				ix.sets[k] = id
+			}
+			ix.setsGen.Add(1)
+		}
+	}()
+	w := &writer{ix: ix, tx: tx, ctx: ctx, added: added}
+	for _, id := range b.Delete {
+		if err := w.delete(id); err != nil {
+			return err
+		}
+	}
+	for _, d := range b.Put {
+		if err := w.put(d); err != nil {
+			return err
+		}
+	}
+	for k, v := range b.Meta {
+		if _, err := tx.StmtContext(ctx, ix.stmts.putMeta).Exec(k, v); err != nil {
+			return fmt.Errorf("write meta %q: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// writer is the state of one Write.
+type writer struct {
+	ix    *Index
+	tx    *sql.Tx
+	ctx   context.Context
+	added map[string]int64 // sets created in this transaction
+}
+
+func (w *writer) stmt(s *sql.Stmt) *sql.Stmt { return w.tx.StmtContext(w.ctx, s) }
+
+// setID interns a visibility key.
+func (w *writer) setID(key string) (int64, error) {
+	if id, ok := w.ix.sets[key]; ok {
+		return id, nil
+	}
+	if id, ok := w.added[key]; ok {
+		return id, nil
+	}
+	res, err := w.stmt(w.ix.stmts.insertSet).Exec(key)
+	if err != nil {
+		return 0, fmt.Errorf("insert visibility set: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	members, err := setMembers(key)
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range members {
+		if _, err := w.stmt(w.ix.stmts.insertMember).Exec(s, id); err != nil {
+			return 0, fmt.Errorf("insert visibility set member: %w", err)
+		}
+	}
+	w.added[key] = id
+	return id, nil
+}
+
+// setMembers returns the subjects a visibility key names.
+func setMembers(key string) ([]string, error) {
+	if rest, ok := strings.CutPrefix(key, leafKeyPrefix); ok {
+		grants, err := enforcer.DecodeLeafKey(rest)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]string, len(grants))
+		for i, g := range grants {
+			out[i] = g.Subject
+		}
+		return out, nil
+	}
+	v, err := jsonv.ParseString(strings.TrimPrefix(key, thingKeyPrefix))
+	if err != nil {
+		return nil, fmt.Errorf("visibility key %q: %w", key, err)
+	}
+	var out []string
+	for _, el := range v.Elements() {
+		s, _ := el.Str()
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (w *writer) delete(thingID string) error {
+	var id int64
+	switch err := w.stmt(w.ix.stmts.thingByID).QueryRow(thingID).Scan(&id); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("look up thing %q: %w", thingID, err)
+	}
+	if _, err := w.stmt(w.ix.stmts.deleteLeaves).Exec(id); err != nil {
+		return fmt.Errorf("delete leaves of %q: %w", thingID, err)
+	}
+	if _, err := w.stmt(w.ix.stmts.deleteThing).Exec(id); err != nil {
+		return fmt.Errorf("delete thing %q: %w", thingID, err)
+	}
+	return nil
+}
+
+func (w *writer) put(d Doc) error {
+	var prefixes []string
+	ns := namespaceOf(d.ThingID)
+	if w.ix.opt.IndexedFields != nil {
+		prefixes = w.ix.opt.IndexedFields(ns)
+	}
+	if ovh := int64(thingOverhead(d.ThingID)); ovh > w.ix.maxOvh.Load() {
+		w.ix.maxOvh.Store(ovh) // before commit: a larger bound is only slower
+	}
+	rows, thingVis := flatten(d, prefixes)
+	visID, err := w.setID(thingVis)
+	if err != nil {
+		return err
+	}
+	// Intern the row keys and compute the new row set.
+	type newRow struct {
+		row
+		vis int64
+	}
+	want := make(map[string]newRow, len(rows))
+	for _, r := range rows {
+		id, err := w.setID(r.vis)
+		if err != nil {
+			return err
+		}
+		want[rowKey(r.path, id, r.value, r.flags)] = newRow{r, id}
+	}
+	doc := d.Thing.String()
+	var thing int64
+	err = w.stmt(w.ix.stmts.thingByID).QueryRow(d.ThingID).Scan(&thing)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		res, err := w.stmt(w.ix.stmts.insertThing).Exec(d.ThingID, ns, d.PolicyID, d.Revision, visID, thingOverhead(d.ThingID), doc)
+		if err != nil {
+			return fmt.Errorf("insert thing %q: %w", d.ThingID, err)
+		}
+		if thing, err = res.LastInsertId(); err != nil {
+			return err
+		}
+	case err != nil:
+		return fmt.Errorf("look up thing %q: %w", d.ThingID, err)
+	default:
+		if _, err := w.stmt(w.ix.stmts.updateThing).Exec(d.PolicyID, d.Revision, visID, doc, thing); err != nil {
+			return fmt.Errorf("update thing %q: %w", d.ThingID, err)
+		}
+		old, err := w.stmt(w.ix.stmts.leavesOf).Query(thing)
+		if err != nil {
+			return fmt.Errorf("read leaves of %q: %w", d.ThingID, err)
+		}
+		type oldRow struct {
+			path  string
+			vis   int64
+			value any
+		}
+		var gone []oldRow
+		for old.Next() {
+			var r oldRow
+			var flags int64
+			if err := old.Scan(&r.path, &r.vis, &r.value, &flags); err != nil {
+				_ = old.Close()
+				return fmt.Errorf("read leaves of %q: %w", d.ThingID, err)
+			}
+			k := rowKey(r.path, r.vis, r.value, flags)
+			if _, ok := want[k]; ok {
+				delete(want, k) // unchanged
+				continue
+			}
+			gone = append(gone, r)
+		}
+		if err := old.Err(); err != nil {
+			return fmt.Errorf("read leaves of %q: %w", d.ThingID, err)
+		}
+		for _, r := range gone {
+			if _, err := w.stmt(w.ix.stmts.deleteLeaf).Exec(r.path, r.vis, r.value, thing); err != nil {
+				return fmt.Errorf("delete leaf of %q: %w", d.ThingID, err)
+			}
+		}
+	}
+	ins := w.stmt(w.ix.stmts.insertLeaf)
+	for _, r := range want {
+		if _, err := ins.Exec(r.path, r.vis, r.value, thing, r.flags); err != nil {
+			return fmt.Errorf("insert leaf of %q: %w", d.ThingID, err)
+		}
+	}
+	return nil
+}
+
+// Get returns the indexed thing with id thingID.
+func (ix *Index) Get(ctx context.Context, thingID string) (Entry, bool, error) {
+	var e Entry
+	var doc string
+	err := ix.read.QueryRowContext(ctx, `SELECT thing_id, policy_id, revision, doc FROM things WHERE thing_id = ?`, thingID).
+		Scan(&e.ThingID, &e.PolicyID, &e.Revision, &doc)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Entry{}, false, nil
+	case err != nil:
+		return Entry{}, false, fmt.Errorf("get thing %q: %w", thingID, err)
+	}
+	if e.Thing, err = jsonv.ParseStored([]byte(doc)); err != nil {
+		return Entry{}, false, fmt.Errorf("get thing %q: %w", thingID, err)
+	}
+	return e, true, nil
+}
+
+// Meta returns the value stored under key.
+func (ix *Index) Meta(ctx context.Context, key string) (string, bool, error) {
+	var v string
+	err := ix.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("read meta %q: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// ThingsOfPolicy returns the ids of the things governed by policyID, sorted.
+func (ix *Index) ThingsOfPolicy(ctx context.Context, policyID string) ([]string, error) {
+	rows, err := ix.read.QueryContext(ctx, `SELECT thing_id FROM things WHERE policy_id = ? ORDER BY thing_id`, policyID)
+	if err != nil {
+		return nil, fmt.Errorf("things of policy %q: %w", policyID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("things of policy %q: %w", policyID, err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// Walk returns up to limit things with ids after after, ascending, with
+// their revision and policy but without the thing JSON: what a background
+// sync compares with the things service.
+func (ix *Index) Walk(ctx context.Context, after string, limit int) ([]Entry, error) {
+	rows, err := ix.read.QueryContext(ctx, `SELECT thing_id, policy_id, revision FROM things WHERE thing_id > ? ORDER BY thing_id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("walk index: %w", err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var e Entry
+		if err := rows.Scan(&e.ThingID, &e.PolicyID, &e.Revision); err != nil {
+			return nil, fmt.Errorf("walk index: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Len returns the number of things indexed.
+func (ix *Index) Len(ctx context.Context) (int64, error) {
+	var n int64
+	if err := ix.read.QueryRowContext(ctx, `SELECT count(*) FROM things`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count index: %w", err)
+	}
+	return n, nil
+}

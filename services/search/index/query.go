@@ -1,0 +1,748 @@
+package index
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"modernc.org/sqlite"
+
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/protocol/rql"
+	"github.com/dittonats/dittonats/services/internal/enforcer"
+)
+
+// Query is one search.
+type Query struct {
+	// Filter selects the things; nil selects every visible thing.
+	Filter rql.Node
+	// Sort orders the hits; +thingId is always the last (tie-breaking)
+	// key, added if missing; keys after a thingId key are ignored.
+	Sort []rql.SortKey
+	// Namespaces restricts the search; empty means all.
+	Namespaces []string
+	// Subjects are the caller's authenticated subjects.
+	Subjects []string
+	// After is the cursor: the sort values (one per effective sort key,
+	// thingId last) of the last hit of the previous page; nil is the first
+	// page.
+	After []jsonv.Value
+	// Offset and Limit are limit(offset,count); the index returns up to
+	// Limit+1 hits so the caller knows whether there is more.
+	Offset, Limit int
+	// Now resolves time placeholders; zero means time.Now().
+	Now time.Time
+}
+
+// Hit is one thing found, with its value per effective sort key (Null when
+// missing): the cursor of the next page.
+type Hit struct {
+	Entry
+	SortValues []jsonv.Value
+}
+
+// EffectiveSort returns the sort keys q runs with: q.Sort up to its first
+// thingId key, then +thingId if there was none.
+func EffectiveSort(sort []rql.SortKey) []rql.SortKey {
+	out := make([]rql.SortKey, 0, len(sort)+1)
+	for _, k := range sort {
+		out = append(out, k)
+		if strings.Join(rql.PropertyKeys(k.Property), "/") == "thingId" {
+			return out
+		}
+	}
+	return append(out, rql.SortKey{Property: "thingId"})
+}
+
+// Count returns how many visible things match q (ignoring sort, cursor and
+// limit).
+func (ix *Index) Count(ctx context.Context, q Query) (int64, error) {
+	b, err := ix.builder(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	b.sb.WriteString("SELECT count(*) FROM things t WHERE ")
+	if err := b.where(q); err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := ix.read.QueryRowContext(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count search: %w", err)
+	}
+	return n, nil
+}
+
+// Query returns a page of the visible things matching q, in sort order.
+func (ix *Index) Query(ctx context.Context, q Query) ([]Hit, error) {
+	b, err := ix.builder(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	keys := EffectiveSort(q.Sort)
+	if q.After != nil && len(q.After) != len(keys) {
+		return nil, fmt.Errorf("cursor has %d sort values, want %d", len(q.After), len(keys))
+	}
+	b.sb.WriteString("SELECT id, thing_id, policy_id, revision, doc")
+	for i := range keys {
+		fmt.Fprintf(&b.sb, ", s%d", i)
+	}
+	b.sb.WriteString(" FROM (SELECT t.id, t.thing_id, t.policy_id, t.revision, t.doc")
+	for i, k := range keys {
+		b.sb.WriteString(", ")
+		b.sortExpr(k)
+		fmt.Fprintf(&b.sb, " AS s%d", i)
+	}
+	b.sb.WriteString(" FROM things t WHERE ")
+	if err := b.where(q); err != nil {
+		return nil, err
+	}
+	b.sb.WriteString(")")
+	if q.After != nil {
+		b.sb.WriteString(" WHERE ")
+		b.keyset(keys, q.After, 0)
+	}
+	b.sb.WriteString(" ORDER BY ")
+	for i, k := range keys {
+		if i > 0 {
+			b.sb.WriteString(", ")
+		}
+		fmt.Fprintf(&b.sb, "s%d", i)
+		if k.Descending {
+			b.sb.WriteString(" DESC")
+		}
+	}
+	b.sb.WriteString(" LIMIT ? OFFSET ?")
+	b.args = append(b.args, q.Limit+1, q.Offset)
+
+	rows, err := ix.read.QueryContext(ctx, b.sb.String(), b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	var hits []Hit
+	dst := make([]any, 5+len(keys))
+	vals := make([]any, len(keys))
+	var id int64
+	var doc string
+	for rows.Next() {
+		var h Hit
+		dst[0], dst[1], dst[2], dst[3], dst[4] = &id, &h.ThingID, &h.PolicyID, &h.Revision, &doc
+		for i := range vals {
+			dst[5+i] = &vals[i]
+		}
+		if err := rows.Scan(dst...); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		if h.Thing, err = jsonv.ParseStored([]byte(doc)); err != nil {
+			return nil, fmt.Errorf("search: thing %q: %w", h.ThingID, err)
+		}
+		h.SortValues = make([]jsonv.Value, len(keys))
+		for i, v := range vals {
+			h.SortValues[i] = fromColumn(v)
+		}
+		hits = append(hits, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	return hits, nil
+}
+
+// fromColumn converts a sort value back to JSON.
+func fromColumn(v any) jsonv.Value {
+	switch v := v.(type) {
+	case int64:
+		return jsonv.Int(v)
+	case float64:
+		return jsonv.Float(v)
+	case string:
+		return jsonv.String(v)
+	case []byte:
+		if len(v) == 1 && v[0] <= 1 {
+			return jsonv.Bool(v[0] == 1)
+		}
+	}
+	return jsonv.Null()
+}
+
+// toColumn converts a JSON scalar to its column value (nil for null, which
+// sorts as SQL NULL).
+func toColumn(v jsonv.Value) any {
+	if v.Kind() == jsonv.KindNull {
+		return nil
+	}
+	c, ok := jsonValue(v)
+	if !ok {
+		return nil
+	}
+	return c
+}
+
+// builder accumulates one statement.
+type builder struct {
+	ix   *Index
+	sb   strings.Builder
+	args []any
+	// vis is the caller's readable set ids as an SQL list.
+	vis    string
+	now    time.Time
+	maxOvh int
+}
+
+func (ix *Index) builder(ctx context.Context, q Query) (*builder, error) {
+	vis, err := ix.readable(ctx, q.Subjects)
+	if err != nil {
+		return nil, err
+	}
+	now := q.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	return &builder{ix: ix, vis: vis, now: now, maxOvh: int(ix.maxOvh.Load())}, nil
+}
+
+func (b *builder) arg(v any) {
+	b.sb.WriteByte('?')
+	b.args = append(b.args, v)
+}
+
+func (b *builder) where(q Query) error {
+	if q.Filter != nil {
+		// A filter drives the query through its leaves subqueries; the
+		// unary + keeps the planner from scanning things_vis instead and
+		// testing the filter per row.
+		b.sb.WriteByte('+')
+	}
+	b.sb.WriteString("t.vis IN (")
+	b.sb.WriteString(b.vis)
+	b.sb.WriteString(")")
+	if len(q.Namespaces) > 0 {
+		b.sb.WriteString(" AND t.namespace IN (")
+		for i, ns := range q.Namespaces {
+			if i > 0 {
+				b.sb.WriteByte(',')
+			}
+			b.arg(ns)
+		}
+		b.sb.WriteString(")")
+	}
+	if q.Filter != nil {
+		b.sb.WriteString(" AND ")
+		return b.node(q.Filter)
+	}
+	return nil
+}
+
+func (b *builder) node(n rql.Node) error {
+	switch n := n.(type) {
+	case *rql.Logical:
+		if len(n.Children) == 0 {
+			return fmt.Errorf("%s without operands", n.Op)
+		}
+		if n.Op == rql.Not {
+			b.sb.WriteString("NOT ")
+		}
+		b.sb.WriteByte('(')
+		for i, c := range n.Children {
+			if i > 0 {
+				if n.Op == rql.Or {
+					b.sb.WriteString(" OR ")
+				} else {
+					b.sb.WriteString(" AND ")
+				}
+			}
+			if err := b.node(c); err != nil {
+				return err
+			}
+		}
+		b.sb.WriteByte(')')
+		return nil
+	case *rql.Comparison:
+		b.comparison(n)
+		return nil
+	}
+	return fmt.Errorf("unknown filter node %T", n)
+}
+
+// field is a property as the index addresses it.
+type field struct {
+	path string
+	// wildcard: features/*/suffix, any feature.
+	wildcard bool
+	suffix   string
+}
+
+func fieldOf(property string) field {
+	keys := rql.PropertyKeys(property)
+	if len(keys) >= 2 && keys[0] == "features" && keys[1] == "*" {
+		return field{path: strings.Join(keys, "/"), wildcard: true, suffix: strings.Join(keys[2:], "/")}
+	}
+	return field{path: strings.Join(keys, "/")}
+}
+
+// pathCond writes the condition on the path column: exactly the field, or
+// (under) the field or anything below it.
+func (b *builder) pathCond(f field, under bool) {
+	mode := 0
+	if under {
+		mode = 1
+	}
+	if f.wildcard {
+		b.sb.WriteString("path >= 'features/' AND path < 'features0' AND ditto_feature_path(path, ")
+		b.arg(f.suffix)
+		fmt.Fprintf(&b.sb, ", %d)", mode)
+		return
+	}
+	if !under {
+		b.sb.WriteString("path = ")
+		b.arg(f.path)
+		return
+	}
+	b.sb.WriteString("(path = ")
+	b.arg(f.path)
+	b.sb.WriteString(" OR (path >= ")
+	b.arg(f.path + "/")
+	b.sb.WriteString(" AND path < ")
+	b.arg(f.path + "0")
+	b.sb.WriteString("))")
+}
+
+// leaves writes "the thing has a readable row at f satisfying cond".
+func (b *builder) leaves(f field, under bool, cond func()) {
+	b.sb.WriteString("t.id IN (SELECT thing FROM leaves WHERE ")
+	b.pathCond(f, under)
+	b.sb.WriteString(" AND vis IN (")
+	b.sb.WriteString(b.vis)
+	b.sb.WriteString(")")
+	if cond != nil {
+		b.sb.WriteString(" AND (")
+		cond()
+		b.sb.WriteString(")")
+	}
+	b.sb.WriteString(")")
+}
+
+// operand is a filter literal as a column value; null is blobNull, and an
+// unresolvable placeholder is null, as in the evaluator.
+func (b *builder) operand(v rql.Value) any {
+	switch v.Kind() {
+	case rql.KindString:
+		return v.Str()
+	case rql.KindInt:
+		return v.Int()
+	case rql.KindFloat:
+		return numberValue(v.Float())
+	case rql.KindBool:
+		if v.Bool() {
+			return blobTrue
+		}
+		return blobFalse
+	case rql.KindPlaceholder:
+		if s, ok := rql.ResolvePlaceholder(v.Str(), b.now); ok {
+			return s
+		}
+	}
+	return blobNull
+}
+
+func (b *builder) comparison(c *rql.Comparison) {
+	f := fieldOf(c.Property)
+	switch c.Op {
+	case rql.Exists:
+		b.leaves(f, true, nil)
+	case rql.Empty:
+		// Empty unless a readable row shows a non-empty value: anything
+		// below the field, a row reached across an array, or a value
+		// other than null, "", [] and {}.
+		b.sb.WriteString("NOT ")
+		b.leaves(f, true, func() {
+			b.sb.WriteString("NOT (")
+			b.pathCond(f, false)
+			b.sb.WriteString(") OR flags & 1 <> 0 OR value NOT IN (x'', '', x'02', x'03')")
+		})
+	case rql.Eq, rql.In:
+		b.leaves(f, false, func() { b.anyEqual(f, c.Values) })
+	case rql.Ne:
+		b.sb.WriteByte('(')
+		b.leaves(f, true, nil)
+		b.sb.WriteString(" AND NOT ")
+		b.leaves(f, false, func() { b.anyEqual(f, c.Values) })
+		b.sb.WriteByte(')')
+	case rql.Gt, rql.Ge, rql.Lt, rql.Le:
+		if len(c.Values) == 0 {
+			b.sb.WriteString("0")
+			return
+		}
+		cond, ok := b.rangeCond(c.Op, b.operand(c.Values[0]))
+		if !ok {
+			b.sb.WriteString("0")
+			return
+		}
+		b.leaves(f, false, cond)
+	case rql.Like, rql.ILike:
+		if len(c.Values) == 0 || c.Values[0].Kind() != rql.KindString {
+			b.sb.WriteString("0")
+			return
+		}
+		pattern := c.Values[0].Str()
+		b.leaves(f, false, func() {
+			prefix := rql.LikePrefix(pattern)
+			if c.Op == rql.Like && prefix != "" && utf8.ValidString(prefix) {
+				b.sb.WriteString("value >= ")
+				b.arg(prefix)
+				if upper, ok := successor(prefix); ok {
+					b.sb.WriteString(" AND value < ")
+					b.arg(upper)
+				} else {
+					b.sb.WriteString(" AND value < x''")
+				}
+			} else {
+				b.sb.WriteString("value >= '' AND value < x''")
+			}
+			if c.Op == rql.Like {
+				b.sb.WriteString(" AND ditto_like(value, ")
+			} else {
+				b.sb.WriteString(" AND ditto_ilike(value, ")
+			}
+			b.arg(pattern)
+			b.sb.WriteString(")")
+		})
+	default:
+		b.sb.WriteString("0")
+	}
+}
+
+// successor returns the least string greater than every string with prefix
+// p, in byte order.
+func successor(p string) (string, bool) {
+	s := []byte(p)
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] < 0xff {
+			s[i]++
+			return string(s[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+// inChunk bounds the values of one IN list.
+const inChunk = 500
+
+// anyEqual writes "value equals one of values" for eq and in.
+func (b *builder) anyEqual(f field, values []rql.Value) {
+	var plain []any
+	var terms []func()
+	for _, v := range values {
+		x := b.operand(v)
+		if s, ok := x.(string); ok && b.maybeTruncated(f, s) {
+			terms = append(terms, func() { b.truncatedEqual(f, s) })
+			continue
+		}
+		plain = append(plain, x)
+	}
+	for chunk := range slices.Chunk(plain, inChunk) {
+		terms = append(terms, func() {
+			b.sb.WriteString("value IN (")
+			for i, x := range chunk {
+				if i > 0 {
+					b.sb.WriteByte(',')
+				}
+				b.arg(x)
+			}
+			b.sb.WriteString(")")
+		})
+	}
+	if len(terms) == 0 {
+		b.sb.WriteString("0")
+		return
+	}
+	for i, t := range terms {
+		if i > 0 {
+			b.sb.WriteString(" OR ")
+		}
+		b.sb.WriteByte('(')
+		t()
+		b.sb.WriteByte(')')
+	}
+}
+
+// maybeTruncated reports whether s may have been cut for some thing at f.
+// Every indexed string keeps at least minValueLength bytes.
+func (b *builder) maybeTruncated(f field, s string) bool {
+	if f.wildcard {
+		return len(s) > minValueLength
+	}
+	n := budget(f.path, b.maxOvh)
+	return n < 0 || len(s) > n
+}
+
+// truncatedEqual matches a stored string that is x as cut for its thing: a
+// prefix of x no shorter than the least budget at f minus a character.
+func (b *builder) truncatedEqual(f field, x string) {
+	lo := 1
+	if !f.wildcard {
+		lo = max(lo, budget(f.path, b.maxOvh)-utf8.UTFMax+1)
+	}
+	b.sb.WriteString("value >= ")
+	b.arg(x[:min(lo, len(x))])
+	b.sb.WriteString(" AND value <= ")
+	b.arg(x)
+	b.sb.WriteString(" AND ditto_cut_equal(value, ")
+	b.arg(x)
+	b.sb.WriteString(", path, (SELECT ovh FROM things WHERE id = leaves.thing))")
+}
+
+// rangeCond returns the condition of gt, ge, lt or le against x within its
+// type bracket; ok is false when nothing can match (null).
+func (b *builder) rangeCond(op rql.CompareOp, x any) (func(), bool) {
+	sqlOp := map[rql.CompareOp]string{rql.Gt: ">", rql.Ge: ">=", rql.Lt: "<", rql.Le: "<="}[op]
+	switch x := x.(type) {
+	case int64, float64:
+		return func() {
+			b.sb.WriteString("value " + sqlOp + " ")
+			b.arg(x)
+			if op == rql.Gt || op == rql.Ge {
+				b.sb.WriteString(" AND value < ''")
+			}
+		}, true
+	case string:
+		return func() {
+			b.sb.WriteString("value " + sqlOp + " ")
+			b.arg(x)
+			if op == rql.Gt || op == rql.Ge {
+				b.sb.WriteString(" AND value < x''")
+			} else {
+				b.sb.WriteString(" AND value >= ''")
+			}
+		}, true
+	case []byte:
+		if len(x) == 0 {
+			return nil, false // null has no order
+		}
+		return func() {
+			b.sb.WriteString("value " + sqlOp + " ")
+			b.arg(x)
+			if op == rql.Gt || op == rql.Ge {
+				b.sb.WriteString(" AND value <= x'01'")
+			} else {
+				b.sb.WriteString(" AND value >= x'00'")
+			}
+		}, true
+	}
+	return nil, false
+}
+
+// sortExpr writes the value a thing sorts by at key: the least readable
+// value at the path ascending, the greatest descending (MongoDB's rule for
+// arrays), null when missing; structure markers do not sort.
+func (b *builder) sortExpr(k rql.SortKey) {
+	f := fieldOf(k.Property)
+	if f.path == "thingId" {
+		b.sb.WriteString("t.thing_id")
+		return
+	}
+	b.sb.WriteString("(SELECT nullif(value, x'') FROM leaves WHERE thing = t.id AND path = ")
+	b.arg(f.path)
+	b.sb.WriteString(" AND vis IN (")
+	b.sb.WriteString(b.vis)
+	b.sb.WriteString(") AND value NOT IN (x'02', x'03', x'04') ORDER BY ")
+	if k.Descending {
+		b.sb.WriteString("value = x'', value DESC")
+	} else {
+		b.sb.WriteString("value <> x'', value")
+	}
+	b.sb.WriteString(" LIMIT 1)")
+}
+
+// keyset writes "the row sorts after the cursor" from key i on: greater in
+// key i, or equal in it and after the cursor in the following keys. SQL NULL
+// (missing or null) sorts first ascending and last descending.
+func (b *builder) keyset(keys []rql.SortKey, after []jsonv.Value, i int) {
+	col := "s" + strconv.Itoa(i)
+	x := toColumn(after[i])
+	b.sb.WriteByte('(')
+	switch {
+	case x == nil && !keys[i].Descending:
+		b.sb.WriteString(col + " IS NOT NULL")
+	case x == nil:
+		b.sb.WriteString("0")
+	case !keys[i].Descending:
+		b.sb.WriteString(col + " > ")
+		b.arg(x)
+	default:
+		b.sb.WriteString("(" + col + " < ")
+		b.arg(x)
+		b.sb.WriteString(" OR " + col + " IS NULL)")
+	}
+	if i+1 < len(keys) {
+		b.sb.WriteString(" OR (" + col + " IS ")
+		b.arg(x)
+		b.sb.WriteString(" AND ")
+		b.keyset(keys, after, i+1)
+		b.sb.WriteByte(')')
+	}
+	b.sb.WriteByte(')')
+}
+
+// callerSets are the visibility set ids a subject list may read, as an SQL
+// list, valid while the index's set generation is gen.
+type callerSets struct {
+	gen uint64
+	ids string
+}
+
+// readable returns the ids of the visibility sets the subjects may read:
+// thing-level sets that name one of them, and leaf sets whose grants
+// enforcer.LeafReadable accepts for them.
+func (ix *Index) readable(ctx context.Context, subjects []string) (string, error) {
+	subjects = slices.Compact(slices.Sorted(slices.Values(subjects)))
+	key := strings.Join(subjects, "\x00")
+	gen := ix.setsGen.Load()
+	if c, ok := ix.callers.Load(key); ok && c.(*callerSets).gen == gen {
+		return c.(*callerSets).ids, nil
+	}
+	if len(subjects) == 0 {
+		return "-1", nil
+	}
+	var sb strings.Builder
+	sb.WriteString("SELECT DISTINCT s.id, s.key FROM set_members m JOIN sets s ON s.id = m.set_id WHERE m.subject IN (")
+	args := make([]any, len(subjects))
+	for i, s := range subjects {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteByte('?')
+		args[i] = s
+	}
+	sb.WriteString(")")
+	rows, err := ix.read.QueryContext(ctx, sb.String(), args...)
+	if err != nil {
+		return "", fmt.Errorf("read visibility sets: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		var k string
+		if err := rows.Scan(&id, &k); err != nil {
+			return "", fmt.Errorf("read visibility sets: %w", err)
+		}
+		if rest, ok := strings.CutPrefix(k, leafKeyPrefix); ok {
+			grants, err := enforcer.DecodeLeafKey(rest)
+			if err != nil || !enforcer.LeafReadable(grants, subjects) {
+				continue
+			}
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("read visibility sets: %w", err)
+	}
+	slices.Sort(ids)
+	parts := make([]string, 0, len(ids)+1)
+	parts = append(parts, "-1")
+	for _, id := range ids {
+		parts = append(parts, strconv.FormatInt(id, 10))
+	}
+	ids2 := strings.Join(parts, ",")
+	ix.callers.Store(key, &callerSets{gen: gen, ids: ids2})
+	return ids2, nil
+}
+
+// likeCache holds compiled like patterns; it is cleared when it grows past
+// likeCacheSize, as patterns come from callers.
+type likeCache struct {
+	mu sync.Mutex
+	m  map[string]func(string) bool
+}
+
+const likeCacheSize = 1024
+
+func (c *likeCache) matcher(pattern string, fold bool) func(string) bool {
+	key := pattern
+	if fold {
+		key = "i" + pattern
+	} else {
+		key = "c" + pattern
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.m[key]; ok {
+		return m
+	}
+	if c.m == nil || len(c.m) >= likeCacheSize {
+		c.m = map[string]func(string) bool{}
+	}
+	m := rql.LikeMatcher(pattern, fold)
+	c.m[key] = m
+	return m
+}
+
+// registerFunctions installs the SQL functions queries use on drv.
+func (ix *Index) registerFunctions(drv *sqlite.Driver) error {
+	boolean := func(b bool) driver.Value {
+		if b {
+			return int64(1)
+		}
+		return int64(0)
+	}
+	like := func(fold bool) func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+		return func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			s, ok := args[0].(string)
+			p, ok2 := args[1].(string)
+			if !ok || !ok2 {
+				return int64(0), nil
+			}
+			return boolean(ix.likes.matcher(p, fold)(s)), nil
+		}
+	}
+	if err := drv.RegisterDeterministicScalarFunction("ditto_like", 2, like(false)); err != nil {
+		return err
+	}
+	if err := drv.RegisterDeterministicScalarFunction("ditto_ilike", 2, like(true)); err != nil {
+		return err
+	}
+	// ditto_feature_path(path, suffix, under): path is features/<id>/suffix
+	// (suffix "" : features/<id>), or below it when under is 1.
+	if err := drv.RegisterDeterministicScalarFunction("ditto_feature_path", 3, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		path, _ := args[0].(string)
+		suffix, _ := args[1].(string)
+		under, _ := args[2].(int64)
+		rest, ok := strings.CutPrefix(path, "features/")
+		if !ok {
+			return int64(0), nil
+		}
+		id, tail, hasTail := strings.Cut(rest, "/")
+		if id == "" {
+			return int64(0), nil
+		}
+		if suffix == "" {
+			return boolean(!hasTail || under == 1), nil
+		}
+		if !hasTail {
+			return int64(0), nil
+		}
+		return boolean(tail == suffix || (under == 1 && strings.HasPrefix(tail, suffix+"/"))), nil
+	}); err != nil {
+		return err
+	}
+	// ditto_cut_equal(value, x, path, ovh): value is x as indexed at path
+	// of a thing with key overhead ovh.
+	return drv.RegisterDeterministicScalarFunction("ditto_cut_equal", 4, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		v, ok := args[0].(string)
+		x, _ := args[1].(string)
+		path, _ := args[2].(string)
+		ovh, _ := args[3].(int64)
+		if !ok {
+			return int64(0), nil
+		}
+		n := budget(path, int(ovh))
+		return boolean(n >= 0 && truncate(x, n) == v), nil
+	})
+}

@@ -1,0 +1,486 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/enforcer"
+	"github.com/dittonats/dittonats/services/internal/entity"
+	"github.com/dittonats/dittonats/services/search/index"
+	"github.com/dittonats/dittonats/streams"
+)
+
+// maxBatch bounds the events applied in one index transaction.
+const maxBatch = 512
+
+// source is one event stream the projector follows.
+type source struct {
+	service string // streams.ServiceThings or streams.ServicePolicies
+	meta    string // index meta key of the last applied stream sequence
+}
+
+var eventSources = []source{
+	{service: streams.ServiceThings, meta: "seq.things"},
+	{service: streams.ServicePolicies, meta: "seq.policies"},
+}
+
+// event is one message of a followed stream, as the apply loop gets it.
+type event struct {
+	src *source
+	msg jetstream.Msg
+}
+
+// repair is a thing's state fetched from the things service by a fill or
+// a background sync pass, for the apply loop to write when it is newer than
+// the index (or, gone, to remove the entry if the index still holds the
+// revision it held when the check began).
+type repair struct {
+	id      string
+	thing   thing // revision 0: the thing is gone
+	seenRev int64 // the index's revision when the check read it (0: none)
+	done    chan struct{}
+}
+
+// current is a thing's state within one batch: what the index holds,
+// changed by the batch's events so far.
+type current struct {
+	entry   index.Entry
+	exists  bool
+	changed bool
+}
+
+// applyLoop is the index's only writer: it applies events and repairs in
+// batches, one transaction per batch, and acknowledges the events of a
+// batch only once it is committed.
+func (s *Service) applyLoop(ctx context.Context) {
+	expiry := time.NewTicker(time.Second)
+	defer expiry.Stop()
+	for {
+		var evs []event
+		var reps []repair
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-s.events:
+			evs = append(evs, e)
+		case r := <-s.repairs:
+			reps = append(reps, r)
+		case <-expiry.C:
+			s.reindexExpired(ctx)
+			continue
+		}
+	drain:
+		for len(evs)+len(reps) < maxBatch {
+			select {
+			case e := <-s.events:
+				evs = append(evs, e)
+			case r := <-s.repairs:
+				reps = append(reps, r)
+			default:
+				break drain
+			}
+		}
+		for {
+			err := s.applyBatch(ctx, evs, reps)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			// The index could not be written: nothing is acknowledged, so
+			// retry the same batch (JetStream would redeliver it anyway).
+			s.log.Error("search index write failed, retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) error {
+	state := map[string]*current{}
+	get := func(id string) (*current, error) {
+		if c, ok := state[id]; ok {
+			return c, nil
+		}
+		e, ok, err := s.ix.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		c := &current{entry: e, exists: ok}
+		state[id] = c
+		return c, nil
+	}
+	policies := map[string]bool{}
+	last := map[*source]jetstream.Msg{}
+	for _, e := range evs {
+		last[e.src] = e.msg
+		switch e.src.service {
+		case streams.ServiceThings:
+			if err := s.applyThingEvent(ctx, e.msg, get); err != nil {
+				return err
+			}
+		case streams.ServicePolicies:
+			id := streams.DecodeEntityHeader(e.msg.Headers().Get(streams.HeaderEntity))
+			if id != "" {
+				policies[id] = true
+			}
+		}
+	}
+	for _, r := range reps {
+		c, err := get(r.id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case r.thing.revision == 0:
+			if c.exists && c.entry.Revision == r.seenRev {
+				c.exists, c.changed = false, true
+			}
+		case !c.exists || r.thing.revision > c.entry.Revision:
+			c.entry = index.Entry{ThingID: r.id, PolicyID: policyOf(r.thing.doc), Revision: r.thing.revision, Thing: r.thing.doc}
+			c.exists, c.changed = true, true
+		}
+	}
+	// A changed policy changes who may read every thing it governs.
+	for id := range policies {
+		s.policies.invalidate(id)
+		ids, err := s.ix.ThingsOfPolicy(ctx, id)
+		if err != nil {
+			return err
+		}
+		s.log.Debug("policy changed", "policy_id", id, "things", len(ids))
+		for _, tid := range ids {
+			c, err := get(tid)
+			if err != nil {
+				return err
+			}
+			c.changed = true
+		}
+	}
+	b := index.Batch{Meta: map[string]string{}}
+	for id, c := range state {
+		if !c.changed {
+			continue
+		}
+		if !c.exists {
+			b.Delete = append(b.Delete, id)
+			continue
+		}
+		doc, err := s.doc(ctx, c.entry)
+		if err != nil {
+			return err
+		}
+		b.Put = append(b.Put, doc)
+	}
+	for src, m := range last {
+		if md, err := m.Metadata(); err == nil {
+			b.Meta[src.meta] = strconv.FormatUint(md.Sequence.Stream, 10)
+		}
+	}
+	if len(b.Put)+len(b.Delete)+len(b.Meta) > 0 {
+		if err := s.ix.Write(ctx, b); err != nil {
+			return err
+		}
+	}
+	// AckAll: the last message of a stream acknowledges the ones before.
+	for _, m := range last {
+		if err := m.Ack(); err != nil {
+			s.log.Warn("acknowledge events", "err", err)
+		}
+	}
+	for id, c := range state {
+		if c.changed {
+			s.waiters.notify(id, c.entry.Revision, !c.exists)
+		}
+	}
+	for _, r := range reps {
+		if r.done != nil {
+			close(r.done)
+		}
+	}
+	s.applied.Add(uint64(len(evs)))
+	return nil
+}
+
+// applyThingEvent follows one thing event: applied to the indexed state
+// when it is the next revision, skipped when the index is already there,
+// and otherwise (a gap: events lost, or a thing the index never saw) the
+// thing is loaded from the things service.
+func (s *Service) applyThingEvent(ctx context.Context, m jetstream.Msg, get func(string) (*current, error)) error {
+	id := streams.DecodeEntityHeader(m.Headers().Get(streams.HeaderEntity))
+	env, err := protocol.DecodeEnvelopeUnchecked(m.Data())
+	if err != nil {
+		s.log.Warn("skipping undecodable thing event", "entity_id", id, "err", err)
+		return nil
+	}
+	topic, err := protocol.ParseTopic(env.Topic)
+	if err != nil {
+		s.log.Warn("skipping thing event with a bad topic", "entity_id", id, "err", err)
+		return nil
+	}
+	if id == "" {
+		id = topic.EntityID()
+	}
+	rev := env.Revision
+	if rev == 0 {
+		rev, _ = strconv.ParseInt(m.Headers().Get(streams.HeaderRevision), 10, 64)
+	}
+	c, err := get(id)
+	if err != nil {
+		return err
+	}
+	if c.exists && rev <= c.entry.Revision {
+		return nil // seen already
+	}
+	path, err := jsonv.ParsePointer(env.Path)
+	if err != nil {
+		s.log.Warn("skipping thing event with a bad path", "entity_id", id, "err", err)
+		return nil
+	}
+	ch := entity.Change{Action: topic.Action, Path: path}
+	if len(env.Value) > 0 {
+		if ch.Value, err = jsonv.ParseStored(env.Value); err != nil {
+			s.log.Warn("skipping thing event with a bad value", "entity_id", id, "err", err)
+			return nil
+		}
+	}
+	created := ch.Path.IsRoot() && ch.Action == entity.ActionCreated
+	deleted := ch.Path.IsRoot() && ch.Action == entity.ActionDeleted
+	switch {
+	case deleted:
+		c.entry.Revision = rev
+		c.exists, c.changed = false, true
+		return nil
+	case created || (c.exists && rev == c.entry.Revision+1):
+		doc, _, err := ch.ApplyTo(c.entry.Thing)
+		if err != nil {
+			s.log.Warn("skipping thing event", "entity_id", id, "err", err)
+			return nil
+		}
+		ts := jsonv.String(env.Timestamp)
+		if created || ch.Path.IsRoot() && !c.exists {
+			doc = doc.Set(jsonv.Pointer{"_created"}, ts)
+		} else if v, ok := c.entry.Thing.Get("_created"); ok {
+			doc = doc.Set(jsonv.Pointer{"_created"}, v)
+		}
+		doc = doc.Set(jsonv.Pointer{"_modified"}, ts)
+		c.entry = index.Entry{ThingID: id, PolicyID: policyOf(doc), Revision: rev, Thing: doc}
+		c.exists, c.changed = true, true
+		return nil
+	}
+	t, err := s.src.retrieveThing(ctx, id)
+	switch {
+	case errors.Is(err, errGone):
+		c.entry.Revision = rev
+		c.exists, c.changed = false, c.exists
+		return nil
+	case err != nil:
+		return err
+	}
+	s.gapFetches.Add(1)
+	c.entry = index.Entry{ThingID: id, PolicyID: policyOf(t.doc), Revision: t.revision, Thing: t.doc}
+	c.exists, c.changed = true, true
+	return nil
+}
+
+// doc turns an entry into what the index writes: the thing with who may
+// read what, by its policy as of now.
+func (s *Service) doc(ctx context.Context, e index.Entry) (index.Doc, error) {
+	d := index.Doc{ThingID: e.ThingID, PolicyID: e.PolicyID, Revision: e.Revision, Thing: e.Thing}
+	enf, err := s.policies.get(ctx, e.PolicyID)
+	if err != nil {
+		return d, err
+	}
+	if enf != nil {
+		ns, _ := protocol.SplitID(e.ThingID)
+		d.Access = enf.Readers(ns, time.Now())
+		s.noteExpiry(e.PolicyID, d.Access)
+	}
+	return d, nil
+}
+
+// noteExpiry remembers when who may read a policy's things changes next
+// because a subject expires.
+func (s *Service) noteExpiry(policyID string, r *enforcer.Readers) {
+	exp := r.Expires()
+	if exp.IsZero() {
+		return
+	}
+	if cur, ok := s.expiries[policyID]; !ok || exp.Before(cur) {
+		s.expiries[policyID] = exp
+	}
+}
+
+// reindexExpired re-evaluates the things of every policy one of whose
+// subjects has expired since they were indexed.
+func (s *Service) reindexExpired(ctx context.Context) {
+	now := time.Now()
+	for id, exp := range s.expiries {
+		if now.Before(exp) {
+			continue
+		}
+		delete(s.expiries, id)
+		if err := s.reindexPolicy(ctx, id); err != nil {
+			s.log.Warn("re-index after a subject expired", "policy_id", id, "err", err)
+			s.expiries[id] = now.Add(5 * time.Second)
+		}
+	}
+}
+
+// reindexPolicy rewrites who may read the things of a policy.
+func (s *Service) reindexPolicy(ctx context.Context, id string) error {
+	ids, err := s.ix.ThingsOfPolicy(ctx, id)
+	if err != nil {
+		return err
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), maxBatch)
+		var b index.Batch
+		for _, tid := range ids[:n] {
+			e, ok, err := s.ix.Get(ctx, tid)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			d, err := s.doc(ctx, e)
+			if err != nil {
+				return err
+			}
+			b.Put = append(b.Put, d)
+		}
+		if err := s.ix.Write(ctx, b); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+func policyOf(doc jsonv.Value) string {
+	v, _ := doc.Get("policyId")
+	s, _ := v.Str()
+	return s
+}
+
+// follow creates (or finds again) this instance's durable consumers and
+// feeds their events to the apply loop. It reports whether events may have
+// been lost to the index (a new index, or one that was away longer than a
+// stream keeps events): then the index must be filled from the things
+// service.
+func (s *Service) follow(ctx context.Context) (lost bool, stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, f := range stops {
+			f()
+		}
+	}
+	for i := range eventSources {
+		src := &eventSources[i]
+		l, cc, err := s.consumer(ctx, src)
+		if err != nil {
+			stop()
+			return false, nil, err
+		}
+		lost = lost || l
+		cons, err := cc.Consume(func(m jetstream.Msg) {
+			select {
+			case s.events <- event{src: src, msg: m}:
+			case <-ctx.Done():
+			}
+		}, jetstream.PullMaxMessages(2*maxBatch))
+		if err != nil {
+			stop()
+			return false, nil, fmt.Errorf("consume %s events: %w", src.service, err)
+		}
+		stops = append(stops, cons.Stop)
+	}
+	return lost, stop, nil
+}
+
+// consumerName is the durable consumer of this index on a stream. The
+// index's own id is in the name, so a new index never inherits the
+// position of a lost one.
+func (s *Service) consumerName(src *source) string {
+	return "search-" + s.indexID + "-" + src.service
+}
+
+// consumer returns the durable consumer of src, creating it where the
+// index left off.
+func (s *Service) consumer(ctx context.Context, src *source) (lost bool, c jetstream.Consumer, err error) {
+	stream, err := s.waitStream(ctx, s.names.EventsStream(src.service))
+	if err != nil {
+		return false, nil, err
+	}
+	info := stream.CachedInfo()
+	var applied uint64
+	if v, ok, err := s.ix.Meta(ctx, src.meta); err != nil {
+		return false, nil, err
+	} else if ok {
+		applied, _ = strconv.ParseUint(v, 10, 64)
+	}
+	name := s.consumerName(src)
+	if c, err := stream.Consumer(ctx, name); err == nil {
+		ci := c.CachedInfo()
+		// Events between what was acknowledged and the stream's first are
+		// gone.
+		floor := max(ci.AckFloor.Stream, applied)
+		return floor+1 < info.State.FirstSeq, c, nil
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return false, nil, fmt.Errorf("consumer %s: %w", name, err)
+	}
+	start := applied + 1
+	switch {
+	case applied == 0:
+		// A new index: it is filled from the things service, and follows
+		// the events from now on.
+		lost = true
+		start = info.State.LastSeq + 1
+	case start < info.State.FirstSeq:
+		lost = true
+		start = info.State.FirstSeq
+	}
+	c, err = stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:           name,
+		Description:       "things-search index " + s.indexID + " (instance " + s.instance + ")",
+		FilterSubject:     s.names.EventsAll(src.service),
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
+		AckPolicy:         jetstream.AckAllPolicy,
+		AckWait:           time.Minute,
+		MaxAckPending:     16 * maxBatch,
+		InactiveThreshold: s.consumerInactivity,
+	})
+	if err != nil {
+		return false, nil, fmt.Errorf("create consumer %s: %w", name, err)
+	}
+	return lost, c, nil
+}
+
+// waitStream waits until the stream exists: the entity service that owns
+// it creates it when it starts.
+func (s *Service) waitStream(ctx context.Context, name string) (jetstream.Stream, error) {
+	for {
+		st, err := s.js.Stream(ctx, name)
+		if err == nil {
+			return st, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			s.log.Warn("event stream not readable yet", "stream", name, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -1,0 +1,400 @@
+package search
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/protocol/rql"
+	"github.com/dittonats/dittonats/services/internal/enforcer"
+	"github.com/dittonats/dittonats/services/internal/searchapi"
+	"github.com/dittonats/dittonats/services/search/index"
+	"github.com/dittonats/dittonats/streams"
+)
+
+// maxFilterLength bounds a filter's text, so that a huge filter is refused
+// before it is parsed (Ditto's gateway bounds the URI at 8 KiB; a POST body
+// can carry more).
+const maxFilterLength = 256 << 10
+
+// serveQueries answers searchapi requests until the subscription ends.
+// Each request is handled off the NATS callback, at most cfg.Queries at
+// once; the rest wait their turn.
+func (s *Service) serveQueries(ctx context.Context) (*nats.Subscription, error) {
+	sem := make(chan struct{}, s.cfg.Queries)
+	return s.nc.QueueSubscribe(s.names.SearchQueries(), streams.ServiceSearch, func(m *nats.Msg) {
+		go func() {
+			var req searchapi.Request
+			if err := json.Unmarshal(m.Data, &req); err != nil {
+				s.answerError(m, protocol.ErrJSONInvalid("The search request is not valid JSON: "+err.Error()))
+				return
+			}
+			if req.Type == searchapi.TypeAwait {
+				s.await(ctx, m, req) // waits, but does no work: no slot
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			s.answer(ctx, m, req)
+		}()
+	})
+}
+
+func (s *Service) answerError(m *nats.Msg, err error) {
+	perr := protocol.AsError(err)
+	if perr == nil {
+		s.log.Error("search request failed", "err", err)
+		perr = protocol.ErrGatewayInternal()
+	}
+	b, _ := json.Marshal(perr)
+	s.respond(m, perr.Status, b)
+}
+
+func (s *Service) respond(m *nats.Msg, status int, body []byte) {
+	reply := nats.NewMsg(m.Reply)
+	reply.Header.Set(searchapi.HeaderStatus, strconv.Itoa(status))
+	reply.Data = body
+	if err := m.RespondMsg(reply); err != nil {
+		s.log.Warn("search reply not sent", "err", err)
+	}
+}
+
+// authOf reads the caller's subjects; a request without them is refused.
+func authOf(m *nats.Msg) ([]string, error) {
+	var subjects []string
+	v := m.Header.Get(streams.HeaderAuth)
+	if v == "" || json.Unmarshal([]byte(v), &subjects) != nil || len(subjects) == 0 {
+		return nil, protocol.NewError(http.StatusUnauthorized, "gateway:authentication.failed",
+			"The search request carries no authenticated subjects.", "")
+	}
+	return subjects, nil
+}
+
+// query is a parsed search request.
+type query struct {
+	ix       index.Query
+	page     int
+	opts     rql.Options
+	fields   jsonv.FieldSelector
+	filter   *string
+	cursored bool
+}
+
+func (s *Service) answer(ctx context.Context, m *nats.Msg, req searchapi.Request) {
+	subjects, err := authOf(m)
+	if err != nil {
+		s.answerError(m, err)
+		return
+	}
+	q, err := s.parse(req, subjects)
+	if err != nil {
+		s.answerError(m, err)
+		return
+	}
+	timeout := s.cfg.QueryTimeout
+	if req.TimeoutMillis > 0 {
+		timeout = time.Duration(req.TimeoutMillis) * time.Millisecond
+	}
+	qctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	started := time.Now()
+	switch req.Type {
+	case searchapi.TypeCount:
+		n, err := s.ix.Count(qctx, q.ix)
+		if err != nil {
+			s.answerError(m, s.queryError(qctx, err))
+			return
+		}
+		s.respond(m, http.StatusOK, strconv.AppendInt(nil, n, 10))
+	case searchapi.TypeQuery:
+		body, err := s.search(qctx, q, m.Header.Get("correlation-id"))
+		if err != nil {
+			s.answerError(m, s.queryError(qctx, err))
+			return
+		}
+		s.respond(m, http.StatusOK, body)
+	default:
+		s.answerError(m, protocol.NewError(http.StatusBadRequest, "thing-search:command.unknown",
+			"The search request type <"+req.Type+"> is unknown.", ""))
+		return
+	}
+	s.queries.Add(1)
+	s.queryNanos.Add(int64(time.Since(started)))
+}
+
+func (s *Service) queryError(ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		return protocol.ErrSearchQueryTimeExceeded()
+	}
+	return err
+}
+
+// parse checks a request and turns it into an index query.
+func (s *Service) parse(req searchapi.Request, subjects []string) (query, error) {
+	q := query{ix: index.Query{Subjects: subjects, Namespaces: req.Namespaces, Now: time.Now()}}
+	if len(req.Filter) > maxFilterLength {
+		return q, protocol.ErrRQLExpressionInvalid("The filter is longer than " + strconv.Itoa(maxFilterLength) + " characters.")
+	}
+	if req.Filter != "" {
+		f := req.Filter
+		q.filter = &f
+	}
+	if req.Options != "" {
+		opts, err := rql.ParseOptions(req.Options)
+		if err != nil {
+			return q, err
+		}
+		q.opts = opts
+	}
+	if req.Type == searchapi.TypeCount {
+		// Ditto's count takes a filter and namespaces, nothing else.
+		q.opts = rql.Options{}
+	}
+	if req.Fields != "" {
+		fs, err := jsonv.ParseFieldSelector(req.Fields)
+		if err != nil {
+			return q, err
+		}
+		q.fields = fs
+	}
+	max := s.cfg.Limits.SearchPageMax()
+	q.page = s.cfg.Limits.SearchPageDefault()
+	switch {
+	case q.opts.Size > 0:
+		if q.opts.Size > max {
+			return q, protocol.ErrSearchOptionInvalid("The option 'size' must be at most " + strconv.Itoa(max) + ".")
+		}
+		q.page = q.opts.Size
+	case q.opts.Limit != nil:
+		if q.opts.Limit.Count > max {
+			return q, protocol.ErrSearchOptionInvalid("The option 'limit' must not have a count larger than " + strconv.Itoa(max) + ".")
+		}
+		q.page = q.opts.Limit.Count
+		q.ix.Offset = q.opts.Limit.Offset
+	}
+	sortKeys := q.opts.Sort
+	if q.opts.Cursor != "" {
+		c, keys, vals, err := decodeCursor(q.opts.Cursor)
+		if err != nil {
+			return q, err
+		}
+		switch {
+		case q.filter != nil && (c.Filter == nil || *c.Filter != *q.filter):
+			return q, errInvalidCursor("The parameter 'filter' must not differ from the original query of the cursor.")
+		case !sortCompatible(q.opts.Sort, keys):
+			return q, errInvalidCursor("The option 'sort' must not differ from the original query of the cursor.")
+		}
+		q.filter, q.ix.Namespaces, sortKeys = c.Filter, c.Namespaces, keys
+		q.ix.After = vals
+		q.cursored = true
+	}
+	if q.filter != nil {
+		n, err := rql.Parse(*q.filter)
+		if err != nil {
+			return q, err
+		}
+		q.ix.Filter = n
+	}
+	q.ix.Sort = sortWithThingID(sortKeys)
+	q.ix.Limit = q.page
+	return q, nil
+}
+
+// search runs a query and renders Ditto's SearchResult: the page's items,
+// each cut down to what the caller may read and to the selected fields,
+// and where the next page starts (Ditto's rules: with limit(...) only
+// nextPageOffset, with size(...) or a cursor only a cursor, otherwise
+// both; nextPageOffset is -1 on the last page unless size(...) or a cursor
+// is used).
+func (s *Service) search(ctx context.Context, q query, correlationID string) ([]byte, error) {
+	hits, err := s.ix.Query(ctx, q.ix)
+	if err != nil {
+		return nil, err
+	}
+	more := len(hits) > q.page
+	if more {
+		hits = hits[:q.page]
+	}
+	res := searchapi.Result{Items: make([]json.RawMessage, 0, len(hits))}
+	views := map[string]*enforcer.View{}
+	var mu sync.Mutex
+	for _, h := range hits {
+		item, err := s.item(ctx, h, q, views, &mu)
+		if err != nil {
+			return nil, err
+		}
+		res.Items = append(res.Items, item)
+	}
+	limited := q.opts.Limit != nil
+	if !q.cursored && q.opts.Size == 0 {
+		next := int64(-1)
+		if more {
+			next = int64(q.ix.Offset + q.page)
+		}
+		res.NextPageOffset = &next
+	}
+	if more && !limited && len(hits) > 0 {
+		vals, _ := json.Marshal(hits[len(hits)-1].SortValues)
+		res.Cursor = cursor{Filter: q.filter, Namespaces: q.ix.Namespaces, CorrelationID: correlationID,
+			Sort: (rql.Options{Sort: q.ix.Sort}).String(), Values: vals}.encode()
+	}
+	return json.Marshal(res)
+}
+
+// item renders one hit as the caller may see it.
+func (s *Service) item(ctx context.Context, h index.Hit, q query, views map[string]*enforcer.View, _ *sync.Mutex) (json.RawMessage, error) {
+	ns, _ := splitNS(h.ThingID)
+	view, ok := views[h.PolicyID+"\x00"+ns]
+	if !ok {
+		enf, err := s.policies.get(ctx, h.PolicyID)
+		if err != nil {
+			return nil, err
+		}
+		if enf != nil {
+			view = enf.For(ns, q.ix.Subjects)
+		}
+		views[h.PolicyID+"\x00"+ns] = view
+	}
+	doc := h.Thing
+	var visible jsonv.Value
+	if view != nil {
+		visible, _ = view.View(enforcer.TypeThing, nil, doc, enforcer.Read)
+	}
+	if visible.Kind() != jsonv.KindObject {
+		visible = jsonv.Object()
+	}
+	// Fields everyone who sees the thing may read (Ditto's allowlist).
+	out := make([]jsonv.Member, 0, visible.Len()+4)
+	out = append(out, jsonv.Member{Key: "thingId", Value: jsonv.String(h.ThingID)})
+	for _, m := range visible.Members() {
+		switch m.Key {
+		case "thingId", "_created", "_modified":
+			continue
+		}
+		out = append(out, m)
+	}
+	if q.fields != nil {
+		if v, ok := doc.Get("_created"); ok {
+			out = append(out, jsonv.Member{Key: "_created", Value: v})
+		}
+		if v, ok := doc.Get("_modified"); ok {
+			out = append(out, jsonv.Member{Key: "_modified", Value: v})
+		}
+		out = append(out,
+			jsonv.Member{Key: "_revision", Value: jsonv.Int(h.Revision)},
+			jsonv.Member{Key: "_namespace", Value: jsonv.String(ns)})
+		return jsonv.Object(out...).Select(q.fields).AppendJSON(nil), nil
+	}
+	return jsonv.Object(out...).AppendJSON(nil), nil
+}
+
+func splitNS(id string) (string, string) { return protocol.SplitID(id) }
+
+// await answers a search-persisted request: 204 once this instance's index
+// holds the thing at the revision (or no longer holds it, for a deletion),
+// 408 when the timeout passes first.
+func (s *Service) await(ctx context.Context, m *nats.Msg, req searchapi.Request) {
+	if _, err := authOf(m); err != nil {
+		s.answerError(m, err)
+		return
+	}
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	if timeout <= 0 {
+		timeout = s.cfg.QueryTimeout
+	}
+	w := s.waiters.add(req.ThingID, req.Revision, req.Deleted)
+	defer s.waiters.remove(req.ThingID, w)
+	e, ok, err := s.ix.Get(ctx, req.ThingID)
+	if err != nil {
+		s.answerError(m, err)
+		return
+	}
+	if (req.Deleted && !ok) || (!req.Deleted && ok && e.Revision >= req.Revision) {
+		s.respond(m, http.StatusNoContent, nil)
+		return
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		s.respond(m, http.StatusNoContent, nil)
+	case <-t.C:
+		s.answerError(m, protocol.ErrAckRequestTimeout(timeout))
+	case <-ctx.Done():
+	}
+}
+
+// waiters are the pending search-persisted requests, by thing.
+type waiters struct {
+	mu sync.Mutex
+	m  map[string][]*waiter
+}
+
+type waiter struct {
+	revision int64
+	deleted  bool
+	done     chan struct{}
+}
+
+func (ws *waiters) add(id string, rev int64, deleted bool) *waiter {
+	w := &waiter{revision: rev, deleted: deleted, done: make(chan struct{})}
+	ws.mu.Lock()
+	if ws.m == nil {
+		ws.m = map[string][]*waiter{}
+	}
+	ws.m[id] = append(ws.m[id], w)
+	ws.mu.Unlock()
+	return w
+}
+
+func (ws *waiters) remove(id string, w *waiter) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	list := ws.m[id]
+	for i, x := range list {
+		if x == w {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(ws.m, id)
+	} else {
+		ws.m[id] = list
+	}
+}
+
+// notify releases the waiters a write of the thing satisfies.
+func (ws *waiters) notify(id string, rev int64, deleted bool) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	list := ws.m[id]
+	if len(list) == 0 {
+		return
+	}
+	kept := list[:0]
+	for _, w := range list {
+		if (w.deleted && deleted) || (!w.deleted && rev >= w.revision) {
+			close(w.done)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	if len(kept) == 0 {
+		delete(ws.m, id)
+	} else {
+		ws.m[id] = kept
+	}
+}

@@ -1,0 +1,215 @@
+// Package search is the things-search service: it keeps its own full
+// search index of every thing (package index, SQLite) and answers search
+// queries from it.
+//
+// A projector follows the thing and policy event streams through the
+// index's own durable consumers and applies each thing's events in revision
+// order, idempotently by (thing, revision): an event the index already
+// has is skipped; one that does not follow the indexed revision (a gap)
+// makes it load the thing from the things service. A policy event re-indexes
+// the things the policy governs, with who may read what under the new
+// policy. Events are acknowledged only once the index transaction that
+// applied them has committed.
+//
+// A new index, or one that was away longer than the streams keep events,
+// is filled by walking every thing the things service has (page by page, a
+// few loads at a time); background sync walks the same way, slowly, and
+// repairs what differs. Every instance has its own index, so instances
+// serve queries independently; each must keep up with the whole write rate.
+package search
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/search/index"
+	"github.com/dittonats/dittonats/streams"
+)
+
+// Deps are what the service runs on.
+type Deps struct {
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Names    streams.Names
+	Shards   int
+	Instance string
+	// EventsMaxAge is how long the streams keep events: a consumer idle
+	// for longer is useless, so JetStream may remove it then.
+	EventsMaxAge time.Duration
+	Log          *slog.Logger
+}
+
+// Service is one things-search instance.
+type Service struct {
+	cfg      Config
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	names    streams.Names
+	instance string
+	log      *slog.Logger
+
+	ix       *index.Index
+	indexID  string
+	src      *sources
+	policies *policyCache
+	waiters  waiters
+
+	events  chan event
+	repairs chan repair
+	syncNow chan struct{}
+	// expiries is owned by the apply loop.
+	expiries map[string]time.Time
+
+	consumerInactivity time.Duration
+
+	stats               syncStats
+	applied, gapFetches atomic.Uint64
+	queries, queryNanos atomic.Int64
+	filled              atomic.Bool
+}
+
+// metaIndexID names the index's random id in its meta table.
+const metaIndexID = "index.id"
+
+// New opens (or creates) the index and wires the service; Run starts it.
+func New(cfg Config, d Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	fields, _ := parseIndexedFields(cfg.IndexedFields) // validated
+	path := cfg.IndexPath
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, "things-search.db")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("search index directory: %w", err)
+	}
+	opt := index.Options{}
+	if fields != nil {
+		opt.IndexedFields = fields.forNamespace
+	}
+	ix, err := index.Open(path, opt)
+	if err != nil {
+		return nil, fmt.Errorf("open search index %s: %w", path, err)
+	}
+	id, err := indexID(ix)
+	if err != nil {
+		ix.Close()
+		return nil, err
+	}
+	src := &sources{nc: d.NC, names: d.Names, cmd: command.New(d.NC, d.Names, d.Shards)}
+	s := &Service{
+		cfg: cfg, nc: d.NC, js: d.JS, names: d.Names, instance: d.Instance, log: d.Log.With("service", streams.ServiceSearch),
+		ix: ix, indexID: id, src: src,
+		events: make(chan event, 2*maxBatch), repairs: make(chan repair, 2*maxBatch),
+		syncNow: make(chan struct{}, 1), expiries: map[string]time.Time{},
+		consumerInactivity: max(d.EventsMaxAge, time.Hour),
+	}
+	s.policies = newPolicyCache(src.retrievePolicy, cfg.PolicyCacheTTL, cfg.PolicyCacheEntries)
+	return s, nil
+}
+
+// indexID returns the index's id, giving a new index one.
+func indexID(ix *index.Index) (string, error) {
+	ctx := context.Background()
+	if v, ok, err := ix.Meta(ctx, metaIndexID); err != nil {
+		return "", err
+	} else if ok {
+		return v, nil
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	if err := ix.Write(ctx, index.Batch{Meta: map[string]string{metaIndexID: id}}); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// Run serves queries and keeps the index current until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.ix.Close()
+	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		s.applyLoop(loopCtx)
+	}()
+	defer func() {
+		stopLoop()
+		<-loopDone
+	}()
+	sub, err := s.serveQueries(ctx)
+	if err != nil {
+		return err
+	}
+	defer sub.Drain()
+
+	lost, stopFollow, err := s.follow(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer stopFollow()
+	if lost {
+		s.log.Info("filling the search index from the things service", "index", s.indexID)
+		go s.fill(ctx)
+	} else {
+		s.filled.Store(true)
+	}
+	if s.cfg.SyncEnabled {
+		go s.backgroundSync(ctx)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// fill reconciles the whole index at full speed, retrying until it
+// succeeds once.
+func (s *Service) fill(ctx context.Context) {
+	started := time.Now()
+	for ctx.Err() == nil {
+		err := s.reconcile(ctx, reconcileOptions{})
+		if err == nil {
+			n, _ := s.ix.Len(ctx)
+			s.filled.Store(true)
+			s.log.Info("search index filled", "things", n, "took", time.Since(started).Round(time.Millisecond))
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("filling the search index failed, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// TriggerSync starts a background sync pass now (DevOps).
+func (s *Service) TriggerSync() {
+	select {
+	case s.syncNow <- struct{}{}:
+	default:
+	}
+}
+
+// Ready reports whether the index has been filled since it was created.
+func (s *Service) Ready() bool { return s.filled.Load() }

@@ -1,0 +1,232 @@
+package search_test
+
+import (
+	"encoding/json"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/searchapi"
+	"github.com/dittonats/dittonats/services/search/index"
+	"github.com/dittonats/dittonats/streams/streamstest"
+)
+
+// A policy letting ditto read and write everything, and ditto2 read only
+// the attribute "public" and the feature "shared" without its property
+// "secret".
+const sharedPolicy = `{"entries":{
+ "owner":{"subjects":{"nginx:ditto":{"type":"basic"}},
+   "resources":{"thing:/":{"grant":["READ","WRITE"],"revoke":[]},"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}},
+ "guest":{"subjects":{"nginx:ditto2":{"type":"basic"}},
+   "resources":{"thing:/attributes/public":{"grant":["READ"],"revoke":[]},
+     "thing:/features/shared":{"grant":["READ"],"revoke":[]},
+     "thing:/features/shared/properties/secret":{"grant":[],"revoke":["READ"]}}}}}`
+
+func TestSearchFollowsChanges(t *testing.T) {
+	f := newFixture(t)
+	f.startSearch(t, f.searchConfig("a.db"))
+
+	rev := f.put(t, "org.acme:one", `{"attributes":{"color":"red","size":3}}`)
+	f.put(t, "org.acme:two", `{"attributes":{"color":"blue","size":5}}`)
+	f.eventuallyIDs(t, ditto, `eq(attributes/color,"red")`, "org.acme:one")
+	f.eventuallyIDs(t, ditto, `gt(attributes/size,2)`, "org.acme:one", "org.acme:two")
+
+	// search-persisted: once the await answers, the query sees the change.
+	r := f.send(t, ditto, protocol.GroupThings, protocol.ActionModify, "org.acme:one", "/attributes/color", `"green"`, nil)
+	rev2 := revisionOf(t, r)
+	if rev2 != rev+1 {
+		t.Fatalf("revision %d after %d", rev2, rev)
+	}
+	status, body := f.ask(t, ditto, searchapi.Request{Type: searchapi.TypeAwait, ThingID: "org.acme:one", Revision: rev2, TimeoutMillis: 10000})
+	if status != 204 {
+		t.Fatalf("await: %d %s", status, body)
+	}
+	if got := f.ids(t, ditto, `eq(attributes/color,"green")`, ""); !slices.Equal(got, []string{"org.acme:one"}) {
+		t.Fatalf("after the await: %v", got)
+	}
+	// A revision that never comes times out with Ditto's ack timeout.
+	status, body = f.ask(t, ditto, searchapi.Request{Type: searchapi.TypeAwait, ThingID: "org.acme:one", Revision: rev2 + 10, TimeoutMillis: 200})
+	if status != 408 {
+		t.Fatalf("await of a future revision: %d %s", status, body)
+	}
+
+	f.send(t, ditto, protocol.GroupThings, protocol.ActionMerge, "org.acme:two", "/", `{"attributes":{"size":null,"tags":["x","y"]}}`, nil)
+	f.eventuallyIDs(t, ditto, `eq(attributes/tags,"y")`, "org.acme:two")
+	f.eventuallyIDs(t, ditto, `exists(attributes/size)`, "org.acme:one")
+
+	f.send(t, ditto, protocol.GroupThings, protocol.ActionDelete, "org.acme:one", "/", "", nil)
+	status, _ = f.ask(t, ditto, searchapi.Request{Type: searchapi.TypeAwait, ThingID: "org.acme:one", Deleted: true, TimeoutMillis: 10000})
+	if status != 204 {
+		t.Fatalf("await deletion: %d", status)
+	}
+	if n := f.count(t, ditto, ""); n != 1 {
+		t.Fatalf("count after delete = %d, want 1", n)
+	}
+}
+
+func TestSearchIsPolicyAware(t *testing.T) {
+	f := newFixture(t)
+	f.startSearch(t, f.searchConfig("a.db"))
+	f.send(t, ditto, protocol.GroupPolicies, protocol.ActionCreate, "org.acme:shared", "/", sharedPolicy, nil)
+	f.put(t, "org.acme:a", `{"policyId":"org.acme:shared","attributes":{"public":"p1","private":"x"},
+		"features":{"shared":{"properties":{"temp":21,"secret":"s"}},"hidden":{"properties":{"temp":99}}}}`)
+	f.put(t, "org.acme:b", `{"attributes":{"public":"p1","private":"x"}}`) // its own policy: ditto only
+	f.eventuallyIDs(t, ditto, `eq(attributes/private,"x")`, "org.acme:a", "org.acme:b")
+
+	// ditto2 sees only a, matches only on what it may read.
+	f.eventuallyIDs(t, ditto2, `eq(attributes/public,"p1")`, "org.acme:a")
+	for _, filter := range []string{`eq(attributes/private,"x")`, `eq(features/shared/properties/secret,"s")`,
+		`eq(features/hidden/properties/temp,99)`, `exists(features/hidden)`} {
+		if got := f.ids(t, ditto2, filter, ""); len(got) != 0 {
+			t.Errorf("%s as ditto2: %v, want nothing (not readable)", filter, got)
+		}
+	}
+	if got := f.ids(t, ditto2, `eq(features/shared/properties/temp,21)`, ""); !slices.Equal(got, []string{"org.acme:a"}) {
+		t.Errorf("readable feature property as ditto2: %v", got)
+	}
+	if n := f.count(t, ditto2, ""); n != 1 {
+		t.Errorf("count as ditto2 = %d, want 1 (b is invisible)", n)
+	}
+	// Several subjects: the union of what each may read.
+	if n := f.count(t, []string{"nginx:ditto2", "nginx:ditto"}, ""); n != 2 {
+		t.Errorf("count as both = %d, want 2", n)
+	}
+	// Hits carry only what the caller may read.
+	res := f.query(t, ditto2, searchapi.Request{Type: searchapi.TypeQuery})
+	if len(res.Items) != 1 {
+		t.Fatalf("ditto2 items: %s", res.Items)
+	}
+	want := `{"thingId":"org.acme:a","attributes":{"public":"p1"},"features":{"shared":{"properties":{"temp":21}}}}`
+	if !jsonv.MustParse(string(res.Items[0])).Equal(jsonv.MustParse(want)) {
+		t.Errorf("ditto2 sees %s, want %s", res.Items[0], want)
+	}
+
+	// A policy change takes effect: revoke ditto2's attribute.
+	f.send(t, ditto, protocol.GroupPolicies, protocol.ActionModify, "org.acme:shared", "/entries/guest/resources/thing:/attributes/public",
+		`{"grant":[],"revoke":["READ"]}`, nil)
+	f.eventuallyIDs(t, ditto2, `eq(attributes/public,"p1")`)
+	f.eventuallyIDs(t, ditto2, `eq(features/shared/properties/temp,21)`, "org.acme:a")
+	// Deleting the policy hides the thing from everyone.
+	f.send(t, ditto, protocol.GroupPolicies, protocol.ActionDelete, "org.acme:shared", "/", "", nil)
+	f.eventuallyIDs(t, ditto, `eq(attributes/private,"x")`, "org.acme:b")
+}
+
+func TestSearchQueryOptions(t *testing.T) {
+	f := newFixture(t)
+	f.startSearch(t, f.searchConfig("a.db"))
+	var want []string
+	for i := range 7 {
+		id := "org.acme:t" + string(rune('a'+i))
+		f.put(t, id, `{"attributes":{"n":`+string(rune('0'+(7-i)))+`,"even":`+map[bool]string{true: "true", false: "false"}[i%2 == 0]+`}}`)
+		want = append(want, id)
+	}
+	f.eventuallyIDs(t, ditto, `exists(attributes/n)`, want...)
+
+	// Cursor walk with size(3), sorted by n ascending (so ids descending).
+	var walked []string
+	req := searchapi.Request{Type: searchapi.TypeQuery, Options: "sort(+attributes/n),size(3)"}
+	for range 5 {
+		res := f.query(t, ditto, req)
+		walked = append(walked, idsOf(t, res)...)
+		if res.NextPageOffset != nil {
+			t.Errorf("size(...) page carries nextPageOffset %d", *res.NextPageOffset)
+		}
+		if res.Cursor == "" {
+			break
+		}
+		req.Options = "size(3),cursor(" + res.Cursor + ")"
+	}
+	rev := slices.Clone(want)
+	slices.Reverse(rev)
+	if !slices.Equal(walked, rev) {
+		t.Errorf("cursor walk = %v, want %v", walked, rev)
+	}
+	// limit(offset,count) pages with nextPageOffset.
+	res := f.query(t, ditto, searchapi.Request{Type: searchapi.TypeQuery, Options: "limit(2,3)"})
+	if got := idsOf(t, res); !slices.Equal(got, want[2:5]) || res.NextPageOffset == nil || *res.NextPageOffset != 5 || res.Cursor != "" {
+		t.Errorf("limit(2,3): %v next %v cursor %q", got, res.NextPageOffset, res.Cursor)
+	}
+	res = f.query(t, ditto, searchapi.Request{Type: searchapi.TypeQuery, Options: "limit(5,3)"})
+	if got := idsOf(t, res); !slices.Equal(got, want[5:]) || res.NextPageOffset == nil || *res.NextPageOffset != -1 {
+		t.Errorf("last limit page: %v next %v", got, res.NextPageOffset)
+	}
+	// fields
+	res = f.query(t, ditto, searchapi.Request{Type: searchapi.TypeQuery, Filter: `eq(thingId,"org.acme:ta")`, Fields: "thingId,attributes/n,_revision"})
+	if len(res.Items) != 1 || !jsonv.MustParse(string(res.Items[0])).Equal(jsonv.MustParse(`{"thingId":"org.acme:ta","attributes":{"n":7},"_revision":1}`)) {
+		t.Errorf("fields: %s", res.Items)
+	}
+	// Bad input gets Ditto's errors.
+	for _, tc := range []struct {
+		req  searchapi.Request
+		code string
+	}{
+		{searchapi.Request{Type: searchapi.TypeQuery, Filter: `eq(attributes/n,`}, "rql.expression.invalid"},
+		{searchapi.Request{Type: searchapi.TypeQuery, Filter: `foo(attributes/n,1)`}, "rql.expression.invalid"},
+		{searchapi.Request{Type: searchapi.TypeQuery, Options: "size(201)"}, "thing-search:search.option.invalid"},
+		{searchapi.Request{Type: searchapi.TypeQuery, Options: "sort(thingId)"}, "thing-search:search.option.invalid"},
+		{searchapi.Request{Type: searchapi.TypeQuery, Options: "cursor(Zm9v)"}, "thing-search:search.option.invalid"},
+		{searchapi.Request{Type: searchapi.TypeQuery, Options: "size(2),cursor(" + f.query(t, ditto, searchapi.Request{Type: searchapi.TypeQuery, Options: "size(2)"}).Cursor + ")", Filter: `eq(attributes/n,1)`}, "thing-search:search.option.invalid"},
+	} {
+		status, body := f.ask(t, ditto, tc.req)
+		var e protocol.Error
+		_ = json.Unmarshal(body, &e)
+		if status != 400 || e.Code != tc.code {
+			t.Errorf("%+v: %d %s, want 400 %s", tc.req, status, body, tc.code)
+		}
+	}
+	// No subjects: refused.
+	if status, _ := f.ask(t, nil, searchapi.Request{Type: searchapi.TypeQuery}); status != 401 {
+		t.Errorf("without subjects: %d, want 401", status)
+	}
+}
+
+// A new index is filled from the things service; a removed index file is
+// rebuilt; rows deleted behind the service's back and events it never
+// applied are repaired by background sync.
+func TestSearchFillsAndRepairs(t *testing.T) {
+	f := newFixture(t)
+	for i := range 30 {
+		f.put(t, "org.acme:pre-"+string(rune('a'+i/10))+string(rune('0'+i%10)), `{"attributes":{"k":"v"}}`)
+	}
+	cfg := f.searchConfig("fill.db")
+	s, r := f.startSearch(t, cfg)
+	if n := f.count(t, ditto, `eq(attributes/k,"v")`); n != 30 {
+		t.Fatalf("filled index counts %d, want 30", n)
+	}
+	r.stop()
+
+	// Behind its back: rows deleted, a stale revision.
+	ix, err := index.Open(cfg.IndexPath, index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Write(t.Context(), index.Batch{Delete: []string{"org.acme:pre-a0", "org.acme:pre-a1"}}); err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	f.put(t, "org.acme:pre-b0", `{"attributes":{"k":"w"}}`) // applied from the events on restart
+	s, _ = f.startSearch(t, cfg)
+	f.eventuallyIDs(t, ditto, `eq(attributes/k,"w")`, "org.acme:pre-b0")
+	if n := f.count(t, ditto, `eq(attributes/k,"v")`); n != 27 {
+		t.Fatalf("before sync: %d, want 27", n)
+	}
+	s.TriggerSync()
+	streamstest.Eventually(t, 30*time.Second, func() error {
+		if n := f.count(t, ditto, `eq(attributes/k,"v")`); n != 29 {
+			return errorf("after sync: %d, want 29", n)
+		}
+		return nil
+	})
+
+	// The index file removed: a new index is filled again.
+	cfg2 := cfg
+	cfg2.IndexPath = cfg.IndexPath + ".new"
+	_ = os.Remove(cfg2.IndexPath)
+	f.startSearch(t, cfg2)
+	if n := f.count(t, ditto, ""); n != 30 {
+		t.Fatalf("rebuilt index counts %d, want 30", n)
+	}
+}

@@ -1,0 +1,192 @@
+package search
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/internal/enforcer"
+	"github.com/dittonats/dittonats/services/internal/entity"
+	"github.com/dittonats/dittonats/streams"
+)
+
+// errGone reports that a thing or policy does not exist (any more).
+var errGone = errors.New("search: entity does not exist")
+
+// thingFields are what the index keeps of a thing: the whole thing and the
+// computed fields a search can filter, sort and select on.
+const thingFields = "thingId,policyId,definition,attributes,features,_created,_modified,_revision"
+
+// sources loads things and policies from their services over the internal
+// command subjects: the search service sees them unfiltered, as Ditto's
+// search updater does, and filters per caller itself.
+type sources struct {
+	nc    *nats.Conn
+	names streams.Names
+	cmd   *command.Client
+}
+
+// thing is a thing as the index is fed with it.
+type thing struct {
+	id       string
+	revision int64
+	doc      jsonv.Value // without _revision
+}
+
+// retrieveThing loads the current state of a thing; errGone when it does
+// not exist.
+func (s *sources) retrieveThing(ctx context.Context, id string) (thing, error) {
+	ns, name := protocol.SplitID(id)
+	env := protocol.Envelope{
+		Topic:   protocol.Topic{Namespace: ns, EntityName: name, Group: protocol.GroupThings, Channel: protocol.ChannelTwin, Criterion: protocol.CriterionCommands, Action: protocol.ActionRetrieve}.String(),
+		Headers: protocol.Headers{},
+		Path:    "/",
+		Fields:  thingFields,
+	}
+	reply, err := s.cmd.Request(ctx, command.Request{Envelope: env, EntityID: id, Group: protocol.GroupThings, Kind: streams.KindInternal, Timeout: timeoutOf(ctx)})
+	if err != nil {
+		return thing{}, fmt.Errorf("retrieve thing %s: %w", id, err)
+	}
+	if perr, ok := reply.AsError(); ok {
+		if perr.Status == 404 {
+			return thing{}, errGone
+		}
+		return thing{}, fmt.Errorf("retrieve thing %s: %w", id, perr)
+	}
+	doc, err := jsonv.Parse(reply.Value)
+	if err != nil {
+		return thing{}, fmt.Errorf("retrieve thing %s: %w", id, err)
+	}
+	rv, _ := doc.Get("_revision")
+	rev, _ := rv.Int64()
+	doc, _ = doc.Delete(jsonv.Pointer{"_revision"})
+	return thing{id: id, revision: rev, doc: doc}, nil
+}
+
+// retrievePolicy loads a policy; errGone when it does not exist.
+func (s *sources) retrievePolicy(ctx context.Context, id string) (jsonv.Value, error) {
+	ns, name := protocol.SplitID(id)
+	env := protocol.Envelope{
+		Topic:   protocol.Topic{Namespace: ns, EntityName: name, Group: protocol.GroupPolicies, Criterion: protocol.CriterionCommands, Action: protocol.ActionRetrieve}.String(),
+		Headers: protocol.Headers{},
+		Path:    "/",
+	}
+	reply, err := s.cmd.Request(ctx, command.Request{Envelope: env, EntityID: id, Group: protocol.GroupPolicies, Kind: streams.KindInternal, Timeout: timeoutOf(ctx)})
+	if err != nil {
+		return jsonv.Value{}, fmt.Errorf("retrieve policy %s: %w", id, err)
+	}
+	if perr, ok := reply.AsError(); ok {
+		if perr.Status == 404 {
+			return jsonv.Value{}, errGone
+		}
+		return jsonv.Value{}, fmt.Errorf("retrieve policy %s: %w", id, perr)
+	}
+	return jsonv.Parse(reply.Value)
+}
+
+// listThings returns a page of thing ids after after, in the things
+// service's order; a short page is the last.
+func (s *sources) listThings(ctx context.Context, after string, limit int) ([]string, error) {
+	b, _ := json.Marshal(entity.ListRequest{After: after, Limit: limit})
+	m, err := command.RequestWithin(s.nc, &nats.Msg{Subject: s.names.EntityList(streams.ServiceThings), Data: b}, timeoutOf(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("list things after %q: %w", after, err)
+	}
+	var reply entity.ListReply
+	if err := json.Unmarshal(m.Data, &reply); err != nil {
+		return nil, fmt.Errorf("list things after %q: %w", after, err)
+	}
+	if reply.Error != "" {
+		return nil, fmt.Errorf("list things after %q: %s", after, reply.Error)
+	}
+	return reply.IDs, nil
+}
+
+// timeoutOf is the time ctx leaves, 30 seconds without a deadline.
+func timeoutOf(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl), time.Millisecond)
+	}
+	return 30 * time.Second
+}
+
+// policyCache holds compiled policies by id for the projector (which
+// computes who may read what) and the queries (which cut hits down to what
+// the caller may read). Policy events invalidate entries; a TTL bounds
+// what a lost event can leave stale.
+type policyCache struct {
+	fetch func(ctx context.Context, id string) (jsonv.Value, error)
+	ttl   time.Duration
+	max   int
+
+	mu      sync.Mutex
+	entries map[string]cachedPolicy
+}
+
+type cachedPolicy struct {
+	enf    *enforcer.Enforcer // nil: the policy does not exist
+	loaded time.Time
+}
+
+func newPolicyCache(fetch func(ctx context.Context, id string) (jsonv.Value, error), ttl time.Duration, max int) *policyCache {
+	return &policyCache{fetch: fetch, ttl: ttl, max: max, entries: map[string]cachedPolicy{}}
+}
+
+// get returns the compiled policy, nil when it does not exist.
+func (c *policyCache) get(ctx context.Context, id string) (*enforcer.Enforcer, error) {
+	if id == "" {
+		return nil, nil
+	}
+	c.mu.Lock()
+	e, ok := c.entries[id]
+	c.mu.Unlock()
+	if ok && time.Since(e.loaded) < c.ttl {
+		return e.enf, nil
+	}
+	doc, err := c.fetch(ctx, id)
+	var enf *enforcer.Enforcer
+	switch {
+	case errors.Is(err, errGone):
+	case err != nil:
+		return nil, err
+	default:
+		if enf, err = enforcer.Compile(doc); err != nil {
+			return nil, fmt.Errorf("policy %s: %w", id, err)
+		}
+	}
+	c.mu.Lock()
+	if len(c.entries) >= c.max {
+		for k := range c.entries { // drop an arbitrary tenth
+			delete(c.entries, k)
+			if len(c.entries) < c.max*9/10 {
+				break
+			}
+		}
+	}
+	c.entries[id] = cachedPolicy{enf: enf, loaded: time.Now()}
+	c.mu.Unlock()
+	return enf, nil
+}
+
+// cached returns the compiled policy if it is cached, without loading it.
+func (c *policyCache) cached(id string) (*enforcer.Enforcer, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	return e.enf, ok
+}
+
+// invalidate forgets a policy: it changed.
+func (c *policyCache) invalidate(id string) {
+	c.mu.Lock()
+	delete(c.entries, id)
+	c.mu.Unlock()
+}
