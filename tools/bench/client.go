@@ -34,12 +34,18 @@ const maxLine = 16 << 10
 // error.
 const errorBodyLimit = 4096
 
+// okBodyLimit is how much of a 2xx answer's body is kept for a request
+// whose op checks it (a search result page); more is an error.
+const okBodyLimit = 4 << 20
+
 var (
 	// errProtocol is an answer this client cannot read as HTTP/1.1.
 	errProtocol = errors.New("malformed HTTP response")
 	// errNothingRead is a connection that failed before the first byte of
 	// the answer: the request may not have reached the server.
 	errNothingRead = errors.New("no answer")
+	// errBodyTooLarge is a 2xx body to be kept that exceeds okBodyLimit.
+	errBodyTooLarge = errors.New("answer body too large to check")
 )
 
 // conn is one keep-alive connection and its buffers.
@@ -81,16 +87,20 @@ func (c *conn) close() {
 	c.nc.Close()
 }
 
-// roundTrip sends one request and reads its whole answer. It returns the
-// status, up to errorBodyLimit bytes of the body of a non-2xx answer, and
-// whether the connection can carry another request.
-func (c *conn) roundTrip(t *target, method, path string, body []byte) (status int, errBody []byte, keep bool, err error) {
+// roundTrip sends one request and reads its whole answer. header is extra
+// header lines, each ending in CRLF ("" for none). It returns the status,
+// up to errorBodyLimit bytes of the body of a non-2xx answer, and whether
+// the connection can carry another request. When okBody is not nil, the
+// body of a 2xx answer replaces its contents.
+func (c *conn) roundTrip(t *target, method, path, header string, body []byte, okBody *[]byte) (status int, errBody []byte, keep bool, err error) {
 	b := append(c.wbuf[:0], method...)
 	b = append(b, ' ')
 	b = append(b, path...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, t.host...)
-	b = append(b, "\r\nAuthorization: "...)
+	b = append(b, "\r\n"...)
+	b = append(b, header...)
+	b = append(b, "Authorization: "...)
 	b = append(b, t.auth...)
 	if body != nil {
 		b = append(b, "\r\nContent-Type: application/json\r\nContent-Length: "...)
@@ -111,12 +121,13 @@ func (c *conn) roundTrip(t *target, method, path string, body []byte) (status in
 		}
 		return 0, nil, false, fmt.Errorf("%w: %w", errNothingRead, err)
 	}
-	return readResponse(c.br, method == "HEAD")
+	return readResponse(c.br, method == "HEAD", okBody)
 }
 
 // readResponse reads one answer from br; noBody is set for the answer to a
-// HEAD request.
-func readResponse(br *bufio.Reader, noBody bool) (status int, errBody []byte, keep bool, err error) {
+// HEAD request. The body of a 2xx answer is discarded, or, when okBody is
+// not nil, replaces its contents (up to okBodyLimit bytes).
+func readResponse(br *bufio.Reader, noBody bool, okBody *[]byte) (status int, errBody []byte, keep bool, err error) {
 	var length int64
 	var chunked bool
 	for {
@@ -172,20 +183,28 @@ func readResponse(br *bufio.Reader, noBody bool) (status int, errBody []byte, ke
 		}
 	}
 	var keepBody *[]byte
-	if status/100 != 2 {
+	limit := errorBodyLimit
+	switch {
+	case status/100 != 2:
 		errBody = make([]byte, 0, 256)
 		keepBody = &errBody
+	case okBody != nil:
+		*okBody = (*okBody)[:0]
+		keepBody, limit = okBody, okBodyLimit
 	}
 	switch {
 	case noBody || status == 204 || status == 304:
 	case chunked:
-		err = readChunked(br, keepBody)
+		err = readChunked(br, keepBody, limit)
 	case length >= 0:
-		err = readBody(br, length, keepBody)
+		err = readBody(br, length, keepBody, limit)
 	default:
 		// Framed by the end of the connection.
 		keep = false
-		err = readBody(br, -1, keepBody)
+		err = readBody(br, -1, keepBody, limit)
+	}
+	if err == nil && keepBody == okBody && okBody != nil && len(*okBody) >= okBodyLimit {
+		err = errBodyTooLarge
 	}
 	if err != nil {
 		return 0, nil, false, err
@@ -214,9 +233,8 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 }
 
 // readBody consumes n bytes of body (n < 0: up to the end of the
-// connection), appending up to errorBodyLimit of them to *keep when keep is
-// not nil.
-func readBody(br *bufio.Reader, n int64, keep *[]byte) error {
+// connection), appending up to limit of them to *keep when keep is not nil.
+func readBody(br *bufio.Reader, n int64, keep *[]byte, limit int) error {
 	for n != 0 {
 		// Peek(1) fills the buffer when it is empty.
 		if _, err := br.Peek(1); err != nil {
@@ -232,8 +250,8 @@ func readBody(br *bufio.Reader, n int64, keep *[]byte) error {
 		if n >= 0 && int64(len(chunk)) > n {
 			chunk = chunk[:n]
 		}
-		if keep != nil && len(*keep) < errorBodyLimit {
-			*keep = append(*keep, chunk[:min(len(chunk), errorBodyLimit-len(*keep))]...)
+		if keep != nil && len(*keep) < limit {
+			*keep = append(*keep, chunk[:min(len(chunk), limit-len(*keep))]...)
 		}
 		if _, err := br.Discard(len(chunk)); err != nil {
 			return err
@@ -245,8 +263,9 @@ func readBody(br *bufio.Reader, n int64, keep *[]byte) error {
 	return nil
 }
 
-// readChunked consumes a chunked body and its trailer.
-func readChunked(br *bufio.Reader, keep *[]byte) error {
+// readChunked consumes a chunked body and its trailer, keeping up to limit
+// bytes of it as readBody does.
+func readChunked(br *bufio.Reader, keep *[]byte, limit int) error {
 	for {
 		line, err := readLine(br)
 		if err != nil {
@@ -262,7 +281,7 @@ func readChunked(br *bufio.Reader, keep *[]byte) error {
 		if size == 0 {
 			break
 		}
-		if err := readBody(br, size, keep); err != nil {
+		if err := readBody(br, size, keep, limit); err != nil {
 			return err
 		}
 		if crlf, err := readLine(br); err != nil || len(crlf) != 0 {

@@ -42,7 +42,7 @@ func TestReadResponse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			br := bufio.NewReader(strings.NewReader(tt.raw))
-			status, errBody, keep, err := readResponse(br, tt.head)
+			status, errBody, keep, err := readResponse(br, tt.head, nil)
 			if err != nil {
 				t.Fatalf("readResponse: %v", err)
 			}
@@ -80,7 +80,7 @@ func TestReadResponseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			br := bufio.NewReaderSize(strings.NewReader(tt.raw), maxLine)
-			if _, _, _, err := readResponse(br, false); !errors.Is(err, tt.want) {
+			if _, _, _, err := readResponse(br, false, nil); !errors.Is(err, tt.want) {
 				t.Errorf("error %v, want %v", err, tt.want)
 			}
 		})
@@ -99,7 +99,7 @@ func FuzzReadResponse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		status, errBody, _, err := readResponse(bufio.NewReaderSize(strings.NewReader(raw), maxLine), false)
+		status, errBody, _, err := readResponse(bufio.NewReaderSize(strings.NewReader(raw), maxLine), false, nil)
 		if err != nil {
 			return
 		}

@@ -13,6 +13,9 @@
 //	WARMUP         GET every thing once, then the server's RSS is the RSS with N hot things
 //	READ_THINGS    GET random things with C keep-alive connections for D
 //	MODIFY_THINGS  PUT one feature property of random things for D
+//	SEARCH_LAG, MODIFY_THINGS_ACKED, SEARCH_THINGS, SEARCH_ATTRIBUTE, SEARCH_SORTED, COUNT
+//	               the things-search scenarios, each for D (see search.go); before WARMUP an
+//	               INDEX_CATCHUP row waits until search counts all N things
 //	RESTART        SIGTERM, start again on the same data, time until the first GET answers 200
 //
 // Unless -url names a running platform, bench starts `ditto` itself with a

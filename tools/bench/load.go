@@ -64,6 +64,13 @@ type op struct {
 	path   func(i int) string
 	// body returns the request body, nil for none.
 	body func(w *worker, i int) []byte
+	// header is extra request header lines, each ending in CRLF.
+	header string
+	// check, when set, judges the body of a 2xx answer (which is then read
+	// into the worker's buffer instead of discarded): an error counts the
+	// request as failed. Search scenarios use it, since a query that
+	// answers 200 with the wrong things has not succeeded.
+	check func(i int, body []byte) error
 }
 
 // worker is one connection's closed loop: it sends the next request when the
@@ -76,6 +83,8 @@ type worker struct {
 	errs errorTally
 	ok   int64 // successful requests in the current phase
 	seq  int   // counts this worker's requests, to vary written values
+	// resp holds the body of the last 2xx answer an op checked.
+	resp []byte
 }
 
 // newWorkers returns n workers; each dials its connection with its first
@@ -117,16 +126,35 @@ func (w *worker) do(ctx context.Context, t *target, o *op, i int) error {
 	if o.body != nil {
 		body = o.body(w, i)
 	}
+	if o.check == nil {
+		_, err := w.exchange(ctx, t, o.method, path, o.header, body, false)
+		return err
+	}
+	resp, err := w.exchange(ctx, t, o.method, path, o.header, body, true)
+	if err != nil {
+		return err
+	}
+	return o.check(i, resp)
+}
+
+// exchange sends one request and reads its whole answer; a non-2xx answer
+// or a transport failure is returned as an error. With keepBody it returns
+// the body of the 2xx answer, valid until the worker's next request.
+func (w *worker) exchange(ctx context.Context, t *target, method, path, header string, body []byte, keepBody bool) ([]byte, error) {
+	var okBody *[]byte
+	if keepBody {
+		okBody = &w.resp
+	}
 	for attempt := 0; ; attempt++ {
 		if w.conn == nil {
 			c, err := t.dial(ctx)
 			if err != nil {
-				return transportError{err}
+				return nil, transportError{err}
 			}
 			w.conn = c
 		}
 		reused := w.conn.used
-		status, errBody, keep, err := w.conn.roundTrip(t, o.method, path, body)
+		status, errBody, keep, err := w.conn.roundTrip(t, method, path, header, body, okBody)
 		if err != nil {
 			w.closeConn()
 			// The server may have closed the idle connection as the request
@@ -134,16 +162,19 @@ func (w *worker) do(ctx context.Context, t *target, o *op, i int) error {
 			if reused && attempt == 0 && ctx.Err() == nil && nothingRead(err) {
 				continue
 			}
-			return transportError{err}
+			return nil, transportError{err}
 		}
 		w.conn.used = true
 		if !keep {
 			w.closeConn()
 		}
 		if status/100 != 2 {
-			return newStatusError(status, errBody)
+			return nil, newStatusError(status, errBody)
 		}
-		return nil
+		if okBody != nil {
+			return *okBody, nil
+		}
+		return nil, nil
 	}
 }
 
@@ -182,10 +213,21 @@ type transportError struct{ err error }
 func (e transportError) Error() string { return "transport: " + e.err.Error() }
 func (e transportError) Unwrap() error { return e.err }
 
+// resultError is a 2xx answer whose body is not what the request should
+// have found. kind names the failure without the thing, so that one cause
+// is one kind; detail is the example.
+type resultError struct{ kind, detail string }
+
+func (e resultError) Error() string { return e.kind + ": " + e.detail }
+
 // classify returns the kind an error is counted under: the status and Ditto
-// code, or the transport failure without the URL (which names the thing and
-// would make every failure its own kind).
+// code, the wrong result, or the transport failure without the URL (which
+// names the thing and would make every failure its own kind).
 func classify(err error) (kind, example string) {
+	var re resultError
+	if errors.As(err, &re) {
+		return "wrong result: " + re.kind, re.detail
+	}
 	var se statusError
 	if errors.As(err, &se) {
 		if se.code != "" {

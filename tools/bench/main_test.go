@@ -30,7 +30,7 @@ func TestParseScenarios(t *testing.T) {
 		{"all in run order", "RESTART,BASELINE,READ_THINGS", []string{scBaseline, scRead, scRestart}, false},
 		{"case and spaces", " read_things , Modify_Things", []string{scRead, scModify}, false},
 		{"duplicates", "CREATE,CREATE", []string{scCreate}, false},
-		{"unknown", "READ_THINGS,SEARCH_THINGS", nil, true},
+		{"unknown", "READ_THINGS,SEARCH_EVERYTHING", nil, true},
 		{"empty", " , ", nil, true},
 	}
 	for _, tt := range tests {

@@ -126,6 +126,16 @@ func (r *report) baselineRate() float64 {
 	return 0
 }
 
+// result returns the row of scenario, if it ran.
+func (r *report) result(scenario string) (result, bool) {
+	for _, res := range r.Results {
+		if res.Scenario == scenario {
+			return res, true
+		}
+	}
+	return result{}, false
+}
+
 // totalErrors sums the errors of every row.
 func (r *report) totalErrors() int64 {
 	var n int64
@@ -160,7 +170,7 @@ func writeTable(w io.Writer, results []result, baseRate float64) {
 	rows := [][]string{{"scenario", "ops", "elapsed", "ops/s", "p50", "p99", "errors", "vs BASELINE", "cpu srv/gen", "RSS after"}}
 	for _, r := range results {
 		rate, ratio := "-", "-"
-		if r.Scenario != scRestart && r.Scenario != scEvents {
+		if hasRate(r.Scenario) {
 			rate = fmtRate(r.opsPerSec())
 			if baseRate > 0 {
 				ratio = fmt.Sprintf("%.1f%%", 100*r.opsPerSec()/baseRate)
@@ -301,7 +311,7 @@ func writeJSON(w io.Writer, r *report) error {
 			ErrorKinds: res.ErrorKinds,
 			Note:       res.Note,
 		}
-		if res.Scenario != scRestart && res.Scenario != scEvents {
+		if hasRate(res.Scenario) {
 			j.OpsPerSec = ptr(res.opsPerSec())
 			if base > 0 {
 				j.Ratio = ptr(res.opsPerSec() / base)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -67,10 +68,14 @@ func (r *runner) logf(format string, args ...any) {
 func (r *runner) add(res result) {
 	r.rep.Results = append(r.rep.Results, res)
 	if res.Scenario == scRestart {
-		r.logf("%-13s %d errors, first 200 after %s, RSS %s", res.Scenario, res.Errors, fmtDur(res.Elapsed), fmtBytes(res.RSS))
+		r.logf("%-19s %d errors, first 200 after %s, RSS %s", res.Scenario, res.Errors, fmtDur(res.Elapsed), fmtBytes(res.RSS))
 		return
 	}
-	r.logf("%-13s %d ok, %d errors, %s/s, p50 %s, p99 %s, RSS %s",
+	if !hasRate(res.Scenario) {
+		r.logf("%-19s %d ok, %d errors in %s, p50 %s, p99 %s", res.Scenario, res.Ops, res.Errors, fmtDur(res.Elapsed), fmtDur(res.P50), fmtDur(res.P99))
+		return
+	}
+	r.logf("%-19s %d ok, %d errors, %s/s, p50 %s, p99 %s, RSS %s",
 		res.Scenario, res.Ops, res.Errors, fmtRate(res.opsPerSec()), fmtDur(res.P50), fmtDur(res.P99), fmtBytes(res.RSS))
 }
 
@@ -132,6 +137,13 @@ func (r *runner) createOp() *op {
 // load runs a warm-up and then the measured phase of a duration scenario
 // against random things. srv may be nil (a platform bench did not start).
 func (r *runner) load(ctx context.Context, name string, t *target, ws []*worker, srv *proc, o *op) result {
+	return r.loadBeside(ctx, name, t, ws, srv, o, nil)
+}
+
+// loadBeside is load with beside, when not nil, running alongside the
+// measured phase: it gets a context that ends with the phase, and the row
+// is made once it returned.
+func (r *runner) loadBeside(ctx context.Context, name string, t *target, ws []*worker, srv *proc, o *op, beside func(phase context.Context)) result {
 	errs := errorTally{}
 	if r.cfg.warmup > 0 {
 		r.logf("%s: warm-up for %s", name, r.cfg.warmup)
@@ -145,7 +157,15 @@ func (r *runner) load(ctx context.Context, name string, t *target, ws []*worker,
 	}
 	r.logf("%s: %d connections for %s", name, r.cfg.c, r.cfg.d)
 	cpu := startCPU(pidOf(srv))
+	phase, endPhase := context.WithCancel(ctx)
+	defer endPhase()
+	var besides sync.WaitGroup
+	if beside != nil {
+		besides.Go(func() { beside(phase) })
+	}
 	p := runPhase(ctx, t, ws, o, randomPick(r.cfg.n), r.cfg.d, true)
+	endPhase()
+	besides.Wait()
 	if o.method != "GET" {
 		r.acked += p.ops
 	}
@@ -246,6 +266,16 @@ func (r *runner) platform(ctx context.Context) (err error) {
 		}
 		r.add(res)
 	}
+	created := time.Now()
+	// The search index follows the event streams; searches of things it
+	// does not have yet would measure its backlog, not the queries.
+	if r.cfg.searching() {
+		res := r.catchUp(ctx, t, created)
+		if err := checked(); err != nil {
+			return err
+		}
+		r.add(res)
+	}
 	if r.cfg.selected(scWarmup) || r.cfg.selected(scRead) || r.cfg.selected(scModify) {
 		r.logf("WARMUP: GET each of %d things once", r.cfg.n)
 		res := r.counted(ctx, scWarmup, t, ws, srv, r.readOp())
@@ -266,11 +296,21 @@ func (r *runner) platform(ctx context.Context) (err error) {
 		if err := checked(); err != nil {
 			return err
 		}
+		if s.name == scModify {
+			res.Note = "ditto's things-search indexes every write as it is made (MODIFY_THINGS_ACKED waits for it)"
+			if base := r.rep.baselineRate(); base > 0 {
+				res.Note = fmt.Sprintf("with ditto's things-search indexing every write: %s/s = %.1f%% of BASELINE (MODIFY_THINGS_ACKED waits for the index)",
+					fmtRate(res.opsPerSec()), 100*res.opsPerSec()/base)
+			}
+		}
 		r.add(res)
 		if s.name == scModify && srv != nil {
 			r.logf("%s: reading the thing events stream", scEvents)
 			r.add(r.checkEvents(ctx, r.natsPort, r.acked))
 		}
+	}
+	if err := r.search(ctx, t, ws, srv, checked); err != nil {
+		return err
 	}
 	if r.cfg.selected(scRestart) {
 		if srv == nil {

@@ -10,7 +10,8 @@ import (
 )
 
 // TestSmoke runs every scenario against the real platform binary with tiny
-// parameters and checks that each ran and none had an error. It needs the
+// parameters and checks that each ran and none had an error; the search
+// scenarios' queries count a wrong result as an error. It needs the
 // binaries `make build` puts in bin/: DITTO_E2E_BIN=$PWD/bin.
 func TestSmoke(t *testing.T) {
 	dir := os.Getenv("DITTO_E2E_BIN")
@@ -50,6 +51,15 @@ func TestSmoke(t *testing.T) {
 	}
 	if r := ran[scWarmup]; r.Ops != 50 || r.RSS <= 0 {
 		t.Errorf("WARMUP: %d reads and RSS %d, want 50 and the server's RSS", r.Ops, r.RSS)
+	}
+	// Rows that come with scenarios rather than being selected.
+	for _, sc := range []string{scEvents, scIndexCatchUp} {
+		if r, ok := ran[sc]; !ok || r.Errors != 0 {
+			t.Errorf("%s: ran %v, %d errors %+v; want a row without errors", sc, ok, r.Errors, r.ErrorKinds)
+		}
+	}
+	if r := ran[scIndexCatchUp]; r.Ops != 50 {
+		t.Errorf("INDEX_CATCHUP: counted %d things, want 50", r.Ops)
 	}
 }
 

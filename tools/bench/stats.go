@@ -10,17 +10,42 @@ import (
 // Scenario names, as Ditto's benchmark-tool spells its scenarios, in the
 // order one run executes them.
 const (
-	scBaseline = "BASELINE"
-	scCreate   = "CREATE"
-	scWarmup   = "WARMUP"
-	scRead     = "READ_THINGS"
-	scModify   = "MODIFY_THINGS"
-	scRestart  = "RESTART"
+	scBaseline        = "BASELINE"
+	scCreate          = "CREATE"
+	scWarmup          = "WARMUP"
+	scRead            = "READ_THINGS"
+	scModify          = "MODIFY_THINGS"
+	scSearchLag       = "SEARCH_LAG"
+	scModifyAcked     = "MODIFY_THINGS_ACKED"
+	scSearchThings    = "SEARCH_THINGS"
+	scSearchAttribute = "SEARCH_ATTRIBUTE"
+	scSearchSorted    = "SEARCH_SORTED"
+	scCount           = "COUNT"
+	scRestart         = "RESTART"
 )
 
 // allScenarios is the run order.
 func allScenarios() []string {
-	return []string{scBaseline, scCreate, scWarmup, scRead, scModify, scRestart}
+	return []string{scBaseline, scCreate, scWarmup, scRead, scModify,
+		scSearchLag, scModifyAcked, scSearchThings, scSearchAttribute, scSearchSorted, scCount,
+		scRestart}
+}
+
+// searchScenarios are the scenarios that need the search index to hold
+// every bench thing first.
+func searchScenarios() []string {
+	return []string{scSearchLag, scModifyAcked, scSearchThings, scSearchAttribute, scSearchSorted, scCount}
+}
+
+// hasRate reports whether a scenario's row is a rate of operations; the
+// others are one measurement (RESTART, INDEX_CATCHUP), a check (EVENTS) or
+// latencies of samples (SEARCH_LAG), and show no ops/s or ratio.
+func hasRate(scenario string) bool {
+	switch scenario {
+	case scRestart, scEvents, scIndexCatchUp, scSearchLag:
+		return false
+	}
+	return true
 }
 
 // result is one row of the report.
@@ -72,6 +97,15 @@ func (t errorTally) add(kind, example string, n int64) {
 		return
 	}
 	t[kind] = &errorKind{Kind: kind, Count: n, Example: example}
+}
+
+// tallyOf turns a row's error kinds back into a tally, to add to them.
+func tallyOf(kinds []errorKind) errorTally {
+	t := errorTally{}
+	for _, k := range kinds {
+		t.add(k.Kind, k.Example, k.Count)
+	}
+	return t
 }
 
 func (t errorTally) merge(o errorTally) {

@@ -14,13 +14,16 @@ const (
 
 // thingTemplate is a realistic device twin of about 500 bytes: a definition,
 // nested attributes and three features with properties (the coffee brewer of
-// Ditto's benchmark-tool among them). The verbs are filled
+// Ditto's benchmark-tool among them). The search scenarios query three of
+// its attributes: serialNumber is unique per thing, parity ("even" or
+// "odd" by the index) splits the things in halves and location/latitude is
+// a number to sort by (see search.go). The verbs are filled
 // from the thing's index so that no two bodies are equal. It starts after the
 // opening brace so that the baseline can put thingId and policyId first, as
 // the platform's GET answers them.
 const thingTemplate = `"definition":"org.eclipse.ditto:coffeebrewer:0.1.0",` +
 	`"attributes":{"manufacturer":"ACME demo corp.","model":"Speaking coffee machine",` +
-	`"serialNumber":"SN-%08d","location":{"building":"B%02d","floor":%d,"room":"%d.%03d",` +
+	`"serialNumber":"SN-%08d","parity":"%s","location":{"building":"B%02d","floor":%d,"room":"%d.%03d",` +
 	`"latitude":%.4f,"longitude":%.4f}},` +
 	`"features":{` +
 	`"` + benchFeature + `":{"properties":{"` + benchProperty + `":%d,"water-level":%d,"status":"idle"}},` +
@@ -48,11 +51,30 @@ func appendThing(b []byte, ns string, i int, withIDs bool) []byte {
 	}
 	month, day := 1+i%12, 1+i%28
 	return fmt.Appendf(b, thingTemplate,
-		i, i%40, i%12, i%12, i%1000,
+		i, parity(i), i%40, i%12, i%12, i%1000,
 		47.0+float64(i%10000)/10000, 9.0+float64(i%7919)/10000,
 		i%5000, i%101,
 		18.0+float64(i%70)/10,
 		-40-i%50, month, day)
+}
+
+// serialNumber is the i-th thing's attributes/serialNumber.
+func serialNumber(i int) string { return fmt.Sprintf("SN-%08d", i) }
+
+// parity is the i-th thing's attributes/parity.
+func parity(i int) string {
+	if i%2 == 0 {
+		return "even"
+	}
+	return "odd"
+}
+
+// withParity is how many of the things 0..n-1 have parity p.
+func withParity(n int, p string) int {
+	if p == "even" {
+		return (n + 1) / 2
+	}
+	return n / 2
 }
 
 // corpus holds everything requests are built from, prepared once before any

@@ -91,6 +91,7 @@ type Index struct {
 // statements are the prepared statements of the write path.
 type statements struct {
 	thingByID, insertThing, updateThing, deleteThing *sql.Stmt
+	updateThingDoc                                   *sql.Stmt
 	leavesOf, insertLeaf, deleteLeaf, deleteLeaves   *sql.Stmt
 	insertSet, insertMember, putMeta                 *sql.Stmt
 }
@@ -102,6 +103,7 @@ CREATE TABLE IF NOT EXISTS things(
   namespace TEXT NOT NULL,
   policy_id TEXT NOT NULL,
   revision  INTEGER NOT NULL,
+  modified  BLOB,             -- _modified (TEXT, no affinity); NULL when missing
   vis       INTEGER NOT NULL,
   ovh       INTEGER NOT NULL,
   doc       TEXT NOT NULL
@@ -131,6 +133,37 @@ CREATE TABLE IF NOT EXISTS meta(
   value TEXT NOT NULL
 );
 `
+
+// schemaVersion names the layout; an index file of another layout is
+// emptied and built again (from the things service: an index holds nothing
+// that cannot be rebuilt).
+const schemaVersion = "2"
+
+// resetOutdated drops every table of an index file whose layout is not
+// schemaVersion, then records the version.
+func resetOutdated(db *sql.DB) error {
+	var version string
+	err := db.QueryRow(`SELECT value FROM meta WHERE key = 'index.schema'`).Scan(&version)
+	if err == nil && version == schemaVersion {
+		return nil
+	}
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table'`).Scan(&tables); err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	if tables > 0 {
+		for _, t := range []string{"things", "leaves", "sets", "set_members", "meta"} {
+			if _, err := db.Exec(`DROP TABLE IF EXISTS ` + t); err != nil {
+				return fmt.Errorf("drop outdated table %s: %w", t, err)
+			}
+		}
+	}
+	if _, err := db.Exec(schema); err != nil {
+		return fmt.Errorf("create index schema: %w", err)
+	}
+	_, err = db.Exec(`INSERT INTO meta(key, value) VALUES('index.schema', ?)`, schemaVersion)
+	return err
+}
 
 // connector opens connections of a private driver, so the index's SQL
 // functions reach only its own connections.
@@ -165,10 +198,14 @@ func Open(path string, opt Options) (*Index, error) {
 		}
 		return path + "?" + q.Encode()
 	}
-	ix.write = sql.OpenDB(connector{drv, dsn("journal_mode(WAL)", "synchronous(NORMAL)") + "&_txlock=immediate"})
+	ix.write = sql.OpenDB(connector{drv, dsn("journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-131072)") + "&_txlock=immediate"})
 	ix.write.SetMaxOpenConns(1)
 	ix.write.SetMaxIdleConns(1)
 	ix.write.SetConnMaxIdleTime(0)
+	if err := resetOutdated(ix.write); err != nil {
+		_ = ix.write.Close()
+		return nil, fmt.Errorf("index %s: %w", path, err)
+	}
 	if _, err := ix.write.Exec(schema); err != nil {
 		_ = ix.write.Close()
 		return nil, fmt.Errorf("create index schema in %s: %w", path, err)
@@ -200,9 +237,12 @@ func (ix *Index) prepare() error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&s.thingByID, `SELECT id FROM things WHERE thing_id = ?`},
-		{&s.insertThing, `INSERT INTO things(thing_id, namespace, policy_id, revision, vis, ovh, doc) VALUES(?,?,?,?,?,?,?)`},
-		{&s.updateThing, `UPDATE things SET policy_id = ?, revision = ?, vis = ?, doc = ? WHERE id = ?`},
+		{&s.thingByID, `SELECT id, policy_id, vis FROM things WHERE thing_id = ?`},
+		{&s.insertThing, `INSERT INTO things(thing_id, namespace, policy_id, revision, modified, vis, ovh, doc) VALUES(?,?,?,?,?,?,?,?)`},
+		{&s.updateThing, `UPDATE things SET policy_id = ?, revision = ?, modified = ?, vis = ?, doc = ? WHERE id = ?`},
+		// The common update leaves the indexed columns alone, so that
+		// SQLite does not rewrite their index entries.
+		{&s.updateThingDoc, `UPDATE things SET revision = ?, modified = ?, doc = ? WHERE id = ?`},
 		{&s.deleteThing, `DELETE FROM things WHERE id = ?`},
 		{&s.leavesOf, `SELECT path, vis, value, flags FROM leaves WHERE thing = ?`},
 		{&s.insertLeaf, `INSERT OR IGNORE INTO leaves(path, vis, value, thing, flags) VALUES(?,?,?,?,?)`},
@@ -244,7 +284,7 @@ func (ix *Index) Close() error {
 	defer ix.wmu.Unlock()
 	var errs []error
 	s := ix.stmts
-	for _, st := range []*sql.Stmt{s.thingByID, s.insertThing, s.updateThing, s.deleteThing, s.leavesOf,
+	for _, st := range []*sql.Stmt{s.thingByID, s.insertThing, s.updateThing, s.updateThingDoc, s.deleteThing, s.leavesOf,
 		s.insertLeaf, s.deleteLeaf, s.deleteLeaves, s.insertSet, s.insertMember, s.putMeta} {
 		if st != nil {
 			errs = append(errs, st.Close())
@@ -367,8 +407,9 @@ func setMembers(key string) ([]string, error) {
 }
 
 func (w *writer) delete(thingID string) error {
-	var id int64
-	switch err := w.stmt(w.ix.stmts.thingByID).QueryRow(thingID).Scan(&id); {
+	var id, vis int64
+	var policy string
+	switch err := w.stmt(w.ix.stmts.thingByID).QueryRow(thingID).Scan(&id, &policy, &vis); {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil
 	case err != nil:
@@ -411,11 +452,18 @@ func (w *writer) put(d Doc) error {
 		want[rowKey(r.path, id, r.value, r.flags)] = newRow{r, id}
 	}
 	doc := d.Thing.String()
-	var thing int64
-	err = w.stmt(w.ix.stmts.thingByID).QueryRow(d.ThingID).Scan(&thing)
+	var modified any
+	if v, ok := d.Thing.Get("_modified"); ok {
+		if m, ok := jsonValue(v); ok {
+			modified = m
+		}
+	}
+	var thing, oldVis int64
+	var oldPolicy string
+	err = w.stmt(w.ix.stmts.thingByID).QueryRow(d.ThingID).Scan(&thing, &oldPolicy, &oldVis)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		res, err := w.stmt(w.ix.stmts.insertThing).Exec(d.ThingID, ns, d.PolicyID, d.Revision, visID, thingOverhead(d.ThingID), doc)
+		res, err := w.stmt(w.ix.stmts.insertThing).Exec(d.ThingID, ns, d.PolicyID, d.Revision, modified, visID, thingOverhead(d.ThingID), doc)
 		if err != nil {
 			return fmt.Errorf("insert thing %q: %w", d.ThingID, err)
 		}
@@ -425,7 +473,12 @@ func (w *writer) put(d Doc) error {
 	case err != nil:
 		return fmt.Errorf("look up thing %q: %w", d.ThingID, err)
 	default:
-		if _, err := w.stmt(w.ix.stmts.updateThing).Exec(d.PolicyID, d.Revision, visID, doc, thing); err != nil {
+		if oldPolicy == d.PolicyID && oldVis == visID {
+			_, err = w.stmt(w.ix.stmts.updateThingDoc).Exec(d.Revision, modified, doc, thing)
+		} else {
+			_, err = w.stmt(w.ix.stmts.updateThing).Exec(d.PolicyID, d.Revision, modified, visID, doc, thing)
+		}
+		if err != nil {
 			return fmt.Errorf("update thing %q: %w", d.ThingID, err)
 		}
 		old, err := w.stmt(w.ix.stmts.leavesOf).Query(thing)

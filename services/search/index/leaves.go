@@ -288,11 +288,15 @@ func (f *flattener) nested(path string, v jsonv.Value, vis string, flags int64, 
 	}
 }
 
+// thingColumns are the fields kept in the things table instead of leaves,
+// as expressions without affinity (so "5" never equals the revision 5).
+var thingColumns = map[string]string{"_revision": "+t.revision", "_modified": "+t.modified"}
+
 // policyFields are the top-level fields whose reading the policy decides;
 // thingFields are seen by whoever sees the thing.
 var (
 	policyFields = []string{"policyId", "definition", "attributes", "features"}
-	thingFields  = []string{"_created", "_modified"}
+	thingFields  = []string{"_created"}
 )
 
 // flatten returns the rows of d and its thing-level visibility key.
@@ -305,7 +309,8 @@ func flatten(d Doc, prefixes []string) ([]row, string) {
 	}
 	f.emit("thingId", f.thingVis, d.ThingID, 0, true)
 	f.emit("_namespace", f.thingVis, namespaceOf(d.ThingID), 0, true)
-	f.emit("_revision", f.thingVis, d.Revision, 0, true)
+	// _revision and _modified change with every event: they are columns
+	// of the thing's row (see thingColumns), not rows of their own.
 	for _, k := range thingFields {
 		if v, ok := d.Thing.Get(k); ok {
 			f.walk(jsonv.Pointer{k}, k, v, f.thingVis, 0, true)

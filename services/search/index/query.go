@@ -315,6 +315,20 @@ func (b *builder) pathCond(f field, under bool) {
 
 // leaves writes "the thing has a readable row at f satisfying cond".
 func (b *builder) leaves(f field, under bool, cond func()) {
+	if col, ok := thingColumns[f.path]; ok && !f.wildcard {
+		// A column of the thing's row, seen by whoever sees the thing: the
+		// row's value as the one "leaf" at its path.
+		b.sb.WriteString("EXISTS (SELECT 1 FROM (SELECT " + col + " AS value, 0 AS flags, ")
+		b.arg(f.path)
+		b.sb.WriteString(" AS path) WHERE value IS NOT NULL")
+		if cond != nil {
+			b.sb.WriteString(" AND (")
+			cond()
+			b.sb.WriteString(")")
+		}
+		b.sb.WriteString(")")
+		return
+	}
 	b.sb.WriteString("t.id IN (SELECT thing FROM leaves WHERE ")
 	b.pathCond(f, under)
 	b.sb.WriteString(" AND vis IN (")
@@ -545,6 +559,10 @@ func (b *builder) sortExpr(k rql.SortKey) {
 	f := fieldOf(k.Property)
 	if f.path == "thingId" {
 		b.sb.WriteString("t.thing_id")
+		return
+	}
+	if col, ok := thingColumns[f.path]; ok {
+		b.sb.WriteString(col)
 		return
 	}
 	b.sb.WriteString("(SELECT nullif(value, x'') FROM leaves WHERE thing = t.id AND path = ")
