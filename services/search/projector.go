@@ -106,14 +106,37 @@ func (s *Service) applyLoop(ctx context.Context) {
 
 func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) error {
 	state := map[string]*current{}
+	// The batch's things are read in one go.
+	var ids []string
+	for _, e := range evs {
+		if e.src.service == streams.ServiceThings {
+			if id := streams.DecodeEntityHeader(e.msg.Headers().Get(streams.HeaderEntity)); id != "" {
+				ids = append(ids, id)
+			}
+		}
+	}
+	for _, r := range reps {
+		ids = append(ids, r.id)
+	}
+	found, err := s.ix.GetMany(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, ok := state[id]; !ok {
+			e, ok := found[id]
+			state[id] = &current{entry: e, exists: ok}
+		}
+	}
 	get := func(id string) (*current, error) {
 		if c, ok := state[id]; ok {
 			return c, nil
 		}
-		e, ok, err := s.ix.Get(ctx, id)
+		m, err := s.ix.GetMany(ctx, []string{id})
 		if err != nil {
 			return nil, err
 		}
+		e, ok := m[id]
 		c := &current{entry: e, exists: ok}
 		state[id] = c
 		return c, nil
@@ -157,12 +180,22 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 			return err
 		}
 		s.log.Debug("policy changed", "policy_id", id, "things", len(ids))
+		var missing []string
 		for _, tid := range ids {
-			c, err := get(tid)
-			if err != nil {
-				return err
+			if _, ok := state[tid]; !ok {
+				missing = append(missing, tid)
 			}
-			c.changed = true
+		}
+		found, err := s.ix.GetMany(ctx, missing)
+		if err != nil {
+			return err
+		}
+		for _, tid := range missing {
+			e, ok := found[tid]
+			state[tid] = &current{entry: e, exists: ok}
+		}
+		for _, tid := range ids {
+			state[tid].changed = state[tid].exists || state[tid].changed
 		}
 	}
 	b := index.Batch{Meta: map[string]string{}}
@@ -344,11 +377,12 @@ func (s *Service) reindexPolicy(ctx context.Context, id string) error {
 	for len(ids) > 0 {
 		n := min(len(ids), maxBatch)
 		var b index.Batch
+		found, err := s.ix.GetMany(ctx, ids[:n])
+		if err != nil {
+			return err
+		}
 		for _, tid := range ids[:n] {
-			e, ok, err := s.ix.Get(ctx, tid)
-			if err != nil {
-				return err
-			}
+			e, ok := found[tid]
 			if !ok {
 				continue
 			}

@@ -129,6 +129,10 @@ type policyCache struct {
 
 	mu      sync.Mutex
 	entries map[string]cachedPolicy
+	// shared holds one compiled enforcer per distinct set of entries:
+	// policies made from one template (every thing's default policy for
+	// the same creator) share it, so a hundred thousand of them cost one.
+	shared map[string]*enforcer.Enforcer
 }
 
 type cachedPolicy struct {
@@ -137,7 +141,7 @@ type cachedPolicy struct {
 }
 
 func newPolicyCache(fetch func(ctx context.Context, id string) (jsonv.Value, error), ttl time.Duration, max int) *policyCache {
-	return &policyCache{fetch: fetch, ttl: ttl, max: max, entries: map[string]cachedPolicy{}}
+	return &policyCache{fetch: fetch, ttl: ttl, max: max, entries: map[string]cachedPolicy{}, shared: map[string]*enforcer.Enforcer{}}
 }
 
 // get returns the compiled policy, nil when it does not exist.
@@ -158,7 +162,7 @@ func (c *policyCache) get(ctx context.Context, id string) (*enforcer.Enforcer, e
 	case err != nil:
 		return nil, err
 	default:
-		if enf, err = enforcer.Compile(doc); err != nil {
+		if enf, err = c.compile(doc); err != nil {
 			return nil, fmt.Errorf("policy %s: %w", id, err)
 		}
 	}
@@ -173,6 +177,40 @@ func (c *policyCache) get(ctx context.Context, id string) (*enforcer.Enforcer, e
 	}
 	c.entries[id] = cachedPolicy{enf: enf, loaded: time.Now()}
 	c.mu.Unlock()
+	return enf, nil
+}
+
+// compile returns the enforcer of a policy, shared with every cached
+// policy of the same entries.
+func (c *policyCache) compile(doc jsonv.Value) (*enforcer.Enforcer, error) {
+	entries, _ := doc.Get("entries")
+	key := string(entries.AppendJSON(nil))
+	c.mu.Lock()
+	enf, ok := c.shared[key]
+	c.mu.Unlock()
+	if ok {
+		return enf, nil
+	}
+	enf, err := enforcer.Compile(doc)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.shared[key]; ok {
+		return prev, nil
+	}
+	if len(c.shared) >= c.max {
+		// Dropping a shared enforcer costs a compile later; cached
+		// policies keep their pointer.
+		for k := range c.shared {
+			delete(c.shared, k)
+			if len(c.shared) < c.max/2 {
+				break
+			}
+		}
+	}
+	c.shared[key] = enf
 	return enf, nil
 }
 

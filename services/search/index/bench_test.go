@@ -205,3 +205,13 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	b.ReportMetric(float64(256*b.N)/time.Since(start).Seconds(), "things/s")
 }
+
+// BenchmarkQuerySortedPageAsc is BenchmarkQuerySortedPage ascending: things
+// without the value would come first, so the index first makes sure there
+// are none.
+func BenchmarkQuerySortedPageAsc(b *testing.B) {
+	runQueries(b, func(*rand.Rand) Query {
+		return Query{Filter: mustParse(`eq(features/lamp/properties/on,true)`), Subjects: []string{"nginx:owner"},
+			Sort: []rql.SortKey{{Property: "attributes/serial"}}, Limit: 25}
+	}, false)
+}

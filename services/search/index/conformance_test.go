@@ -114,7 +114,7 @@ func conformanceThings() []string {
 	return things
 }
 
-func conformanceFixture(t testing.TB) *fixture {
+func conformanceFixture(t testing.TB, opts ...Options) *fixture {
 	t.Helper()
 	enf := map[string]*enforcer.Enforcer{}
 	for id, p := range conformancePolicies {
@@ -137,7 +137,7 @@ func conformanceFixture(t testing.TB) *fixture {
 		}
 		docs = append(docs, d)
 	}
-	return newFixture(t, docs, enf)
+	return newFixture(t, docs, enf, opts...)
 }
 
 var conformanceFilters = []string{
@@ -229,9 +229,22 @@ func refIDs(hits []refHit) []string {
 // TestConformance runs every filter for every caller, and every sort for a
 // few filters with page-by-page cursor walks and limit(offset,count),
 // against the index and the in-memory reference.
+// TestConformance runs the cases on the index as it answers them (fast
+// paths included) and with the general statement only.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	fx := conformanceFixture(t)
+	for _, tc := range []struct {
+		name string
+		opt  Options
+	}{{"fast", Options{}}, {"general", Options{NoFastPaths: true}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			conformance(t, conformanceFixture(t, tc.opt))
+		})
+	}
+}
+
+func conformance(t *testing.T, fx *fixture) {
 	ctx := context.Background()
 	for _, fs := range conformanceFilters {
 		var filter rql.Node

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,9 @@ type Options struct {
 	IndexedFields func(namespace string) []string
 	// ReadConns is the size of the reader pool; 0 means 4.
 	ReadConns int
+	// NoFastPaths makes every query take the general statement (for
+	// tests that compare both).
+	NoFastPaths bool
 }
 
 // Doc is a thing to index.
@@ -77,6 +81,11 @@ type Index struct {
 	// setsGen counts commits that added sets; a caller's readable set ids
 	// are cached until it changes.
 	setsGen atomic.Uint64
+	// writes counts committed writes: results derived from the whole
+	// index (see noneMissing) hold until it changes.
+	writes atomic.Uint64
+	// complete caches noneMissing per path and readable sets.
+	complete sync.Map // string -> completeResult
 	// maxOvh bounds the key overhead (thingOverhead) of every thing
 	// indexed, so queries know which strings may have been cut. It only
 	// grows.
@@ -193,12 +202,14 @@ func Open(path string, opt Options) (*Index, error) {
 	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
-		for _, p := range append([]string{"busy_timeout(5000)", "mmap_size(268435456)", "cache_size(-32000)"}, extra...) {
+		// No mmap: every connection would map the file on its own, and
+		// the process's resident size would count each mapping.
+		for _, p := range append([]string{"busy_timeout(5000)", "mmap_size(0)"}, extra...) {
 			q.Add("_pragma", p)
 		}
 		return path + "?" + q.Encode()
 	}
-	ix.write = sql.OpenDB(connector{drv, dsn("journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-131072)") + "&_txlock=immediate"})
+	ix.write = sql.OpenDB(connector{drv, dsn("journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-32000)") + "&_txlock=immediate"})
 	ix.write.SetMaxOpenConns(1)
 	ix.write.SetMaxIdleConns(1)
 	ix.write.SetConnMaxIdleTime(0)
@@ -210,7 +221,7 @@ func Open(path string, opt Options) (*Index, error) {
 		_ = ix.write.Close()
 		return nil, fmt.Errorf("create index schema in %s: %w", path, err)
 	}
-	ix.read = sql.OpenDB(connector{drv, dsn("query_only(1)")})
+	ix.read = sql.OpenDB(connector{drv, dsn("query_only(1)", "cache_size(-16000)")})
 	ix.read.SetMaxOpenConns(opt.ReadConns)
 	ix.read.SetMaxIdleConns(opt.ReadConns)
 	ix.read.SetConnMaxIdleTime(0)
@@ -316,6 +327,7 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 			err = fmt.Errorf("commit index write: %w", err)
 			return
 		}
+		ix.writes.Add(1)
 		if len(added) > 0 {
 			for k, id := range added {
 				ix.sets[k] = id
@@ -539,6 +551,54 @@ func (ix *Index) Get(ctx context.Context, thingID string) (Entry, bool, error) {
 		return Entry{}, false, fmt.Errorf("get thing %q: %w", thingID, err)
 	}
 	return e, true, nil
+}
+
+// GetMany returns the indexed things among ids, by id. It reads through the
+// writer's connection: it is meant for the index's writer, whose page cache
+// stays valid while it writes (a reader's is reloaded after every commit).
+func (ix *Index) GetMany(ctx context.Context, ids []string) (map[string]Entry, error) {
+	out := make(map[string]Entry, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	for chunk := range slices.Chunk(ids, 500) {
+		var sb strings.Builder
+		sb.WriteString(`SELECT thing_id, policy_id, revision, doc FROM things WHERE thing_id IN (`)
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteByte('?')
+			args[i] = id
+		}
+		sb.WriteByte(')')
+		rows, err := ix.write.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("get things: %w", err)
+		}
+		for rows.Next() {
+			var e Entry
+			var doc []byte
+			if err := rows.Scan(&e.ThingID, &e.PolicyID, &e.Revision, &doc); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("get things: %w", err)
+			}
+			if e.Thing, err = jsonv.ParseStored(doc); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("get thing %q: %w", e.ThingID, err)
+			}
+			out[e.ThingID] = e
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("get things: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // Meta returns the value stored under key.

@@ -67,6 +67,9 @@ func (ix *Index) Count(ctx context.Context, q Query) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if c, _, ok := leafComparison(q); ok && !ix.opt.NoFastPaths {
+		return ix.countLeaves(ctx, b, c)
+	}
 	b.sb.WriteString("SELECT count(*) FROM things t WHERE ")
 	if err := b.where(q); err != nil {
 		return 0, err
@@ -87,6 +90,9 @@ func (ix *Index) Query(ctx context.Context, q Query) ([]Hit, error) {
 	keys := EffectiveSort(q.Sort)
 	if q.After != nil && len(q.After) != len(keys) {
 		return nil, fmt.Errorf("cursor has %d sort values, want %d", len(q.After), len(keys))
+	}
+	if f, ok := sortField(keys); ok && !ix.opt.NoFastPaths && strings.Count(b.vis, ",") <= maxMergedSets {
+		return ix.sortedByLeaf(ctx, q, keys, f)
 	}
 	b.sb.WriteString("SELECT id, thing_id, policy_id, revision, doc")
 	for i := range keys {
@@ -193,6 +199,9 @@ type builder struct {
 	vis    string
 	now    time.Time
 	maxOvh int
+	// correlated writes conditions as probes of the current thing's rows,
+	// for statements that name a few things (by id) rather than search.
+	correlated bool
 }
 
 func (ix *Index) builder(ctx context.Context, q Query) (*builder, error) {
@@ -213,7 +222,17 @@ func (b *builder) arg(v any) {
 }
 
 func (b *builder) where(q Query) error {
-	if q.Filter != nil {
+	return b.whereWith(q, true)
+}
+
+// whereRows is where for a statement that already names the rows (by id):
+// the visibility check needs no planner hint.
+func (b *builder) whereRows(q Query) error {
+	return b.whereWith(q, false)
+}
+
+func (b *builder) whereWith(q Query, hint bool) error {
+	if q.Filter != nil && hint {
 		// A filter drives the query through its leaves subqueries; the
 		// unary + keeps the planner from scanning things_vis instead and
 		// testing the filter per row.
@@ -329,7 +348,13 @@ func (b *builder) leaves(f field, under bool, cond func()) {
 		b.sb.WriteString(")")
 		return
 	}
-	b.sb.WriteString("t.id IN (SELECT thing FROM leaves WHERE ")
+	if b.correlated {
+		// Probing the rows of one thing at a time: the (thing, path) index
+		// answers, nothing is materialized.
+		b.sb.WriteString("EXISTS (SELECT 1 FROM leaves WHERE thing = t.id AND ")
+	} else {
+		b.sb.WriteString("t.id IN (SELECT thing FROM leaves WHERE ")
+	}
 	b.pathCond(f, under)
 	b.sb.WriteString(" AND vis IN (")
 	b.sb.WriteString(b.vis)
@@ -489,6 +514,9 @@ func (b *builder) anyEqual(f field, values []rql.Value) {
 // maybeTruncated reports whether s may have been cut for some thing at f.
 // Every indexed string keeps at least minValueLength bytes.
 func (b *builder) maybeTruncated(f field, s string) bool {
+	if _, col := thingColumns[f.path]; col {
+		return false // a column of the thing's row is stored whole
+	}
 	if f.wildcard {
 		return len(s) > minValueLength
 	}

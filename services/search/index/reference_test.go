@@ -23,9 +23,13 @@ type fixture struct {
 	enf  map[string]*enforcer.Enforcer // policy id -> enforcer
 }
 
-func newFixture(t testing.TB, docs []Doc, enf map[string]*enforcer.Enforcer) *fixture {
+func newFixture(t testing.TB, docs []Doc, enf map[string]*enforcer.Enforcer, opts ...Options) *fixture {
 	t.Helper()
-	ix, err := Open(filepath.Join(t.TempDir(), "index.db"), Options{})
+	var opt Options
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
+	ix, err := Open(filepath.Join(t.TempDir(), "index.db"), opt)
 	if err != nil {
 		t.Fatal(err)
 	}

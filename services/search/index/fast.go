@@ -1,0 +1,639 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/protocol/rql"
+)
+
+// Fast paths for the two shapes of query that the general statement
+// answers slowly on a large index: a count of one condition, and a page
+// sorted by one field. Both rest on one fact: a caller who may read a leaf
+// also sees its thing (the subject whose grant reads the leaf reads part of
+// the thing alone), so rows readable at a path need no check of the
+// thing's visibility.
+
+// leafComparison returns the filter's single comparison when the count
+// fast path applies to it: one condition that only a readable row at a
+// plain path can satisfy.
+func leafComparison(q Query) (*rql.Comparison, field, bool) {
+	c, ok := q.Filter.(*rql.Comparison)
+	if !ok || len(q.Namespaces) > 0 {
+		return nil, field{}, false
+	}
+	switch c.Op {
+	case rql.Eq, rql.In, rql.Gt, rql.Ge, rql.Lt, rql.Le, rql.Like, rql.ILike, rql.Exists:
+	default:
+		return nil, field{}, false // ne, empty: also about other rows, or none
+	}
+	f := fieldOf(c.Property)
+	if _, col := thingColumns[f.path]; col {
+		return nil, field{}, false
+	}
+	return c, f, true
+}
+
+// countLeaves counts the things with a readable row satisfying c: the
+// distinct things of an index range, without touching the things table.
+func (ix *Index) countLeaves(ctx context.Context, b *builder, c *rql.Comparison) (int64, error) {
+	f := fieldOf(c.Property)
+	multi := true
+	if !f.wildcard && c.Op != rql.Exists {
+		var err error
+		if multi, err = ix.multiValued(ctx, b.vis, f.path); err != nil {
+			return 0, err
+		}
+	}
+	if multi {
+		b.sb.WriteString("SELECT count(DISTINCT thing) FROM leaves WHERE ")
+	} else {
+		// One row per thing at most: the rows are the things.
+		b.sb.WriteString("SELECT count(*) FROM leaves WHERE ")
+	}
+	// The comparison writes "t.id IN (SELECT thing FROM leaves WHERE
+	// <cond>)"; here only its condition is wanted.
+	var inner builder = *b
+	inner.sb = strings.Builder{}
+	inner.args = nil
+	inner.comparison(c)
+	if inner.sb.String() == "0" {
+		return 0, nil // nothing can match
+	}
+	cond, ok := strings.CutPrefix(inner.sb.String(), "t.id IN (SELECT thing FROM leaves WHERE ")
+	if !ok || !strings.HasSuffix(cond, ")") {
+		return 0, fmt.Errorf("count fast path: unexpected condition %q", inner.sb.String())
+	}
+	b.sb.WriteString(strings.TrimSuffix(cond, ")"))
+	b.args = append(b.args, inner.args...)
+	var n int64
+	if err := ix.read.QueryRowContext(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count search: %w", err)
+	}
+	return n, nil
+}
+
+// sortField returns the field of a query sorted by one plain leaf path
+// (then thingId), the shape the sorted fast path serves.
+func sortField(keys []rql.SortKey) (field, bool) {
+	if len(keys) != 2 || fieldOf(keys[1].Property).path != "thingId" || keys[1].Descending {
+		return field{}, false
+	}
+	f := fieldOf(keys[0].Property)
+	if _, col := thingColumns[f.path]; col || f.wildcard || f.path == "thingId" {
+		return field{}, false
+	}
+	return f, true
+}
+
+// sortable is the condition on rows that give a thing its sort value:
+// readable, not null, not a structure marker.
+const sortable = " AND value <> x'' AND value NOT IN (x'02', x'03', x'04')"
+
+// sortedByLeaf answers a page sorted by one leaf path by walking that
+// path's rows in value order (the primary key orders them so within one
+// visibility set) and checking each candidate thing against the filter in
+// small batches, instead of computing every matching thing's sort value.
+// Things without a value sort first ascending, last descending; they are
+// looked for only when some visible thing can lack the value.
+func (ix *Index) sortedByLeaf(ctx context.Context, q Query, keys []rql.SortKey, f field) ([]Hit, error) {
+	want := q.Offset + q.Limit + 1
+	desc := keys[0].Descending
+	var after jsonv.Value
+	var afterID string
+	afterMissing := false
+	if q.After != nil {
+		after, afterID = q.After[0], ""
+		if s, ok := q.After[1].Str(); ok {
+			afterID = s
+		}
+		afterMissing = after.Kind() == jsonv.KindNull
+	}
+	var hits []Hit
+	// Missing values first (ascending): before any cursor with a value.
+	if !desc && (q.After == nil || afterMissing) {
+		h, err := ix.missing(ctx, q, f, afterID, want)
+		if err != nil {
+			return nil, err
+		}
+		hits = append(hits, h...)
+		if len(hits) >= want {
+			return cut(hits, q.Offset, want), nil
+		}
+	}
+	if !(desc && afterMissing) {
+		var start *jsonv.Value
+		if q.After != nil && !afterMissing {
+			start = &after
+		}
+		h, err := ix.valueOrder(ctx, q, f, desc, start, afterID, want-len(hits))
+		if err != nil {
+			return nil, err
+		}
+		hits = append(hits, h...)
+	}
+	if desc && len(hits) < want {
+		id := ""
+		if afterMissing {
+			id = afterID
+		}
+		h, err := ix.missing(ctx, q, f, id, want-len(hits))
+		if err != nil {
+			return nil, err
+		}
+		hits = append(hits, h...)
+	}
+	return cut(hits, q.Offset, want), nil
+}
+
+func cut(hits []Hit, offset, want int) []Hit {
+	if len(hits) > want {
+		hits = hits[:want]
+	}
+	if offset >= len(hits) {
+		return nil
+	}
+	return hits[offset:]
+}
+
+// missing returns up to n things matching q with no sortable readable
+// value at f, in thingId order after afterID.
+func (ix *Index) missing(ctx context.Context, q Query, f field, afterID string, n int) ([]Hit, error) {
+	b, err := ix.builder(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	none, err := ix.noneMissing(ctx, b, f)
+	if err != nil || none {
+		return nil, err
+	}
+	b.sb.WriteString("SELECT t.id, t.thing_id, t.policy_id, t.revision, t.doc FROM things t WHERE ")
+	if err := b.where(q); err != nil {
+		return nil, err
+	}
+	b.sb.WriteString(" AND NOT EXISTS (SELECT 1 FROM leaves WHERE thing = t.id AND path = ")
+	b.arg(f.path)
+	b.sb.WriteString(" AND vis IN (" + b.vis + ")" + sortable + ")")
+	if afterID != "" {
+		b.sb.WriteString(" AND t.thing_id > ")
+		b.arg(afterID)
+	}
+	b.sb.WriteString(" ORDER BY t.thing_id LIMIT ")
+	b.arg(n)
+	rows, err := ix.read.QueryContext(ctx, b.sb.String(), b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	var out []Hit
+	for rows.Next() {
+		var id int64
+		var h Hit
+		var doc []byte
+		if err := rows.Scan(&id, &h.ThingID, &h.PolicyID, &h.Revision, &doc); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		if h.Thing, err = jsonv.ParseStored(doc); err != nil {
+			return nil, fmt.Errorf("search: thing %q: %w", h.ThingID, err)
+		}
+		h.SortValues = []jsonv.Value{jsonv.Null(), jsonv.String(h.ThingID)}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// noneMissing reports whether every thing the caller sees has exactly one
+// sortable readable row at f, so that none can be missing its value: no
+// arrays or values across arrays at f, and as many such rows as visible
+// things. Two index range counts instead of a check of every thing.
+func (ix *Index) noneMissing(ctx context.Context, b *builder, f field) (bool, error) {
+	// The answer holds until the next write; a read of the generation
+	// before the counts keeps a write in between from being missed.
+	key := f.path + "\x00" + b.vis
+	gen := ix.writes.Load()
+	if c, ok := ix.complete.Load(key); ok && c.(completeResult).gen == gen {
+		return c.(completeResult).none, nil
+	}
+	none, err := ix.countNoneMissing(ctx, b, f)
+	if err == nil {
+		ix.complete.Store(key, completeResult{gen: gen, none: none})
+	}
+	return none, err
+}
+
+type completeResult struct {
+	gen  uint64
+	none bool
+}
+
+func (ix *Index) countNoneMissing(ctx context.Context, b *builder, f field) (bool, error) {
+	multi, err := ix.multiValued(ctx, b.vis, f.path)
+	if err != nil || multi {
+		return false, err
+	}
+	var rowsN, thingsN int64
+	err = ix.read.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM leaves WHERE path = ?1 AND vis IN (`+b.vis+`)`+sortable+`),
+		(SELECT count(*) FROM things WHERE vis IN (`+b.vis+`))`, f.path).Scan(&rowsN, &thingsN)
+	if err != nil {
+		return false, fmt.Errorf("search: %w", err)
+	}
+	return rowsN == thingsN, nil
+}
+
+// multiValued reports whether a thing may have several rows at path that
+// the visibility sets vis read: an array at the path or above it (objects
+// in arrays make rows across them). Each level is one primary key probe
+// per set for the array marker.
+func (ix *Index) multiValued(ctx context.Context, vis, path string) (bool, error) {
+	var sb strings.Builder
+	var args []any
+	sb.WriteString("SELECT EXISTS (SELECT 1 FROM leaves WHERE path IN (")
+	for i, k := 0, 0; ; k++ {
+		j := strings.IndexByte(path[i:], '/')
+		end := len(path)
+		if j >= 0 {
+			end = i + j
+		}
+		if k > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteByte('?')
+		args = append(args, path[:end])
+		if j < 0 {
+			break
+		}
+		i = end + 1
+	}
+	sb.WriteString(") AND vis IN (" + vis + ") AND value = x'04')")
+	var multi bool
+	if err := ix.read.QueryRowContext(ctx, sb.String(), args...).Scan(&multi); err != nil {
+		return false, fmt.Errorf("search: %w", err)
+	}
+	return multi, nil
+}
+
+// valueOrder walks f's sortable readable rows in value order from the
+// cursor on and returns up to n things matching q, each at its first row
+// (its least value ascending, its greatest descending: MongoDB's order of
+// arrays); equal values are ordered by thingId.
+func (ix *Index) valueOrder(ctx context.Context, q Query, f field, desc bool, after *jsonv.Value, afterID string, n int) ([]Hit, error) {
+	b, err := ix.builder(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	visIDs := strings.Split(b.vis, ",")[1:] // the first is the -1 sentinel
+	next := mergeRows(ctx, ix, f.path, visIDs, desc, after)
+	seen := map[int64]bool{}
+	var out []Hit
+	// A run is the candidates of one value; it is checked and ordered by
+	// thingId when the value changes.
+	var run []int64
+	var runVal any
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		if after != nil {
+			// Resuming: a thing with several values at f sorts at its
+			// extreme one, which may lie before the cursor (on an earlier
+			// page); keep only the things whose extreme is this run's.
+			var err error
+			if run, err = ix.atExtreme(ctx, b.vis, f, desc, run, runVal); err != nil {
+				return err
+			}
+			if len(run) == 0 {
+				return nil
+			}
+		}
+		hs, err := ix.matching(ctx, q, run)
+		if err != nil {
+			return err
+		}
+		v := fromColumn(runVal)
+		for _, h := range hs {
+			if after != nil && toColumnEqual(runVal, *after) && h.ThingID <= afterID {
+				continue // at the cursor's value: only things after it
+			}
+			h.SortValues = []jsonv.Value{v, jsonv.String(h.ThingID)}
+			out = append(out, h)
+		}
+		run = run[:0]
+		return nil
+	}
+	for {
+		thing, val, ok, err := next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		if len(run) > 0 && !sameColumn(val, runVal) {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			if len(out) >= n {
+				return out[:n], nil
+			}
+		}
+		if seen[thing] {
+			continue
+		}
+		seen[thing] = true
+		if len(run) == 0 {
+			runVal = val
+		}
+		run = append(run, thing)
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out, nil
+}
+
+// maxMergedSets bounds the visibility sets whose rows the sorted fast path
+// merges; a caller reading more takes the general statement.
+const maxMergedSets = 32
+
+// mergeRows returns an iterator over the sortable rows at path of the
+// visibility sets, in value order (desc: reversed), ties in row order: one
+// primary key walk per set, read in batches from the cursor's value on and
+// merged here.
+func mergeRows(ctx context.Context, ix *Index, path string, visIDs []string, desc bool, after *jsonv.Value) func() (int64, any, bool, error) {
+	type stream struct {
+		vis       string
+		buf       []leafRow
+		lastVal   any
+		lastThing int64
+		started   bool
+		done      bool
+	}
+	batch := 64
+	streams := make([]*stream, len(visIDs))
+	for i, v := range visIDs {
+		streams[i] = &stream{vis: v}
+	}
+	order, cmp := "ASC", ">"
+	if desc {
+		order, cmp = "DESC", "<"
+	}
+	fill := func(st *stream) error {
+		var sb strings.Builder
+		args := []any{path}
+		sb.WriteString("SELECT thing, value FROM leaves WHERE path = ? AND vis = " + st.vis + sortable)
+		switch {
+		case st.started:
+			sb.WriteString(" AND (value, thing) " + cmp + " (?, ?)")
+			args = append(args, st.lastVal, st.lastThing)
+		case after != nil:
+			sb.WriteString(" AND value " + cmp + "= ?")
+			args = append(args, toColumn(*after))
+		}
+		sb.WriteString(" ORDER BY value " + order + ", thing " + order + " LIMIT ?")
+		args = append(args, batch)
+		rows, err := ix.read.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
+			return fmt.Errorf("search: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r leafRow
+			if err := rows.Scan(&r.thing, &r.value); err != nil {
+				return fmt.Errorf("search: %w", err)
+			}
+			st.buf = append(st.buf, r)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("search: %w", err)
+		}
+		st.started = true
+		if len(st.buf) < batch {
+			st.done = true
+		}
+		if len(st.buf) > 0 {
+			last := st.buf[len(st.buf)-1]
+			st.lastVal, st.lastThing = last.value, last.thing
+		}
+		return nil
+	}
+	return func() (int64, any, bool, error) {
+		var best *stream
+		for _, st := range streams {
+			if len(st.buf) == 0 && !st.done {
+				if err := fill(st); err != nil {
+					return 0, nil, false, err
+				}
+			}
+			if len(st.buf) == 0 {
+				continue
+			}
+			if best == nil {
+				best = st
+				continue
+			}
+			c := compareColumn(st.buf[0].value, best.buf[0].value)
+			if desc {
+				c = -c
+			}
+			if c < 0 {
+				best = st
+			}
+		}
+		if best == nil {
+			return 0, nil, false, nil
+		}
+		r := best.buf[0]
+		best.buf = best.buf[1:]
+		if batch < 1024 {
+			batch *= 2 // a long walk reads in larger steps
+		}
+		return r.thing, r.value, true, nil
+	}
+}
+
+type leafRow struct {
+	thing int64
+	value any
+}
+
+// compareColumn orders column values as SQLite does: numbers (by value)
+// before text (by bytes) before blobs (by bytes).
+func compareColumn(a, b any) int {
+	rank := func(v any) int {
+		switch v.(type) {
+		case int64, float64:
+			return 0
+		case string:
+			return 1
+		}
+		return 2
+	}
+	ra, rb := rank(a), rank(b)
+	if ra != rb {
+		return ra - rb
+	}
+	switch a := a.(type) {
+	case int64:
+		if bi, ok := b.(int64); ok {
+			switch {
+			case a < bi:
+				return -1
+			case a > bi:
+				return 1
+			}
+			return 0
+		}
+		return compareFloat(float64(a), b.(float64))
+	case float64:
+		if bi, ok := b.(int64); ok {
+			return compareFloat(a, float64(bi))
+		}
+		return compareFloat(a, b.(float64))
+	case string:
+		return strings.Compare(a, b.(string))
+	case []byte:
+		bb, _ := b.([]byte)
+		return strings.Compare(string(a), string(bb))
+	}
+	return 0
+}
+
+func compareFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// atExtreme returns those of the things whose least (desc: greatest)
+// sortable readable value at f is val.
+func (ix *Index) atExtreme(ctx context.Context, vis string, f field, desc bool, ids []int64, val any) ([]int64, error) {
+	agg := "min"
+	if desc {
+		agg = "max"
+	}
+	var out []int64
+	for chunk := range slices.Chunk(ids, 256) {
+		var sb strings.Builder
+		args := []any{f.path}
+		sb.WriteString("SELECT thing, " + agg + "(value) FROM leaves WHERE path = ? AND vis IN (" + vis + ")" + sortable + " AND thing IN (")
+		for i, id := range chunk {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteByte('?')
+			args = append(args, id)
+		}
+		sb.WriteString(") GROUP BY thing")
+		rows, err := ix.read.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var v any
+			if err := rows.Scan(&id, &v); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("search: %w", err)
+			}
+			if sameColumn(v, val) {
+				out = append(out, id)
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// matching returns those of the things (by row id) that match q and that
+// the caller sees, in thingId order.
+func (ix *Index) matching(ctx context.Context, q Query, ids []int64) ([]Hit, error) {
+	var out []Hit
+	for chunk := range slices.Chunk(ids, 256) {
+		b, err := ix.builder(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		b.correlated = true
+		b.sb.WriteString("SELECT t.thing_id, t.policy_id, t.revision, t.doc FROM things t WHERE t.id IN (")
+		for i, id := range chunk {
+			if i > 0 {
+				b.sb.WriteByte(',')
+			}
+			b.arg(id)
+		}
+		b.sb.WriteString(") AND ")
+		q2 := q
+		if err := b.whereRows(q2); err != nil {
+			return nil, err
+		}
+		b.sb.WriteString(" ORDER BY t.thing_id")
+		rows, err := ix.read.QueryContext(ctx, b.sb.String(), b.args...)
+		if err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		for rows.Next() {
+			var h Hit
+			var doc []byte
+			if err := rows.Scan(&h.ThingID, &h.PolicyID, &h.Revision, &doc); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("search: %w", err)
+			}
+			if h.Thing, err = jsonv.ParseStored(doc); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("search: thing %q: %w", h.ThingID, err)
+			}
+			out = append(out, h)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+	}
+	slices.SortFunc(out, func(a, b Hit) int { return strings.Compare(a.ThingID, b.ThingID) })
+	return out, nil
+}
+
+// sameColumn reports whether two column values are the same value.
+func sameColumn(a, b any) bool {
+	switch a := a.(type) {
+	case int64:
+		switch b := b.(type) {
+		case int64:
+			return a == b
+		case float64:
+			return float64(a) == b
+		}
+	case float64:
+		switch b := b.(type) {
+		case int64:
+			return a == float64(b)
+		case float64:
+			return a == b
+		}
+	case string:
+		bs, ok := b.(string)
+		return ok && a == bs
+	case []byte:
+		bb, ok := b.([]byte)
+		return ok && string(a) == string(bb)
+	}
+	return false
+}
+
+func toColumnEqual(col any, v jsonv.Value) bool { return sameColumn(col, toColumn(v)) }
