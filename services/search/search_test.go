@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -228,5 +230,79 @@ func TestSearchFillsAndRepairs(t *testing.T) {
 	f.startSearch(t, cfg2)
 	if n := f.count(t, ditto, ""); n != 30 {
 		t.Fatalf("rebuilt index counts %d, want 30", n)
+	}
+}
+
+// Hostile filters get Ditto's errors or an answer, never a stuck service;
+// namespaces and time placeholders restrict as documented.
+func TestSearchBadInputAndRestrictions(t *testing.T) {
+	f := newFixture(t)
+	f.startSearch(t, f.searchConfig("a.db"))
+	f.put(t, "org.acme:one", `{"attributes":{"k":1}}`)
+	f.put(t, "com.other:two", `{"attributes":{"k":2}}`)
+	f.eventuallyIDs(t, ditto, `exists(attributes/k)`, "com.other:two", "org.acme:one")
+
+	deep := strings.Repeat("not(", 2000) + `eq(attributes/k,1)` + strings.Repeat(")", 2000)
+	status, body := f.ask(t, ditto, searchapi.Request{Type: searchapi.TypeQuery, Filter: deep})
+	if status != 400 || !strings.Contains(string(body), "rql.expression.invalid") {
+		t.Errorf("2000 levels deep: %d %.200s", status, body)
+	}
+	var vals []string
+	for i := range 5000 {
+		vals = append(vals, strconv.Itoa(i+10))
+	}
+	long := `in(attributes/k,` + strings.Join(vals, ",") + `,2)`
+	res := f.query(t, ditto, searchapi.Request{Type: searchapi.TypeQuery, Filter: long})
+	if got := idsOf(t, res); !slices.Equal(got, []string{"com.other:two"}) {
+		t.Errorf("in() with 5001 values: %v", got)
+	}
+	// The service still answers at once.
+	if n := f.count(t, ditto, ""); n != 2 {
+		t.Errorf("count after hostile queries: %d", n)
+	}
+	res = f.query(t, ditto, searchapi.Request{Type: searchapi.TypeQuery, Namespaces: []string{"org.acme"}})
+	if got := idsOf(t, res); !slices.Equal(got, []string{"org.acme:one"}) {
+		t.Errorf("namespaces org.acme: %v", got)
+	}
+	if got := f.ids(t, ditto, `lt(_modified,time:now)`, ""); len(got) != 2 {
+		t.Errorf("lt(_modified,time:now): %v", got)
+	}
+	if got := f.ids(t, ditto, `gt(_created,time:now)`, ""); len(got) != 0 {
+		t.Errorf("gt(_created,time:now): %v", got)
+	}
+	status, body = f.ask(t, ditto, searchapi.Request{Type: searchapi.TypeQuery, Fields: "attributes(("})
+	if status != 400 || !strings.Contains(string(body), "json.fieldselector.invalid") {
+		t.Errorf("bad fields: %d %s", status, body)
+	}
+}
+
+// ditto.search.namespace-indexed-fields: in a matching namespace only the
+// listed fields (and the thing's own) are found; elsewhere everything.
+func TestSearchNamespaceIndexedFields(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.searchConfig("a.db")
+	cfg.IndexedFields = `[{"namespace-pattern":"org.acme*","indexed-fields":["attributes/indexed","features/f/properties"]},
+		{"namespace-pattern":"org.acme.all","indexed-fields":["attributes"]}]`
+	f.startSearch(t, cfg)
+	for _, id := range []string{"org.acme:a", "org.acme.all:b", "com.other:c"} {
+		f.put(t, id, `{"attributes":{"indexed":1,"other":1},"features":{"f":{"properties":{"p":1},"desiredProperties":{"p":1}}}}`)
+	}
+	f.eventuallyIDs(t, ditto, `eq(attributes/indexed,1)`, "com.other:c", "org.acme.all:b", "org.acme:a")
+	// First match wins: org.acme.all matches org.acme* before its own entry.
+	for filter, want := range map[string][]string{
+		`eq(attributes/other,1)`:                {"com.other:c"},
+		`eq(features/f/properties/p,1)`:         {"com.other:c", "org.acme.all:b", "org.acme:a"},
+		`eq(features/f/desiredProperties/p,1)`:  {"com.other:c"},
+		`like(thingId,"org.acme*")`:             {"org.acme.all:b", "org.acme:a"},
+		`and(exists(policyId),lt(_revision,5))`: {"com.other:c", "org.acme.all:b", "org.acme:a"},
+	} {
+		if got := f.ids(t, ditto, filter, ""); !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", filter, got, want)
+		}
+	}
+	// Hits still show the whole thing.
+	res := f.query(t, ditto, searchapi.Request{Type: searchapi.TypeQuery, Filter: `eq(thingId,"org.acme:a")`, Fields: "attributes/other"})
+	if len(res.Items) != 1 || !strings.Contains(string(res.Items[0]), `"other":1`) {
+		t.Errorf("hit: %s", res.Items)
 	}
 }
