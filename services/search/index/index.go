@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"modernc.org/sqlite"
 
@@ -86,6 +87,11 @@ type Index struct {
 	writes atomic.Uint64
 	// complete caches noneMissing per path and readable sets.
 	complete sync.Map // string -> completeResult
+	// tokens maps each *enforcer.Readers written with to its access token
+	// (see accessToken); tokBase is the time the index was opened.
+	tokens            sync.Map
+	tokBase           int64
+	tokNext, tokCount atomic.Int64
 	// maxOvh bounds the key overhead (thingOverhead) of every thing
 	// indexed, so queries know which strings may have been cut. It only
 	// grows.
@@ -100,7 +106,7 @@ type Index struct {
 // statements are the prepared statements of the write path.
 type statements struct {
 	thingByID, insertThing, updateThing, deleteThing *sql.Stmt
-	updateThingDoc                                   *sql.Stmt
+	updateThingDoc, thingForPut                      *sql.Stmt
 	leavesOf, insertLeaf, deleteLeaf, deleteLeaves   *sql.Stmt
 	insertSet, insertMember, putMeta                 *sql.Stmt
 }
@@ -114,6 +120,7 @@ CREATE TABLE IF NOT EXISTS things(
   revision  INTEGER NOT NULL,
   modified  BLOB,             -- _modified (TEXT, no affinity); NULL when missing
   vis       INTEGER NOT NULL,
+  acc       INTEGER NOT NULL DEFAULT 0, -- token of the access its rows were written with (see accessToken)
   ovh       INTEGER NOT NULL,
   doc       TEXT NOT NULL
 );
@@ -146,7 +153,7 @@ CREATE TABLE IF NOT EXISTS meta(
 // schemaVersion names the layout; an index file of another layout is
 // emptied and built again (from the things service: an index holds nothing
 // that cannot be rebuilt).
-const schemaVersion = "2"
+const schemaVersion = "3"
 
 // resetOutdated drops every table of an index file whose layout is not
 // schemaVersion, then records the version.
@@ -195,7 +202,7 @@ func Open(path string, opt Options) (*Index, error) {
 	if opt.ReadConns <= 0 {
 		opt.ReadConns = 4
 	}
-	ix := &Index{opt: opt, sets: map[string]int64{}}
+	ix := &Index{opt: opt, sets: map[string]int64{}, tokBase: time.Now().UnixNano()}
 	drv := &sqlite.Driver{}
 	if err := ix.registerFunctions(drv); err != nil {
 		return nil, err
@@ -209,7 +216,7 @@ func Open(path string, opt Options) (*Index, error) {
 		}
 		return path + "?" + q.Encode()
 	}
-	ix.write = sql.OpenDB(connector{drv, dsn("journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-32000)") + "&_txlock=immediate"})
+	ix.write = sql.OpenDB(connector{drv, dsn("journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-32000)", "wal_autocheckpoint(16384)", "journal_size_limit(67108864)") + "&_txlock=immediate"})
 	ix.write.SetMaxOpenConns(1)
 	ix.write.SetMaxIdleConns(1)
 	ix.write.SetConnMaxIdleTime(0)
@@ -249,11 +256,12 @@ func (ix *Index) prepare() error {
 		sql string
 	}{
 		{&s.thingByID, `SELECT id, policy_id, vis FROM things WHERE thing_id = ?`},
-		{&s.insertThing, `INSERT INTO things(thing_id, namespace, policy_id, revision, modified, vis, ovh, doc) VALUES(?,?,?,?,?,?,?,?)`},
-		{&s.updateThing, `UPDATE things SET policy_id = ?, revision = ?, modified = ?, vis = ?, doc = ? WHERE id = ?`},
+		{&s.thingForPut, `SELECT id, policy_id, vis, acc, doc FROM things WHERE thing_id = ?`},
+		{&s.insertThing, `INSERT INTO things(thing_id, namespace, policy_id, revision, modified, vis, acc, ovh, doc) VALUES(?,?,?,?,?,?,?,?,?)`},
+		{&s.updateThing, `UPDATE things SET policy_id = ?, revision = ?, modified = ?, vis = ?, acc = ?, doc = ? WHERE id = ?`},
 		// The common update leaves the indexed columns alone, so that
 		// SQLite does not rewrite their index entries.
-		{&s.updateThingDoc, `UPDATE things SET revision = ?, modified = ?, doc = ? WHERE id = ?`},
+		{&s.updateThingDoc, `UPDATE things SET revision = ?, modified = ?, acc = ?, doc = ? WHERE id = ?`},
 		{&s.deleteThing, `DELETE FROM things WHERE id = ?`},
 		{&s.leavesOf, `SELECT path, vis, value, flags FROM leaves WHERE thing = ?`},
 		{&s.insertLeaf, `INSERT OR IGNORE INTO leaves(path, vis, value, thing, flags) VALUES(?,?,?,?,?)`},
@@ -295,7 +303,7 @@ func (ix *Index) Close() error {
 	defer ix.wmu.Unlock()
 	var errs []error
 	s := ix.stmts
-	for _, st := range []*sql.Stmt{s.thingByID, s.insertThing, s.updateThing, s.updateThingDoc, s.deleteThing, s.leavesOf,
+	for _, st := range []*sql.Stmt{s.thingByID, s.thingForPut, s.insertThing, s.updateThing, s.updateThingDoc, s.deleteThing, s.leavesOf,
 		s.insertLeaf, s.deleteLeaf, s.deleteLeaves, s.insertSet, s.insertMember, s.putMeta} {
 		if st != nil {
 			errs = append(errs, st.Close())
@@ -451,10 +459,6 @@ func (w *writer) put(d Doc) error {
 		return err
 	}
 	// Intern the row keys and compute the new row set.
-	type newRow struct {
-		row
-		vis int64
-	}
 	want := make(map[string]newRow, len(rows))
 	for _, r := range rows {
 		id, err := w.setID(r.vis)
@@ -470,12 +474,14 @@ func (w *writer) put(d Doc) error {
 			modified = m
 		}
 	}
-	var thing, oldVis int64
+	tok := w.ix.accessToken(d)
+	var thing, oldVis, oldTok int64
 	var oldPolicy string
-	err = w.stmt(w.ix.stmts.thingByID).QueryRow(d.ThingID).Scan(&thing, &oldPolicy, &oldVis)
+	var oldDoc []byte
+	err = w.stmt(w.ix.stmts.thingForPut).QueryRow(d.ThingID).Scan(&thing, &oldPolicy, &oldVis, &oldTok, &oldDoc)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		res, err := w.stmt(w.ix.stmts.insertThing).Exec(d.ThingID, ns, d.PolicyID, d.Revision, modified, visID, thingOverhead(d.ThingID), doc)
+		res, err := w.stmt(w.ix.stmts.insertThing).Exec(d.ThingID, ns, d.PolicyID, d.Revision, modified, visID, tok, thingOverhead(d.ThingID), doc)
 		if err != nil {
 			return fmt.Errorf("insert thing %q: %w", d.ThingID, err)
 		}
@@ -486,12 +492,19 @@ func (w *writer) put(d Doc) error {
 		return fmt.Errorf("look up thing %q: %w", d.ThingID, err)
 	default:
 		if oldPolicy == d.PolicyID && oldVis == visID {
-			_, err = w.stmt(w.ix.stmts.updateThingDoc).Exec(d.Revision, modified, doc, thing)
+			_, err = w.stmt(w.ix.stmts.updateThingDoc).Exec(d.Revision, modified, tok, doc, thing)
 		} else {
-			_, err = w.stmt(w.ix.stmts.updateThing).Exec(d.PolicyID, d.Revision, modified, visID, doc, thing)
+			_, err = w.stmt(w.ix.stmts.updateThing).Exec(d.PolicyID, d.Revision, modified, visID, tok, doc, thing)
 		}
 		if err != nil {
 			return fmt.Errorf("update thing %q: %w", d.ThingID, err)
+		}
+		if oldTok == tok {
+			// The stored rows are what the stored thing gives with the
+			// same access: computed, not read.
+			if prev, err := jsonv.ParseStored(oldDoc); err == nil {
+				return w.rewrite(d, thing, prev, prefixes, want)
+			}
 		}
 		old, err := w.stmt(w.ix.stmts.leavesOf).Query(thing)
 		if err != nil {
@@ -534,6 +547,63 @@ func (w *writer) put(d Doc) error {
 	}
 	return nil
 }
+
+// newRow is a row of a thing's new state with its interned visibility.
+type newRow struct {
+	row
+	vis int64
+}
+
+// rewrite writes the difference between the rows of prev and want (the
+// rows of d), both under d's access.
+func (w *writer) rewrite(d Doc, thing int64, prev jsonv.Value, prefixes []string, want map[string]newRow) error {
+	old, _ := flatten(Doc{ThingID: d.ThingID, Thing: prev, Access: d.Access}, prefixes)
+	for _, r := range old {
+		id, err := w.setID(r.vis)
+		if err != nil {
+			return err
+		}
+		if _, ok := want[rowKey(r.path, id, r.value, r.flags)]; ok {
+			delete(want, rowKey(r.path, id, r.value, r.flags)) // unchanged
+			continue
+		}
+		if _, err := w.stmt(w.ix.stmts.deleteLeaf).Exec(r.path, id, r.value, thing); err != nil {
+			return fmt.Errorf("delete leaf of %q: %w", d.ThingID, err)
+		}
+	}
+	ins := w.stmt(w.ix.stmts.insertLeaf)
+	for _, r := range want {
+		if _, err := ins.Exec(r.path, r.vis, r.value, thing, r.flags); err != nil {
+			return fmt.Errorf("insert leaf of %q: %w", d.ThingID, err)
+		}
+	}
+	return nil
+}
+
+// accessToken names the access a thing's rows are written with, so that a
+// later write with the same access can compute the stored rows from the
+// stored thing instead of reading them. Tokens are unique across runs (they
+// start at the time the index was opened) and one Readers keeps its token
+// while the index remembers it; a forgotten one gets a new token, which
+// only costs a read.
+func (ix *Index) accessToken(d Doc) int64 {
+	if d.Access == nil {
+		return ix.tokBase // nobody reads: the same rows every time in this run
+	}
+	if t, ok := ix.tokens.Load(d.Access); ok {
+		return t.(int64)
+	}
+	if ix.tokCount.Add(1) > maxTokens {
+		ix.tokens.Clear()
+		ix.tokCount.Store(1)
+	}
+	t := ix.tokBase + ix.tokNext.Add(1)
+	got, _ := ix.tokens.LoadOrStore(d.Access, t)
+	return got.(int64)
+}
+
+// maxTokens bounds the remembered access tokens.
+const maxTokens = 100_000
 
 // Get returns the indexed thing with id thingID.
 func (ix *Index) Get(ctx context.Context, thingID string) (Entry, bool, error) {
