@@ -290,9 +290,22 @@ func conformance(t *testing.T, fx *fixture) {
 			}
 		}
 	}
-	// Namespaces.
-	q := Query{Subjects: []string{"nginx:owner", "nginx:a"}, Namespaces: []string{"com.acme"}, Limit: 100, Now: fixedNow}
-	fx.check(t, ctx, "namespaces", q)
+	// Namespaces, with the count and sort fast paths: one namespace, both,
+	// one with nothing in it.
+	for _, ns := range [][]string{{"com.acme"}, {"org.eclipse.ditto"}, {"com.acme", "org.eclipse.ditto"}, {"net.none"}} {
+		for _, caller := range conformanceCallers {
+			for _, fs := range []string{``, `exists(attributes/count)`, `gt(attributes/count,3)`} {
+				var filter rql.Node
+				if fs != "" {
+					filter, _ = rql.Parse(fs)
+				}
+				for _, sort := range [][]rql.SortKey{nil, {{Property: "attributes/count"}}, {{Property: "attributes/count", Descending: true}}} {
+					q := Query{Filter: filter, Sort: sort, Subjects: caller, Namespaces: ns, Limit: 100, Now: fixedNow}
+					fx.check(t, ctx, fmt.Sprintf("namespaces %v %s sort %v", ns, fs, sort), q)
+				}
+			}
+		}
+	}
 }
 
 // check compares one query's hits and count with the reference and returns

@@ -22,7 +22,7 @@ import (
 // plain path can satisfy.
 func leafComparison(q Query) (*rql.Comparison, field, bool) {
 	c, ok := q.Filter.(*rql.Comparison)
-	if !ok || len(q.Namespaces) > 0 {
+	if !ok || len(q.Namespaces) > 0 { // see namespacesCover
 		return nil, field{}, false
 	}
 	switch c.Op {
@@ -74,6 +74,43 @@ func (ix *Index) countLeaves(ctx context.Context, b *builder, c *rql.Comparison)
 		return 0, fmt.Errorf("count search: %w", err)
 	}
 	return n, nil
+}
+
+// namespacesCover reports whether every thing the caller sees lies in one
+// of the namespaces: then restricting to them changes nothing, and the
+// fast paths, which do not look at things' namespaces, apply. It probes the
+// (namespace, vis) index in the ranges between the namespaces; the answer
+// holds until the next write.
+func (ix *Index) namespacesCover(ctx context.Context, vis string, namespaces []string) (bool, error) {
+	ns := slices.Compact(slices.Sorted(slices.Values(namespaces)))
+	key := "ns\x00" + strings.Join(ns, "\x00") + "\x00" + vis
+	gen := ix.writes.Load()
+	if c, ok := ix.complete.Load(key); ok && c.(completeResult).gen == gen {
+		return c.(completeResult).none, nil
+	}
+	// One range of the (namespace, vis) index per gap between the
+	// namespaces; the planner would otherwise scan things by visibility.
+	var sb strings.Builder
+	var args []any
+	probe := func(cond string, vals ...any) {
+		if len(args) > 0 {
+			sb.WriteString(" OR ")
+		}
+		sb.WriteString("EXISTS (SELECT 1 FROM things INDEXED BY things_ns WHERE " + cond + " AND vis IN (" + vis + "))")
+		args = append(args, vals...)
+	}
+	sb.WriteString("SELECT ")
+	probe("namespace < ?", ns[0])
+	for i := 1; i < len(ns); i++ {
+		probe("namespace > ? AND namespace < ?", ns[i-1], ns[i])
+	}
+	probe("namespace > ?", ns[len(ns)-1])
+	var outside bool
+	if err := ix.read.QueryRowContext(ctx, sb.String(), args...).Scan(&outside); err != nil {
+		return false, fmt.Errorf("search: %w", err)
+	}
+	ix.complete.Store(key, completeResult{gen: gen, none: !outside})
+	return !outside, nil
 }
 
 // sortField returns the field of a query sorted by one plain leaf path
@@ -289,39 +326,59 @@ func (ix *Index) valueOrder(ctx context.Context, q Query, f field, desc bool, af
 	next := mergeRows(ctx, ix, f.path, visIDs, desc, after)
 	seen := map[int64]bool{}
 	var out []Hit
-	// A run is the candidates of one value; it is checked and ordered by
-	// thingId when the value changes.
-	var run []int64
-	var runVal any
-	flush := func() error {
-		if len(run) == 0 {
+	// Candidates are collected run by run (a run holds the things of one
+	// value) and checked a batch of runs at a time, with one statement; a
+	// batch ends only where a run does.
+	type run struct {
+		val any
+		ids []int64
+	}
+	var runs []run
+	pending, batch := 0, max(16, 2*n)
+	check := func() error {
+		if pending == 0 {
 			return nil
 		}
+		var all []int64
+		for _, r := range runs {
+			all = append(all, r.ids...)
+		}
+		var extreme map[int64]any
 		if after != nil {
 			// Resuming: a thing with several values at f sorts at its
 			// extreme one, which may lie before the cursor (on an earlier
-			// page); keep only the things whose extreme is this run's.
+			// page): it belongs to the run of that value only.
 			var err error
-			if run, err = ix.atExtreme(ctx, b.vis, f, desc, run, runVal); err != nil {
+			if extreme, err = ix.extremes(ctx, b.vis, f, desc, all); err != nil {
 				return err
 			}
-			if len(run) == 0 {
-				return nil
-			}
 		}
-		hs, err := ix.matching(ctx, q, run)
+		byRow, err := ix.matching(ctx, q, all)
 		if err != nil {
 			return err
 		}
-		v := fromColumn(runVal)
-		for _, h := range hs {
-			if after != nil && toColumnEqual(runVal, *after) && h.ThingID <= afterID {
-				continue // at the cursor's value: only things after it
+		for _, r := range runs {
+			v := fromColumn(r.val)
+			var hits []Hit
+			for _, id := range r.ids {
+				if extreme != nil && !sameColumn(extreme[id], r.val) {
+					continue
+				}
+				if h, ok := byRow[id]; ok {
+					hits = append(hits, h)
+				}
 			}
-			h.SortValues = []jsonv.Value{v, jsonv.String(h.ThingID)}
-			out = append(out, h)
+			slices.SortFunc(hits, func(a, b Hit) int { return strings.Compare(a.ThingID, b.ThingID) })
+			for _, h := range hits {
+				if after != nil && toColumnEqual(r.val, *after) && h.ThingID <= afterID {
+					continue // at the cursor's value: only things after it
+				}
+				h.SortValues = []jsonv.Value{v, jsonv.String(h.ThingID)}
+				out = append(out, h)
+			}
 		}
-		run = run[:0]
+		runs, pending = runs[:0], 0
+		batch = min(batch*2, 1024)
 		return nil
 	}
 	for {
@@ -332,8 +389,9 @@ func (ix *Index) valueOrder(ctx context.Context, q Query, f field, desc bool, af
 		if !ok {
 			break
 		}
-		if len(run) > 0 && !sameColumn(val, runVal) {
-			if err := flush(); err != nil {
+		newRun := len(runs) == 0 || !sameColumn(val, runs[len(runs)-1].val)
+		if newRun && pending >= batch {
+			if err := check(); err != nil {
 				return nil, err
 			}
 			if len(out) >= n {
@@ -344,12 +402,13 @@ func (ix *Index) valueOrder(ctx context.Context, q Query, f field, desc bool, af
 			continue
 		}
 		seen[thing] = true
-		if len(run) == 0 {
-			runVal = val
+		if newRun {
+			runs = append(runs, run{val: val})
 		}
-		run = append(run, thing)
+		runs[len(runs)-1].ids = append(runs[len(runs)-1].ids, thing)
+		pending++
 	}
-	if err := flush(); err != nil {
+	if err := check(); err != nil {
 		return nil, err
 	}
 	if len(out) > n {
@@ -515,14 +574,14 @@ func compareFloat(a, b float64) int {
 	return 0
 }
 
-// atExtreme returns those of the things whose least (desc: greatest)
-// sortable readable value at f is val.
-func (ix *Index) atExtreme(ctx context.Context, vis string, f field, desc bool, ids []int64, val any) ([]int64, error) {
+// extremes returns the least (desc: greatest) sortable readable value at f
+// of each of the things.
+func (ix *Index) extremes(ctx context.Context, vis string, f field, desc bool, ids []int64) (map[int64]any, error) {
 	agg := "min"
 	if desc {
 		agg = "max"
 	}
-	var out []int64
+	out := make(map[int64]any, len(ids))
 	for chunk := range slices.Chunk(ids, 256) {
 		var sb strings.Builder
 		args := []any{f.path}
@@ -546,9 +605,7 @@ func (ix *Index) atExtreme(ctx context.Context, vis string, f field, desc bool, 
 				rows.Close()
 				return nil, fmt.Errorf("search: %w", err)
 			}
-			if sameColumn(v, val) {
-				out = append(out, id)
-			}
+			out[id] = v
 		}
 		err = rows.Err()
 		rows.Close()
@@ -559,17 +616,18 @@ func (ix *Index) atExtreme(ctx context.Context, vis string, f field, desc bool, 
 	return out, nil
 }
 
+
 // matching returns those of the things (by row id) that match q and that
-// the caller sees, in thingId order.
-func (ix *Index) matching(ctx context.Context, q Query, ids []int64) ([]Hit, error) {
-	var out []Hit
+// the caller sees, by row id.
+func (ix *Index) matching(ctx context.Context, q Query, ids []int64) (map[int64]Hit, error) {
+	out := make(map[int64]Hit, len(ids))
 	for chunk := range slices.Chunk(ids, 256) {
 		b, err := ix.builder(ctx, q)
 		if err != nil {
 			return nil, err
 		}
 		b.correlated = true
-		b.sb.WriteString("SELECT t.thing_id, t.policy_id, t.revision, t.doc FROM things t WHERE t.id IN (")
+		b.sb.WriteString("SELECT t.id, t.thing_id, t.policy_id, t.revision, t.doc FROM things t WHERE t.id IN (")
 		for i, id := range chunk {
 			if i > 0 {
 				b.sb.WriteByte(',')
@@ -581,15 +639,15 @@ func (ix *Index) matching(ctx context.Context, q Query, ids []int64) ([]Hit, err
 		if err := b.whereRows(q2); err != nil {
 			return nil, err
 		}
-		b.sb.WriteString(" ORDER BY t.thing_id")
 		rows, err := ix.read.QueryContext(ctx, b.sb.String(), b.args...)
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
 		for rows.Next() {
 			var h Hit
+			var id int64
 			var doc []byte
-			if err := rows.Scan(&h.ThingID, &h.PolicyID, &h.Revision, &doc); err != nil {
+			if err := rows.Scan(&id, &h.ThingID, &h.PolicyID, &h.Revision, &doc); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("search: %w", err)
 			}
@@ -597,7 +655,7 @@ func (ix *Index) matching(ctx context.Context, q Query, ids []int64) ([]Hit, err
 				rows.Close()
 				return nil, fmt.Errorf("search: thing %q: %w", h.ThingID, err)
 			}
-			out = append(out, h)
+			out[id] = h
 		}
 		err = rows.Err()
 		rows.Close()
@@ -605,7 +663,6 @@ func (ix *Index) matching(ctx context.Context, q Query, ids []int64) ([]Hit, err
 			return nil, fmt.Errorf("search: %w", err)
 		}
 	}
-	slices.SortFunc(out, func(a, b Hit) int { return strings.Compare(a.ThingID, b.ThingID) })
 	return out, nil
 }
 

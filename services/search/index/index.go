@@ -126,6 +126,7 @@ CREATE TABLE IF NOT EXISTS things(
 );
 CREATE INDEX IF NOT EXISTS things_vis ON things(vis, thing_id);
 CREATE INDEX IF NOT EXISTS things_policy ON things(policy_id);
+CREATE INDEX IF NOT EXISTS things_ns ON things(namespace, vis);
 CREATE TABLE IF NOT EXISTS leaves(
   path  TEXT NOT NULL,
   vis   INTEGER NOT NULL,
@@ -153,7 +154,7 @@ CREATE TABLE IF NOT EXISTS meta(
 // schemaVersion names the layout; an index file of another layout is
 // emptied and built again (from the things service: an index holds nothing
 // that cannot be rebuilt).
-const schemaVersion = "3"
+const schemaVersion = "4"
 
 // resetOutdated drops every table of an index file whose layout is not
 // schemaVersion, then records the version.

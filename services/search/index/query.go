@@ -67,6 +67,15 @@ func (ix *Index) Count(ctx context.Context, q Query) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if !ix.opt.NoFastPaths && len(q.Namespaces) > 0 {
+		cover, err := ix.namespacesCover(ctx, b.vis, q.Namespaces)
+		if err != nil {
+			return 0, err
+		}
+		if cover {
+			q.Namespaces = nil
+		}
+	}
 	if c, _, ok := leafComparison(q); ok && !ix.opt.NoFastPaths {
 		return ix.countLeaves(ctx, b, c)
 	}
@@ -92,6 +101,15 @@ func (ix *Index) Query(ctx context.Context, q Query) ([]Hit, error) {
 		return nil, fmt.Errorf("cursor has %d sort values, want %d", len(q.After), len(keys))
 	}
 	if f, ok := sortField(keys); ok && !ix.opt.NoFastPaths && strings.Count(b.vis, ",") <= maxMergedSets {
+		if len(q.Namespaces) > 0 {
+			cover, err := ix.namespacesCover(ctx, b.vis, q.Namespaces)
+			if err != nil {
+				return nil, err
+			}
+			if cover {
+				q.Namespaces = nil
+			}
+		}
 		return ix.sortedByLeaf(ctx, q, keys, f)
 	}
 	b.sb.WriteString("SELECT id, thing_id, policy_id, revision, doc")
