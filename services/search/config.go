@@ -35,7 +35,7 @@ type Config struct {
 	SyncPeriodDitto    time.Duration `envconfig:"BACKGROUND_SYCN_THROTTLE_PERIOD" desc:"Ditto's misspelt name of BACKGROUND_SYNC_THROTTLE_PERIOD (read when that one is not set)"`
 	SyncKeepEvents     int           `envconfig:"BACKGROUND_SYNC_KEEP_EVENTS" default:"50" desc:"accepted for Ditto compatibility; this index keeps no per-thing event memory, so it has no effect"`
 	PolicyCacheTTL     time.Duration `envconfig:"SEARCH_POLICY_CACHE_TTL" default:"1h" desc:"a policy the index was built with is loaded again after this long even without a policy event"`
-	PolicyCacheEntries int           `envconfig:"SEARCH_POLICY_CACHE_SIZE" default:"100000" desc:"compiled policies kept by the projector"`
+	PolicyCacheEntries int           `envconfig:"SEARCH_POLICY_CACHE_SIZE" default:"1000000" desc:"policies remembered per instance, for indexing and for cutting hits down to what the caller may read; each refers to a compiled enforcer shared by every policy with the same entries (at most a tenth of this many are compiled at once)"`
 
 	// Limits are the platform's LIMITS_* settings (page sizes).
 	Limits limits.Config `ignored:"true"`

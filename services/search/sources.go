@@ -200,12 +200,12 @@ func (c *policyCache) compile(doc jsonv.Value) (*enforcer.Enforcer, error) {
 	if prev, ok := c.shared[key]; ok {
 		return prev, nil
 	}
-	if len(c.shared) >= c.max {
+	if limit := max(c.max/10, 1000); len(c.shared) >= limit {
 		// Dropping a shared enforcer costs a compile later; cached
 		// policies keep their pointer.
 		for k := range c.shared {
 			delete(c.shared, k)
-			if len(c.shared) < c.max/2 {
+			if len(c.shared) < limit/2 {
 				break
 			}
 		}

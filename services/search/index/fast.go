@@ -70,7 +70,7 @@ func (ix *Index) countLeaves(ctx context.Context, b *builder, c *rql.Comparison)
 	b.sb.WriteString(strings.TrimSuffix(cond, ")"))
 	b.args = append(b.args, inner.args...)
 	var n int64
-	if err := ix.read.QueryRowContext(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
+	if err := ix.queryRow(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count search: %w", err)
 	}
 	return n, nil
@@ -106,7 +106,7 @@ func (ix *Index) namespacesCover(ctx context.Context, vis string, namespaces []s
 	}
 	probe("namespace > ?", ns[len(ns)-1])
 	var outside bool
-	if err := ix.read.QueryRowContext(ctx, sb.String(), args...).Scan(&outside); err != nil {
+	if err := ix.queryRow(ctx, sb.String(), args...).Scan(&outside); err != nil {
 		return false, fmt.Errorf("search: %w", err)
 	}
 	ix.complete.Store(key, completeResult{gen: gen, none: !outside})
@@ -220,7 +220,7 @@ func (ix *Index) missing(ctx context.Context, q Query, f field, afterID string, 
 	}
 	b.sb.WriteString(" ORDER BY t.thing_id LIMIT ")
 	b.arg(n)
-	rows, err := ix.read.QueryContext(ctx, b.sb.String(), b.args...)
+	rows, err := ix.query(ctx, b.sb.String(), b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -272,7 +272,7 @@ func (ix *Index) countNoneMissing(ctx context.Context, b *builder, f field) (boo
 		return false, err
 	}
 	var rowsN, thingsN int64
-	err = ix.read.QueryRowContext(ctx, `SELECT
+	err = ix.queryRow(ctx, `SELECT
 		(SELECT count(*) FROM leaves WHERE path = ?1 AND vis IN (`+b.vis+`)`+sortable+`),
 		(SELECT count(*) FROM things WHERE vis IN (`+b.vis+`))`, f.path).Scan(&rowsN, &thingsN)
 	if err != nil {
@@ -307,7 +307,7 @@ func (ix *Index) multiValued(ctx context.Context, vis, path string) (bool, error
 	}
 	sb.WriteString(") AND vis IN (" + vis + ") AND value = x'04')")
 	var multi bool
-	if err := ix.read.QueryRowContext(ctx, sb.String(), args...).Scan(&multi); err != nil {
+	if err := ix.queryRow(ctx, sb.String(), args...).Scan(&multi); err != nil {
 		return false, fmt.Errorf("search: %w", err)
 	}
 	return multi, nil
@@ -457,7 +457,7 @@ func mergeRows(ctx context.Context, ix *Index, path string, visIDs []string, des
 		}
 		sb.WriteString(" ORDER BY value " + order + ", thing " + order + " LIMIT ?")
 		args = append(args, batch)
-		rows, err := ix.read.QueryContext(ctx, sb.String(), args...)
+		rows, err := ix.query(ctx, sb.String(), args...)
 		if err != nil {
 			return fmt.Errorf("search: %w", err)
 		}
@@ -594,7 +594,7 @@ func (ix *Index) extremes(ctx context.Context, vis string, f field, desc bool, i
 			args = append(args, id)
 		}
 		sb.WriteString(") GROUP BY thing")
-		rows, err := ix.read.QueryContext(ctx, sb.String(), args...)
+		rows, err := ix.query(ctx, sb.String(), args...)
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
@@ -639,7 +639,7 @@ func (ix *Index) matching(ctx context.Context, q Query, ids []int64) (map[int64]
 		if err := b.whereRows(q2); err != nil {
 			return nil, err
 		}
-		rows, err := ix.read.QueryContext(ctx, b.sb.String(), b.args...)
+		rows, err := ix.query(ctx, b.sb.String(), b.args...)
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}

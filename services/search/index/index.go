@@ -85,6 +85,8 @@ type Index struct {
 	// writes counts committed writes: results derived from the whole
 	// index (see noneMissing) hold until it changes.
 	writes atomic.Uint64
+	// stmts2 caches prepared read statements (see stmtCache).
+	stmts2 stmtCache
 	// complete caches noneMissing per path and readable sets.
 	complete sync.Map // string -> completeResult
 	// tokens maps each *enforcer.Readers written with to its access token
@@ -303,6 +305,10 @@ func (ix *Index) Close() error {
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
 	var errs []error
+	ix.stmts2.m.Range(func(_, v any) bool {
+		errs = append(errs, v.(*sql.Stmt).Close())
+		return true
+	})
 	s := ix.stmts
 	for _, st := range []*sql.Stmt{s.thingByID, s.thingForPut, s.insertThing, s.updateThing, s.updateThingDoc, s.deleteThing, s.leavesOf,
 		s.insertLeaf, s.deleteLeaf, s.deleteLeaves, s.insertSet, s.insertMember, s.putMeta} {
@@ -610,7 +616,7 @@ const maxTokens = 100_000
 func (ix *Index) Get(ctx context.Context, thingID string) (Entry, bool, error) {
 	var e Entry
 	var doc string
-	err := ix.read.QueryRowContext(ctx, `SELECT thing_id, policy_id, revision, doc FROM things WHERE thing_id = ?`, thingID).
+	err := ix.queryRow(ctx, `SELECT thing_id, policy_id, revision, doc FROM things WHERE thing_id = ?`, thingID).
 		Scan(&e.ThingID, &e.PolicyID, &e.Revision, &doc)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -675,7 +681,7 @@ func (ix *Index) GetMany(ctx context.Context, ids []string) (map[string]Entry, e
 // Meta returns the value stored under key.
 func (ix *Index) Meta(ctx context.Context, key string) (string, bool, error) {
 	var v string
-	err := ix.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	err := ix.queryRow(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", false, nil
@@ -687,7 +693,7 @@ func (ix *Index) Meta(ctx context.Context, key string) (string, bool, error) {
 
 // ThingsOfPolicy returns the ids of the things governed by policyID, sorted.
 func (ix *Index) ThingsOfPolicy(ctx context.Context, policyID string) ([]string, error) {
-	rows, err := ix.read.QueryContext(ctx, `SELECT thing_id FROM things WHERE policy_id = ? ORDER BY thing_id`, policyID)
+	rows, err := ix.query(ctx, `SELECT thing_id FROM things WHERE policy_id = ? ORDER BY thing_id`, policyID)
 	if err != nil {
 		return nil, fmt.Errorf("things of policy %q: %w", policyID, err)
 	}
@@ -707,7 +713,7 @@ func (ix *Index) ThingsOfPolicy(ctx context.Context, policyID string) ([]string,
 // their revision and policy but without the thing JSON: what a background
 // sync compares with the things service.
 func (ix *Index) Walk(ctx context.Context, after string, limit int) ([]Entry, error) {
-	rows, err := ix.read.QueryContext(ctx, `SELECT thing_id, policy_id, revision FROM things WHERE thing_id > ? ORDER BY thing_id LIMIT ?`, after, limit)
+	rows, err := ix.query(ctx, `SELECT thing_id, policy_id, revision FROM things WHERE thing_id > ? ORDER BY thing_id LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("walk index: %w", err)
 	}
@@ -726,7 +732,7 @@ func (ix *Index) Walk(ctx context.Context, after string, limit int) ([]Entry, er
 // Len returns the number of things indexed.
 func (ix *Index) Len(ctx context.Context) (int64, error) {
 	var n int64
-	if err := ix.read.QueryRowContext(ctx, `SELECT count(*) FROM things`).Scan(&n); err != nil {
+	if err := ix.queryRow(ctx, `SELECT count(*) FROM things`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count index: %w", err)
 	}
 	return n, nil

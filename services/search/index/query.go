@@ -84,7 +84,7 @@ func (ix *Index) Count(ctx context.Context, q Query) (int64, error) {
 		return 0, err
 	}
 	var n int64
-	if err := ix.read.QueryRowContext(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
+	if err := ix.queryRow(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count search: %w", err)
 	}
 	return n, nil
@@ -144,7 +144,7 @@ func (ix *Index) Query(ctx context.Context, q Query) ([]Hit, error) {
 	b.sb.WriteString(" LIMIT ? OFFSET ?")
 	b.args = append(b.args, q.Limit+1, q.Offset)
 
-	rows, err := ix.read.QueryContext(ctx, b.sb.String(), b.args...)
+	rows, err := ix.query(ctx, b.sb.String(), b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -243,17 +243,17 @@ func (b *builder) where(q Query) error {
 	return b.whereWith(q, true)
 }
 
-// whereRows is where for a statement that already names the rows (by id):
-// the visibility check needs no planner hint.
+// whereRows is where for a statement that already names the rows (by id).
 func (b *builder) whereRows(q Query) error {
 	return b.whereWith(q, false)
 }
 
-func (b *builder) whereWith(q Query, hint bool) error {
-	if q.Filter != nil && hint {
-		// A filter drives the query through its leaves subqueries; the
-		// unary + keeps the planner from scanning things_vis instead and
-		// testing the filter per row.
+func (b *builder) whereWith(q Query, search bool) error {
+	if q.Filter != nil || !search {
+		// A filter drives the query through its leaves subqueries, and a
+		// statement naming its rows by id looks them up; the unary + keeps
+		// the planner from scanning things_vis instead and testing the
+		// rest per row.
 		b.sb.WriteByte('+')
 	}
 	b.sb.WriteString("t.vis IN (")
@@ -685,7 +685,7 @@ func (ix *Index) readable(ctx context.Context, subjects []string) (string, error
 		args[i] = s
 	}
 	sb.WriteString(")")
-	rows, err := ix.read.QueryContext(ctx, sb.String(), args...)
+	rows, err := ix.query(ctx, sb.String(), args...)
 	if err != nil {
 		return "", fmt.Errorf("read visibility sets: %w", err)
 	}
