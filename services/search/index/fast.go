@@ -616,7 +616,6 @@ func (ix *Index) extremes(ctx context.Context, vis string, f field, desc bool, i
 	return out, nil
 }
 
-
 // matching returns those of the things (by row id) that match q and that
 // the caller sees, by row id.
 func (ix *Index) matching(ctx context.Context, q Query, ids []int64) (map[int64]Hit, error) {
