@@ -219,7 +219,7 @@ func Open(path string, opt Options) (*Index, error) {
 		}
 		return path + "?" + q.Encode()
 	}
-	ix.write = sql.OpenDB(connector{drv, dsn("journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-32000)", "wal_autocheckpoint(16384)", "journal_size_limit(67108864)") + "&_txlock=immediate"})
+	ix.write = sql.OpenDB(connector{drv, dsn("journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-64000)", "wal_autocheckpoint(16384)", "journal_size_limit(67108864)") + "&_txlock=immediate"})
 	ix.write.SetMaxOpenConns(1)
 	ix.write.SetMaxIdleConns(1)
 	ix.write.SetConnMaxIdleTime(0)
@@ -231,7 +231,7 @@ func Open(path string, opt Options) (*Index, error) {
 		_ = ix.write.Close()
 		return nil, fmt.Errorf("create index schema in %s: %w", path, err)
 	}
-	ix.read = sql.OpenDB(connector{drv, dsn("query_only(1)", "cache_size(-16000)")})
+	ix.read = sql.OpenDB(connector{drv, dsn("query_only(1)", "cache_size(-8000)")})
 	ix.read.SetMaxOpenConns(opt.ReadConns)
 	ix.read.SetMaxIdleConns(opt.ReadConns)
 	ix.read.SetConnMaxIdleTime(0)
