@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/searchapi"
 	"github.com/dittonats/dittonats/services/search/index"
+	"github.com/dittonats/dittonats/streams"
 	"github.com/dittonats/dittonats/streams/streamstest"
 )
 
@@ -305,4 +308,53 @@ func TestSearchNamespaceIndexedFields(t *testing.T) {
 	if len(res.Items) != 1 || !strings.Contains(string(res.Items[0]), `"other":1`) {
 		t.Errorf("hit: %s", res.Items)
 	}
+}
+
+// Events the index never gets (here: skipped by moving its position past
+// them while it is stopped) leave it stale until background sync compares
+// it with the things and repairs it.
+func TestSearchRepairsWithheldEvents(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.searchConfig("withheld.db")
+	cfg.SyncTolerance = 0
+	s, r := f.startSearch(t, cfg)
+	f.put(t, "org.acme:w1", `{"attributes":{"v":1}}`)
+	f.put(t, "org.acme:w2", `{"attributes":{"v":1}}`)
+	f.eventuallyIDs(t, ditto, `eq(attributes/v,1)`, "org.acme:w1", "org.acme:w2")
+	r.stop()
+
+	// Changes whose events the index will never see.
+	f.put(t, "org.acme:w1", `{"attributes":{"v":2}}`)
+	f.send(t, ditto, protocol.GroupThings, protocol.ActionDelete, "org.acme:w2", "/", "", nil)
+	f.put(t, "org.acme:w3", `{"attributes":{"v":2}}`)
+	nc := f.srv.ConnectAs(t, streams.RoleSearch)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := index.Open(cfg.IndexPath, index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := ix.Meta(t.Context(), "index.id")
+	st, err := js.Stream(t.Context(), f.names.EventsStream(streams.ServiceThings))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := st.CachedInfo().State.LastSeq
+	if err := ix.Write(t.Context(), index.Batch{Meta: map[string]string{"seq.things": strconv.FormatUint(last, 10)}}); err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	if err := st.DeleteConsumer(t.Context(), "search-"+id+"-things"); err != nil {
+		t.Fatal(err)
+	}
+
+	s, _ = f.startSearch(t, cfg)
+	if got := f.ids(t, ditto, `exists(attributes/v)`, ""); !slices.Equal(got, []string{"org.acme:w1", "org.acme:w2"}) {
+		t.Fatalf("before sync the index should still be stale: %v", got)
+	}
+	s.TriggerSync()
+	f.eventuallyIDs(t, ditto, `eq(attributes/v,2)`, "org.acme:w1", "org.acme:w3")
+	f.eventuallyIDs(t, ditto, `exists(attributes/v)`, "org.acme:w1", "org.acme:w3")
 }
