@@ -197,7 +197,7 @@ func TestSearchFillsAndRepairs(t *testing.T) {
 		f.put(t, "org.acme:pre-"+string(rune('a'+i/10))+string(rune('0'+i%10)), `{"attributes":{"k":"v"}}`)
 	}
 	cfg := f.searchConfig("fill.db")
-	s, r := f.startSearch(t, cfg)
+	_, r := f.startSearch(t, cfg)
 	if n := f.count(t, ditto, `eq(attributes/k,"v")`); n != 30 {
 		t.Fatalf("filled index counts %d, want 30", n)
 	}
@@ -213,7 +213,7 @@ func TestSearchFillsAndRepairs(t *testing.T) {
 	}
 	ix.Close()
 	f.put(t, "org.acme:pre-b0", `{"attributes":{"k":"w"}}`) // applied from the events on restart
-	s, _ = f.startSearch(t, cfg)
+	s, _ := f.startSearch(t, cfg)
 	f.eventuallyIDs(t, ditto, `eq(attributes/k,"w")`, "org.acme:pre-b0")
 	if n := f.count(t, ditto, `eq(attributes/k,"v")`); n != 27 {
 		t.Fatalf("before sync: %d, want 27", n)
@@ -317,7 +317,7 @@ func TestSearchRepairsWithheldEvents(t *testing.T) {
 	f := newFixture(t)
 	cfg := f.searchConfig("withheld.db")
 	cfg.SyncTolerance = 0
-	s, r := f.startSearch(t, cfg)
+	_, r := f.startSearch(t, cfg)
 	f.put(t, "org.acme:w1", `{"attributes":{"v":1}}`)
 	f.put(t, "org.acme:w2", `{"attributes":{"v":1}}`)
 	f.eventuallyIDs(t, ditto, `eq(attributes/v,1)`, "org.acme:w1", "org.acme:w2")
@@ -350,7 +350,7 @@ func TestSearchRepairsWithheldEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, _ = f.startSearch(t, cfg)
+	s, _ := f.startSearch(t, cfg)
 	if got := f.ids(t, ditto, `exists(attributes/v)`, ""); !slices.Equal(got, []string{"org.acme:w1", "org.acme:w2"}) {
 		t.Fatalf("before sync the index should still be stale: %v", got)
 	}

@@ -214,14 +214,6 @@ func (c *policyCache) compile(doc jsonv.Value) (*enforcer.Enforcer, error) {
 	return enf, nil
 }
 
-// cached returns the compiled policy if it is cached, without loading it.
-func (c *policyCache) cached(id string) (*enforcer.Enforcer, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[id]
-	return e.enf, ok
-}
-
 // invalidate forgets a policy: it changed.
 func (c *policyCache) invalidate(id string) {
 	c.mu.Lock()
