@@ -20,6 +20,10 @@ import (
 // maxBatch bounds the events applied in one index transaction.
 const maxBatch = 512
 
+// batchLinger is how long the apply loop waits for more events to join a
+// batch: a few milliseconds of index lag for far fewer commits.
+const batchLinger = 5 * time.Millisecond
+
 // source is one event stream the projector follows.
 type source struct {
 	service string // streams.ServiceThings or streams.ServicePolicies
@@ -76,6 +80,10 @@ func (s *Service) applyLoop(ctx context.Context) {
 			s.reindexExpired(ctx)
 			continue
 		}
+		// Gather what arrives within a moment into the same transaction:
+		// under a steady write load one commit then carries many events,
+		// and a page they share is written once.
+		linger := time.NewTimer(batchLinger)
 	drain:
 		for len(evs)+len(reps) < maxBatch {
 			select {
@@ -83,10 +91,11 @@ func (s *Service) applyLoop(ctx context.Context) {
 				evs = append(evs, e)
 			case r := <-s.repairs:
 				reps = append(reps, r)
-			default:
+			case <-linger.C:
 				break drain
 			}
 		}
+		linger.Stop()
 		for {
 			err := s.applyBatch(ctx, evs, reps)
 			if err == nil || ctx.Err() != nil {
