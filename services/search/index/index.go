@@ -546,10 +546,15 @@ func (w *writer) put(d Doc) error {
 			}
 		}
 	}
+	return w.insertRows(d.ThingID, thing, want)
+}
+
+// insertRows inserts the rows of a thing that it did not have.
+func (w *writer) insertRows(thingID string, thing int64, rows map[string]newRow) error {
 	ins := w.stmt(w.ix.stmts.insertLeaf)
-	for _, r := range want {
+	for _, r := range rows {
 		if _, err := ins.Exec(r.path, r.vis, r.value, thing, r.flags); err != nil {
-			return fmt.Errorf("insert leaf of %q: %w", d.ThingID, err)
+			return fmt.Errorf("insert leaf of %q: %w", thingID, err)
 		}
 	}
 	return nil
@@ -570,21 +575,16 @@ func (w *writer) rewrite(d Doc, thing int64, prev jsonv.Value, prefixes []string
 		if err != nil {
 			return err
 		}
-		if _, ok := want[rowKey(r.path, id, r.value, r.flags)]; ok {
-			delete(want, rowKey(r.path, id, r.value, r.flags)) // unchanged
+		k := rowKey(r.path, id, r.value, r.flags)
+		if _, ok := want[k]; ok {
+			delete(want, k) // unchanged
 			continue
 		}
 		if _, err := w.stmt(w.ix.stmts.deleteLeaf).Exec(r.path, id, r.value, thing); err != nil {
 			return fmt.Errorf("delete leaf of %q: %w", d.ThingID, err)
 		}
 	}
-	ins := w.stmt(w.ix.stmts.insertLeaf)
-	for _, r := range want {
-		if _, err := ins.Exec(r.path, r.vis, r.value, thing, r.flags); err != nil {
-			return fmt.Errorf("insert leaf of %q: %w", d.ThingID, err)
-		}
-	}
-	return nil
+	return w.insertRows(d.ThingID, thing, want)
 }
 
 // accessToken names the access a thing's rows are written with, so that a
