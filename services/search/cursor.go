@@ -3,11 +3,12 @@ package search
 import (
 	"encoding/base64"
 	"encoding/json"
-	"slices"
+	"strings"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/protocol/rql"
+	"github.com/dittonats/dittonats/services/search/index"
 )
 
 // cursor is where a page ended, with the query it belongs to, as Ditto's
@@ -63,24 +64,8 @@ func decodeCursor(s string) (cursor, []rql.SortKey, []jsonv.Value, error) {
 	return c, opts.Sort, vals.Elements(), nil
 }
 
-// sortWithThingID is the effective sort of a query: its sort keys up to and
-// including thingId, or with +thingId appended (Ditto's
-// ensureDefaultPropertyPath).
-func sortWithThingID(keys []rql.SortKey) []rql.SortKey {
-	for i, k := range keys {
-		if trimSlash(k.Property) == "thingId" {
-			return slices.Clip(keys[:i+1])
-		}
-	}
-	return append(slices.Clip(keys), rql.SortKey{Property: "thingId"})
-}
-
-func trimSlash(s string) string {
-	if len(s) > 0 && s[0] == '/' {
-		return s[1:]
-	}
-	return s
-}
+// sortPath is a sort property as a path without its leading slash.
+func sortPath(p string) string { return strings.Join(rql.PropertyKeys(p), "/") }
 
 // sortCompatible reports whether a query's sort option may continue a
 // cursor's: it is absent, or equal up to the cursor's thingId key.
@@ -88,12 +73,12 @@ func sortCompatible(query, cur []rql.SortKey) bool {
 	if len(query) == 0 {
 		return true
 	}
-	q := sortWithThingID(query)
+	q := index.EffectiveSort(query)
 	if len(q) != len(cur) {
 		return false
 	}
 	for i := range q {
-		if trimSlash(q[i].Property) != trimSlash(cur[i].Property) || q[i].Descending != cur[i].Descending {
+		if sortPath(q[i].Property) != sortPath(cur[i].Property) || q[i].Descending != cur[i].Descending {
 			return false
 		}
 	}

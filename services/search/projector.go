@@ -248,7 +248,6 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 			close(r.done)
 		}
 	}
-	s.applied.Add(uint64(len(evs)))
 	return nil
 }
 
@@ -327,7 +326,6 @@ func (s *Service) applyThingEvent(ctx context.Context, m jetstream.Msg, get func
 	case err != nil:
 		return err
 	}
-	s.gapFetches.Add(1)
 	c.entry = index.Entry{ThingID: id, PolicyID: policyOf(t.doc), Revision: t.revision, Thing: t.doc}
 	c.exists, c.changed = true, true
 	return nil

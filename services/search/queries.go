@@ -109,7 +109,6 @@ func (s *Service) answer(ctx context.Context, m *nats.Msg, req searchapi.Request
 	}
 	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	started := time.Now()
 	switch req.Type {
 	case searchapi.TypeCount:
 		n, err := s.ix.Count(qctx, q.ix)
@@ -130,8 +129,6 @@ func (s *Service) answer(ctx context.Context, m *nats.Msg, req searchapi.Request
 			"The search request type <"+req.Type+"> is unknown.", ""))
 		return
 	}
-	s.queries.Add(1)
-	s.queryNanos.Add(int64(time.Since(started)))
 }
 
 func (s *Service) queryError(ctx context.Context, err error) error {
@@ -207,7 +204,7 @@ func (s *Service) parse(req searchapi.Request, subjects []string) (query, error)
 		}
 		q.ix.Filter = n
 	}
-	q.ix.Sort = sortWithThingID(sortKeys)
+	q.ix.Sort = index.EffectiveSort(sortKeys)
 	q.ix.Limit = q.page
 	return q, nil
 }
@@ -229,9 +226,8 @@ func (s *Service) search(ctx context.Context, q query, correlationID string) ([]
 	}
 	res := searchapi.Result{Items: make([]json.RawMessage, 0, len(hits))}
 	views := map[string]*enforcer.View{}
-	var mu sync.Mutex
 	for _, h := range hits {
-		item, err := s.item(ctx, h, q, views, &mu)
+		item, err := s.item(ctx, h, q, views)
 		if err != nil {
 			return nil, err
 		}
@@ -254,8 +250,8 @@ func (s *Service) search(ctx context.Context, q query, correlationID string) ([]
 }
 
 // item renders one hit as the caller may see it.
-func (s *Service) item(ctx context.Context, h index.Hit, q query, views map[string]*enforcer.View, _ *sync.Mutex) (json.RawMessage, error) {
-	ns, _ := splitNS(h.ThingID)
+func (s *Service) item(ctx context.Context, h index.Hit, q query, views map[string]*enforcer.View) (json.RawMessage, error) {
+	ns, _ := protocol.SplitID(h.ThingID)
 	view, ok := views[h.PolicyID+"\x00"+ns]
 	if !ok {
 		enf, err := s.policies.get(ctx, h.PolicyID)
@@ -299,8 +295,6 @@ func (s *Service) item(ctx context.Context, h index.Hit, q query, views map[stri
 	}
 	return jsonv.Object(out...).AppendJSON(nil), nil
 }
-
-func splitNS(id string) (string, string) { return protocol.SplitID(id) }
 
 // await answers a search-persisted request: 204 once this instance's index
 // holds the thing at the revision (or no longer holds it, for a deletion),

@@ -73,10 +73,8 @@ type Service struct {
 
 	consumerInactivity time.Duration
 
-	stats               syncStats
-	applied, gapFetches atomic.Uint64
-	queries, queryNanos atomic.Int64
-	filled              atomic.Bool
+	stats  syncStats
+	filled atomic.Bool
 }
 
 // metaIndexID names the index's random id in its meta table.

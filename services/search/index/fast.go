@@ -20,21 +20,21 @@ import (
 // leafComparison returns the filter's single comparison when the count
 // fast path applies to it: one condition that only a readable row at a
 // plain path can satisfy.
-func leafComparison(q Query) (*rql.Comparison, field, bool) {
+func leafComparison(q Query) (*rql.Comparison, bool) {
 	c, ok := q.Filter.(*rql.Comparison)
 	if !ok || len(q.Namespaces) > 0 { // see namespacesCover
-		return nil, field{}, false
+		return nil, false
 	}
 	switch c.Op {
 	case rql.Eq, rql.In, rql.Gt, rql.Ge, rql.Lt, rql.Le, rql.Like, rql.ILike, rql.Exists:
 	default:
-		return nil, field{}, false // ne, empty: also about other rows, or none
+		return nil, false // ne, empty: also about other rows, or none
 	}
 	f := fieldOf(c.Property)
 	if _, col := thingColumns[f.path]; col {
-		return nil, field{}, false
+		return nil, false
 	}
-	return c, f, true
+	return c, true
 }
 
 // countLeaves counts the things with a readable row satisfying c: the

@@ -258,7 +258,7 @@ func (ix *Index) prepare() error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&s.thingByID, `SELECT id, policy_id, vis FROM things WHERE thing_id = ?`},
+		{&s.thingByID, `SELECT id FROM things WHERE thing_id = ?`},
 		{&s.thingForPut, `SELECT id, policy_id, vis, acc, doc FROM things WHERE thing_id = ?`},
 		{&s.insertThing, `INSERT INTO things(thing_id, namespace, policy_id, revision, modified, vis, acc, ovh, doc) VALUES(?,?,?,?,?,?,?,?,?)`},
 		{&s.updateThing, `UPDATE things SET policy_id = ?, revision = ?, modified = ?, vis = ?, acc = ?, doc = ? WHERE id = ?`},
@@ -434,9 +434,8 @@ func setMembers(key string) ([]string, error) {
 }
 
 func (w *writer) delete(thingID string) error {
-	var id, vis int64
-	var policy string
-	switch err := w.stmt(w.ix.stmts.thingByID).QueryRow(thingID).Scan(&id, &policy, &vis); {
+	var id int64
+	switch err := w.stmt(w.ix.stmts.thingByID).QueryRow(thingID).Scan(&id); {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil
 	case err != nil:

@@ -76,7 +76,7 @@ func (ix *Index) Count(ctx context.Context, q Query) (int64, error) {
 			q.Namespaces = nil
 		}
 	}
-	if c, _, ok := leafComparison(q); ok && !ix.opt.NoFastPaths {
+	if c, ok := leafComparison(q); ok && !ix.opt.NoFastPaths {
 		return ix.countLeaves(ctx, b, c)
 	}
 	b.sb.WriteString("SELECT count(*) FROM things t WHERE ")
