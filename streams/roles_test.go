@@ -169,7 +169,7 @@ func TestOnlyTheServicesPublishTheirEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	subject := s.names.ThingEvents("org.eclipse.ditto")
-	for _, r := range []streams.Role{streams.RoleGateway, streams.RoleOperator, streams.RolePolicies} {
+	for _, r := range []streams.Role{streams.RoleGateway, streams.RoleOperator, streams.RolePolicies, streams.RoleSearch} {
 		nc, v := s.as(t, r)
 		if err := nc.Publish(subject, []byte(`{"forged":true}`)); err != nil {
 			t.Fatal(err)
@@ -301,6 +301,10 @@ func TestCommandKindsByRole(t *testing.T) {
 		{streams.RoleThings, streams.KindCommands, true},
 		{streams.RoleThings, streams.KindSudo, false},
 		{streams.RoleThings, streams.KindInternal, true},
+		// Search loads what it indexes unfiltered, and acts for no caller.
+		{streams.RoleSearch, streams.KindCommands, false},
+		{streams.RoleSearch, streams.KindSudo, false},
+		{streams.RoleSearch, streams.KindInternal, true},
 	}
 	subs := map[streams.CommandKind]*nats.Subscription{}
 	for _, kind := range streams.CommandKinds {
@@ -326,6 +330,54 @@ func TestCommandKindsByRole(t *testing.T) {
 			v.await(t, "publish", subject)
 		}
 	}
+}
+
+// Only the search service serves search queries: another role listening on
+// the subject would read every caller's subjects and could answer for the
+// index. The gateway and the operator may ask; the search role may touch no
+// stream beyond its consumers.
+func TestOnlySearchServesQueries(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	subject := s.names.SearchQueries()
+	for _, r := range []streams.Role{streams.RoleGateway, streams.RoleThings, streams.RoleOperator} {
+		nc, v := s.as(t, r)
+		if _, err := nc.SubscribeSync(subject); err != nil {
+			t.Fatal(err)
+		}
+		v.await(t, "subscription", subject)
+	}
+	search, _ := s.as(t, streams.RoleSearch)
+	sub, err := search.SubscribeSync(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := search.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []streams.Role{streams.RoleGateway, streams.RoleOperator} {
+		nc, _ := s.as(t, r)
+		if err := nc.Publish(subject, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if !received(t, sub) {
+			t.Errorf("a search request of %s did not reach the search service", r)
+		}
+	}
+	things, v := s.as(t, streams.RoleThings)
+	if err := things.Publish(subject, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	v.await(t, "publish", subject)
+	if received(t, sub) {
+		t.Error("the things service sent a search request")
+	}
+	nc, v := s.as(t, streams.RoleSearch)
+	purge := "$JS.API.STREAM.PURGE." + s.names.ThingEventsStream()
+	if err := nc.Publish(purge, nil); err != nil {
+		t.Fatal(err)
+	}
+	v.await(t, "publish", purge)
 }
 
 // The authorization block is what nats-server parses, for every role.
