@@ -104,12 +104,12 @@ func TestNoResponders(t *testing.T) {
 	h := newHarness(t, nil)
 	gw := newGatewayOn(t, h, "nobody")
 	start := time.Now()
-	w := serve(gw, newRequest("GET", thingURL+"?timeout=300ms", ""))
+	w := serve(gw, newRequest("GET", thingURL+"?timeout=1s", ""))
 	if w.Code != http.StatusServiceUnavailable || errorCode(t, w) != protocol.CodeGatewayServiceUnavailable {
 		t.Fatalf("got %d %s, want 503 %s", w.Code, w.Body, protocol.CodeGatewayServiceUnavailable)
 	}
-	if d := time.Since(start); d < 300*time.Millisecond {
-		t.Errorf("gave up after %s, want retries until the 300ms timeout", d)
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("gave up after %s, want retries until the 1s timeout", d)
 	}
 }
 
@@ -224,12 +224,14 @@ func TestRetrieveThings(t *testing.T) {
 }
 
 // TestRetrieveThingsUnavailable checks that a thing the services cannot
-// answer for fails the whole request instead of silently missing.
+// answer for fails the whole request instead of silently missing. The
+// timeout leaves room for the no-responders answer on a loaded machine:
+// with 100ms the first request itself could time out (408) in CI.
 func TestRetrieveThingsUnavailable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	gw := newGatewayOn(t, h, "nobody")
-	w := serve(gw, newRequest("GET", "/api/2/things?ids=a:t1&timeout=100ms", ""))
+	w := serve(gw, newRequest("GET", "/api/2/things?ids=a:t1&timeout=2s", ""))
 	if w.Code != http.StatusServiceUnavailable {
 		t.Errorf("status: got %d, want 503; body %s", w.Code, w.Body)
 	}
