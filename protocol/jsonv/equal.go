@@ -179,3 +179,43 @@ func mix(x uint64) uint64 {
 	x ^= x >> 31
 	return x
 }
+
+// Identical reports whether v and w are written alike: the same kinds, the
+// same string bytes and number literals, arrays element by element and
+// objects member by member in the same order. Unlike Equal it never equates
+// two spellings of a number or two member orders, so whatever is computed
+// from a value's text is the same for both. Values that share their
+// elements or members (one derived from the other with Set) compare in
+// constant time.
+func (v Value) Identical(w Value) bool {
+	if v.k != w.k || v.n != w.n {
+		return false
+	}
+	switch v.k {
+	case KindString, KindNumber:
+		return v.p == w.p || v.text() == w.text()
+	case KindArray:
+		if v.p == w.p {
+			return true
+		}
+		we := w.Elements()
+		for i, e := range v.Elements() {
+			if !e.Identical(we[i]) {
+				return false
+			}
+		}
+		return true
+	case KindObject:
+		if v.p == w.p {
+			return true
+		}
+		wm := w.Members()
+		for i, m := range v.Members() {
+			if m.Key != wm[i].Key || !m.Value.Identical(wm[i].Value) {
+				return false
+			}
+		}
+		return true
+	}
+	return true // null, or booleans with the same n
+}

@@ -115,3 +115,52 @@ func TestHashStable(t *testing.T) {
 		t.Errorf("Hash: got %#x, want %#x", got, want)
 	}
 }
+
+func TestIdentical(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		a, b string
+		want bool
+	}{
+		{"nulls", "null", "null", true},
+		{"bools", "false", "false", true},
+		{"different bools", "true", "false", false},
+		{"strings", `"a"`, `"a"`, true},
+		{"escaped string", `"\u0041"`, `"A"`, true}, // the same bytes once decoded
+		{"int vs float", "1", "1.0", false},
+		{"same literal", "2.50", "2.50", true},
+		{"kinds differ", "1", `"1"`, false},
+		{"objects same order", `{"a":1,"b":[1,2]}`, `{"a":1,"b":[1,2]}`, true},
+		{"objects any order", `{"a":1,"b":2}`, `{"b":2,"a":1}`, false},
+		{"objects different value", `{"a":{"x":1}}`, `{"a":{"x":2}}`, false},
+		{"objects subset", `{"a":1}`, `{"a":1,"b":2}`, false},
+		{"empty containers", `{"a":{},"b":[]}`, `{"a":{ },"b":[ ]}`, true},
+		{"arrays", `[1,{"a":null}]`, `[1,{"a":null}]`, true},
+		{"arrays order", `[1,2]`, `[2,1]`, false},
+		{"object vs array", `{}`, `[]`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a, b := MustParse(tt.a), MustParse(tt.b)
+			if got := a.Identical(b); got != tt.want {
+				t.Errorf("%s.Identical(%s): got %v, want %v", tt.a, tt.b, got, tt.want)
+			}
+			if got := b.Identical(a); got != tt.want {
+				t.Errorf("%s.Identical(%s): got %v, want %v", tt.b, tt.a, got, tt.want)
+			}
+			if got := a.Identical(a); !got {
+				t.Errorf("%s.Identical(itself): got false", tt.a)
+			}
+		})
+	}
+	// A value derived with Set shares the members it did not change.
+	v := MustParse(`{"big":{"x":[1,2,3],"y":"z"},"n":1}`)
+	w := v.Set(Pointer{"n"}, Int(2))
+	bv, _ := v.Get("big")
+	bw, _ := w.Get("big")
+	if !bv.Identical(bw) || v.Identical(w) {
+		t.Errorf("after Set: big identical %v (want true), whole identical %v (want false)", bv.Identical(bw), v.Identical(w))
+	}
+}

@@ -58,6 +58,9 @@ type current struct {
 	entry   index.Entry
 	exists  bool
 	changed bool
+	// stored is the entry as the index holds it (when it does): the put
+	// that replaces it diffs against it instead of reading it again.
+	stored index.Entry
 }
 
 // applyLoop is the index's only writer: it applies events and repairs in
@@ -134,7 +137,7 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 	for _, id := range ids {
 		if _, ok := state[id]; !ok {
 			e, ok := found[id]
-			state[id] = &current{entry: e, exists: ok}
+			state[id] = &current{entry: e, exists: ok, stored: e}
 		}
 	}
 	get := func(id string) (*current, error) {
@@ -146,7 +149,7 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 			return nil, err
 		}
 		e, ok := m[id]
-		c := &current{entry: e, exists: ok}
+		c := &current{entry: e, exists: ok, stored: e}
 		state[id] = c
 		return c, nil
 	}
@@ -201,7 +204,7 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 		}
 		for _, tid := range missing {
 			e, ok := found[tid]
-			state[tid] = &current{entry: e, exists: ok}
+			state[tid] = &current{entry: e, exists: ok, stored: e}
 		}
 		for _, tid := range ids {
 			state[tid].changed = state[tid].exists || state[tid].changed
@@ -220,6 +223,7 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 		if err != nil {
 			return err
 		}
+		doc.Prev = c.stored
 		b.Put = append(b.Put, doc)
 	}
 	for src, m := range last {
@@ -397,6 +401,7 @@ func (s *Service) reindexPolicy(ctx context.Context, id string) error {
 			if err != nil {
 				return err
 			}
+			d.Prev = e
 			b.Put = append(b.Put, d)
 		}
 		if err := s.ix.Write(ctx, b); err != nil {

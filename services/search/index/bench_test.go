@@ -215,3 +215,48 @@ func BenchmarkQuerySortedPageAsc(b *testing.B) {
 			Sort: []rql.SortKey{{Property: "attributes/serial"}}, Limit: 25}
 	}, false)
 }
+
+// BenchmarkWriteProperty changes one property of random things in batches
+// of several sizes, as the projector applies events: the entry read with
+// GetMany, the event applied with Set, the put naming the entry it
+// replaces.
+func BenchmarkWriteProperty(b *testing.B) {
+	ix, enf := benchIndex(b)
+	ctx := context.Background()
+	for _, size := range []int{16, 64, 256} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(5, uint64(size)))
+			start := time.Now()
+			for range b.N {
+				ids := make([]string, size)
+				for k := range ids {
+					ids[k] = fmt.Sprintf("bench:t%06d", r.IntN(benchThings))
+				}
+				prev, err := ix.GetMany(ctx, ids)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var batch Batch
+				seen := map[string]bool{}
+				for _, id := range ids {
+					e, ok := prev[id]
+					if !ok || seen[id] {
+						continue
+					}
+					seen[id] = true
+					pol := 0
+					if e.PolicyID == "bench:p1" {
+						pol = 1
+					}
+					thing := e.Thing.Set(jsonv.Pointer{"features", "lamp", "desiredProperties", "brightness"}, jsonv.Int(int64(r.IntN(1000))))
+					batch.Put = append(batch.Put, Doc{ThingID: id, PolicyID: e.PolicyID, Revision: e.Revision + 1, Thing: thing,
+						Access: enf[pol].Readers("bench", time.Now()), Prev: e})
+				}
+				if err := ix.Write(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(size*b.N)/time.Since(start).Seconds(), "things/s")
+		})
+	}
+}

@@ -45,6 +45,11 @@ type Doc struct {
 	// Access is who may read what; nil is nobody (policy missing or
 	// deleted).
 	Access *enforcer.Readers
+	// Prev is the indexed entry this put replaces, as GetMany returned it
+	// to the index's writer; with it, put neither reads nor parses the
+	// stored thing again. Its zero value (or an entry read before another
+	// write) makes put read the stored thing itself.
+	Prev Entry
 }
 
 // Batch is one write: everything in it commits in one transaction.
@@ -61,6 +66,15 @@ type Entry struct {
 	ThingID, PolicyID string
 	Revision          int64
 	Thing             jsonv.Value
+	// stored is how GetMany found the thing's row; nil elsewhere.
+	stored *storedRow
+}
+
+// storedRow is a thing's row as read by GetMany, valid while the index has
+// not been written since (gen).
+type storedRow struct {
+	gen          uint64 // Index.writes when read
+	id, vis, tok int64
 }
 
 // ErrClosed is returned by every method after Close.
@@ -350,7 +364,7 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 			ix.setsGen.Add(1)
 		}
 	}()
-	w := &writer{ix: ix, tx: tx, ctx: ctx, added: added}
+	w := &writer{ix: ix, tx: tx, ctx: ctx, added: added, gen: ix.writes.Load(), done: map[string]bool{}}
 	for _, id := range b.Delete {
 		if err := w.delete(id); err != nil {
 			return err
@@ -375,6 +389,8 @@ type writer struct {
 	tx    *sql.Tx
 	ctx   context.Context
 	added map[string]int64 // sets created in this transaction
+	gen   uint64           // Index.writes before this transaction
+	done  map[string]bool  // things already written in this transaction
 }
 
 func (w *writer) stmt(s *sql.Stmt) *sql.Stmt { return w.tx.StmtContext(w.ctx, s) }
@@ -434,6 +450,7 @@ func setMembers(key string) ([]string, error) {
 }
 
 func (w *writer) delete(thingID string) error {
+	w.done[thingID] = true
 	var id int64
 	switch err := w.stmt(w.ix.stmts.thingByID).QueryRow(thingID).Scan(&id); {
 	case errors.Is(err, sql.ErrNoRows):
@@ -450,6 +467,33 @@ func (w *writer) delete(thingID string) error {
 	return nil
 }
 
+// stored is a thing's row before a put: from d.Prev when that is still
+// what the index holds, else read.
+type stored struct {
+	id, vis, tok int64
+	policy       string
+	doc          jsonv.Value
+	docOK        bool // doc is the stored thing
+}
+
+func (w *writer) stored(d Doc) (stored, bool, error) {
+	if p := d.Prev.stored; p != nil && p.gen == w.gen && d.Prev.ThingID == d.ThingID && !w.done[d.ThingID] {
+		return stored{id: p.id, vis: p.vis, tok: p.tok, policy: d.Prev.PolicyID, doc: d.Prev.Thing, docOK: true}, true, nil
+	}
+	var st stored
+	var doc []byte
+	err := w.stmt(w.ix.stmts.thingForPut).QueryRow(d.ThingID).Scan(&st.id, &st.policy, &st.vis, &st.tok, &doc)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return stored{}, false, nil
+	case err != nil:
+		return stored{}, false, fmt.Errorf("look up thing %q: %w", d.ThingID, err)
+	}
+	st.doc, err = jsonv.ParseStored(doc)
+	st.docOK = err == nil
+	return st, true, nil
+}
+
 func (w *writer) put(d Doc) error {
 	var prefixes []string
 	ns := namespaceOf(d.ThingID)
@@ -458,6 +502,31 @@ func (w *writer) put(d Doc) error {
 	}
 	if ovh := int64(thingOverhead(d.ThingID)); ovh > w.ix.maxOvh.Load() {
 		w.ix.maxOvh.Store(ovh) // before commit: a larger bound is only slower
+	}
+	old, found, err := w.stored(d)
+	if err != nil {
+		return err
+	}
+	w.done[d.ThingID] = true
+	doc := d.Thing.String()
+	var modified any
+	if v, ok := d.Thing.Get("_modified"); ok {
+		if m, ok := jsonValue(v); ok {
+			modified = m
+		}
+	}
+	tok := w.ix.accessToken(d)
+	if found && old.tok == tok && old.docOK {
+		// The stored rows are what the stored thing gives with the same
+		// access: only the parts of the thing that changed are flattened.
+		visID, err := w.setID(thingVisKey(d.Access))
+		if err != nil {
+			return err
+		}
+		if err := w.updateThing(d, old, visID, modified, tok, doc); err != nil {
+			return err
+		}
+		return w.rewrite(d, old.id, old.doc, prefixes)
 	}
 	rows, thingVis := flatten(d, prefixes)
 	visID, err := w.setID(thingVis)
@@ -473,20 +542,8 @@ func (w *writer) put(d Doc) error {
 		}
 		want[rowKey(r.path, id, r.value, r.flags)] = newRow{r, id}
 	}
-	doc := d.Thing.String()
-	var modified any
-	if v, ok := d.Thing.Get("_modified"); ok {
-		if m, ok := jsonValue(v); ok {
-			modified = m
-		}
-	}
-	tok := w.ix.accessToken(d)
-	var thing, oldVis, oldTok int64
-	var oldPolicy string
-	var oldDoc []byte
-	err = w.stmt(w.ix.stmts.thingForPut).QueryRow(d.ThingID).Scan(&thing, &oldPolicy, &oldVis, &oldTok, &oldDoc)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	thing := old.id
+	if !found {
 		res, err := w.stmt(w.ix.stmts.insertThing).Exec(d.ThingID, ns, d.PolicyID, d.Revision, modified, visID, tok, thingOverhead(d.ThingID), doc)
 		if err != nil {
 			return fmt.Errorf("insert thing %q: %w", d.ThingID, err)
@@ -494,58 +551,60 @@ func (w *writer) put(d Doc) error {
 		if thing, err = res.LastInsertId(); err != nil {
 			return err
 		}
-	case err != nil:
-		return fmt.Errorf("look up thing %q: %w", d.ThingID, err)
-	default:
-		if oldPolicy == d.PolicyID && oldVis == visID {
-			_, err = w.stmt(w.ix.stmts.updateThingDoc).Exec(d.Revision, modified, tok, doc, thing)
-		} else {
-			_, err = w.stmt(w.ix.stmts.updateThing).Exec(d.PolicyID, d.Revision, modified, visID, tok, doc, thing)
-		}
-		if err != nil {
-			return fmt.Errorf("update thing %q: %w", d.ThingID, err)
-		}
-		if oldTok == tok {
-			// The stored rows are what the stored thing gives with the
-			// same access: computed, not read.
-			if prev, err := jsonv.ParseStored(oldDoc); err == nil {
-				return w.rewrite(d, thing, prev, prefixes, want)
-			}
-		}
-		old, err := w.stmt(w.ix.stmts.leavesOf).Query(thing)
-		if err != nil {
+		return w.insertRows(d.ThingID, thing, want)
+	}
+	if err := w.updateThing(d, old, visID, modified, tok, doc); err != nil {
+		return err
+	}
+	// Other access: the stored rows are read and compared.
+	rs, err := w.stmt(w.ix.stmts.leavesOf).Query(thing)
+	if err != nil {
+		return fmt.Errorf("read leaves of %q: %w", d.ThingID, err)
+	}
+	type oldRow struct {
+		path  string
+		vis   int64
+		value any
+	}
+	var gone []oldRow
+	for rs.Next() {
+		var r oldRow
+		var flags int64
+		if err := rs.Scan(&r.path, &r.vis, &r.value, &flags); err != nil {
+			_ = rs.Close()
 			return fmt.Errorf("read leaves of %q: %w", d.ThingID, err)
 		}
-		type oldRow struct {
-			path  string
-			vis   int64
-			value any
+		k := rowKey(r.path, r.vis, r.value, flags)
+		if _, ok := want[k]; ok {
+			delete(want, k) // unchanged
+			continue
 		}
-		var gone []oldRow
-		for old.Next() {
-			var r oldRow
-			var flags int64
-			if err := old.Scan(&r.path, &r.vis, &r.value, &flags); err != nil {
-				_ = old.Close()
-				return fmt.Errorf("read leaves of %q: %w", d.ThingID, err)
-			}
-			k := rowKey(r.path, r.vis, r.value, flags)
-			if _, ok := want[k]; ok {
-				delete(want, k) // unchanged
-				continue
-			}
-			gone = append(gone, r)
-		}
-		if err := old.Err(); err != nil {
-			return fmt.Errorf("read leaves of %q: %w", d.ThingID, err)
-		}
-		for _, r := range gone {
-			if _, err := w.stmt(w.ix.stmts.deleteLeaf).Exec(r.path, r.vis, r.value, thing); err != nil {
-				return fmt.Errorf("delete leaf of %q: %w", d.ThingID, err)
-			}
+		gone = append(gone, r)
+	}
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("read leaves of %q: %w", d.ThingID, err)
+	}
+	for _, r := range gone {
+		if _, err := w.stmt(w.ix.stmts.deleteLeaf).Exec(r.path, r.vis, r.value, thing); err != nil {
+			return fmt.Errorf("delete leaf of %q: %w", d.ThingID, err)
 		}
 	}
 	return w.insertRows(d.ThingID, thing, want)
+}
+
+// updateThing rewrites a thing's row; its indexed columns only when they
+// changed.
+func (w *writer) updateThing(d Doc, old stored, visID int64, modified any, tok int64, doc string) error {
+	var err error
+	if old.policy == d.PolicyID && old.vis == visID {
+		_, err = w.stmt(w.ix.stmts.updateThingDoc).Exec(d.Revision, modified, tok, doc, old.id)
+	} else {
+		_, err = w.stmt(w.ix.stmts.updateThing).Exec(d.PolicyID, d.Revision, modified, visID, tok, doc, old.id)
+	}
+	if err != nil {
+		return fmt.Errorf("update thing %q: %w", d.ThingID, err)
+	}
+	return nil
 }
 
 // insertRows inserts the rows of a thing that it did not have.
@@ -565,25 +624,31 @@ type newRow struct {
 	vis int64
 }
 
-// rewrite writes the difference between the rows of prev and want (the
-// rows of d), both under d's access.
-func (w *writer) rewrite(d Doc, thing int64, prev jsonv.Value, prefixes []string, want map[string]newRow) error {
-	old, _ := flatten(Doc{ThingID: d.ThingID, Thing: prev, Access: d.Access}, prefixes)
-	for _, r := range old {
+// rewrite writes the difference between the rows of prev and of d, both
+// under d's access (so the rows of a part that did not change are the
+// same, and only changed parts are flattened).
+func (w *writer) rewrite(d Doc, thing int64, prev jsonv.Value, prefixes []string) error {
+	gone, added := diffRows(Doc{ThingID: d.ThingID, Thing: prev, Access: d.Access}, d, prefixes)
+	for _, r := range gone {
 		id, err := w.setID(r.vis)
 		if err != nil {
 			return err
-		}
-		k := rowKey(r.path, id, r.value, r.flags)
-		if _, ok := want[k]; ok {
-			delete(want, k) // unchanged
-			continue
 		}
 		if _, err := w.stmt(w.ix.stmts.deleteLeaf).Exec(r.path, id, r.value, thing); err != nil {
 			return fmt.Errorf("delete leaf of %q: %w", d.ThingID, err)
 		}
 	}
-	return w.insertRows(d.ThingID, thing, want)
+	ins := w.stmt(w.ix.stmts.insertLeaf)
+	for _, r := range added {
+		id, err := w.setID(r.vis)
+		if err != nil {
+			return err
+		}
+		if _, err := ins.Exec(r.path, id, r.value, thing, r.flags); err != nil {
+			return fmt.Errorf("insert leaf of %q: %w", d.ThingID, err)
+		}
+	}
+	return nil
 }
 
 // accessToken names the access a thing's rows are written with, so that a
@@ -639,9 +704,10 @@ func (ix *Index) GetMany(ctx context.Context, ids []string) (map[string]Entry, e
 	}
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
+	gen := ix.writes.Load()
 	for chunk := range slices.Chunk(ids, 500) {
 		var sb strings.Builder
-		sb.WriteString(`SELECT thing_id, policy_id, revision, doc FROM things WHERE thing_id IN (`)
+		sb.WriteString(`SELECT id, vis, acc, thing_id, policy_id, revision, doc FROM things WHERE thing_id IN (`)
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			if i > 0 {
@@ -656,9 +722,9 @@ func (ix *Index) GetMany(ctx context.Context, ids []string) (map[string]Entry, e
 			return nil, fmt.Errorf("get things: %w", err)
 		}
 		for rows.Next() {
-			var e Entry
+			e := Entry{stored: &storedRow{gen: gen}}
 			var doc []byte
-			if err := rows.Scan(&e.ThingID, &e.PolicyID, &e.Revision, &doc); err != nil {
+			if err := rows.Scan(&e.stored.id, &e.stored.vis, &e.stored.tok, &e.ThingID, &e.PolicyID, &e.Revision, &doc); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("get things: %w", err)
 			}

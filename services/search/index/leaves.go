@@ -99,6 +99,7 @@ type row struct {
 	vis   string // visibility key; see setKey
 	value any    // int64, float64, string or []byte
 	flags int64
+	key   string // path, vis, value and flags: equal for equal rows
 }
 
 // rowKey identifies a row of one thing, for diffing old and new rows.
@@ -217,7 +218,7 @@ func (f *flattener) emit(path, vis string, value any, flags int64, always bool) 
 		return
 	}
 	f.seen[k] = true
-	f.rows = append(f.rows, row{path: path, vis: vis, value: value, flags: flags})
+	f.rows = append(f.rows, row{path: path, vis: vis, value: value, flags: flags, key: k})
 }
 
 // leafVis is the visibility key of the value at ptr.
@@ -299,14 +300,19 @@ var (
 	thingFields  = []string{"_created"}
 )
 
+// thingVisKey is the thing-level visibility key of a thing read with
+// access.
+func thingVisKey(access *enforcer.Readers) string {
+	if access == nil {
+		return thingSetKey(nil)
+	}
+	return thingSetKey(access.PartialReaders(enforcer.TypeThing))
+}
+
 // flatten returns the rows of d and its thing-level visibility key.
 func flatten(d Doc, prefixes []string) ([]row, string) {
 	f := &flattener{access: d.Access, ovh: thingOverhead(d.ThingID), prefixes: prefixes, seen: map[string]bool{}}
-	if d.Access != nil {
-		f.thingVis = thingSetKey(d.Access.PartialReaders(enforcer.TypeThing))
-	} else {
-		f.thingVis = thingSetKey(nil)
-	}
+	f.thingVis = thingVisKey(d.Access)
 	f.emit("thingId", f.thingVis, d.ThingID, 0, true)
 	f.emit("_namespace", f.thingVis, namespaceOf(d.ThingID), 0, true)
 	// _revision and _modified change with every event: they are columns
@@ -322,6 +328,111 @@ func flatten(d Doc, prefixes []string) ([]row, string) {
 		}
 	}
 	return f.rows, f.thingVis
+}
+
+// diffRows returns the rows of prev that next does not have (gone) and the
+// rows of next that prev does not have (added), for two states of one
+// thing under one access. Parts written alike in both are skipped without
+// being flattened, so changing one property costs that property's rows,
+// not the thing's. The result is what comparing flatten(prev) with
+// flatten(next) gives.
+func diffRows(prev, next Doc, prefixes []string) (gone, added []row) {
+	ovh := thingOverhead(next.ThingID)
+	df := &differ{
+		a: &flattener{access: next.Access, ovh: ovh, prefixes: prefixes},
+		b: &flattener{access: next.Access, ovh: ovh, prefixes: prefixes},
+	}
+	thingVis := thingVisKey(next.Access)
+	top := func(k, vis string, always bool) {
+		a, aok := prev.Thing.Get(k)
+		b, bok := next.Thing.Get(k)
+		if aok && bok && a.Identical(b) {
+			return
+		}
+		df.diff(jsonv.Pointer{k}, k, a, aok, b, bok, vis, always)
+	}
+	for _, k := range thingFields {
+		top(k, thingVis, true)
+	}
+	for _, k := range policyFields {
+		top(k, "", k == "policyId")
+	}
+	return df.gone, df.added
+}
+
+// differ collects the rows diffRows returns; a and b flatten the parts of
+// the two states that differ.
+type differ struct {
+	a, b        *flattener
+	gone, added []row
+}
+
+// diff compares a part present in prev (aok) and/or next (bok) that is not
+// written alike in both. Objects outside arrays are compared member by
+// member (each member's rows are its own: its path is unique); anything
+// else is flattened on both sides and compared row by row.
+func (df *differ) diff(ptr jsonv.Pointer, path string, a jsonv.Value, aok bool, b jsonv.Value, bok bool, vis string, always bool) {
+	if aok && bok && vis == "" && a.Kind() == jsonv.KindObject && b.Kind() == jsonv.KindObject && a.Len() > 0 && b.Len() > 0 {
+		am, bm := a.Members(), b.Members()
+		var inB map[string]int // member positions of b, when its order differs
+		find := func(i int, key string) (jsonv.Value, bool) {
+			if i < len(bm) && bm[i].Key == key {
+				return bm[i].Value, true
+			}
+			if inB == nil {
+				inB = make(map[string]int, len(bm))
+				for j, m := range bm {
+					inB[m.Key] = j
+				}
+			}
+			j, ok := inB[key]
+			if !ok {
+				return jsonv.Value{}, false
+			}
+			return bm[j].Value, true
+		}
+		var inA map[string]bool // keys of a, when the orders differ
+		for i, m := range am {
+			x, ok := find(i, m.Key)
+			if ok && m.Value.Identical(x) {
+				continue
+			}
+			df.diff(ptr.Append(m.Key), path+"/"+m.Key, m.Value, true, x, ok, vis, always)
+		}
+		for i, m := range bm {
+			if i < len(am) && am[i].Key == m.Key {
+				continue
+			}
+			if inA == nil {
+				inA = make(map[string]bool, len(am))
+				for _, x := range am {
+					inA[x.Key] = true
+				}
+			}
+			if !inA[m.Key] {
+				df.diff(ptr.Append(m.Key), path+"/"+m.Key, jsonv.Value{}, false, m.Value, true, vis, always)
+			}
+		}
+		return
+	}
+	df.a.rows, df.a.seen = df.a.rows[:0], map[string]bool{}
+	df.b.rows, df.b.seen = df.b.rows[:0], map[string]bool{}
+	if aok {
+		df.a.walk(ptr, path, a, vis, 0, always)
+	}
+	if bok {
+		df.b.walk(ptr, path, b, vis, 0, always)
+	}
+	for _, r := range df.a.rows {
+		if !df.b.seen[r.key] {
+			df.gone = append(df.gone, r)
+		}
+	}
+	for _, r := range df.b.rows {
+		if !df.a.seen[r.key] {
+			df.added = append(df.added, r)
+		}
+	}
 }
 
 func namespaceOf(thingID string) string {

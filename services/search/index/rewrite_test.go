@@ -43,11 +43,42 @@ func TestUpdatesMatchFreshIndex(t *testing.T) {
 		d.Thing, d.Revision = doc, d.Revision+100
 		changed = append(changed, d)
 	}
-	// Twice: the second write of an unchanged state changes nothing.
-	for range 2 {
+	// Twice: the second write of an unchanged state changes nothing. Half
+	// the puts name the entry they replace, as the projector does; the
+	// others make the index read it.
+	for round := range 2 {
+		var tids []string
+		for _, d := range changed {
+			tids = append(tids, d.ThingID)
+		}
+		prev, err := fx.ix.GetMany(ctx, tids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range changed {
+			changed[i].Prev = Entry{}
+			if (i+round)%2 == 0 {
+				changed[i].Prev = prev[changed[i].ThingID]
+			}
+		}
 		if err := fx.ix.Write(ctx, Batch{Put: changed}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// An entry read before a later write is not trusted: the put reads
+	// the stored thing instead of diffing against a stale one.
+	stale, err := fx.ix.GetMany(ctx, []string{changed[0].ThingID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := fx.docs[0]
+	if err := fx.ix.Write(ctx, Batch{Put: []Doc{back}}); err != nil {
+		t.Fatal(err)
+	}
+	again := changed[0]
+	again.Prev = stale[again.ThingID]
+	if err := fx.ix.Write(ctx, Batch{Put: []Doc{again}}); err != nil {
+		t.Fatal(err)
 	}
 	fresh, err := Open(filepath.Join(t.TempDir(), "fresh.db"), Options{})
 	if err != nil {
