@@ -210,6 +210,14 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 			state[tid].changed = state[tid].exists || state[tid].changed
 		}
 	}
+	// The policies of the things to write, loaded side by side.
+	var pids []string
+	for _, c := range state {
+		if c.changed && c.exists {
+			pids = append(pids, c.entry.PolicyID)
+		}
+	}
+	s.policies.prefetch(ctx, pids, s.cfg.Fetches)
 	b := index.Batch{Meta: map[string]string{}}
 	for id, c := range state {
 		if !c.changed {

@@ -180,6 +180,44 @@ func (c *policyCache) get(ctx context.Context, id string) (*enforcer.Enforcer, e
 	return enf, nil
 }
 
+// prefetch loads the policies among ids that are not cached, up to n at
+// once. The apply loop needs them one after another; without this, every
+// policy it has not seen (each new thing's own policy, a whole index being
+// filled) would cost it a round trip to the policies service in turn.
+// Errors are left for the get that needs the policy.
+func (c *policyCache) prefetch(ctx context.Context, ids []string, n int) {
+	var missing []string
+	seen := map[string]bool{}
+	now := time.Now()
+	c.mu.Lock()
+	for _, id := range ids {
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if e, ok := c.entries[id]; ok && now.Sub(e.loaded) < c.ttl {
+			continue
+		}
+		missing = append(missing, id)
+	}
+	c.mu.Unlock()
+	if len(missing) < 2 {
+		return // the get that needs it fetches it as soon
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, id := range missing {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, _ = c.get(ctx, id)
+		}()
+	}
+	wg.Wait()
+}
+
 // compile returns the enforcer of a policy, shared with every cached
 // policy of the same entries.
 func (c *policyCache) compile(doc jsonv.Value) (*enforcer.Enforcer, error) {

@@ -165,6 +165,9 @@ func (s *Service) check(ctx context.Context, ids []string, entries map[string]in
 			default:
 				s.stats.updated.Add(1)
 			}
+			// Its policy is loaded here, beside the other fetches, not
+			// in the apply loop.
+			_, _ = s.policies.get(ctx, policyOf(t.doc))
 			submit(repair{id: id, thing: t, seenRev: e.Revision})
 		}()
 	}
