@@ -48,10 +48,17 @@ var bench struct {
 	err  error
 }
 
-// benchIndex builds the 100k-thing index once per process.
+// benchIndex builds the 100k-thing index once per process, with pages of
+// INDEX_BENCH_PAGE_SIZE bytes when set (to compare page sizes).
 func benchIndex(b *testing.B) (*Index, []*enforcer.Enforcer) {
 	b.Helper()
 	bench.once.Do(func() {
+		if s := os.Getenv("INDEX_BENCH_PAGE_SIZE"); s != "" {
+			if _, err := fmt.Sscan(s, &pageSize); err != nil {
+				bench.err = fmt.Errorf("INDEX_BENCH_PAGE_SIZE: %w", err)
+				return
+			}
+		}
 		for _, p := range benchPolicies {
 			e, err := enforcer.Compile(jsonv.MustParse(p))
 			if err != nil {

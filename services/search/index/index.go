@@ -34,6 +34,9 @@ type Options struct {
 	// NoFastPaths makes every query take the general statement (for
 	// tests that compare both).
 	NoFastPaths bool
+	// walkBatch and walkBudget replace idWalkBatch and idWalkBudget when
+	// set (tests walk a small index in many small steps).
+	walkBatch, walkBudget int
 }
 
 // Doc is a thing to index.
@@ -170,31 +173,39 @@ CREATE TABLE IF NOT EXISTS meta(
 // schemaVersion names the layout; an index file of another layout is
 // emptied and built again (from the things service: an index holds nothing
 // that cannot be rebuilt).
-const schemaVersion = "4"
+const schemaVersion = "5"
 
-// resetOutdated drops every table of an index file whose layout is not
-// schemaVersion, then records the version.
-func resetOutdated(db *sql.DB) error {
-	var version string
-	err := db.QueryRow(`SELECT value FROM meta WHERE key = 'index.schema'`).Scan(&version)
-	if err == nil && version == schemaVersion {
-		return nil
-	}
+// pageSize is the page size of new index files.
+var pageSize = 1024
+
+// isOutdated reports whether the file holds an index of another layout
+// than schemaVersion (a new, empty file is not outdated).
+func isOutdated(db *sql.DB) (bool, error) {
 	var tables int
 	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table'`).Scan(&tables); err != nil {
-		return fmt.Errorf("read schema: %w", err)
+		return false, fmt.Errorf("read schema: %w", err)
 	}
-	if tables > 0 {
-		for _, t := range []string{"things", "leaves", "sets", "set_members", "meta"} {
-			if _, err := db.Exec(`DROP TABLE IF EXISTS ` + t); err != nil {
-				return fmt.Errorf("drop outdated table %s: %w", t, err)
-			}
-		}
+	if tables == 0 {
+		return false, nil
 	}
+	var version string
+	err := db.QueryRow(`SELECT value FROM meta WHERE key = 'index.schema'`).Scan(&version)
+	if err != nil || version != schemaVersion {
+		return true, nil
+	}
+	var size int
+	if err := db.QueryRow(`PRAGMA page_size`).Scan(&size); err != nil {
+		return false, fmt.Errorf("read page size: %w", err)
+	}
+	return size != pageSize, nil
+}
+
+// initSchema creates the tables of an empty file and records the version.
+func initSchema(db *sql.DB) error {
 	if _, err := db.Exec(schema); err != nil {
 		return fmt.Errorf("create index schema: %w", err)
 	}
-	_, err = db.Exec(`INSERT INTO meta(key, value) VALUES('index.schema', ?)`, schemaVersion)
+	_, err := db.Exec(`INSERT OR IGNORE INTO meta(key, value) VALUES('index.schema', ?)`, schemaVersion)
 	return err
 }
 
@@ -233,19 +244,58 @@ func Open(path string, opt Options) (*Index, error) {
 		}
 		return path + "?" + q.Encode()
 	}
-	ix.write = sql.OpenDB(connector{drv, dsn("journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-64000)", "wal_autocheckpoint(16384)", "journal_size_limit(67108864)") + "&_txlock=immediate"})
-	ix.write.SetMaxOpenConns(1)
-	ix.write.SetMaxIdleConns(1)
-	ix.write.SetConnMaxIdleTime(0)
-	if err := resetOutdated(ix.write); err != nil {
+	// 1 KiB pages: a change rewrites a few rows in random places, and
+	// every page it touches is written to the WAL and again to the file;
+	// measured against 4 KiB pages (100k things, make bench), modifies,
+	// counts and sorted pages all gained 10-20%. The writer's cache holds
+	// the upper levels of the trees: 64 MiB instead of 16 measured up to
+	// 10% faster modifies, within this machine's noise, for ~90 MiB more
+	// RSS.
+	// The driver runs DSN pragmas sorted by name, journal_mode before
+	// page_size, and a file in WAL mode keeps its page size: both are set
+	// here, in order (the file keeps both).
+	openWriter := func() (*sql.DB, error) {
+		db := sql.OpenDB(connector{drv, dsn("synchronous(NORMAL)", "cache_size(-16000)",
+			"wal_autocheckpoint(16384)", "journal_size_limit(67108864)") + "&_txlock=immediate"})
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxIdleTime(0)
+		if _, err := db.Exec(fmt.Sprintf(`PRAGMA page_size = %d`, pageSize)); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		if _, err := db.Exec(`PRAGMA journal_mode = WAL`); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		return db, nil
+	}
+	var err error
+	if ix.write, err = openWriter(); err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	switch outdated, err := isOutdated(ix.write); {
+	case err != nil:
+		_ = ix.write.Close()
+		return nil, fmt.Errorf("index %s: %w", path, err)
+	case outdated:
+		// Another layout (or page size, which a file in WAL mode cannot
+		// change): start a new file; the index is filled again.
+		_ = ix.write.Close()
+		for _, f := range []string{path, path + "-wal", path + "-shm"} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("remove outdated index: %w", err)
+			}
+		}
+		if ix.write, err = openWriter(); err != nil {
+			return nil, fmt.Errorf("open index %s: %w", path, err)
+		}
+	}
+	if err := initSchema(ix.write); err != nil {
 		_ = ix.write.Close()
 		return nil, fmt.Errorf("index %s: %w", path, err)
 	}
-	if _, err := ix.write.Exec(schema); err != nil {
-		_ = ix.write.Close()
-		return nil, fmt.Errorf("create index schema in %s: %w", path, err)
-	}
-	ix.read = sql.OpenDB(connector{drv, dsn("query_only(1)", "cache_size(-8000)")})
+	ix.read = sql.OpenDB(connector{drv, dsn("query_only(1)", "cache_size(-2000)")})
 	ix.read.SetMaxOpenConns(opt.ReadConns)
 	ix.read.SetMaxIdleConns(opt.ReadConns)
 	ix.read.SetConnMaxIdleTime(0)
