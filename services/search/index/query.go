@@ -112,6 +112,12 @@ func (ix *Index) Query(ctx context.Context, q Query) ([]Hit, error) {
 		}
 		return ix.sortedByLeaf(ctx, q, keys, f)
 	}
+	if len(keys) == 1 && q.Filter != nil && len(q.Namespaces) == 0 && !ix.opt.NoFastPaths && strings.Count(b.vis, ",") < maxMergedSets {
+		hits, ok, err := ix.byThingID(ctx, q, keys[0].Descending)
+		if err != nil || ok {
+			return hits, err
+		}
+	}
 	b.sb.WriteString("SELECT id, thing_id, policy_id, revision, doc")
 	for i := range keys {
 		fmt.Fprintf(&b.sb, ", s%d", i)
