@@ -76,6 +76,32 @@ func (ix *Index) countLeaves(ctx context.Context, b *builder, c *rql.Comparison)
 	return n, nil
 }
 
+// leavesAtLeast reports whether at least k readable rows satisfy c,
+// reading no more than k of them.
+func (ix *Index) leavesAtLeast(ctx context.Context, b *builder, c *rql.Comparison, k int) (bool, error) {
+	var inner builder = *b
+	inner.sb = strings.Builder{}
+	inner.args = nil
+	inner.comparison(c)
+	if inner.sb.String() == "0" {
+		return false, nil // nothing can match
+	}
+	cond, ok := strings.CutPrefix(inner.sb.String(), "t.id IN (SELECT thing FROM leaves WHERE ")
+	if !ok || !strings.HasSuffix(cond, ")") {
+		return false, fmt.Errorf("search fast path: unexpected condition %q", inner.sb.String())
+	}
+	b.sb.WriteString("SELECT count(*) FROM (SELECT 1 FROM leaves WHERE ")
+	b.sb.WriteString(strings.TrimSuffix(cond, ")"))
+	b.sb.WriteString(" LIMIT ?)")
+	b.args = append(b.args, inner.args...)
+	b.args = append(b.args, k)
+	var n int
+	if err := ix.queryRow(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("search: %w", err)
+	}
+	return n >= k, nil
+}
+
 // namespacesCover reports whether every thing the caller sees lies in one
 // of the namespaces: then restricting to them changes nothing, and the
 // fast paths, which do not look at things' namespaces, apply. It probes the

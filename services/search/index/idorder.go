@@ -15,6 +15,18 @@ import (
 // in idWalkBudget/page size is found faster through its own rows.
 const idWalkBudget = 4096
 
+// denseMatchesDefault is how many matching rows make a condition worth
+// walking the things in order for (see Query): below it, collecting and
+// sorting the matches costs less than the walk.
+const denseMatchesDefault = 1000
+
+func (ix *Index) denseMatches() int {
+	if ix.opt.walkBatch > 0 {
+		return 1 // tests walk whatever they can
+	}
+	return denseMatchesDefault
+}
+
 // idWalkBatch is how many things byThingID checks at once.
 const idWalkBatch = 128
 

@@ -112,10 +112,23 @@ func (ix *Index) Query(ctx context.Context, q Query) ([]Hit, error) {
 		}
 		return ix.sortedByLeaf(ctx, q, keys, f)
 	}
-	if len(keys) == 1 && q.Filter != nil && len(q.Namespaces) == 0 && !ix.opt.NoFastPaths && strings.Count(b.vis, ",") < maxMergedSets {
-		hits, ok, err := ix.byThingID(ctx, q, keys[0].Descending)
-		if err != nil || ok {
-			return hits, err
+	if c, ok := leafComparison(q); ok && len(keys) == 1 && !ix.opt.NoFastPaths && strings.Count(b.vis, ",") < maxMergedSets {
+		// One condition matching many things: walk the things in order.
+		// A selective one is answered faster by its own rows (the
+		// general statement), so the walk is tried only past denseMatches.
+		eb, err := ix.builder(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		dense, err := ix.leavesAtLeast(ctx, eb, c, ix.denseMatches())
+		if err != nil {
+			return nil, err
+		}
+		if dense {
+			hits, ok, err := ix.byThingID(ctx, q, keys[0].Descending)
+			if err != nil || ok {
+				return hits, err
+			}
 		}
 	}
 	b.sb.WriteString("SELECT id, thing_id, policy_id, revision, doc")
