@@ -266,6 +266,27 @@ func randomPick(n int) picker {
 	return func(w *worker) (int, bool) { return w.rng.IntN(n), true }
 }
 
+// pacedPick is pick at no more than rate picks a second across all
+// workers: each pick waits for its slot, so the load is spread evenly over
+// the second instead of coming as fast as the connections allow.
+func pacedPick(pick picker, rate float64) picker {
+	var mu sync.Mutex
+	var next time.Time
+	interval := time.Duration(float64(time.Second) / rate)
+	return func(w *worker) (int, bool) {
+		mu.Lock()
+		now := time.Now()
+		if next.Before(now) {
+			next = now
+		}
+		slot := next
+		next = next.Add(interval)
+		mu.Unlock()
+		time.Sleep(time.Until(slot))
+		return pick(w)
+	}
+}
+
 // sequentialPick hands out 0..n-1 once each across all workers.
 func sequentialPick(n int) picker {
 	var next atomic.Int64
@@ -296,7 +317,7 @@ func runPhase(ctx context.Context, t *target, ws []*worker, o *op, pick picker, 
 					return
 				}
 				w.seq++
-				sent := now
+				sent := time.Now() // after a paced pick's wait
 				err := w.do(ctx, t, o, i)
 				now = time.Now()
 				if err != nil {

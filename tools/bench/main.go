@@ -32,6 +32,8 @@ type config struct {
 	namespace string
 	logLevel  string
 	keep      bool
+	// lagRate paces SEARCH_LAG's modifies (per second; 0: unpaced).
+	lagRate float64
 	// serveBaseline makes this process the baseline server (see baseline.go).
 	serveBaseline bool
 }
@@ -51,6 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.c, "c", 64, "concurrent connections")
 	fs.DurationVar(&c.d, "d", 10*time.Second, "measured duration of each load scenario")
 	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "unmeasured warm-up before each load scenario")
+	fs.Float64Var(&c.lagRate, "lag-rate", 0, "modifies per second of SEARCH_LAG's load (0: as many as the connections make)")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios(), ","), "comma-separated scenarios to run")
 	fs.StringVar(&c.url, "url", "", "base URL of an already running platform (no subprocess, no RESTART)")
 	fs.StringVar(&c.user, "user", "ditto:ditto", "basic-auth user:password")
@@ -82,6 +85,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.d <= 0 {
 		problems = append(problems, fmt.Sprintf("-d %s: must be positive", c.d))
+	}
+	if c.lagRate < 0 {
+		problems = append(problems, fmt.Sprintf("-lag-rate %g: must not be negative", c.lagRate))
 	}
 	if c.warmup < 0 {
 		problems = append(problems, fmt.Sprintf("-warmup %s: must not be negative", c.warmup))

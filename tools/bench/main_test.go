@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -84,6 +85,8 @@ func TestParseFlags(t *testing.T) {
 			}, nil},
 		{"subset", []string{"-scenarios", "read_things"},
 			func(c config) bool { return slices.Equal(c.scenarios, []string{scRead}) }, nil},
+		{"paced lag", []string{"-lag-rate", "1000"}, func(c config) bool { return c.lagRate == 1000 }, nil},
+		{"negative lag rate", []string{"-lag-rate", "-1"}, nil, errUsage},
 		{"zero things", []string{"-n", "0"}, nil, errUsage},
 		{"zero connections", []string{"-c", "0"}, nil, errUsage},
 		{"zero duration", []string{"-d", "0s"}, nil, errUsage},
@@ -103,5 +106,28 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("config %+v does not hold what %q say", c, tt.args)
 			}
 		})
+	}
+}
+
+// TestPacedPick checks that paced picks are spread over time: 21 picks at
+// 100 a second from three workers take at least the 200 ms of their 20
+// intervals.
+func TestPacedPick(t *testing.T) {
+	t.Parallel()
+	pick := pacedPick(func(*worker) (int, bool) { return 7, true }, 100)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			for range 7 {
+				if i, ok := pick(nil); i != 7 || !ok {
+					t.Errorf("pick: got %d %v, want 7 true", i, ok)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if d := time.Since(start); d < 195*time.Millisecond {
+		t.Errorf("21 picks at 100/s took %s, want at least 200ms", d)
 	}
 }

@@ -147,7 +147,7 @@ func (r *runner) loadBeside(ctx context.Context, name string, t *target, ws []*w
 	errs := errorTally{}
 	if r.cfg.warmup > 0 {
 		r.logf("%s: warm-up for %s", name, r.cfg.warmup)
-		w := runPhase(ctx, t, ws, o, randomPick(r.cfg.n), r.cfg.warmup, false)
+		w := runPhase(ctx, t, ws, o, r.pick(name), r.cfg.warmup, false)
 		if o.method != "GET" {
 			r.acked += w.ops
 		}
@@ -163,7 +163,7 @@ func (r *runner) loadBeside(ctx context.Context, name string, t *target, ws []*w
 	if beside != nil {
 		besides.Go(func() { beside(phase) })
 	}
-	p := runPhase(ctx, t, ws, o, randomPick(r.cfg.n), r.cfg.d, true)
+	p := runPhase(ctx, t, ws, o, r.pick(name), r.cfg.d, true)
 	endPhase()
 	besides.Wait()
 	if o.method != "GET" {
@@ -173,6 +173,16 @@ func (r *runner) loadBeside(ctx context.Context, name string, t *target, ws []*w
 	errs.merge(p.errs)
 	res.Errors, res.ErrorKinds = errs.total(), errs.sorted()
 	return res
+}
+
+// pick is how a load scenario picks its things: at random, paced for
+// SEARCH_LAG when -lag-rate is set.
+func (r *runner) pick(name string) picker {
+	pick := randomPick(r.cfg.n)
+	if name == scSearchLag && r.cfg.lagRate > 0 {
+		pick = pacedPick(pick, r.cfg.lagRate)
+	}
+	return pick
 }
 
 // counted runs op once for each of the N things.

@@ -17,7 +17,8 @@ import (
 //
 //	INDEX_CATCHUP        (a row, run before WARMUP when a search scenario is selected) time from
 //	                     CREATE's last answer until the count of the namespace's things reaches N
-//	SEARCH_LAG           MODIFY_THINGS' load plus a sampler that, 20 times a second, writes a fresh
+//	SEARCH_LAG           MODIFY_THINGS' load (paced to -lag-rate modifies a second when set)
+//	                     plus a sampler that, 20 times a second, writes a fresh
 //	                     value to one thing's attribute and polls the count of things with it until
 //	                     it is 1: the row's p50/p99 are the time from the write's answer to that count
 //	MODIFY_THINGS_ACKED  MODIFY_THINGS with requested-acks twin-persisted,search-persisted: each PUT
