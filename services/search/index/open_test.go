@@ -65,8 +65,8 @@ func TestOpenReplacesOutdatedFile(t *testing.T) {
 		t.Fatalf("things in a replaced index: got %d (%v), want 0", n, err)
 	}
 	var size int
-	if err := ix.write.QueryRow(`PRAGMA page_size`).Scan(&size); err != nil || size != 1024 {
-		t.Fatalf("page size of the replaced index: got %d (%v), want 1024", size, err)
+	if err := ix.write.QueryRow(`PRAGMA page_size`).Scan(&size); err != nil || size != pageSize {
+		t.Fatalf("page size of the replaced index: got %d (%v), want %d", size, err, pageSize)
 	}
 	if err := ix.Write(ctx, Batch{Put: fx.docs[:1]}); err != nil {
 		t.Fatal(err)
