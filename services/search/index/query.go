@@ -112,7 +112,8 @@ func (ix *Index) Query(ctx context.Context, q Query) ([]Hit, error) {
 		}
 		return ix.sortedByLeaf(ctx, q, keys, f)
 	}
-	if c, ok := leafComparison(q); ok && len(keys) == 1 && !ix.opt.NoFastPaths && strings.Count(b.vis, ",") < maxMergedSets {
+	if c, ok := leafComparison(q); ok && len(keys) == 1 && !ix.opt.NoFastPaths && strings.Count(b.vis, ",") < maxMergedSets &&
+		!(fieldOf(c.Property).path == "thingId" && (c.Op == rql.Eq || c.Op == rql.In)) { // ids are unique: few matches
 		// One condition matching many things: walk the things in order.
 		// A selective one is answered faster by its own rows (the
 		// general statement), so the walk is tried only past denseMatches.
