@@ -2,6 +2,7 @@ package enforcer
 
 import (
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
@@ -50,6 +51,9 @@ type Enforcer struct {
 	// readers caches the per-subject classification events need, per
 	// namespace (see Readers).
 	readers sync.Map // string -> *Readers
+	// entriesHash is a hash of the policy's entries as written (see
+	// Readers.Fingerprint).
+	entriesHash uint64
 }
 
 // Compile builds the enforcer of a policy JSON object. It reads the entries'
@@ -60,7 +64,9 @@ func Compile(policy jsonv.Value) (*Enforcer, error) {
 		return nil, fmt.Errorf("policy is a JSON %s, not an object", policy.Kind())
 	}
 	entries, _ := policy.Get("entries")
-	e := &Enforcer{}
+	h := fnv.New64a()
+	_, _ = h.Write(entries.AppendJSON(nil))
+	e := &Enforcer{entriesHash: h.Sum64()}
 	for _, m := range entries.Members() {
 		var en entry
 		subjects, _ := m.Value.Get("subjects")

@@ -3,6 +3,7 @@ package enforcer
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
@@ -25,6 +26,8 @@ type Readers struct {
 	// built and expires bound the time the subject list holds for: from
 	// when it was built until the earliest expiry of a subject it has.
 	built, expires time.Time
+	// fingerprint: see Fingerprint.
+	fingerprint uint64
 
 	// classes holds the classification per resource type, computed once:
 	// every event of every entity governed by this policy reads it, so it
@@ -72,13 +75,15 @@ func (e *Enforcer) Readers(namespace string, now time.Time) *Readers {
 func (e *Enforcer) buildReaders(namespace string, now time.Time) *Readers {
 	r := &Readers{built: now}
 	seen := map[string]bool{}
-	for _, en := range e.entries {
+	var expired []string // entry index and subject of each expired subject
+	for i, en := range e.entries {
 		if !NamespaceMatches(en.namespaces, namespace) {
 			continue
 		}
 		for s, expiry := range en.subjects {
 			if !expiry.IsZero() {
 				if !now.Before(expiry) {
+					expired = append(expired, fmt.Sprintf("%d\x00%s", i, s))
 					continue
 				}
 				if r.expires.IsZero() || expiry.Before(r.expires) {
@@ -92,12 +97,27 @@ func (e *Enforcer) buildReaders(namespace string, now time.Time) *Readers {
 		}
 	}
 	slices.Sort(r.subjects)
+	slices.Sort(expired)
+	h := fnv.New64a()
+	_, _ = fmt.Fprintf(h, "%016x\x00%s", e.entriesHash, namespace)
+	for _, x := range expired {
+		_, _ = fmt.Fprintf(h, "\x00\x00%s", x)
+	}
+	r.fingerprint = h.Sum64()
 	r.views = make([]*View, len(r.subjects))
 	for i, s := range r.subjects {
 		r.views[i] = e.build(namespace, []string{s}, now)
 	}
 	return r
 }
+
+// Fingerprint identifies what r says about who may read what, in any
+// process: Readers built from the same entries (as written, member order
+// included) for the same namespace with the same subjects expired have the
+// same fingerprint; different Readers differ but for a 64-bit hash
+// collision. Readers that say the same but were built from entries written
+// differently differ too.
+func (r *Readers) Fingerprint() uint64 { return r.fingerprint }
 
 // Subjects returns the ids of the subjects, sorted. The caller must not
 // modify the result.

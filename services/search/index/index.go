@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"modernc.org/sqlite"
 
@@ -106,11 +106,9 @@ type Index struct {
 	stmts2 stmtCache
 	// complete caches noneMissing per path and readable sets.
 	complete sync.Map // string -> completeResult
-	// tokens maps each *enforcer.Readers written with to its access token
-	// (see accessToken); tokBase is the time the index was opened.
-	tokens            sync.Map
-	tokBase           int64
-	tokNext, tokCount atomic.Int64
+	// rowReads counts puts that read a thing's stored rows (its access
+	// or indexed fields changed), for tests.
+	rowReads atomic.Int64
 	// maxOvh bounds the key overhead (thingOverhead) of every thing
 	// indexed, so queries know which strings may have been cut. It only
 	// grows.
@@ -173,7 +171,7 @@ CREATE TABLE IF NOT EXISTS meta(
 // schemaVersion names the layout; an index file of another layout is
 // emptied and built again (from the things service: an index holds nothing
 // that cannot be rebuilt).
-const schemaVersion = "5"
+const schemaVersion = "6"
 
 // pageSize is the page size of new index files.
 var pageSize = 2048
@@ -230,7 +228,7 @@ func Open(path string, opt Options) (*Index, error) {
 	if opt.ReadConns <= 0 {
 		opt.ReadConns = 4
 	}
-	ix := &Index{opt: opt, sets: map[string]int64{}, tokBase: time.Now().UnixNano()}
+	ix := &Index{opt: opt, sets: map[string]int64{}}
 	drv := &sqlite.Driver{}
 	if err := ix.registerFunctions(drv); err != nil {
 		return nil, err
@@ -566,7 +564,7 @@ func (w *writer) put(d Doc) error {
 			modified = m
 		}
 	}
-	tok := w.ix.accessToken(d)
+	tok := accessToken(d, prefixes)
 	if found && old.tok == tok && old.docOK {
 		// The stored rows are what the stored thing gives with the same
 		// access: only the parts of the thing that changed are flattened.
@@ -608,6 +606,7 @@ func (w *writer) put(d Doc) error {
 		return err
 	}
 	// Other access: the stored rows are read and compared.
+	w.ix.rowReads.Add(1)
 	rs, err := w.stmt(w.ix.stmts.leavesOf).Query(thing)
 	if err != nil {
 		return fmt.Errorf("read leaves of %q: %w", d.ThingID, err)
@@ -624,6 +623,12 @@ func (w *writer) put(d Doc) error {
 		if err := rs.Scan(&r.path, &r.vis, &r.value, &flags); err != nil {
 			_ = rs.Close()
 			return fmt.Errorf("read leaves of %q: %w", d.ThingID, err)
+		}
+		if b, ok := r.value.([]byte); ok && b == nil {
+			// The driver reads the empty blob (JSON null) back as a nil
+			// slice, which it would bind as SQL NULL: the row's delete
+			// would match nothing.
+			r.value = blobNull
 		}
 		k := rowKey(r.path, r.vis, r.value, flags)
 		if _, ok := want[k]; ok {
@@ -702,30 +707,26 @@ func (w *writer) rewrite(d Doc, thing int64, prev jsonv.Value, prefixes []string
 	return nil
 }
 
-// accessToken names the access a thing's rows are written with, so that a
-// later write with the same access can compute the stored rows from the
-// stored thing instead of reading them. Tokens are unique across runs (they
-// start at the time the index was opened) and one Readers keeps its token
-// while the index remembers it; a forgotten one gets a new token, which
-// only costs a read.
-func (ix *Index) accessToken(d Doc) int64 {
+// accessToken names what a thing's rows were computed with besides the
+// thing: who may read what (the Readers' fingerprint, the same in every
+// process) and which fields of its namespace are indexed. A later write with
+// the same token computes the stored rows from the stored thing instead of
+// reading them, also after a restart; any other token reads them.
+func accessToken(d Doc, prefixes []string) int64 {
+	h := fnv.New64a()
 	if d.Access == nil {
-		return ix.tokBase // nobody reads: the same rows every time in this run
+		_, _ = h.Write([]byte("nobody"))
+	} else {
+		_, _ = fmt.Fprintf(h, "%016x", d.Access.Fingerprint())
 	}
-	if t, ok := ix.tokens.Load(d.Access); ok {
-		return t.(int64)
+	if prefixes == nil {
+		_, _ = h.Write([]byte("\x00*"))
 	}
-	if ix.tokCount.Add(1) > maxTokens {
-		ix.tokens.Clear()
-		ix.tokCount.Store(1)
+	for _, p := range prefixes {
+		_, _ = h.Write([]byte("\x00/" + p))
 	}
-	t := ix.tokBase + ix.tokNext.Add(1)
-	got, _ := ix.tokens.LoadOrStore(d.Access, t)
-	return got.(int64)
+	return int64(h.Sum64() >> 1)
 }
-
-// maxTokens bounds the remembered access tokens.
-const maxTokens = 100_000
 
 // Get returns the indexed thing with id thingID.
 func (ix *Index) Get(ctx context.Context, thingID string) (Entry, bool, error) {

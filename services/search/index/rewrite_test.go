@@ -9,6 +9,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/protocol/rql"
+	"github.com/dittonats/dittonats/services/internal/enforcer"
 )
 
 // An index brought to a state by updates (rows computed from the stored
@@ -118,4 +119,85 @@ func ids(hits []Hit) []string {
 		out[i] = fmt.Sprint(h.ThingID)
 	}
 	return out
+}
+
+// After a restart, a put with the same access (a Readers compiled anew)
+// computes the stored rows instead of reading them; with other indexed
+// fields it reads them, and the index answers as one written at once.
+func TestUpdatesAfterReopen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	fx := conformanceFixture(t)
+	path := filepath.Join(t.TempDir(), "index.db")
+	write := func(opt Options, docs []Doc) *Index {
+		t.Helper()
+		ix, err := Open(path, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ix.Write(ctx, Batch{Put: docs}); err != nil {
+			t.Fatal(err)
+		}
+		return ix
+	}
+	// Readers compiled anew, as a restarted process has them.
+	fresh := func(docs []Doc, rev int64) []Doc {
+		out := make([]Doc, len(docs))
+		for i, d := range docs {
+			d.Thing = d.Thing.Set(jsonv.Pointer{"attributes", "restarted"}, jsonv.Int(rev))
+			d.Revision += rev
+			if d.Access != nil {
+				e, err := enforcer.Compile(jsonv.MustParse(conformancePolicies[d.PolicyID]))
+				if err != nil {
+					t.Fatal(err)
+				}
+				d.Access = e.Readers(namespaceOf(d.ThingID), fixedNow)
+			}
+			out[i] = d
+		}
+		return out
+	}
+	ix := write(Options{}, fx.docs)
+	_ = ix.Close()
+	ix = write(Options{}, fresh(fx.docs, 100))
+	if n := ix.rowReads.Load(); n != 0 {
+		t.Errorf("puts that read stored rows after a restart with the same access: %d, want 0", n)
+	}
+	_ = ix.Close()
+	only := Options{IndexedFields: func(string) []string { return []string{"attributes/count", "features"} }}
+	last := fresh(fx.docs, 200)
+	ix = write(only, last)
+	defer ix.Close()
+	if n := ix.rowReads.Load(); n == 0 {
+		t.Error("no put read stored rows after the indexed fields changed")
+	}
+	ref, err := Open(filepath.Join(t.TempDir(), "ref.db"), only)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	if err := ref.Write(ctx, Batch{Put: last}); err != nil {
+		t.Fatal(err)
+	}
+	for _, fs := range append(slices.Clone(conformanceFilters), `eq(attributes/restarted,200)`, `exists(attributes/restarted)`) {
+		var filter rql.Node
+		if fs != "" {
+			n, err := rql.Parse(fs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			filter = n
+		}
+		for _, caller := range conformanceCallers {
+			q := Query{Filter: filter, Subjects: caller, Limit: 1000, Now: fixedNow}
+			a, errA := ix.Query(ctx, q)
+			b, errB := ref.Query(ctx, q)
+			if errA != nil || errB != nil {
+				t.Fatalf("%s: %v / %v", fs, errA, errB)
+			}
+			if got, want := ids(a), ids(b); !slices.Equal(got, want) {
+				t.Errorf("%s as %v: reopened index %v, fresh index %v", fs, caller, got, want)
+			}
+		}
+	}
 }
