@@ -63,6 +63,11 @@ type current struct {
 	stored index.Entry
 }
 
+// indexed is the state of a thing as the index holds it (GetMany's e, ok).
+func indexed(e index.Entry, ok bool) *current {
+	return &current{entry: e, exists: ok, stored: e}
+}
+
 // applyLoop is the index's only writer: it applies events and repairs in
 // batches, one transaction per batch, and acknowledges the events of a
 // batch only once it is committed.
@@ -137,7 +142,7 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 	for _, id := range ids {
 		if _, ok := state[id]; !ok {
 			e, ok := found[id]
-			state[id] = &current{entry: e, exists: ok, stored: e}
+			state[id] = indexed(e, ok)
 		}
 	}
 	get := func(id string) (*current, error) {
@@ -149,7 +154,7 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 			return nil, err
 		}
 		e, ok := m[id]
-		c := &current{entry: e, exists: ok, stored: e}
+		c := indexed(e, ok)
 		state[id] = c
 		return c, nil
 	}
@@ -204,7 +209,7 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 		}
 		for _, tid := range missing {
 			e, ok := found[tid]
-			state[tid] = &current{entry: e, exists: ok, stored: e}
+			state[tid] = indexed(e, ok)
 		}
 		for _, tid := range ids {
 			state[tid].changed = state[tid].exists || state[tid].changed

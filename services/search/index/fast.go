@@ -48,27 +48,18 @@ func (ix *Index) countLeaves(ctx context.Context, b *builder, c *rql.Comparison)
 			return 0, err
 		}
 	}
+	cond, args, never, err := b.leafCond(c)
+	if err != nil || never {
+		return 0, err
+	}
 	if multi {
 		b.sb.WriteString("SELECT count(DISTINCT thing) FROM leaves WHERE ")
 	} else {
 		// One row per thing at most: the rows are the things.
 		b.sb.WriteString("SELECT count(*) FROM leaves WHERE ")
 	}
-	// The comparison writes "t.id IN (SELECT thing FROM leaves WHERE
-	// <cond>)"; here only its condition is wanted.
-	var inner builder = *b
-	inner.sb = strings.Builder{}
-	inner.args = nil
-	inner.comparison(c)
-	if inner.sb.String() == "0" {
-		return 0, nil // nothing can match
-	}
-	cond, ok := strings.CutPrefix(inner.sb.String(), "t.id IN (SELECT thing FROM leaves WHERE ")
-	if !ok || !strings.HasSuffix(cond, ")") {
-		return 0, fmt.Errorf("count fast path: unexpected condition %q", inner.sb.String())
-	}
-	b.sb.WriteString(strings.TrimSuffix(cond, ")"))
-	b.args = append(b.args, inner.args...)
+	b.sb.WriteString(cond)
+	b.args = append(b.args, args...)
 	var n int64
 	if err := ix.queryRow(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count search: %w", err)
@@ -76,30 +67,52 @@ func (ix *Index) countLeaves(ctx context.Context, b *builder, c *rql.Comparison)
 	return n, nil
 }
 
-// leavesAtLeast reports whether at least k readable rows satisfy c,
-// reading no more than k of them.
-func (ix *Index) leavesAtLeast(ctx context.Context, b *builder, c *rql.Comparison, k int) (bool, error) {
+// leafCond returns the condition on leaves rows (and its arguments) of a
+// comparison the fast paths serve: the comparison writes "t.id IN (SELECT
+// thing FROM leaves WHERE <cond>)", and only <cond> is wanted. never
+// reports that nothing can match.
+func (b *builder) leafCond(c *rql.Comparison) (cond string, args []any, never bool, err error) {
 	var inner builder = *b
 	inner.sb = strings.Builder{}
 	inner.args = nil
 	inner.comparison(c)
 	if inner.sb.String() == "0" {
-		return false, nil // nothing can match
+		return "", nil, true, nil
 	}
 	cond, ok := strings.CutPrefix(inner.sb.String(), "t.id IN (SELECT thing FROM leaves WHERE ")
 	if !ok || !strings.HasSuffix(cond, ")") {
-		return false, fmt.Errorf("search fast path: unexpected condition %q", inner.sb.String())
+		return "", nil, false, fmt.Errorf("search fast path: unexpected condition %q", inner.sb.String())
 	}
-	b.sb.WriteString("SELECT count(*) FROM (SELECT 1 FROM leaves WHERE ")
-	b.sb.WriteString(strings.TrimSuffix(cond, ")"))
-	b.sb.WriteString(" LIMIT ?)")
-	b.args = append(b.args, inner.args...)
-	b.args = append(b.args, k)
+	return strings.TrimSuffix(cond, ")"), inner.args, false, nil
+}
+
+// leavesAtLeast reports whether at least k readable rows satisfy c,
+// reading no more than k of them.
+func (ix *Index) leavesAtLeast(ctx context.Context, b *builder, c *rql.Comparison, k int) (bool, error) {
+	cond, args, never, err := b.leafCond(c)
+	if err != nil || never {
+		return false, err
+	}
+	b.sb.WriteString("SELECT count(*) FROM (SELECT 1 FROM leaves WHERE " + cond + " LIMIT ?)")
+	b.args = append(append(b.args, args...), k)
 	var n int
 	if err := ix.queryRow(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
 		return false, fmt.Errorf("search: %w", err)
 	}
 	return n >= k, nil
+}
+
+// coveredNamespaces returns the namespaces a query is restricted to, or
+// none when they cover every thing the caller sees (see namespacesCover).
+func (ix *Index) coveredNamespaces(ctx context.Context, vis string, namespaces []string) ([]string, error) {
+	if len(namespaces) == 0 {
+		return nil, nil
+	}
+	cover, err := ix.namespacesCover(ctx, vis, namespaces)
+	if err != nil || cover {
+		return nil, err
+	}
+	return namespaces, nil
 }
 
 // namespacesCover reports whether every thing the caller sees lies in one

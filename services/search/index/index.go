@@ -566,13 +566,10 @@ func (w *writer) put(d Doc) error {
 	}
 	tok := accessToken(d, prefixes)
 	if found && old.tok == tok && old.docOK {
-		// The stored rows are what the stored thing gives with the same
-		// access: only the parts of the thing that changed are flattened.
-		visID, err := w.setID(thingVisKey(d.Access))
-		if err != nil {
-			return err
-		}
-		if err := w.updateThing(d, old, visID, modified, tok, doc); err != nil {
+		// The same access: the stored rows, and the thing's visibility
+		// set, are what the stored thing gives with it; only the parts of
+		// the thing that changed are flattened.
+		if err := w.updateThing(d, old, old.vis, modified, tok, doc); err != nil {
 			return err
 		}
 		return w.rewrite(d, old.id, old.doc, prefixes)

@@ -67,13 +67,9 @@ func (ix *Index) Count(ctx context.Context, q Query) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !ix.opt.NoFastPaths && len(q.Namespaces) > 0 {
-		cover, err := ix.namespacesCover(ctx, b.vis, q.Namespaces)
-		if err != nil {
+	if !ix.opt.NoFastPaths {
+		if q.Namespaces, err = ix.coveredNamespaces(ctx, b.vis, q.Namespaces); err != nil {
 			return 0, err
-		}
-		if cover {
-			q.Namespaces = nil
 		}
 	}
 	if c, ok := leafComparison(q); ok && !ix.opt.NoFastPaths {
@@ -101,14 +97,8 @@ func (ix *Index) Query(ctx context.Context, q Query) ([]Hit, error) {
 		return nil, fmt.Errorf("cursor has %d sort values, want %d", len(q.After), len(keys))
 	}
 	if f, ok := sortField(keys); ok && !ix.opt.NoFastPaths && strings.Count(b.vis, ",") <= maxMergedSets {
-		if len(q.Namespaces) > 0 {
-			cover, err := ix.namespacesCover(ctx, b.vis, q.Namespaces)
-			if err != nil {
-				return nil, err
-			}
-			if cover {
-				q.Namespaces = nil
-			}
+		if q.Namespaces, err = ix.coveredNamespaces(ctx, b.vis, q.Namespaces); err != nil {
+			return nil, err
 		}
 		return ix.sortedByLeaf(ctx, q, keys, f)
 	}

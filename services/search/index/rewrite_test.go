@@ -89,28 +89,7 @@ func TestUpdatesMatchFreshIndex(t *testing.T) {
 	if err := fresh.Write(ctx, Batch{Put: changed}); err != nil {
 		t.Fatal(err)
 	}
-	filters := append(slices.Clone(conformanceFilters), `eq(attributes/added,4)`, `eq(attributes/list/name,"x")`, `eq(attributes/list,3)`, `exists(features/f1)`)
-	for _, fs := range filters {
-		var filter rql.Node
-		if fs != "" {
-			n, err := rql.Parse(fs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			filter = n
-		}
-		for _, caller := range conformanceCallers {
-			q := Query{Filter: filter, Subjects: caller, Limit: 1000, Now: fixedNow}
-			a, errA := fx.ix.Query(ctx, q)
-			b, errB := fresh.Query(ctx, q)
-			if errA != nil || errB != nil {
-				t.Fatalf("%s: %v / %v", fs, errA, errB)
-			}
-			if got, want := ids(a), ids(b); !slices.Equal(got, want) {
-				t.Errorf("%s as %v: updated index %v, fresh index %v", fs, caller, got, want)
-			}
-		}
-	}
+	sameAnswers(t, "updated", fx.ix, fresh, `eq(attributes/added,4)`, `eq(attributes/list/name,"x")`, `eq(attributes/list,3)`, `exists(features/f1)`)
 }
 
 func ids(hits []Hit) []string {
@@ -179,7 +158,16 @@ func TestUpdatesAfterReopen(t *testing.T) {
 	if err := ref.Write(ctx, Batch{Put: last}); err != nil {
 		t.Fatal(err)
 	}
-	for _, fs := range append(slices.Clone(conformanceFilters), `eq(attributes/restarted,200)`, `exists(attributes/restarted)`) {
+	sameAnswers(t, "reopened", ix, ref, `eq(attributes/restarted,200)`, `exists(attributes/restarted)`)
+}
+
+// sameAnswers checks that index ix (described by what) answers every
+// conformance filter and the extra ones for every conformance caller with
+// the things a fresh index answers with.
+func sameAnswers(t *testing.T, what string, ix, fresh *Index, extra ...string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, fs := range append(slices.Clone(conformanceFilters), extra...) {
 		var filter rql.Node
 		if fs != "" {
 			n, err := rql.Parse(fs)
@@ -191,12 +179,12 @@ func TestUpdatesAfterReopen(t *testing.T) {
 		for _, caller := range conformanceCallers {
 			q := Query{Filter: filter, Subjects: caller, Limit: 1000, Now: fixedNow}
 			a, errA := ix.Query(ctx, q)
-			b, errB := ref.Query(ctx, q)
+			b, errB := fresh.Query(ctx, q)
 			if errA != nil || errB != nil {
 				t.Fatalf("%s: %v / %v", fs, errA, errB)
 			}
 			if got, want := ids(a), ids(b); !slices.Equal(got, want) {
-				t.Errorf("%s as %v: reopened index %v, fresh index %v", fs, caller, got, want)
+				t.Errorf("%s as %v: %s index %v, fresh index %v", fs, caller, what, got, want)
 			}
 		}
 	}
