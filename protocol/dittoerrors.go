@@ -839,6 +839,14 @@ func ErrThingTooLarge(actualBytes, maxBytes int64) *Error {
 		"Reduce the Thing size in the bounds of the specified limit")
 }
 
+// ErrMessagePayloadTooLarge is Ditto's MessagePayloadSizeTooLargeException
+// (413): a message of actualBytes over LIMITS_MESSAGES_MAX_SIZE.
+func ErrMessagePayloadTooLarge(actualBytes, maxBytes int64) *Error {
+	return NewError(http.StatusRequestEntityTooLarge, "messages:payload.toolarge",
+		fmt.Sprintf("The message payload size of '%s' kB exceeds the maximal allowed size of '%s' kB.", javaKB(actualBytes), javaKB(maxBytes)),
+		"Reduce the message payload in the bounds of the specified limit")
+}
+
 // ErrThingPreconditionFailed is Ditto's ThingPreconditionFailedException
 // (412): header (if-match, if-none-match) with value did not match entity-tag
 // actual, the resource's current tag ("" when it does not exist). As

@@ -39,7 +39,15 @@ var compareOps = map[string]CompareOp{
 //
 // Every error is a *SyntaxError matching ErrInvalidExpression.
 func Parse(s string) (Node, error) {
-	p := &parser{scanner: scanner{src: s, sentinel: ErrInvalidExpression}}
+	return ParseWith(s, nil)
+}
+
+// ParseWith is Parse that also accepts the properties for which extra
+// reports true, as they are written (Ditto's filters of change
+// notifications name placeholders such as topic:action this way). The
+// evaluators look such a property up as a top-level member of the thing.
+func ParseWith(s string, extra func(property string) bool) (Node, error) {
+	p := &parser{scanner: scanner{src: s, sentinel: ErrInvalidExpression}, extra: extra}
 	p.skipWhiteSpace()
 	n, err := p.query(1)
 	if err != nil {
@@ -59,6 +67,7 @@ func Parse(s string) (Node, error) {
 type parser struct {
 	scanner
 	semanticErr error // first unknown property or non-string like pattern
+	extra       func(string) bool
 }
 
 func (p *parser) semantic(off int, reason string) {
@@ -130,7 +139,7 @@ func (p *parser) comparison(op CompareOp) (Node, error) {
 	if op == Exists || op == Empty {
 		use = useExists
 	}
-	if reason := checkField(prop, use); reason != "" {
+	if reason := checkField(prop, use); reason != "" && (p.extra == nil || !p.extra(prop)) {
 		p.semantic(propStart, reason)
 	}
 	if use == useExists {

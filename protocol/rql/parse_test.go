@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
 )
 
 func cmp(op CompareOp, prop string, vals ...Value) *Comparison {
@@ -350,4 +352,29 @@ func FuzzParse(f *testing.F) {
 		}
 		checkRoundTrip(t, in, n)
 	})
+}
+
+// ParseWith accepts the extra properties it is given, as written, and the
+// evaluator looks them up as top-level members.
+func TestParseWithExtraProperties(t *testing.T) {
+	extra := func(p string) bool { return p == "topic:action" }
+	n, err := ParseWith(`and(eq(topic:action,"modified"),gt(attributes/x,1))`, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thing := jsonv.MustParse(`{"topic:action":"modified","attributes":{"x":2}}`)
+	if !Matches(n, thing) {
+		t.Errorf("%v does not match %s", n, thing)
+	}
+	if Matches(n, jsonv.MustParse(`{"topic:action":"created","attributes":{"x":2}}`)) {
+		t.Error("matches another action")
+	}
+	for _, s := range []string{`eq(topic:subject,"x")`, `eq(topic:action/x,"y")`} {
+		if _, err := ParseWith(s, extra); err == nil || !strings.Contains(err.Error(), "Unknown property name") {
+			t.Errorf("ParseWith(%q) = %v, want an unknown property", s, err)
+		}
+	}
+	if _, err := Parse(`eq(topic:action,"modified")`); err == nil {
+		t.Error("Parse accepts an extra property")
+	}
 }
