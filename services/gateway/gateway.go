@@ -12,6 +12,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -52,6 +54,17 @@ type Config struct {
 
 	DefaultNamespace string `envconfig:"DITTO_DEFAULT_NAMESPACE" default:"org.eclipse.ditto" desc:"namespace of things and policies created by POST without one"`
 
+	// WebSocket sessions (/ws/2), with Ditto's variables
+	// (ditto.gateway.streaming.websocket).
+	WSMaxInFlight        int           `envconfig:"WS_SUBSCRIBER_BACKPRESSURE" default:"100" desc:"commands a WebSocket session may have in flight; more are answered 429"`
+	WSOutgoingBuffer     int           `envconfig:"WS_PUBLISHER_BACKPRESSURE" default:"200" desc:"messages queued for a WebSocket client; events beyond it are dropped"`
+	WSThrottlingEnabled  bool          `envconfig:"GATEWAY_WEBSOCKET_THROTTLING_ENABLED" default:"false" desc:"limit the messages a WebSocket session may send per interval"`
+	WSThrottlingInterval time.Duration `envconfig:"GATEWAY_WEBSOCKET_THROTTLING_INTERVAL" default:"1s" desc:"interval of the WebSocket throttling"`
+	WSThrottlingLimit    int           `envconfig:"GATEWAY_WEBSOCKET_THROTTLING_LIMIT" default:"100" desc:"messages a WebSocket session may send per throttling interval; more wait"`
+	WSPingInterval       time.Duration `envconfig:"GATEWAY_WEBSOCKET_PING_INTERVAL" default:"30s" desc:"interval of the pings a WebSocket session sends"`
+	WSIdleTimeout        time.Duration `envconfig:"GATEWAY_WEBSOCKET_IDLE_TIMEOUT" default:"90s" desc:"time a WebSocket session may stay silent (no frame, no pong) before it is closed"`
+	WSWriteTimeout       time.Duration `envconfig:"GATEWAY_WEBSOCKET_WRITE_TIMEOUT" default:"10s" desc:"time a write to a WebSocket client may take before the session is closed"`
+
 	// Limits bound request bodies (0: no limit). The process reads them
 	// once for the gateway and the services (ConfigFromEnv reads them for
 	// a gateway of its own).
@@ -79,6 +92,10 @@ func (c Config) Validate() error {
 		{"GATEWAY_HTTP_WRITE_TIMEOUT", c.WriteTimeout},
 		{"IDLE_TIMEOUT", c.IdleTimeout},
 		{"COORDINATED_SHUTDOWN_REQUEST_TIMEOUT", c.ShutdownTimeout},
+		{"GATEWAY_WEBSOCKET_THROTTLING_INTERVAL", c.WSThrottlingInterval},
+		{"GATEWAY_WEBSOCKET_PING_INTERVAL", c.WSPingInterval},
+		{"GATEWAY_WEBSOCKET_IDLE_TIMEOUT", c.WSIdleTimeout},
+		{"GATEWAY_WEBSOCKET_WRITE_TIMEOUT", c.WSWriteTimeout},
 	} {
 		if t.d <= 0 {
 			bad(t.name, "%s is not positive", t.d)
@@ -92,6 +109,18 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultNamespace == "" || !protocol.ValidateNamespace(c.DefaultNamespace) {
 		bad("DITTO_DEFAULT_NAMESPACE", "%q is not a namespace", c.DefaultNamespace)
+	}
+	if c.WSMaxInFlight < 1 {
+		bad("WS_SUBSCRIBER_BACKPRESSURE", "%d is not positive", c.WSMaxInFlight)
+	}
+	if c.WSOutgoingBuffer < 1 {
+		bad("WS_PUBLISHER_BACKPRESSURE", "%d is not positive", c.WSOutgoingBuffer)
+	}
+	if c.WSThrottlingLimit < 1 {
+		bad("GATEWAY_WEBSOCKET_THROTTLING_LIMIT", "%d is not positive", c.WSThrottlingLimit)
+	}
+	if c.WSIdleTimeout > 0 && c.WSIdleTimeout <= c.WSPingInterval {
+		bad("GATEWAY_WEBSOCKET_IDLE_TIMEOUT", "%s must exceed GATEWAY_WEBSOCKET_PING_INTERVAL %s", c.WSIdleTimeout, c.WSPingInterval)
 	}
 	if c.DevOpsPassword == "" {
 		bad("DEVOPS_PASSWORD", "must not be empty")
@@ -136,6 +165,13 @@ func DefaultConfig() Config {
 		StatusSecured:                true,
 		StatusPassword:               "status",
 		DefaultNamespace:             "org.eclipse.ditto",
+		WSMaxInFlight:                100,
+		WSOutgoingBuffer:             200,
+		WSThrottlingInterval:         time.Second,
+		WSThrottlingLimit:            100,
+		WSPingInterval:               30 * time.Second,
+		WSIdleTimeout:                90 * time.Second,
+		WSWriteTimeout:               10 * time.Second,
 		Limits:                       limits.DefaultConfig(),
 	}
 }
@@ -198,6 +234,13 @@ type Gateway struct {
 	mediaTypesOrder []string // as Ditto lists them in its 415 error
 	defaultTimeout  string   // the timeout header of commands without one
 	instance        string
+
+	hub      *eventHub    // fans events out to WebSocket sessions
+	sessions atomic.Int64 // open WebSocket sessions
+	// closing is closed when the gateway shuts down: WebSocket sessions,
+	// which the HTTP server's shutdown does not wait for, close then.
+	closing     chan struct{}
+	closingOnce sync.Once
 }
 
 // New returns a gateway for cfg, loading the users file.
@@ -238,6 +281,8 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	for _, mt := range accepted {
 		g.mediaTypes[mt] = true
 	}
+	g.hub = newEventHub(deps.NC, deps.Names, log)
+	g.closing = make(chan struct{})
 	return g, nil
 }
 
@@ -308,6 +353,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("gateway serve: %w", err)
 	case <-ctx.Done():
 	}
+	g.closingOnce.Do(func() { close(g.closing) })
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
@@ -334,6 +380,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch segs[0] {
 	case "api":
 		g.serveAPI(w, r, segs[1:])
+	case "ws":
+		g.serveWebSocket(w, r, segs[1:])
 	case "health":
 		if len(segs) != 1 {
 			writeNotFound(w)
@@ -408,20 +456,8 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, segs []string
 		writeError(w, headers, perr)
 		return
 	}
-	caller, err := g.auth.authenticate(r, func(name string) (string, bool) {
-		vs, ok := query[name]
-		if !ok || len(vs) == 0 {
-			return "", false
-		}
-		return vs[0], true
-	})
-	if err != nil {
-		perr := protocol.AsError(err)
-		if perr == nil {
-			perr = protocol.ErrGatewayUnauthorized()
-		}
-		w.Header()["Www-Authenticate"] = []string{`Basic realm="` + realmAPI + `"`}
-		writeError(w, headers, perr)
+	caller, ok := g.authenticate(w, r, query, headers)
+	if !ok {
 		return
 	}
 	ar := &apiRequest{w: w, r: r, query: query, headers: headers, caller: caller}
@@ -453,6 +489,29 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, segs []string
 	default:
 		g.serveResource(ar, res)
 	}
+}
+
+// authenticate returns the caller of an API request, or answers 401 with
+// a Basic challenge (carrying the external headers of hdrs) and returns
+// false.
+func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, query url.Values, hdrs protocol.Headers) (*principal, bool) {
+	caller, err := g.auth.authenticate(r, func(name string) (string, bool) {
+		vs, ok := query[name]
+		if !ok || len(vs) == 0 {
+			return "", false
+		}
+		return vs[0], true
+	})
+	if err != nil {
+		perr := protocol.AsError(err)
+		if perr == nil {
+			perr = protocol.ErrGatewayUnauthorized()
+		}
+		w.Header()["Www-Authenticate"] = []string{`Basic realm="` + realmAPI + `"`}
+		writeError(w, hdrs, perr)
+		return nil, false
+	}
+	return caller, true
 }
 
 func isDigits(s string) bool {

@@ -15,6 +15,7 @@ import (
 //
 //   - correlation-id, the command's;
 //   - ditto-originator, the subject that caused the event;
+//   - ditto-origin, the command's (the WebSocket session that sent it);
 //   - ditto-read-subjects, who may receive it: the subjects the thing's
 //     policy lets read all of the event's path or any part of the thing;
 //   - ditto-partial-access-paths, set only when a subject may read part but
@@ -34,6 +35,11 @@ func (h *handler) eventHeaders(ctx context.Context, c *call, after jsonv.Value) 
 	}
 	if len(c.cmd.Auth) > 0 {
 		hs[protocol.HeaderOriginator] = c.cmd.Auth[0]
+	}
+	if o, ok := c.cmd.Envelope.Headers[protocol.HeaderOrigin]; ok {
+		// The WebSocket session that sent the command: it does not get
+		// the event back, as in Ditto.
+		hs[protocol.HeaderOrigin] = o
 	}
 	enf, err := h.governing(ctx, c, after)
 	if err != nil {

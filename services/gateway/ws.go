@@ -1,0 +1,459 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/command"
+)
+
+// The WebSocket endpoint /ws/2 speaks the Ditto Protocol: every text frame
+// is a Ditto Protocol message or a control message (START-SEND-EVENTS, ...,
+// see wsproto.go), answered on the same connection. A session is one
+// authenticated connection; the caller is authenticated once, at the
+// upgrade, exactly as an HTTP request is.
+//
+// Each session has one writer goroutine that owns the connection's write
+// side, fed by a bounded queue. Replies to the session's own commands wait
+// for room in the queue (the session limits its commands in flight, so
+// they are bounded too); events that find the queue full are dropped and
+// counted, so that a slow client never holds up the event fan-out of the
+// gateway or other sessions.
+
+// wsUpgrader accepts any origin: the caller authenticates with
+// credentials, not with cookies, so a cross-site page gains nothing.
+var wsUpgrader = websocket.Upgrader{
+	ReadBufferSize:  4096,
+	WriteBufferSize: 4096,
+	CheckOrigin:     func(*http.Request) bool { return true },
+}
+
+// serveWebSocket serves /ws/{version}.
+func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, segs []string) {
+	if len(segs) != 1 || !isDigits(segs[0]) {
+		writeNotFound(w)
+		return
+	}
+	if segs[0] != "2" {
+		v, _ := strconv.Atoi(segs[0]) // digits: at worst out of range, clamped
+		writeError(w, nil, protocol.ErrUnsupportedSchemaVersion(v))
+		return
+	}
+	caller, ok := g.authenticate(w, r, r.URL.Query(), nil)
+	if !ok {
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, nil, errNotUpgrade())
+		return
+	}
+	conn, err := wsUpgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	s := g.newSession(conn, caller)
+	s.run(r.Context())
+}
+
+// errNotUpgrade answers a plain request to the WebSocket route.
+func errNotUpgrade() *protocol.Error {
+	return protocol.NewError(http.StatusBadRequest, "gateway:websocket.upgrade.expected",
+		"Expected a WebSocket upgrade request.",
+		"Connect to this endpoint with a WebSocket client.")
+}
+
+// wsSession is one WebSocket connection.
+type wsSession struct {
+	g      *Gateway
+	conn   *websocket.Conn
+	caller *principal
+	log    *slog.Logger
+	// id names the session: the ditto-origin of its commands, so that
+	// their events are not sent back to it.
+	id string
+
+	out      chan []byte   // frames to write, in order
+	done     chan struct{} // closed when the session ends
+	inflight chan struct{} // one token per command in flight
+
+	closeOnce sync.Once
+
+	mu   sync.Mutex
+	subs map[streamingType]*control // the started streams and their parameters
+	// events feeds the session's event goroutine (see wsevents.go).
+	events chan hubEvent
+	// dropped counts events lost to a full queue.
+	dropped atomic.Int64
+}
+
+func (g *Gateway) newSession(conn *websocket.Conn, caller *principal) *wsSession {
+	return &wsSession{
+		id:       newCorrelationID(),
+		g:        g,
+		conn:     conn,
+		caller:   caller,
+		log:      g.log.With("ws_subject", caller.subjects[0]),
+		out:      make(chan []byte, g.cfg.WSOutgoingBuffer),
+		done:     make(chan struct{}),
+		inflight: make(chan struct{}, g.cfg.WSMaxInFlight),
+		subs:     map[streamingType]*control{},
+		events:   make(chan hubEvent, g.cfg.WSOutgoingBuffer),
+	}
+}
+
+// run serves the session until the client or the gateway ends it.
+func (s *wsSession) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.g.sessions.Add(1)
+	defer s.g.sessions.Add(-1)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.writeLoop() }()
+	go func() { defer wg.Done(); s.eventLoop(ctx) }()
+	s.readLoop(ctx)
+	s.close()
+	s.g.hub.leave(s)
+	wg.Wait()
+}
+
+// close ends the session once.
+func (s *wsSession) close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		_ = s.conn.Close()
+	})
+}
+
+// readLoop reads frames until the connection fails or closes.
+func (s *wsSession) readLoop(ctx context.Context) {
+	// Frames beyond the hard limit end the session (gorilla answers
+	// 1009); frames beyond the message size limit below it get Ditto's
+	// error and the session goes on.
+	max := int64(s.g.cfg.Limits.MessagesMaxSize)
+	if max <= 0 {
+		max = 1 << 30 // no limit but what a connection can take
+	}
+	s.conn.SetReadLimit(max*2 + 64<<10)
+	idle := s.g.cfg.WSIdleTimeout
+	s.conn.SetPongHandler(func(string) error {
+		return s.conn.SetReadDeadline(time.Now().Add(idle))
+	})
+	th := s.g.throttle()
+	for {
+		_ = s.conn.SetReadDeadline(time.Now().Add(idle))
+		typ, data, err := s.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		if th != nil && !th.wait(s.done) {
+			return
+		}
+		if typ != websocket.TextMessage {
+			continue // Ditto reads text frames only
+		}
+		if int64(len(data)) > max {
+			s.reply(protocol.ErrorEnvelope(protocol.FallbackErrorTopic(), nil, "/", protocol.ErrMessagePayloadTooLarge(int64(len(data)), max)))
+			continue
+		}
+		s.handle(ctx, data)
+	}
+}
+
+// handle acts on one frame.
+func (s *wsSession) handle(ctx context.Context, data []byte) {
+	if ctl, ok, perr := parseControl(string(data)); ok || perr != nil {
+		if perr != nil {
+			// The stream keeps its previous parameters, if it had any.
+			h := perr.Headers
+			if perr.Code == protocol.CodeRQLExpressionInvalid && h[protocol.HeaderCorrelationID] == "" {
+				h = protocol.Headers{protocol.HeaderCorrelationID: s.id}
+			}
+			s.reply(protocol.ErrorEnvelope(protocol.FallbackErrorTopic(), h, "/", perr))
+			return
+		}
+		if ctl.jwt {
+			return // tokens are not how this gateway authenticates; nothing to refresh
+		}
+		s.control(ctl)
+		return
+	}
+	env, err := protocol.DecodeEnvelope(data)
+	if err != nil {
+		perr := protocol.AsError(err)
+		if perr == nil {
+			perr = protocol.ErrInternal()
+		}
+		s.reply(protocol.ErrorEnvelope(protocol.FallbackErrorTopic(), frameCorrelation(data), "/", perr))
+		return
+	}
+	topic, err := protocol.ParseTopic(env.Topic)
+	if err != nil {
+		s.reply(protocol.ErrorEnvelope(protocol.FallbackErrorTopic(), correlationOnly(env.Headers), env.Path, protocol.AsError(err)))
+		return
+	}
+	env.Headers = externalHeaders(env.Headers)
+	switch {
+	case topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelTwin && topic.Criterion == protocol.CriterionCommands,
+		topic.Group == protocol.GroupPolicies && topic.Criterion == protocol.CriterionCommands:
+		s.command(ctx, topic, env)
+	default:
+		s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, errUnsupportedSignal(topic)))
+	}
+}
+
+// errUnsupportedSignal answers a message of a kind the session does not
+// take (events sent by a client, live signals before the live channel).
+func errUnsupportedSignal(t protocol.Topic) *protocol.Error {
+	return protocol.NewError(http.StatusBadRequest, "protocoladapter:unknown.topicpath",
+		"The topic path <"+t.String()+"> is not supported here.",
+		"Send commands of the twin channel, or control messages.")
+}
+
+// externalHeaders keeps the headers a client may set, as commandHeaders
+// does for HTTP: headers Ditto reads only internally and the NATS headers
+// that carry who is calling are dropped.
+func externalHeaders(h protocol.Headers) protocol.Headers {
+	out := make(protocol.Headers, len(h)+2)
+	for k, v := range h {
+		name := strings.ToLower(k)
+		if droppedHeaders[name] {
+			continue
+		}
+		if def, known := protocol.LookupHeader(name); known && !def.FromExternal {
+			continue
+		}
+		out[name] = v
+	}
+	return out
+}
+
+// correlationOnly returns the correlation-id of h as the headers of an
+// error about a message that was not understood.
+func correlationOnly(h protocol.Headers) protocol.Headers {
+	if cid, ok := h[protocol.HeaderCorrelationID]; ok {
+		return protocol.Headers{protocol.HeaderCorrelationID: cid}
+	}
+	return nil
+}
+
+// frameCorrelation returns the correlation-id of a frame that is not a
+// valid Ditto Protocol message but has a readable one, as the headers of
+// the error about it.
+func frameCorrelation(data []byte) protocol.Headers {
+	var msg struct {
+		Headers struct {
+			CorrelationID *string `json:"correlation-id"`
+		} `json:"headers"`
+	}
+	if json.Unmarshal(data, &msg) != nil || msg.Headers.CorrelationID == nil {
+		return nil
+	}
+	return protocol.Headers{protocol.HeaderCorrelationID: *msg.Headers.CorrelationID}
+}
+
+// command sends a thing or policy command for the session's caller and
+// replies with the answer, without holding up the frames after it.
+func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env protocol.Envelope) {
+	if _, ok := env.Headers[protocol.HeaderCorrelationID]; !ok {
+		env.Headers[protocol.HeaderCorrelationID] = newCorrelationID()
+	}
+	if err := env.Headers.Validate(); err != nil {
+		s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, protocol.AsError(err)))
+		return
+	}
+	responseRequired := env.Headers[protocol.HeaderResponseRequired] != "false"
+	if acks := env.Headers[protocol.HeaderRequestedAcks]; !responseRequired && acks != "" && acks != "[]" {
+		e := protocol.ErrHeaderInvalidMessage("For WebSocket, it is forbidden to request acknowledgements while 'response-required' is set to false.")
+		e.Description = "Please set 'requested-acks' to [] or 'response-required' to true."
+		s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, e))
+		return
+	}
+	t, perr := s.g.timing(env.Headers)
+	if perr != nil {
+		if responseRequired {
+			s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, perr))
+		}
+		return
+	}
+	env.Headers[protocol.HeaderOrigin] = s.id
+	req := command.Request{Group: topic.Group, EntityID: topic.EntityID(), Auth: s.caller.auth, Envelope: env, Timeout: t.timeout}
+	if t.fireAndForget {
+		if err := s.g.publish(req); err != nil {
+			s.log.Debug("publish command", "entity_id", req.EntityID, "err", err)
+		}
+		return
+	}
+	select {
+	case s.inflight <- struct{}{}:
+	default:
+		s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, protocol.ErrTooManyRequests()))
+		return
+	}
+	go func() {
+		defer func() { <-s.inflight }()
+		reply, err := s.g.request(ctx, req)
+		if err != nil {
+			if errors.Is(err, nats.ErrMaxPayload) {
+				err = s.g.tooLargeToSend(req)
+			}
+			perr := protocol.AsError(err)
+			if !responseRequired {
+				return
+			}
+			if perr == nil {
+				if ctx.Err() != nil {
+					return // the session ended
+				}
+				s.log.Warn("websocket command", "entity_id", req.EntityID, "err", err)
+				perr = protocol.ErrInternal()
+			}
+			s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, perr))
+			return
+		}
+		if !responseRequired {
+			return // Ditto answers neither the response nor an error
+		}
+		reply.Headers = replyHeaders(reply.Headers, env.Headers)
+		s.reply(reply)
+	}()
+}
+
+// replyHeaders are the headers of a reply as a client sees them: those
+// Ditto writes to external clients, with the command's correlation-id.
+func replyHeaders(h, cmd protocol.Headers) protocol.Headers {
+	out := make(protocol.Headers, len(h)+1)
+	for k, v := range h {
+		if def, ok := protocol.LookupHeader(k); ok && !def.ToExternal {
+			continue
+		}
+		out[k] = v
+	}
+	if cid, ok := cmd[protocol.HeaderCorrelationID]; ok {
+		out[protocol.HeaderCorrelationID] = cid
+	}
+	// A response asks for no response (Ditto's
+	// AbstractCommandResponse.ensureNoResponseRequired).
+	out[protocol.HeaderResponseRequired] = "false"
+	return out
+}
+
+// reply queues a message to the client, waiting for room.
+func (s *wsSession) reply(env protocol.Envelope) {
+	data, err := env.AppendJSON(nil)
+	if err != nil {
+		s.log.Warn("websocket reply not encodable", "topic", env.Topic, "err", err)
+		return
+	}
+	s.send(data)
+}
+
+// send queues a frame, waiting for room; false when the session ended.
+func (s *wsSession) send(frame []byte) bool {
+	select {
+	case s.out <- frame:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+// offer queues a frame if there is room; false when it was dropped.
+func (s *wsSession) offer(frame []byte) bool {
+	select {
+	case s.out <- frame:
+		return true
+	default:
+		return false
+	}
+}
+
+// writeLoop writes the queued frames and pings until the session ends.
+func (s *wsSession) writeLoop() {
+	ping := time.NewTicker(s.g.cfg.WSPingInterval)
+	defer ping.Stop()
+	write := func(typ int, data []byte) bool {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WSWriteTimeout))
+		if err := s.conn.WriteMessage(typ, data); err != nil {
+			s.close()
+			return false
+		}
+		return true
+	}
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.g.closing:
+			// The gateway shuts down: tell the client to come back.
+			_ = s.conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, "gateway shutting down"), time.Now().Add(time.Second))
+			s.close()
+			return
+		case f := <-s.out:
+			if !write(websocket.TextMessage, f) {
+				return
+			}
+		case <-ping.C:
+			if !write(websocket.PingMessage, nil) {
+				return
+			}
+		}
+	}
+}
+
+// throttle returns the session's throttle, nil when throttling is off.
+func (g *Gateway) throttle() *throttle {
+	if !g.cfg.WSThrottlingEnabled {
+		return nil
+	}
+	return &throttle{interval: g.cfg.WSThrottlingInterval, limit: g.cfg.WSThrottlingLimit}
+}
+
+// throttle lets through limit messages per interval, as Ditto's WebSocket
+// throttling does; the reader waits for the next interval beyond that, so
+// the client is slowed down by TCP flow control rather than refused.
+type throttle struct {
+	interval time.Duration
+	limit    int
+	start    time.Time
+	n        int
+}
+
+// wait returns once another message may be taken; false when done closed
+// first.
+func (t *throttle) wait(done <-chan struct{}) bool {
+	now := time.Now()
+	if now.Sub(t.start) >= t.interval {
+		t.start, t.n = now, 0
+	}
+	if t.n < t.limit {
+		t.n++
+		return true
+	}
+	timer := time.NewTimer(t.start.Add(t.interval).Sub(now))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		t.start, t.n = time.Now(), 1
+		return true
+	case <-done:
+		return false
+	}
+}
+
+// newCorrelationID returns a fresh correlation id.
+func newCorrelationID() string { return uuid.NewString() }

@@ -1,0 +1,333 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/protocol/rql"
+	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/streams"
+)
+
+// Change notifications reach WebSocket sessions through one plain NATS
+// subscription per gateway on the thing events (no JetStream consumer: a
+// session sees what happens while it is connected, as in Ditto). The hub's
+// NATS callback does only what is cheap and the same for every session:
+// it decodes the event once, reads its read subjects once, and offers it
+// to each session that started events, whose namespaces it is in and whose
+// subjects may read it. Each session then cuts the event down to what its
+// subjects may read (ditto-partial-access-paths), enriches it with
+// extraFields, applies its filter and queues it, on its own goroutine, so
+// that a slow session or a slow enrichment holds up nobody else.
+
+// hubEvent is one event as the hub hands it to sessions.
+type hubEvent struct {
+	env    protocol.Envelope
+	topic  protocol.Topic
+	access *protocol.EventAccess
+}
+
+// eventHub fans thing events out to the sessions that want them.
+type eventHub struct {
+	nc      *nats.Conn
+	subject string
+	log     *slog.Logger
+
+	mu       sync.RWMutex
+	sessions map[*wsSession]struct{}
+	sub      *nats.Subscription
+}
+
+func newEventHub(nc *nats.Conn, names streams.Names, log *slog.Logger) *eventHub {
+	return &eventHub{nc: nc, subject: names.ThingEventsAll(), log: log, sessions: map[*wsSession]struct{}{}}
+}
+
+// join adds s; the first session subscribes the gateway to the events.
+func (h *eventHub) join(s *wsSession) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sub == nil {
+		sub, err := h.nc.Subscribe(h.subject, h.deliver)
+		if err != nil {
+			return err
+		}
+		// Events are never held up by NATS's default slow-consumer
+		// limits: the callback only hands them on.
+		_ = sub.SetPendingLimits(-1, 256<<20)
+		h.sub = sub
+	}
+	h.sessions[s] = struct{}{}
+	return nil
+}
+
+// leave removes s.
+func (h *eventHub) leave(s *wsSession) {
+	h.mu.Lock()
+	delete(h.sessions, s)
+	h.mu.Unlock()
+}
+
+// deliver is the NATS callback of the events subscription.
+func (h *eventHub) deliver(m *nats.Msg) {
+	env, err := protocol.DecodeEnvelopeTrusted(m.Data)
+	if err != nil {
+		h.log.Warn("undecodable event", "subject", m.Subject, "err", err)
+		return
+	}
+	topic, err := protocol.ParseTopic(env.Topic)
+	if err != nil {
+		h.log.Warn("event with bad topic", "topic", env.Topic, "err", err)
+		return
+	}
+	access, err := protocol.ParseEventAccess(env.Headers[protocol.HeaderReadSubjects], env.Headers[protocol.HeaderPartialAccessPaths])
+	if err != nil {
+		h.log.Warn("event with bad access headers", "topic", env.Topic, "err", err)
+		return
+	}
+	ev := hubEvent{env: env, topic: topic, access: access}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	origin := env.Headers[protocol.HeaderOrigin]
+	for s := range h.sessions {
+		if origin == s.id || !access.Readable(s.caller.subjects) {
+			continue // its own change, or not for its subjects
+		}
+		select {
+		case s.events <- ev:
+		default:
+			s.dropped.Add(1)
+		}
+	}
+}
+
+// control acts on a control message and acknowledges it.
+func (s *wsSession) control(ctl control) {
+	s.mu.Lock()
+	if ctl.start {
+		c := ctl
+		s.subs[ctl.typ] = &c
+	} else {
+		delete(s.subs, ctl.typ)
+	}
+	s.mu.Unlock()
+	if ctl.typ == streamEvents {
+		if ctl.start {
+			if err := s.g.hub.join(s); err != nil {
+				s.log.Warn("subscribe to events", "err", err)
+				s.reply(protocol.ErrorEnvelope(protocol.FallbackErrorTopic(), nil, "/", protocol.ErrGatewayServiceUnavailable()))
+				return
+			}
+		} else {
+			s.g.hub.leave(s)
+		}
+	}
+	s.send([]byte(ctl.ack()))
+}
+
+// subscription returns the parameters of the started stream typ, or nil.
+func (s *wsSession) subscription(typ streamingType) *control {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subs[typ]
+}
+
+// eventLoop prepares the events the hub offers and queues those the
+// session gets.
+func (s *wsSession) eventLoop(ctx context.Context) {
+	for {
+		select {
+		case <-s.done:
+			return
+		case ev := <-s.events:
+			sub := s.subscription(streamEvents)
+			if sub == nil {
+				continue // stopped since the hub offered it
+			}
+			frame, ok := s.prepareEvent(ctx, sub, ev)
+			if !ok {
+				continue
+			}
+			if !s.offer(frame) {
+				s.dropped.Add(1)
+			}
+		}
+	}
+}
+
+// prepareEvent returns the frame of ev for this session, or false when the
+// session does not get it.
+//
+// Unlike Ditto, which evaluates the filter on the event before cutting it
+// down to what the session may read, the filter sees only what the
+// session gets: a filter must not tell a session about values it may not
+// read.
+func (s *wsSession) prepareEvent(ctx context.Context, sub *control, ev hubEvent) ([]byte, bool) {
+	if len(sub.namespaces) > 0 && !slices.Contains(sub.namespaces, ev.topic.Namespace) {
+		return nil, false
+	}
+	value, ok := ev.access.For(s.caller.subjects, ev.env.Path, ev.env.Value)
+	if !ok {
+		return nil, false
+	}
+	out := protocol.Envelope{
+		Topic:     ev.env.Topic,
+		Headers:   eventHeaders(ev.env.Headers),
+		Path:      ev.env.Path,
+		Value:     value,
+		Revision:  ev.env.Revision,
+		Timestamp: ev.env.Timestamp,
+	}
+	var extra jsonv.Value
+	if sub.extraFields != "" && !(ev.topic.Action == protocol.ActionDeleted && ev.env.Path == "/") {
+		// A deleted thing has nothing left to enrich with.
+		var perr *protocol.Error
+		if extra, perr = s.enrich(ctx, sub.extraFields, ev); perr != nil {
+			// Ditto sends the error in the event's place.
+			return s.encode(protocol.ErrorEnvelope(ev.topic, out.Headers, "/", perr))
+		}
+		if extra.Kind() == jsonv.KindObject && extra.Len() > 0 {
+			out.Extra = json.RawMessage(extra.String())
+		}
+	}
+	if sub.filterNode != nil {
+		thing := eventThing(ev.topic, out, extra)
+		if !rql.MatchesAt(sub.filterNode, thing, time.Now()) {
+			return nil, false
+		}
+	}
+	return s.encode(out)
+}
+
+// encode renders a message for the client.
+func (s *wsSession) encode(env protocol.Envelope) ([]byte, bool) {
+	frame, err := env.AppendJSON(nil)
+	if err != nil {
+		s.log.Warn("message not encodable", "topic", env.Topic, "err", err)
+		return nil, false
+	}
+	return frame, true
+}
+
+// eventHeaders are the headers of an event as a client sees them.
+func eventHeaders(h protocol.Headers) protocol.Headers {
+	out := make(protocol.Headers, len(h)+1)
+	for k, v := range h {
+		if def, ok := protocol.LookupHeader(k); ok && !def.ToExternal {
+			continue
+		}
+		out[k] = v
+	}
+	out[protocol.HeaderResponseRequired] = "false" // events ask for no response
+	return out
+}
+
+// enrich retrieves the fields of the event's thing that the selector
+// names, with the session's permissions, as Ditto's signal enrichment does.
+// The error is what the session gets instead of the event: the thing's own
+// (not found, for a session that may not read it) or Ditto's
+// signal.enrichment.failed.
+func (s *wsSession) enrich(ctx context.Context, selector string, ev hubEvent) (jsonv.Value, *protocol.Error) {
+	id := ev.topic.EntityID()
+	env := protocol.Envelope{
+		Topic:   protocol.NewTopic(id, protocol.GroupThings, protocol.ChannelTwin, protocol.CriterionCommands, protocol.ActionRetrieve).String(),
+		Headers: protocol.Headers{protocol.HeaderCorrelationID: ev.env.Headers[protocol.HeaderCorrelationID]},
+		Path:    "/",
+		Fields:  selector,
+	}
+	reply, err := s.g.request(ctx, command.Request{Group: protocol.GroupThings, EntityID: id, Auth: s.caller.auth,
+		Envelope: env, Timeout: enrichTimeout})
+	if err != nil {
+		return jsonv.Value{}, errEnrichmentFailed()
+	}
+	if perr, isErr := reply.AsError(); isErr {
+		return jsonv.Value{}, perr
+	}
+	v, err := jsonv.Parse(reply.Value)
+	if err != nil || v.Kind() != jsonv.KindObject {
+		return jsonv.Value{}, errEnrichmentFailed()
+	}
+	return v, nil
+}
+
+// errEnrichmentFailed is Ditto's SignalEnrichmentFailedException.
+func errEnrichmentFailed() *protocol.Error {
+	return protocol.NewError(http.StatusInternalServerError, "signal.enrichment.failed",
+		"Signal enrichment failed.", "The cause is unknown. Please try again later.")
+}
+
+// enrichTimeout bounds the retrieval of a thing's extraFields.
+const enrichTimeout = 10 * time.Second
+
+// eventThing is the thing a session's filter is evaluated on, as Ditto's
+// ThingEventToThingConverter builds it: the thing id, revision and
+// modification time, the event's value at its path (nothing for a
+// deletion; a merge patch without its nulls), over the enriched fields.
+// The placeholders a filter may name (topic:action, resource:path, ...)
+// are members of it too: no thing has members of such names.
+func eventThing(topic protocol.Topic, ev protocol.Envelope, extra jsonv.Value) jsonv.Value {
+	thing := jsonv.Object()
+	if extra.Kind() == jsonv.KindObject {
+		thing = extra
+	}
+	if len(ev.Value) > 0 && topic.Action != protocol.ActionDeleted {
+		if v, err := jsonv.Parse(ev.Value); err == nil {
+			if topic.Action == protocol.ActionMerged {
+				v = withoutNulls(v)
+			}
+			if p, err := jsonv.ParsePointer(ev.Path); err == nil {
+				if p.IsRoot() {
+					if v.Kind() == jsonv.KindObject {
+						thing = jsonv.MergePatch(thing, v)
+					}
+				} else {
+					thing = thing.Set(p, v)
+				}
+			}
+		}
+	}
+	id := topic.EntityID()
+	set := func(key string, v jsonv.Value) { thing = thing.Set(jsonv.Pointer{key}, v) }
+	set("thingId", jsonv.String(id))
+	if ev.Revision > 0 {
+		set("_revision", jsonv.Int(ev.Revision))
+	}
+	if ev.Timestamp != "" {
+		set("_modified", jsonv.String(ev.Timestamp))
+	}
+	channel := topic.Channel
+	for _, ph := range [...]struct{ key, value string }{
+		{"topic:full", topic.String()}, {"topic:namespace", topic.Namespace}, {"topic:entityName", topic.EntityName},
+		{"topic:group", topic.Group}, {"topic:channel", channel}, {"topic:criterion", topic.Criterion},
+		{"topic:action", topic.Action}, {"topic:action-subject", topic.Action},
+		{"entity:id", id}, {"entity:namespace", topic.Namespace}, {"entity:name", topic.EntityName},
+		{"resource:type", "thing"}, {"resource:path", ev.Path},
+	} {
+		set(ph.key, jsonv.String(ph.value))
+	}
+	return thing
+}
+
+// withoutNulls returns v without the object members that are null, at any
+// depth.
+func withoutNulls(v jsonv.Value) jsonv.Value {
+	if v.Kind() != jsonv.KindObject {
+		return v
+	}
+	var ms []jsonv.Member
+	for _, m := range v.Members() {
+		if m.Value.Kind() == jsonv.KindNull {
+			continue
+		}
+		ms = append(ms, jsonv.Member{Key: m.Key, Value: withoutNulls(m.Value)})
+	}
+	return jsonv.Object(ms...)
+}
