@@ -28,11 +28,26 @@ build:
 	$(GO) build -o $(BIN)/nats-server github.com/nats-io/nats-server/v2
 	GOBIN=$(BIN) $(GO) install $(NATSCLI)
 
+# Eclipse Ditto's JavaScript client, which e2e/jsclient_test.go drives,
+# installed exactly as its committed lock file pins it; again only when
+# the lock file changes. Where node and npm are installed the test must
+# run (DITTO_E2E_REQUIRE_NODE); a machine with only Go skips it.
+JSCLIENT := e2e/jsclient
+$(JSCLIENT)/node_modules: $(JSCLIENT)/package-lock.json
+	npm ci --prefix $(JSCLIENT) --no-audit --no-fund
+	@touch $@
+ifneq ($(shell command -v npm 2>/dev/null),)
+ifneq ($(shell command -v node 2>/dev/null),)
+JSCLIENT_DEPS := $(JSCLIENT)/node_modules
+REQUIRE_NODE  := DITTO_E2E_REQUIRE_NODE=1
+endif
+endif
+
 ## test: vet, then every test of every module with the race detector.
 # The build cache is warmed once (the e2e tests build the binaries with it).
-test: build
+test: build $(JSCLIENT_DEPS)
 	$(GO) vet $(MODULES)
-	DITTO_E2E_BIN=$(BIN) $(GO) test -race -timeout 25m $(MODULES)
+	DITTO_E2E_BIN=$(BIN) $(REQUIRE_NODE) $(GO) test -race -timeout 25m $(MODULES)
 
 ## test-short: the quick subset, without -race and long-running suites.
 test-short:
