@@ -237,6 +237,9 @@ type Gateway struct {
 
 	hub      *eventHub    // fans events out to WebSocket sessions
 	sessions atomic.Int64 // open WebSocket sessions
+	// running tracks the goroutines of open WebSocket sessions, which
+	// Serve waits for: the HTTP server forgets upgraded connections.
+	running sync.WaitGroup
 	// closing is closed when the gateway shuts down: WebSocket sessions,
 	// which the HTTP server's shutdown does not wait for, close then.
 	closing     chan struct{}
@@ -359,6 +362,13 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	err := srv.Shutdown(shutdownCtx)
 	if serveErr := <-done; !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
+	}
+	sessionsDone := make(chan struct{})
+	go func() { g.running.Wait(); close(sessionsDone) }()
+	select {
+	case <-sessionsDone:
+	case <-shutdownCtx.Done():
+		err = errors.Join(err, fmt.Errorf("%d WebSocket sessions still open", g.sessions.Load()))
 	}
 	if err != nil {
 		return fmt.Errorf("gateway shutdown: %w", err)

@@ -43,6 +43,10 @@ var wsUpgrader = websocket.Upgrader{
 
 // serveWebSocket serves /ws/{version}.
 func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, segs []string) {
+	// Counted before the upgrade, while the HTTP server still tracks the
+	// connection: so Serve's shutdown cannot miss a session.
+	g.running.Add(1)
+	defer g.running.Done()
 	if len(segs) != 1 || !isDigits(segs[0]) {
 		writeNotFound(w)
 		return
@@ -85,9 +89,9 @@ type wsSession struct {
 	// their events are not sent back to it.
 	id string
 
-	out      chan []byte   // frames to write, in order
+	out      chan wsFrame  // frames to write, in order
 	done     chan struct{} // closed when the session ends
-	inflight chan struct{} // one token per command in flight
+	inflight chan struct{} // one token per command in flight, until the writer takes its answer
 
 	closeOnce sync.Once
 
@@ -99,6 +103,17 @@ type wsSession struct {
 	dropped atomic.Int64
 }
 
+// wsFrame is a frame queued for the writer.
+type wsFrame struct {
+	data []byte
+	// answer marks the answer to a command in flight, which holds its
+	// in-flight token until the writer takes the frame: the token is
+	// returned before the client can see the answer, so a client that has
+	// its answer may send the next command at once, and answers waiting
+	// for room in the queue stay bounded by the in-flight limit.
+	answer bool
+}
+
 func (g *Gateway) newSession(conn *websocket.Conn, caller *principal) *wsSession {
 	return &wsSession{
 		id:       newCorrelationID(),
@@ -106,7 +121,7 @@ func (g *Gateway) newSession(conn *websocket.Conn, caller *principal) *wsSession
 		conn:     conn,
 		caller:   caller,
 		log:      g.log.With("ws_subject", caller.subjects[0]),
-		out:      make(chan []byte, g.cfg.WSOutgoingBuffer),
+		out:      make(chan wsFrame, g.cfg.WSOutgoingBuffer),
 		done:     make(chan struct{}),
 		inflight: make(chan struct{}, g.cfg.WSMaxInFlight),
 		subs:     map[streamingType]*control{},
@@ -304,7 +319,12 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 		return
 	}
 	go func() {
-		defer func() { <-s.inflight }()
+		answered := false // the writer returns the token with the answer
+		defer func() {
+			if !answered {
+				<-s.inflight
+			}
+		}()
 		reply, err := s.g.request(ctx, req)
 		if err != nil {
 			if errors.Is(err, nats.ErrMaxPayload) {
@@ -321,14 +341,14 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 				s.log.Warn("websocket command", "entity_id", req.EntityID, "err", err)
 				perr = protocol.ErrInternal()
 			}
-			s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, perr))
+			answered = s.answer(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, perr))
 			return
 		}
 		if !responseRequired {
 			return // Ditto answers neither the response nor an error
 		}
 		reply.Headers = replyHeaders(reply.Headers, env.Headers)
-		s.reply(reply)
+		answered = s.answer(reply)
 	}()
 }
 
@@ -352,19 +372,28 @@ func replyHeaders(h, cmd protocol.Headers) protocol.Headers {
 }
 
 // reply queues a message to the client, waiting for room.
-func (s *wsSession) reply(env protocol.Envelope) {
+func (s *wsSession) reply(env protocol.Envelope) { s.queue(env, false) }
+
+// answer queues the answer to a command in flight, waiting for room, and
+// hands the command's in-flight token to the writer; false when it was not
+// queued, and the token is still the caller's.
+func (s *wsSession) answer(env protocol.Envelope) bool { return s.queue(env, true) }
+
+func (s *wsSession) queue(env protocol.Envelope, answer bool) bool {
 	data, err := env.AppendJSON(nil)
 	if err != nil {
 		s.log.Warn("websocket reply not encodable", "topic", env.Topic, "err", err)
-		return
+		return false
 	}
-	s.send(data)
+	return s.enqueue(wsFrame{data: data, answer: answer})
 }
 
 // send queues a frame, waiting for room; false when the session ended.
-func (s *wsSession) send(frame []byte) bool {
+func (s *wsSession) send(frame []byte) bool { return s.enqueue(wsFrame{data: frame}) }
+
+func (s *wsSession) enqueue(f wsFrame) bool {
 	select {
-	case s.out <- frame:
+	case s.out <- f:
 		return true
 	case <-s.done:
 		return false
@@ -374,7 +403,7 @@ func (s *wsSession) send(frame []byte) bool {
 // offer queues a frame if there is room; false when it was dropped.
 func (s *wsSession) offer(frame []byte) bool {
 	select {
-	case s.out <- frame:
+	case s.out <- wsFrame{data: frame}:
 		return true
 	default:
 		return false
@@ -404,7 +433,10 @@ func (s *wsSession) writeLoop() {
 			s.close()
 			return
 		case f := <-s.out:
-			if !write(websocket.TextMessage, f) {
+			if f.answer {
+				<-s.inflight
+			}
+			if !write(websocket.TextMessage, f.data) {
 				return
 			}
 		case <-ping.C:
