@@ -190,8 +190,8 @@ func hubSession(t *testing.T, g *Gateway, subject string) *wsSession {
 	g.hub.mu.RLock()
 	defer g.hub.mu.RUnlock()
 	var found []*wsSession
-	for s := range g.hub.sessions {
-		if slices.Contains(s.caller.subjects, subject) {
+	for sink := range g.hub.sinks {
+		if s, ok := sink.(*wsSession); ok && slices.Contains(s.caller.subjects, subject) {
 			found = append(found, s)
 		}
 	}

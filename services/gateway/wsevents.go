@@ -36,23 +36,36 @@ type hubEvent struct {
 	access *protocol.EventAccess
 }
 
-// eventHub fans thing events out to the sessions that want them.
+// eventSink is a receiver of the hub's events: a WebSocket session or an
+// SSE stream.
+type eventSink interface {
+	// subjects are the authenticated subjects the events are for.
+	subjects() []string
+	// origin is the ditto-origin of the sink's own commands, whose events
+	// it does not get; "" for none.
+	origin() string
+	// take hands ev over without blocking; a sink that has no room drops
+	// it and counts it.
+	take(ev hubEvent)
+}
+
+// eventHub fans thing events out to the sinks that want them.
 type eventHub struct {
 	nc      *nats.Conn
 	subject string
 	log     *slog.Logger
 
-	mu       sync.RWMutex
-	sessions map[*wsSession]struct{}
-	sub      *nats.Subscription
+	mu    sync.RWMutex
+	sinks map[eventSink]struct{}
+	sub   *nats.Subscription
 }
 
 func newEventHub(nc *nats.Conn, names streams.Names, log *slog.Logger) *eventHub {
-	return &eventHub{nc: nc, subject: names.ThingEventsAll(), log: log, sessions: map[*wsSession]struct{}{}}
+	return &eventHub{nc: nc, subject: names.ThingEventsAll(), log: log, sinks: map[eventSink]struct{}{}}
 }
 
-// join adds s; the first session subscribes the gateway to the events.
-func (h *eventHub) join(s *wsSession) error {
+// join adds s; the first sink subscribes the gateway to the events.
+func (h *eventHub) join(s eventSink) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sub == nil {
@@ -65,14 +78,14 @@ func (h *eventHub) join(s *wsSession) error {
 		_ = sub.SetPendingLimits(-1, 256<<20)
 		h.sub = sub
 	}
-	h.sessions[s] = struct{}{}
+	h.sinks[s] = struct{}{}
 	return nil
 }
 
 // leave removes s.
-func (h *eventHub) leave(s *wsSession) {
+func (h *eventHub) leave(s eventSink) {
 	h.mu.Lock()
-	delete(h.sessions, s)
+	delete(h.sinks, s)
 	h.mu.Unlock()
 }
 
@@ -97,15 +110,22 @@ func (h *eventHub) deliver(m *nats.Msg) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	origin := env.Headers[protocol.HeaderOrigin]
-	for s := range h.sessions {
-		if origin == s.id || !access.Readable(s.caller.subjects) {
+	for s := range h.sinks {
+		if (origin != "" && origin == s.origin()) || !access.Readable(s.subjects()) {
 			continue // its own change, or not for its subjects
 		}
-		select {
-		case s.events <- ev:
-		default:
-			s.dropped.Add(1)
-		}
+		s.take(ev)
+	}
+}
+
+func (s *wsSession) subjects() []string { return s.caller.subjects }
+func (s *wsSession) origin() string     { return s.id }
+
+func (s *wsSession) take(ev hubEvent) {
+	select {
+	case s.events <- ev:
+	default:
+		s.dropped.Add(1)
 	}
 }
 
@@ -163,48 +183,75 @@ func (s *wsSession) eventLoop(ctx context.Context) {
 	}
 }
 
-// prepareEvent returns the frame of ev for this session, or false when the
-// session does not get it.
+// streamParams are what a receiver of events asked for: namespaces (nil
+// for all), an RQL filter and extraFields.
+type streamParams struct {
+	namespaces  []string
+	filter      rql.Node
+	extraFields string
+}
+
+// eventView is what one receiver gets of an event: the envelope cut down
+// to what its subjects may read, with the headers clients see and the
+// enriched fields in Extra; or, when enrichment failed, the error it gets
+// in the event's place.
+type eventView struct {
+	env   protocol.Envelope
+	extra jsonv.Value
+	err   *protocol.Error
+}
+
+// viewEvent returns what a receiver of caller's subjects gets of ev under
+// p, or false when it gets nothing.
 //
 // Unlike Ditto, which evaluates the filter on the event before cutting it
-// down to what the session may read, the filter sees only what the
-// session gets: a filter must not tell a session about values it may not
-// read.
-func (s *wsSession) prepareEvent(ctx context.Context, sub *control, ev hubEvent) ([]byte, bool) {
-	if len(sub.namespaces) > 0 && !slices.Contains(sub.namespaces, ev.topic.Namespace) {
-		return nil, false
+// down to what the receiver may read, the filter sees only what the
+// receiver gets: a filter must not tell about values it may not read.
+func (g *Gateway) viewEvent(ctx context.Context, caller *principal, p streamParams, ev hubEvent) (eventView, bool) {
+	if len(p.namespaces) > 0 && !slices.Contains(p.namespaces, ev.topic.Namespace) {
+		return eventView{}, false
 	}
-	value, ok := ev.access.For(s.caller.subjects, ev.env.Path, ev.env.Value)
+	value, ok := ev.access.For(caller.subjects, ev.env.Path, ev.env.Value)
 	if !ok {
-		return nil, false
+		return eventView{}, false
 	}
-	out := protocol.Envelope{
+	v := eventView{env: protocol.Envelope{
 		Topic:     ev.env.Topic,
 		Headers:   eventHeaders(ev.env.Headers),
 		Path:      ev.env.Path,
 		Value:     value,
 		Revision:  ev.env.Revision,
 		Timestamp: ev.env.Timestamp,
-	}
-	var extra jsonv.Value
-	if sub.extraFields != "" && !(ev.topic.Action == protocol.ActionDeleted && ev.env.Path == "/") {
+	}}
+	if p.extraFields != "" && !(ev.topic.Action == protocol.ActionDeleted && ev.env.Path == "/") {
 		// A deleted thing has nothing left to enrich with.
-		var perr *protocol.Error
-		if extra, perr = s.enrich(ctx, sub.extraFields, ev); perr != nil {
-			// Ditto sends the error in the event's place.
-			return s.encode(protocol.ErrorEnvelope(ev.topic, out.Headers, "/", perr))
+		if v.extra, v.err = g.enrich(ctx, caller, p.extraFields, ev); v.err != nil {
+			return v, true // Ditto sends the error in the event's place
 		}
-		if extra.Kind() == jsonv.KindObject && extra.Len() > 0 {
-			out.Extra = json.RawMessage(extra.String())
+		if v.extra.Kind() == jsonv.KindObject && v.extra.Len() > 0 {
+			v.env.Extra = json.RawMessage(v.extra.String())
 		}
 	}
-	if sub.filterNode != nil {
-		thing := eventThing(ev.topic, out, extra)
-		if !rql.MatchesAt(sub.filterNode, thing, time.Now()) {
-			return nil, false
+	if p.filter != nil {
+		thing := eventThing(ev.topic, v.env, v.extra)
+		if !rql.MatchesAt(p.filter, thing, time.Now()) {
+			return eventView{}, false
 		}
 	}
-	return s.encode(out)
+	return v, true
+}
+
+// prepareEvent returns the frame of ev for this session, or false when the
+// session does not get it.
+func (s *wsSession) prepareEvent(ctx context.Context, sub *control, ev hubEvent) ([]byte, bool) {
+	v, ok := s.g.viewEvent(ctx, s.caller, streamParams{namespaces: sub.namespaces, filter: sub.filterNode, extraFields: sub.extraFields}, ev)
+	if !ok {
+		return nil, false
+	}
+	if v.err != nil {
+		return s.encode(protocol.ErrorEnvelope(ev.topic, v.env.Headers, "/", v.err))
+	}
+	return s.encode(v.env)
 }
 
 // encode renders a message for the client.
@@ -231,11 +278,11 @@ func eventHeaders(h protocol.Headers) protocol.Headers {
 }
 
 // enrich retrieves the fields of the event's thing that the selector
-// names, with the session's permissions, as Ditto's signal enrichment does.
+// names, with the caller's permissions, as Ditto's signal enrichment does.
 // The error is what the session gets instead of the event: the thing's own
 // (not found, for a session that may not read it) or Ditto's
 // signal.enrichment.failed.
-func (s *wsSession) enrich(ctx context.Context, selector string, ev hubEvent) (jsonv.Value, *protocol.Error) {
+func (g *Gateway) enrich(ctx context.Context, caller *principal, selector string, ev hubEvent) (jsonv.Value, *protocol.Error) {
 	id := ev.topic.EntityID()
 	env := protocol.Envelope{
 		Topic:   protocol.NewTopic(id, protocol.GroupThings, protocol.ChannelTwin, protocol.CriterionCommands, protocol.ActionRetrieve).String(),
@@ -243,7 +290,7 @@ func (s *wsSession) enrich(ctx context.Context, selector string, ev hubEvent) (j
 		Path:    "/",
 		Fields:  selector,
 	}
-	reply, err := s.g.request(ctx, command.Request{Group: protocol.GroupThings, EntityID: id, Auth: s.caller.auth,
+	reply, err := g.request(ctx, command.Request{Group: protocol.GroupThings, EntityID: id, Auth: caller.auth,
 		Envelope: env, Timeout: enrichTimeout})
 	if err != nil {
 		return jsonv.Value{}, errEnrichmentFailed()
