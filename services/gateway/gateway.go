@@ -244,6 +244,9 @@ type Gateway struct {
 	// which the HTTP server's shutdown does not wait for, close then.
 	closing     chan struct{}
 	closingOnce sync.Once
+	wsMu        sync.Mutex
+	wsSessions  map[*wsSession]struct{} // open sessions, to close at shutdown
+	wsClosing   bool                    // no session may start any more
 }
 
 // New returns a gateway for cfg, loading the users file.
@@ -286,6 +289,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g.hub = newEventHub(deps.NC, deps.Names, log)
 	g.closing = make(chan struct{})
+	g.wsSessions = map[*wsSession]struct{}{}
 	return g, nil
 }
 
@@ -357,6 +361,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	g.closingOnce.Do(func() { close(g.closing) })
+	g.closeSessions()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)

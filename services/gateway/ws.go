@@ -35,9 +35,11 @@ import (
 
 // wsUpgrader accepts any origin: the caller authenticates with
 // credentials, not with cookies, so a cross-site page gains nothing.
+// The connection reads through the HTTP server's buffered reader, and
+// writes through a buffer taken from a pool for each message, so that an
+// idle session holds no write buffer.
 var wsUpgrader = websocket.Upgrader{
-	ReadBufferSize:  4096,
-	WriteBufferSize: 4096,
+	WriteBufferPool: &sync.Pool{},
 	CheckOrigin:     func(*http.Request) bool { return true },
 }
 
@@ -89,7 +91,8 @@ type wsSession struct {
 	// their events are not sent back to it.
 	id string
 
-	out      chan wsFrame  // frames to write, in order
+	out      outQueue      // frames to write, in order
+	pinger   *time.Timer   // sends the next ping
 	done     chan struct{} // closed when the session ends
 	inflight chan struct{} // one token per command in flight, until the writer takes its answer
 
@@ -97,8 +100,13 @@ type wsSession struct {
 
 	mu   sync.Mutex
 	subs map[streamingType]*control // the started streams and their parameters
-	// events feeds the session's event goroutine (see wsevents.go).
-	events chan hubEvent
+	// events feeds the session's event goroutine (see wsevents.go); both
+	// are made when the session first starts events, so that an idle
+	// session costs neither.
+	events     chan *hubEvent
+	eventsOnce sync.Once
+	ctx        context.Context // the session's, for its goroutines
+	wg         sync.WaitGroup  // the session's goroutines besides the reader
 	// dropped counts events lost to a full queue.
 	dropped atomic.Int64
 }
@@ -115,18 +123,18 @@ type wsFrame struct {
 }
 
 func (g *Gateway) newSession(conn *websocket.Conn, caller *principal) *wsSession {
-	return &wsSession{
+	s := &wsSession{
 		id:       newCorrelationID(),
 		g:        g,
 		conn:     conn,
 		caller:   caller,
 		log:      g.log.With("ws_subject", caller.subjects[0]),
-		out:      make(chan wsFrame, g.cfg.WSOutgoingBuffer),
 		done:     make(chan struct{}),
 		inflight: make(chan struct{}, g.cfg.WSMaxInFlight),
 		subs:     map[streamingType]*control{},
-		events:   make(chan hubEvent, g.cfg.WSOutgoingBuffer),
 	}
+	s.out.room.L = &s.out.mu
+	return s
 }
 
 // run serves the session until the client or the gateway ends it.
@@ -135,20 +143,27 @@ func (s *wsSession) run(ctx context.Context) {
 	defer cancel()
 	s.g.sessions.Add(1)
 	defer s.g.sessions.Add(-1)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); s.writeLoop() }()
-	go func() { defer wg.Done(); s.eventLoop(ctx) }()
+	s.ctx = ctx
+	s.pinger = time.AfterFunc(s.g.cfg.WSPingInterval, s.ping)
+	if !s.g.track(s) {
+		s.goAway() // the gateway is shutting down
+	}
 	s.readLoop(ctx)
 	s.close()
+	s.g.untrack(s)
 	s.g.hub.leave(s)
-	wg.Wait()
+	s.wg.Wait()
 }
 
 // close ends the session once.
 func (s *wsSession) close() {
 	s.closeOnce.Do(func() {
+		s.out.mu.Lock()
+		s.out.closed = true
+		s.out.room.Broadcast()
+		s.out.mu.Unlock()
 		close(s.done)
+		s.pinger.Stop()
 		_ = s.conn.Close()
 	})
 }
@@ -391,60 +406,90 @@ func (s *wsSession) queue(env protocol.Envelope, answer bool) bool {
 // send queues a frame, waiting for room; false when the session ended.
 func (s *wsSession) send(frame []byte) bool { return s.enqueue(wsFrame{data: frame}) }
 
-func (s *wsSession) enqueue(f wsFrame) bool {
-	select {
-	case s.out <- f:
-		return true
-	case <-s.done:
-		return false
-	}
-}
+func (s *wsSession) enqueue(f wsFrame) bool { return s.push(f, true) }
 
 // offer queues a frame if there is room; false when it was dropped.
-func (s *wsSession) offer(frame []byte) bool {
-	select {
-	case s.out <- wsFrame{data: frame}:
-		return true
-	default:
+func (s *wsSession) offer(frame []byte) bool { return s.push(wsFrame{data: frame}, false) }
+
+// push queues f, waiting for room when wait is set, and starts the writer
+// if none runs; false when f was not queued.
+func (s *wsSession) push(f wsFrame, wait bool) bool {
+	q := &s.out
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for wait && !q.closed && len(q.frames) >= s.g.cfg.WSOutgoingBuffer {
+		q.room.Wait()
+	}
+	if q.closed || len(q.frames) >= s.g.cfg.WSOutgoingBuffer {
 		return false
+	}
+	q.frames = append(q.frames, f)
+	if !q.writing {
+		q.writing = true
+		s.wg.Go(s.drain)
+	}
+	return true
+}
+
+// outQueue is a session's bounded queue of frames to write. A writer
+// goroutine runs only while frames wait, so that an idle session has none
+// and holds no buffer.
+type outQueue struct {
+	mu      sync.Mutex
+	room    sync.Cond // signalled when a frame leaves or the session ends
+	frames  []wsFrame
+	writing bool // a drain goroutine runs
+	closed  bool
+}
+
+// drain writes the queued frames in order and ends when none is left.
+func (s *wsSession) drain() {
+	q := &s.out
+	for {
+		q.mu.Lock()
+		if q.closed || len(q.frames) == 0 {
+			q.writing = false
+			q.frames = nil // an emptied queue lets its array go
+			q.mu.Unlock()
+			return
+		}
+		f := q.frames[0]
+		q.frames[0] = wsFrame{}
+		q.frames = q.frames[1:]
+		q.room.Broadcast()
+		q.mu.Unlock()
+		if f.answer {
+			<-s.inflight
+		}
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WSWriteTimeout))
+		if err := s.conn.WriteMessage(websocket.TextMessage, f.data); err != nil {
+			s.close()
+			return
+		}
 	}
 }
 
-// writeLoop writes the queued frames and pings until the session ends.
-func (s *wsSession) writeLoop() {
-	ping := time.NewTicker(s.g.cfg.WSPingInterval)
-	defer ping.Stop()
-	write := func(typ int, data []byte) bool {
-		_ = s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WSWriteTimeout))
-		if err := s.conn.WriteMessage(typ, data); err != nil {
-			s.close()
-			return false
-		}
-		return true
+// ping sends a ping and arms the next one; control frames may be written
+// beside the writer.
+func (s *wsSession) ping() {
+	select {
+	case <-s.done:
+		return
+	default:
 	}
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-s.g.closing:
-			// The gateway shuts down: tell the client to come back.
-			_ = s.conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, "gateway shutting down"), time.Now().Add(time.Second))
-			s.close()
-			return
-		case f := <-s.out:
-			if f.answer {
-				<-s.inflight
-			}
-			if !write(websocket.TextMessage, f.data) {
-				return
-			}
-		case <-ping.C:
-			if !write(websocket.PingMessage, nil) {
-				return
-			}
-		}
+	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.g.cfg.WSWriteTimeout)); err != nil {
+		s.close()
+		return
 	}
+	s.pinger.Reset(s.g.cfg.WSPingInterval)
+}
+
+// goAway ends the session because the gateway shuts down, telling the
+// client to come back.
+func (s *wsSession) goAway() {
+	_ = s.conn.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseGoingAway, "gateway shutting down"), time.Now().Add(time.Second))
+	s.close()
 }
 
 // throttle returns the session's throttle, nil when throttling is off.
@@ -489,3 +534,35 @@ func (t *throttle) wait(done <-chan struct{}) bool {
 
 // newCorrelationID returns a fresh correlation id.
 func newCorrelationID() string { return uuid.NewString() }
+
+// track registers a session for shutdown; false when the gateway is
+// already shutting down.
+func (g *Gateway) track(s *wsSession) bool {
+	g.wsMu.Lock()
+	defer g.wsMu.Unlock()
+	if g.wsClosing {
+		return false
+	}
+	g.wsSessions[s] = struct{}{}
+	return true
+}
+
+func (g *Gateway) untrack(s *wsSession) {
+	g.wsMu.Lock()
+	delete(g.wsSessions, s)
+	g.wsMu.Unlock()
+}
+
+// closeSessions ends every session with 1001 (going away).
+func (g *Gateway) closeSessions() {
+	g.wsMu.Lock()
+	g.wsClosing = true
+	sessions := make([]*wsSession, 0, len(g.wsSessions))
+	for s := range g.wsSessions {
+		sessions = append(sessions, s)
+	}
+	g.wsMu.Unlock()
+	for _, s := range sessions {
+		s.goAway()
+	}
+}

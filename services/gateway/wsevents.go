@@ -45,8 +45,8 @@ type eventSink interface {
 	// it does not get; "" for none.
 	origin() string
 	// take hands ev over without blocking; a sink that has no room drops
-	// it and counts it.
-	take(ev hubEvent)
+	// it and counts it. ev is shared by every sink and must not change.
+	take(ev *hubEvent)
 }
 
 // eventHub fans thing events out to the sinks that want them.
@@ -106,7 +106,7 @@ func (h *eventHub) deliver(m *nats.Msg) {
 		h.log.Warn("event with bad access headers", "topic", env.Topic, "err", err)
 		return
 	}
-	ev := hubEvent{env: env, topic: topic, access: access}
+	ev := &hubEvent{env: env, topic: topic, access: access}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	origin := env.Headers[protocol.HeaderOrigin]
@@ -121,7 +121,7 @@ func (h *eventHub) deliver(m *nats.Msg) {
 func (s *wsSession) subjects() []string { return s.caller.subjects }
 func (s *wsSession) origin() string     { return s.id }
 
-func (s *wsSession) take(ev hubEvent) {
+func (s *wsSession) take(ev *hubEvent) {
 	select {
 	case s.events <- ev:
 	default:
@@ -141,6 +141,10 @@ func (s *wsSession) control(ctl control) {
 	s.mu.Unlock()
 	if ctl.typ == streamEvents {
 		if ctl.start {
+			s.eventsOnce.Do(func() {
+				s.events = make(chan *hubEvent, s.g.cfg.WSOutgoingBuffer)
+				s.wg.Go(func() { s.eventLoop(s.ctx) })
+			})
 			if err := s.g.hub.join(s); err != nil {
 				s.log.Warn("subscribe to events", "err", err)
 				s.reply(protocol.ErrorEnvelope(protocol.FallbackErrorTopic(), nil, "/", protocol.ErrGatewayServiceUnavailable()))
@@ -207,7 +211,7 @@ type eventView struct {
 // Unlike Ditto, which evaluates the filter on the event before cutting it
 // down to what the receiver may read, the filter sees only what the
 // receiver gets: a filter must not tell about values it may not read.
-func (g *Gateway) viewEvent(ctx context.Context, caller *principal, p streamParams, ev hubEvent) (eventView, bool) {
+func (g *Gateway) viewEvent(ctx context.Context, caller *principal, p streamParams, ev *hubEvent) (eventView, bool) {
 	if len(p.namespaces) > 0 && !slices.Contains(p.namespaces, ev.topic.Namespace) {
 		return eventView{}, false
 	}
@@ -243,7 +247,7 @@ func (g *Gateway) viewEvent(ctx context.Context, caller *principal, p streamPara
 
 // prepareEvent returns the frame of ev for this session, or false when the
 // session does not get it.
-func (s *wsSession) prepareEvent(ctx context.Context, sub *control, ev hubEvent) ([]byte, bool) {
+func (s *wsSession) prepareEvent(ctx context.Context, sub *control, ev *hubEvent) ([]byte, bool) {
 	v, ok := s.g.viewEvent(ctx, s.caller, streamParams{namespaces: sub.namespaces, filter: sub.filterNode, extraFields: sub.extraFields}, ev)
 	if !ok {
 		return nil, false
@@ -282,7 +286,7 @@ func eventHeaders(h protocol.Headers) protocol.Headers {
 // The error is what the session gets instead of the event: the thing's own
 // (not found, for a session that may not read it) or Ditto's
 // signal.enrichment.failed.
-func (g *Gateway) enrich(ctx context.Context, caller *principal, selector string, ev hubEvent) (jsonv.Value, *protocol.Error) {
+func (g *Gateway) enrich(ctx context.Context, caller *principal, selector string, ev *hubEvent) (jsonv.Value, *protocol.Error) {
 	id := ev.topic.EntityID()
 	env := protocol.Envelope{
 		Topic:   protocol.NewTopic(id, protocol.GroupThings, protocol.ChannelTwin, protocol.CriterionCommands, protocol.ActionRetrieve).String(),

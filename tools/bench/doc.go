@@ -16,6 +16,9 @@
 //	SEARCH_LAG, MODIFY_THINGS_ACKED, SEARCH_THINGS, SEARCH_ATTRIBUTE, SEARCH_SORTED, COUNT
 //	               the things-search scenarios, each for D (see search.go); before WARMUP an
 //	               INDEX_CATCHUP row waits until search counts all N things
+//	EVENT_FANOUT   MODIFY_THINGS at -fanout-rate with -subscribers WebSocket sessions following the
+//	               events: events received, latency from send to receipt, lost and reordered events
+//	WS_IDLE        -idle-sessions authenticated WebSocket sessions held: the server's RSS per session
 //	RESTART        SIGTERM, start again on the same data, time until the first GET answers 200
 //
 // Unless -url names a running platform, bench starts `ditto` itself with a

@@ -34,6 +34,11 @@ type config struct {
 	keep      bool
 	// lagRate paces SEARCH_LAG's modifies (per second; 0: unpaced).
 	lagRate float64
+	// subscribers, fanoutRate and idleSessions size the WebSocket
+	// scenarios (see ws.go).
+	subscribers  int
+	fanoutRate   float64
+	idleSessions int
 	// serveBaseline makes this process the baseline server (see baseline.go).
 	serveBaseline bool
 }
@@ -54,6 +59,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.d, "d", 10*time.Second, "measured duration of each load scenario")
 	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "unmeasured warm-up before each load scenario")
 	fs.Float64Var(&c.lagRate, "lag-rate", 0, "modifies per second of SEARCH_LAG's load (0: as many as the connections make)")
+	fs.IntVar(&c.subscribers, "subscribers", 50, "WebSocket sessions following the events in EVENT_FANOUT")
+	fs.Float64Var(&c.fanoutRate, "fanout-rate", 1000, "modifies per second of EVENT_FANOUT's load")
+	fs.IntVar(&c.idleSessions, "idle-sessions", 10000, "WebSocket sessions WS_IDLE opens and holds")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios(), ","), "comma-separated scenarios to run")
 	fs.StringVar(&c.url, "url", "", "base URL of an already running platform (no subprocess, no RESTART)")
 	fs.StringVar(&c.user, "user", "ditto:ditto", "basic-auth user:password")
@@ -88,6 +96,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.lagRate < 0 {
 		problems = append(problems, fmt.Sprintf("-lag-rate %g: must not be negative", c.lagRate))
+	}
+	if c.subscribers < 1 {
+		problems = append(problems, fmt.Sprintf("-subscribers %d: must be at least 1", c.subscribers))
+	}
+	if c.fanoutRate <= 0 {
+		problems = append(problems, fmt.Sprintf("-fanout-rate %g: must be positive", c.fanoutRate))
+	}
+	if c.idleSessions < 1 {
+		problems = append(problems, fmt.Sprintf("-idle-sessions %d: must be at least 1", c.idleSessions))
 	}
 	if c.warmup < 0 {
 		problems = append(problems, fmt.Sprintf("-warmup %s: must not be negative", c.warmup))

@@ -87,6 +87,12 @@ func TestParseFlags(t *testing.T) {
 			func(c config) bool { return slices.Equal(c.scenarios, []string{scRead}) }, nil},
 		{"paced lag", []string{"-lag-rate", "1000"}, func(c config) bool { return c.lagRate == 1000 }, nil},
 		{"negative lag rate", []string{"-lag-rate", "-1"}, nil, errUsage},
+		{"fan-out", []string{"-subscribers", "5", "-fanout-rate", "200", "-idle-sessions", "30"}, func(c config) bool {
+			return c.subscribers == 5 && c.fanoutRate == 200 && c.idleSessions == 30
+		}, nil},
+		{"no subscribers", []string{"-subscribers", "0"}, nil, errUsage},
+		{"no fan-out rate", []string{"-fanout-rate", "0"}, nil, errUsage},
+		{"no idle sessions", []string{"-idle-sessions", "0"}, nil, errUsage},
 		{"zero things", []string{"-n", "0"}, nil, errUsage},
 		{"zero connections", []string{"-c", "0"}, nil, errUsage},
 		{"zero duration", []string{"-d", "0s"}, nil, errUsage},

@@ -322,6 +322,9 @@ func (r *runner) platform(ctx context.Context) (err error) {
 	if err := r.search(ctx, t, ws, srv, checked); err != nil {
 		return err
 	}
+	if err := r.websocket(ctx, t, ws, srv, checked); err != nil {
+		return err
+	}
 	if r.cfg.selected(scRestart) {
 		if srv == nil {
 			r.logf("RESTART: skipped, -url names a platform bench did not start")

@@ -22,7 +22,8 @@ func TestSmoke(t *testing.T) {
 	if _, err := os.Stat(ditto); err != nil {
 		t.Skipf("DITTO_E2E_BIN has no ditto: %v", err)
 	}
-	cfg, err := parseFlags([]string{"-ditto", ditto, "-n", "50", "-c", "4", "-d", "1s", "-warmup", "250ms"}, os.Stderr)
+	cfg, err := parseFlags([]string{"-ditto", ditto, "-n", "50", "-c", "4", "-d", "1s", "-warmup", "250ms",
+		"-subscribers", "5", "-fanout-rate", "100", "-idle-sessions", "200"}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ const (
 func allScenarios() []string {
 	return []string{scBaseline, scCreate, scWarmup, scRead, scModify,
 		scSearchLag, scModifyAcked, scSearchThings, scSearchAttribute, scSearchSorted, scCount,
-		scRestart}
+		scEventFanout, scWSIdle, scRestart}
 }
 
 // searchScenarios are the scenarios that need the search index to hold
@@ -42,7 +42,7 @@ func searchScenarios() []string {
 // latencies of samples (SEARCH_LAG), and show no ops/s or ratio.
 func hasRate(scenario string) bool {
 	switch scenario {
-	case scRestart, scEvents, scIndexCatchUp, scSearchLag:
+	case scRestart, scEvents, scIndexCatchUp, scSearchLag, scWSIdle:
 		return false
 	}
 	return true

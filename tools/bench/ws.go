@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/dittonats/dittonats/protocol"
+)
+
+// The WebSocket scenarios connect to /ws/2 as the bench user:
+//
+//	EVENT_FANOUT  MODIFY_THINGS paced to -fanout-rate modifies a second while
+//	              -subscribers sessions follow the bench namespace's events
+//	              (START-SEND-EVENTS?namespaces=...): ops are events received,
+//	              p50/p99 the time from a modify's send to each session
+//	              receiving its event (so an upper bound of response to
+//	              event); every acknowledged modify must reach every session,
+//	              in revision order per thing: a lost or reordered event is
+//	              an error
+//	WS_IDLE       -idle-sessions authenticated sessions opened and held; the
+//	              row's RSS is the server's with them open, the note the
+//	              growth per session
+//
+// Each write of EVENT_FANOUT carries a value of its own (a counter), by
+// which the sessions find when it was sent.
+
+const (
+	scEventFanout = "EVENT_FANOUT"
+	scWSIdle      = "WS_IDLE"
+)
+
+// fanoutDrain is how long EVENT_FANOUT waits after its load for the last
+// events to arrive before it counts the missing ones as lost.
+const fanoutDrain = 10 * time.Second
+
+// wsURL is the WebSocket endpoint of the target.
+func (t *target) wsURL() string {
+	scheme := "ws"
+	if t.tls != nil {
+		scheme = "wss"
+	}
+	return scheme + "://" + t.host + "/ws/2"
+}
+
+// dialWS opens an authenticated session.
+func (t *target) dialWS(ctx context.Context) (*websocket.Conn, error) {
+	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, TLSClientConfig: t.tls,
+		ReadBufferSize: 4096, WriteBufferSize: 1024}
+	conn, resp, err := d.DialContext(ctx, t.wsURL(), http.Header{"Authorization": {t.auth}})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("websocket upgrade: %w (HTTP %d)", err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("websocket upgrade: %w", err)
+	}
+	return conn, nil
+}
+
+// startEvents sends START-SEND-EVENTS for ns and waits for its ACK.
+func startEvents(conn *websocket.Conn, ns string) error {
+	if err := conn.WriteMessage(websocket.TextMessage, []byte("START-SEND-EVENTS?namespaces="+ns)); err != nil {
+		return err
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	defer func() { _ = conn.SetReadDeadline(time.Time{}) }()
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("waiting for START-SEND-EVENTS:ACK: %w", err)
+		}
+		if string(data) == "START-SEND-EVENTS:ACK" {
+			return nil
+		}
+	}
+}
+
+// fanout is EVENT_FANOUT's bookkeeping.
+type fanout struct {
+	next atomic.Int64 // the last value written
+	sent sync.Map     // value (int64) -> send time (time.Time)
+}
+
+// op writes a fresh value to a thing's bench property and notes its send
+// time.
+func (f *fanout) op(r *runner) *op {
+	return &op{
+		method: "PUT",
+		path:   func(i int) string { return r.corpus.property[i] },
+		body: func(_ *worker, _ int) []byte {
+			v := f.next.Add(1)
+			f.sent.Store(v, time.Now())
+			return strconv.AppendInt(nil, v, 10)
+		},
+	}
+}
+
+// subscriber is one session of EVENT_FANOUT.
+type subscriber struct {
+	conn *websocket.Conn
+	lat  []time.Duration
+	seen map[int64]bool // values received
+	// duplicates counts events received twice.
+	duplicates int64
+	last       map[string]int64 // revision of the last event per thing
+	// reordered counts events older than one already received for the
+	// same thing; foreign counts events of values the bench did not write.
+	reordered, foreign int64
+	received           atomic.Int64
+	err                error
+}
+
+// read receives events until the connection closes.
+func (s *subscriber) read(f *fanout) {
+	for {
+		_, data, err := s.conn.ReadMessage()
+		if err != nil {
+			if !strings.Contains(err.Error(), "use of closed network connection") && !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+				s.err = err
+			}
+			return
+		}
+		at := time.Now()
+		env, err := protocol.DecodeEnvelopeTrusted(data)
+		if err != nil || !strings.Contains(env.Topic, "/things/twin/events/") {
+			continue
+		}
+		var v int64
+		if json.Unmarshal(env.Value, &v) != nil {
+			s.foreign++
+			continue
+		}
+		sent, ok := f.sent.Load(v)
+		if !ok {
+			s.foreign++
+			continue
+		}
+		id, _, _ := strings.Cut(env.Topic, "/things/")
+		if env.Revision <= s.last[id] {
+			s.reordered++
+		}
+		s.last[id] = max(s.last[id], env.Revision)
+		if s.seen[v] {
+			s.duplicates++
+		}
+		s.seen[v] = true
+		s.lat = append(s.lat, at.Sub(sent.(time.Time)))
+		s.received.Add(1)
+	}
+}
+
+// eventFanout runs EVENT_FANOUT.
+func (r *runner) eventFanout(ctx context.Context, t *target, ws []*worker, srv *proc) result {
+	res := result{Scenario: scEventFanout}
+	errs := errorTally{}
+	f := &fanout{}
+	subs := make([]*subscriber, r.cfg.subscribers)
+	for i := range subs {
+		conn, err := t.dialWS(ctx)
+		if err == nil {
+			err = startEvents(conn, r.cfg.namespace)
+		}
+		if err != nil {
+			errs.add("subscribe", err.Error(), 1)
+			for _, s := range subs[:i] {
+				_ = s.conn.Close()
+			}
+			res.Errors, res.ErrorKinds = errs.total(), errs.sorted()
+			return res
+		}
+		subs[i] = &subscriber{conn: conn, seen: map[int64]bool{}, last: map[string]int64{}}
+	}
+	var readers sync.WaitGroup
+	for _, s := range subs {
+		readers.Go(func() { s.read(f) })
+	}
+	r.logf("%s: %d sessions follow the events; modifies at %g/s", scEventFanout, len(subs), r.cfg.fanoutRate)
+	o := f.op(r)
+	pick := pacedPick(randomPick(r.cfg.n), r.cfg.fanoutRate)
+	cpu := startCPU(pidOf(srv))
+	p := runPhase(ctx, t, ws, o, pick, r.cfg.d, true)
+	r.acked += p.ops
+	// Wait for the stragglers: every acknowledged write to every session.
+	want := p.ops * int64(len(subs))
+	deadline := time.Now().Add(fanoutDrain)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		var got int64
+		for _, s := range subs {
+			got += s.received.Load()
+		}
+		if got >= want {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := p.elapsed
+	serverCPU, loadCPU := cpu.cores()
+	for _, s := range subs {
+		_ = s.conn.Close()
+	}
+	readers.Wait()
+	var lat []time.Duration
+	var got, lost, reordered, foreign, dup int64
+	for _, s := range subs {
+		lat = append(lat, s.lat...)
+		got += int64(len(s.seen))
+		reordered += s.reordered
+		foreign += s.foreign
+		dup += s.duplicates
+		if s.err != nil {
+			errs.add("session failed", s.err.Error(), 1)
+		}
+	}
+	lost = want - got
+	if lost > 0 {
+		errs.add("event lost", fmt.Sprintf("%d of %d events (%d writes x %d sessions) did not arrive within %s", lost, want, p.ops, len(subs), fanoutDrain), lost)
+	}
+	if dup > 0 {
+		errs.add("event duplicated", "a write's event received twice by one session", dup)
+	}
+	if reordered > 0 {
+		errs.add("event reordered", "an event older than one already received for the same thing", reordered)
+	}
+	errs.merge(p.errs)
+	slices.Sort(lat)
+	res.Ops, res.Elapsed = got, elapsed
+	res.P50, res.P99 = percentile(lat, 50), percentile(lat, 99)
+	res.Errors, res.ErrorKinds = errs.total(), errs.sorted()
+	res.ServerCPU, res.LoadCPU = serverCPU, loadCPU
+	res.RSS = rssOf(srv)
+	res.Note = fmt.Sprintf("%d modifies acknowledged (%s/s) x %d sessions = %d events wanted, %d received, %d lost, %d reordered; latency from the modify's send to each session's receipt",
+		p.ops, fmtRate(float64(p.ops)/elapsed.Seconds()), len(subs), want, got, max(lost, 0), reordered)
+	if foreign > 0 {
+		res.Note += fmt.Sprintf("; %d events of other writes", foreign)
+	}
+	return res
+}
+
+// wsIdle runs WS_IDLE: it opens the sessions, c at a time, and measures the
+// server's RSS with them open.
+func (r *runner) wsIdle(ctx context.Context, t *target, srv *proc) result {
+	res := result{Scenario: scWSIdle, ServerCPU: -1, LoadCPU: -1}
+	errs := errorTally{}
+	before := rssOf(srv)
+	n := r.cfg.idleSessions
+	conns := make([]*websocket.Conn, n)
+	var next atomic.Int64
+	var failed atomic.Int64
+	var mu sync.Mutex
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range min(r.cfg.c, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				conn, err := t.dialWS(ctx)
+				if err != nil {
+					failed.Add(1)
+					mu.Lock()
+					errs.add("open session", err.Error(), 1)
+					mu.Unlock()
+					continue
+				}
+				conns[i] = conn
+			}
+		})
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	// Held for a moment: the server has settled its buffers.
+	time.Sleep(2 * time.Second)
+	open := int64(n) - failed.Load()
+	// Every session must still answer: one command over each.
+	alive := int64(0)
+	for _, conn := range conns {
+		if conn == nil {
+			continue
+		}
+		if conn.WriteMessage(websocket.TextMessage, []byte("STOP-SEND-EVENTS")) == nil {
+			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			if _, data, err := conn.ReadMessage(); err == nil && string(data) == "STOP-SEND-EVENTS:ACK" {
+				alive++
+				continue
+			}
+		}
+		errs.add("session not answering", "no STOP-SEND-EVENTS:ACK", 1)
+	}
+	res.RSS = rssOf(srv)
+	for _, conn := range conns {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}
+	res.Ops = alive
+	res.Errors, res.ErrorKinds = errs.total(), errs.sorted()
+	if before > 0 && res.RSS > 0 && open > 0 {
+		res.Note = fmt.Sprintf("%d sessions opened in %s; server RSS %s before, %s with them open: %.1f KiB per session",
+			open, fmtDur(res.Elapsed), fmtBytes(before), fmtBytes(res.RSS), float64(res.RSS-before)/float64(open)/1024)
+	} else {
+		res.Note = fmt.Sprintf("%d sessions opened in %s (no server RSS with -url)", open, fmtDur(res.Elapsed))
+	}
+	return res
+}
+
+// websocket runs the selected WebSocket scenarios.
+func (r *runner) websocket(ctx context.Context, t *target, ws []*worker, srv *proc, checked func() error) error {
+	if r.cfg.selected(scEventFanout) {
+		res := r.eventFanout(ctx, t, ws, srv)
+		if err := checked(); err != nil {
+			return err
+		}
+		r.add(res)
+	}
+	if r.cfg.selected(scWSIdle) {
+		r.logf("%s: opening %d sessions, %d at a time", scWSIdle, r.cfg.idleSessions, r.cfg.c)
+		res := r.wsIdle(ctx, t, srv)
+		if err := checked(); err != nil {
+			return err
+		}
+		r.add(res)
+	}
+	return nil
+}
