@@ -114,6 +114,18 @@ func (n Names) ThingEvents(ns string) string {
 // ThingEventsAll matches every thing event.
 func (n Names) ThingEventsAll() string { return n.prefix + ".things.events.>" }
 
+// LiveMessages is the subject the things service passes live messages to
+// things of namespace ns on, after enforcing them, to the devices'
+// sessions (core NATS: a message nobody receives is gone). A message's
+// NATS reply subject is its sender's, so the session that takes it answers
+// the sender directly.
+func (n Names) LiveMessages(ns string) string {
+	return n.prefix + ".things.live.messages." + NamespaceToken(ns)
+}
+
+// LiveMessagesAll matches every live message.
+func (n Names) LiveMessagesAll() string { return n.prefix + ".things.live.messages.>" }
+
 // PolicyEvents is the subject policy events of namespace ns are published on.
 func (n Names) PolicyEvents(ns string) string {
 	return n.prefix + ".policies.events." + NamespaceToken(ns)

@@ -14,12 +14,12 @@ type Role string
 const (
 	// RoleThings and RolePolicies are the entity services: they serve
 	// their command subjects, publish their events and keep their streams
-	// and buckets.
+	// and buckets. The things service alone publishes live messages.
 	RoleThings   Role = ServiceThings
 	RolePolicies Role = ServicePolicies
 	// RoleGateway sends commands for authenticated clients and receives
-	// replies and events. It serves nothing on NATS and has no JetStream
-	// API.
+	// replies, events and live messages (answering a live message's
+	// sender). It serves nothing on NATS and has no JetStream API.
 	RoleGateway Role = ServiceGateway
 	// RoleSearch is the things-search service: it serves search queries,
 	// reads the thing and policy events through its own durable consumers
@@ -84,6 +84,10 @@ func (n Names) Permissions(r Role) Permissions {
 			n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServiceThings, KindInternal))
 		// Policy events invalidate the policies they enforce with.
 		p.Subscribe = append(p.Subscribe, n.EventsAll(ServicePolicies))
+		// Live messages, once enforced, go to the devices' sessions; only
+		// this role publishes them, so a receiver may trust their
+		// ditto-read-subjects header.
+		p.Publish = append(p.Publish, n.LiveMessagesAll())
 		return p
 	case RolePolicies:
 		return n.entityService(ServicePolicies)
@@ -91,8 +95,12 @@ func (n Names) Permissions(r Role) Permissions {
 		return Permissions{
 			Publish: []string{n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServicePolicies, KindCommands),
 				n.SearchQueries()},
+			// Live messages reach the sessions that may receive them; the
+			// sessions answer the sender through allow_responses (the
+			// messages carry the sender's reply subject), so a gateway can
+			// answer only what was delivered to it.
 			Subscribe: []string{InboxPrefix(r) + ".>",
-				n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies),
+				n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies), n.LiveMessagesAll(),
 				n.DevOps(ServiceGateway), n.DevOpsInstance(ServiceGateway, "*")},
 			AllowResponses: true,
 		}
@@ -133,6 +141,11 @@ func (n Names) Permissions(r Role) Permissions {
 			pub = append(pub, "$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
 				"$JS.API.CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
 		}
+		// Not live messages: Ditto's DevOps user cannot read them either
+		// (only a policy's READ on message: resources can), and they
+		// carry what a journal never holds, claim secrets among them. An
+		// operator debugging them connects a WebSocket session as a
+		// subject the thing's policy lets read them.
 		return Permissions{
 			Publish:   pub,
 			Subscribe: []string{InboxPrefix(r) + ".>", n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies)},

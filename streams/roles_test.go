@@ -405,3 +405,110 @@ func TestAuthorizationConfig(t *testing.T) {
 		t.Error("a user without credential was rendered")
 	}
 }
+
+// Live messages: only the things service publishes them (after enforcing
+// them; receivers trust their ditto-read-subjects), only the gateway
+// receives them, and no stream keeps them.
+func TestOnlyTheThingsServicePublishesLiveMessages(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	subject := s.names.LiveMessages("org.eclipse.ditto")
+	gw, _ := s.as(t, streams.RoleGateway)
+	sub, err := gw.SubscribeSync(s.names.LiveMessagesAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []streams.Role{streams.RoleOperator, streams.RolePolicies, streams.RoleSearch, streams.RoleThings} {
+		nc, v := s.as(t, r)
+		if _, err := nc.SubscribeSync(s.names.LiveMessagesAll()); err != nil {
+			t.Fatal(err)
+		}
+		v.await(t, "subscription", s.names.LiveMessagesAll())
+	}
+	for _, r := range []streams.Role{streams.RoleGateway, streams.RoleOperator, streams.RolePolicies, streams.RoleSearch} {
+		nc, v := s.as(t, r)
+		if err := nc.Publish(subject, []byte(`{"forged":true}`)); err != nil {
+			t.Fatal(err)
+		}
+		v.await(t, "publish", subject)
+		if received(t, sub) {
+			t.Errorf("%s published a live message", r)
+		}
+	}
+	things, _ := s.as(t, streams.RoleThings)
+	if err := things.Publish(subject, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !received(t, sub) {
+		t.Error("the gateway did not receive the things service's live message")
+	}
+	// Core NATS only: no stream takes the subject.
+	op, _ := s.as(t, streams.RoleOperator)
+	ojs, err := jetstream.New(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if name, err := ojs.StreamNameBySubject(ctx, subject); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("stream of live messages: %q, %v; want none", name, err)
+	}
+}
+
+// A live message carries its sender's reply subject: the gateway session
+// that takes it answers the sender directly, once, through
+// allow_responses; it cannot write into that inbox otherwise.
+func TestLiveMessageAnswerReachesTheSender(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	ns := "org.eclipse.ditto"
+	things, _ := s.as(t, streams.RoleThings)
+	cmdSubject := s.names.ThingCommands(1)
+	// The things service's side: pass the command on with its reply.
+	if _, err := things.QueueSubscribe(cmdSubject, streams.ServiceThings, func(m *nats.Msg) {
+		_ = things.PublishMsg(&nats.Msg{Subject: s.names.LiveMessages(ns), Reply: m.Reply, Data: m.Data})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := things.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	device, v := s.as(t, streams.RoleGateway)
+	live, err := device.SubscribeSync(s.names.LiveMessagesAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := device.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sender, _ := s.as(t, streams.RoleGateway)
+	answered := make(chan *nats.Msg, 1)
+	go func() {
+		m, err := sender.Request(cmdSubject, []byte(`ask`), 5*time.Second)
+		if err != nil {
+			t.Errorf("sender's request: %v", err)
+		}
+		answered <- m
+	}()
+	m, err := live.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("the device's gateway got no live message: %v", err)
+	}
+	if !strings.HasPrefix(m.Reply, streams.InboxPrefix(streams.RoleGateway)+".") {
+		t.Fatalf("live message reply subject %q, want the sender's inbox", m.Reply)
+	}
+	if err := m.Respond([]byte(`answer`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-answered; got == nil || string(got.Data) != "answer" {
+		t.Fatalf("sender got %v", got)
+	}
+	// The one answer was used up: no second message into that inbox.
+	if err := device.Publish(m.Reply, []byte(`again`)); err != nil {
+		t.Fatal(err)
+	}
+	v.await(t, "publish", m.Reply)
+}

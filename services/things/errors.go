@@ -21,5 +21,36 @@ func errValueMissing() *protocol.Error {
 
 // errNotSupported answers topics this service does not handle (yet).
 func errNotSupported(topic string) *protocol.Error {
-	return protocol.ErrUnknownTopicPath(topic, "The things service handles twin commands only.")
+	return protocol.ErrUnknownTopicPath(topic, "The things service handles twin commands and live messages only.")
+}
+
+// errMessageSendNotAllowed is Ditto's MessageSendNotAllowedException: the
+// caller lacks WRITE on the message resource.
+func errMessageSendNotAllowed(thingID string) *protocol.Error {
+	return protocol.NewError(http.StatusForbidden, "messages:send.notallowed",
+		"You are not allowed to send messages for the Thing with id '"+thingID+"'!",
+		"Please make sure that the Thing exists and that you have WRITE permissions on the message resource in the policy of the Thing.")
+}
+
+// errMessageSubjectInvalid is Ditto's SubjectInvalidException.
+func errMessageSubjectInvalid(subject string) *protocol.Error {
+	return protocol.NewError(http.StatusBadRequest, "messages:subject.invalid",
+		"Subject '"+subject+"' is not valid!",
+		"It must not be empty and conform to RFC-3986 (URI) - check here if it does (select 'path' in the list): http://www.websitedev.de/temp/rfc3986-check.html.gz")
+}
+
+// errMessageFeatureIDInvalid is Ditto's FeatureIdInvalidException: a
+// feature message whose path names no feature.
+func errMessageFeatureIDInvalid() *protocol.Error {
+	return protocol.NewError(http.StatusBadRequest, "messages:featureid.invalid",
+		"The feature ID was missing or did not match the expected one.",
+		"Please ensure that you added the feature ID to the Message and that this feature ID matches the one from the wrapping MessageCommand.")
+}
+
+// errMessagePathInvalid is Ditto's protocol adapter InvalidPathException
+// for a message path that does not fit the subject of its topic.
+func errMessagePathInvalid(path, subject string) *protocol.Error {
+	return protocol.NewError(http.StatusBadRequest, "protocoladapter:invalid.path",
+		"The path '"+path+"' is not valid.",
+		"It should match the pattern: (/features/[^/]+)?/(inbox|outbox)/messages/"+subject)
 }

@@ -9,12 +9,15 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/protocol/rql"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/etag"
+	"github.com/dittonats/dittonats/streams"
 )
 
 // handler is the things service's entity.Handler.
@@ -23,6 +26,9 @@ type handler struct {
 	cache        *policyCache
 	policies     *policyClient
 	log          *slog.Logger
+	// nc and names are where live messages are passed on (messages.go).
+	nc    *nats.Conn
+	names streams.Names
 	// resolveThingPolicy returns the policy id of another thing as the
 	// caller may read it (for _copyPolicyFrom placeholders).
 	resolveThingPolicy func(ctx context.Context, thingID string, auth []string) (string, error)
@@ -43,6 +49,9 @@ type call struct {
 // Handle implements entity.Handler.
 func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.State) (entity.Outcome, error) {
 	t := cmd.Topic
+	if isLiveMessage(t) {
+		return h.liveMessage(ctx, cmd, st)
+	}
 	if t.Group != protocol.GroupThings || t.Channel != protocol.ChannelTwin || t.Criterion != protocol.CriterionCommands {
 		return entity.Outcome{}, errNotSupported(cmd.Envelope.Topic)
 	}

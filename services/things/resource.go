@@ -96,12 +96,16 @@ func parseResource(path string) (resource, error) {
 // excluded range is that of entity names (\x00-\x1F, \x7F-\xFF).
 func validKey(k string) bool {
 	for _, r := range k {
-		if r <= 0x1F || (r >= 0x7F && r <= 0xFF) || r == '/' {
+		if controlChar(r) || r == '/' {
 			return false
 		}
 	}
 	return true
 }
+
+// controlChar reports the characters Ditto's NoControlCharactersValidator
+// refuses (RegexPatterns.CONTROL_CHARS).
+func controlChar(r rune) bool { return r <= 0x1F || (r >= 0x7F && r <= 0xFF) }
 
 // featureExists reports whether the resource lies below a feature that must
 // exist for the command to apply.

@@ -85,6 +85,8 @@ func New(cfg Config, d Deps) (*Service, error) {
 		cache:        cache,
 		policies:     pc,
 		log:          d.Log,
+		nc:           d.NC,
+		names:        d.Names,
 	}
 	h.resolveThingPolicy = func(ctx context.Context, thingID string, auth []string) (string, error) {
 		return retrievePolicyID(ctx, cmds, thingID, auth)

@@ -26,6 +26,10 @@ type Command struct {
 	Sudo bool
 	// Deadline is when the caller stops waiting.
 	Deadline time.Time
+	// Reply is the NATS reply subject of the request, "" when its sender
+	// wants no answer. Only a handler that forwards the command (see
+	// Outcome.Forwarded) has a use for it.
+	Reply string
 }
 
 // Event is the change a command makes, with the headers its event carries.
@@ -45,6 +49,11 @@ type Outcome struct {
 	// when there is none), with the entity's new state, and may replace
 	// Response (e.g. to render the new revision into an ETag).
 	After func(st *State, resp *protocol.Envelope)
+	// Forwarded says that the handler passed the command on, with its
+	// Reply, to whoever answers it (a live message goes to the device's
+	// session, which answers the sender directly): the host sends no
+	// response.
+	Forwarded bool
 }
 
 // process runs one command on its entity: decode, check who sent it, load
@@ -76,7 +85,7 @@ func (h *Host) process(sl *slot, req *request) {
 			fmt.Sprintf("The topic's entity ID '%s' differs from the routed entity ID '%s'.", topic.EntityID(), req.entityID), ""))
 		return
 	}
-	cmd := &Command{Envelope: *env, Topic: topic, EntityID: req.entityID}
+	cmd := &Command{Envelope: *env, Topic: topic, EntityID: req.entityID, Reply: req.msg.Reply}
 	if err := h.authenticate(req, cmd); err != nil {
 		h.replyError(req.msg, topic, *env, err)
 		return
@@ -131,7 +140,9 @@ func (h *Host) process(sl *slot, req *request) {
 		if out.After != nil {
 			out.After(&sl.state, &resp)
 		}
-		h.reply(req.msg, env, resp)
+		if !out.Forwarded {
+			h.reply(req.msg, env, resp)
+		}
 		if out.Event != nil && (sl.state.Revision%h.cfg.SnapshotEvery == 0 || sl.state.Deleted) {
 			h.snapshot(sl)
 		}
