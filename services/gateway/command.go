@@ -149,6 +149,9 @@ func (g *Gateway) serveResource(ar *apiRequest, res resource) {
 	case resPolicies:
 		g.createEntity(ar, protocol.GroupPolicies)
 		return
+	case resMessage:
+		g.sendMessage(ar, res)
+		return
 	}
 	env := protocol.Envelope{
 		Topic:   protocol.NewTopic(res.id, res.group, channel(ar.headers), protocol.CriterionCommands, actionOf(m)).String(),

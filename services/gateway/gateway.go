@@ -236,6 +236,7 @@ type Gateway struct {
 	instance        string
 
 	hub      *eventHub    // fans events out to WebSocket sessions
+	msgHub   *eventHub    // fans live messages out to WebSocket sessions
 	sessions atomic.Int64 // open WebSocket sessions
 	// running tracks the goroutines of open WebSocket sessions, which
 	// Serve waits for: the HTTP server forgets upgraded connections.
@@ -288,6 +289,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.mediaTypes[mt] = true
 	}
 	g.hub = newEventHub(deps.NC, deps.Names, log)
+	g.msgHub = newMessageHub(deps.NC, deps.Names, log)
 	g.closing = make(chan struct{})
 	g.wsSessions = map[*wsSession]struct{}{}
 	return g, nil
@@ -484,6 +486,10 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, segs []string
 	var res resource
 	switch rest[0] {
 	case "things":
+		// Server-Sent Events first, as in Ditto's RootRoute (sse.go).
+		if g.serveThingsSSE(ar, rest[1:]) {
+			return
+		}
 		res, err = thingResource(rest[1:])
 	case "policies":
 		res, err = policyResource(rest[1:])

@@ -56,6 +56,12 @@ func (g *Gateway) serveSearch(ar *apiRequest, rest []string) {
 		writeMethodNotAllowed(ar.w, methodGet|methodPost)
 		return
 	}
+	// Search results as server-sent events (wssearch.go), Ditto's SSE
+	// route, which takes GET /search/things with Accept text/event-stream.
+	if !count && m == methodGet && acceptsEventStream(ar.r.Header.Values("Accept")) {
+		g.serveSearchSSE(ar, ar.query)
+		return
+	}
 	params := ar.query
 	if m == methodPost {
 		form, err := g.readForm(ar)

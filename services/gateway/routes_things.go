@@ -23,6 +23,7 @@ const (
 	resThingPolicyID              // /things/{id}/policyId
 	resPolicies                   // /policies: POST
 	resPolicyRoot                 // /policies/{id}
+	resMessage                    // a mailbox: POST a live message (messages.go)
 )
 
 // resource is what a path below /api/2 addresses: an entity and the path
@@ -62,8 +63,8 @@ func pointerPath(segs []string) (string, error) {
 
 // thingResource resolves the segments after /api/2/things the way Ditto's
 // ThingsRoute and FeaturesRoute match them. An invalid thing id is Ditto's
-// things:id.invalid whatever follows it. Messages (inbox/outbox), claim and
-// migrateDefinition are not served yet and answer 404.
+// things:id.invalid whatever follows it. migrateDefinition is not served
+// yet and answers 404.
 func thingResource(segs []string) (resource, error) {
 	if atEnd(segs) {
 		return resource{group: protocol.GroupThings, kind: resThings, allowed: methodGet | methodPost}, nil
@@ -95,6 +96,8 @@ func thingResource(segs []string) (resource, error) {
 		res.path = "/attributes" + p
 	case rest[0] == "features":
 		return featureResource(res, rest[1:])
+	case rest[0] == "inbox" || rest[0] == "outbox":
+		return messageResource(res, "", rest)
 	default:
 		return resource{}, errNotFound
 	}
@@ -126,6 +129,8 @@ func featureResource(res resource, segs []string) (resource, error) {
 			return resource{}, err
 		}
 		res.path = base + "/" + rest[0] + p
+	case rest[0] == "inbox" || rest[0] == "outbox":
+		return messageResource(res, base, rest)
 	default:
 		return resource{}, errNotFound
 	}

@@ -109,6 +109,11 @@ type wsSession struct {
 	wg         sync.WaitGroup  // the session's goroutines besides the reader
 	// dropped counts events lost to a full queue.
 	dropped atomic.Int64
+	// answers are the live messages the session got that wait for its
+	// answer, by correlation-id (see wslive.go); guarded by mu.
+	answers map[string]pendingAnswer
+	// searches are the session's search subscriptions (wssearch.go).
+	searches wsSearches
 }
 
 // wsFrame is a frame queued for the writer.
@@ -150,6 +155,7 @@ func (s *wsSession) run(ctx context.Context) {
 	}
 	s.readLoop(ctx)
 	s.close()
+	s.searches.stop() // wssearch.go: cancels the subscriptions, waits for them
 	s.g.untrack(s)
 	s.g.hub.leave(s)
 	s.wg.Wait()
@@ -240,6 +246,17 @@ func (s *wsSession) handle(ctx context.Context, data []byte) {
 	case topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelTwin && topic.Criterion == protocol.CriterionCommands,
 		topic.Group == protocol.GroupPolicies && topic.Criterion == protocol.CriterionCommands:
 		s.command(ctx, topic, env)
+	case topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelLive && topic.Criterion == protocol.CriterionMessages:
+		if env.Status != 0 {
+			s.answerMessage(env) // a device's answer to a message it got
+			return
+		}
+		if _, ok := env.Headers[protocol.HeaderTimeout]; !ok {
+			env.Headers[protocol.HeaderTimeout] = formatTimeout(defaultMessageTimeout)
+		}
+		s.command(ctx, topic, env)
+	case topic.Group == protocol.GroupThings && topic.Criterion == protocol.CriterionSearch:
+		s.searchCommand(ctx, topic, env) // wssearch.go
 	default:
 		s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, errUnsupportedSignal(topic)))
 	}
@@ -260,8 +277,8 @@ func externalHeaders(h protocol.Headers) protocol.Headers {
 	out := make(protocol.Headers, len(h)+2)
 	for k, v := range h {
 		name := strings.ToLower(k)
-		if droppedHeaders[name] {
-			continue
+		if droppedHeaders[name] && name != protocol.HeaderContentType {
+			continue // content-type describes a message's payload here
 		}
 		if def, known := protocol.LookupHeader(name); known && !def.FromExternal {
 			continue

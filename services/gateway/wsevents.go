@@ -29,11 +29,16 @@ import (
 // extraFields, applies its filter and queues it, on its own goroutine, so
 // that a slow session or a slow enrichment holds up nobody else.
 
-// hubEvent is one event as the hub hands it to sessions.
+// hubEvent is one event (or live message) as the hub hands it to
+// sessions.
 type hubEvent struct {
 	env    protocol.Envelope
 	topic  protocol.Topic
 	access *protocol.EventAccess
+	// message marks a live message; reply is where its answer goes (the
+	// sender's NATS reply subject), "" when none is wanted.
+	message bool
+	reply   string
 }
 
 // eventSink is a receiver of the hub's events: a WebSocket session or an
@@ -53,6 +58,7 @@ type eventSink interface {
 type eventHub struct {
 	nc      *nats.Conn
 	subject string
+	message bool // the hub carries live messages, not events
 	log     *slog.Logger
 
 	mu    sync.RWMutex
@@ -62,6 +68,12 @@ type eventHub struct {
 
 func newEventHub(nc *nats.Conn, names streams.Names, log *slog.Logger) *eventHub {
 	return &eventHub{nc: nc, subject: names.ThingEventsAll(), log: log, sinks: map[eventSink]struct{}{}}
+}
+
+// newMessageHub returns the hub of the live messages the things service
+// passes on to the devices' sessions.
+func newMessageHub(nc *nats.Conn, names streams.Names, log *slog.Logger) *eventHub {
+	return &eventHub{nc: nc, subject: names.LiveMessagesAll(), message: true, log: log, sinks: map[eventSink]struct{}{}}
 }
 
 // join adds s; the first sink subscribes the gateway to the events.
@@ -101,12 +113,19 @@ func (h *eventHub) deliver(m *nats.Msg) {
 		h.log.Warn("event with bad topic", "topic", env.Topic, "err", err)
 		return
 	}
-	access, err := protocol.ParseEventAccess(env.Headers[protocol.HeaderReadSubjects], env.Headers[protocol.HeaderPartialAccessPaths])
+	readers, partial := env.Headers[protocol.HeaderReadSubjects], env.Headers[protocol.HeaderPartialAccessPaths]
+	if readers == "" {
+		readers = m.Header.Get(protocol.HeaderReadSubjects)
+	}
+	if h.message {
+		partial = "" // a message is read whole or not at all
+	}
+	access, err := protocol.ParseEventAccess(readers, partial)
 	if err != nil {
 		h.log.Warn("event with bad access headers", "topic", env.Topic, "err", err)
 		return
 	}
-	ev := &hubEvent{env: env, topic: topic, access: access}
+	ev := &hubEvent{env: env, topic: topic, access: access, message: h.message, reply: m.Reply}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	origin := env.Headers[protocol.HeaderOrigin]
@@ -139,19 +158,26 @@ func (s *wsSession) control(ctl control) {
 		delete(s.subs, ctl.typ)
 	}
 	s.mu.Unlock()
-	if ctl.typ == streamEvents {
+	var hub *eventHub
+	switch ctl.typ {
+	case streamEvents:
+		hub = s.g.hub
+	case streamMessages:
+		hub = s.g.msgHub
+	}
+	if hub != nil {
 		if ctl.start {
 			s.eventsOnce.Do(func() {
 				s.events = make(chan *hubEvent, s.g.cfg.WSOutgoingBuffer)
 				s.wg.Go(func() { s.eventLoop(s.ctx) })
 			})
-			if err := s.g.hub.join(s); err != nil {
-				s.log.Warn("subscribe to events", "err", err)
+			if err := hub.join(s); err != nil {
+				s.log.Warn("subscribe", "stream", ctl.typ.String(), "err", err)
 				s.reply(protocol.ErrorEnvelope(protocol.FallbackErrorTopic(), nil, "/", protocol.ErrGatewayServiceUnavailable()))
 				return
 			}
 		} else {
-			s.g.hub.leave(s)
+			hub.leave(s)
 		}
 	}
 	s.send([]byte(ctl.ack()))
@@ -172,13 +198,20 @@ func (s *wsSession) eventLoop(ctx context.Context) {
 		case <-s.done:
 			return
 		case ev := <-s.events:
-			sub := s.subscription(streamEvents)
+			typ := streamEvents
+			if ev.message {
+				typ = streamMessages
+			}
+			sub := s.subscription(typ)
 			if sub == nil {
 				continue // stopped since the hub offered it
 			}
 			frame, ok := s.prepareEvent(ctx, sub, ev)
 			if !ok {
 				continue
+			}
+			if ev.message {
+				s.expectAnswer(ev)
 			}
 			if !s.offer(frame) {
 				s.dropped.Add(1)
@@ -329,7 +362,7 @@ func eventThing(topic protocol.Topic, ev protocol.Envelope, extra jsonv.Value) j
 	if extra.Kind() == jsonv.KindObject {
 		thing = extra
 	}
-	if len(ev.Value) > 0 && topic.Action != protocol.ActionDeleted {
+	if len(ev.Value) > 0 && topic.Criterion == protocol.CriterionEvents && topic.Action != protocol.ActionDeleted {
 		if v, err := jsonv.Parse(ev.Value); err == nil {
 			if topic.Action == protocol.ActionMerged {
 				v = withoutNulls(v)
@@ -363,6 +396,11 @@ func eventThing(topic protocol.Topic, ev protocol.Envelope, extra jsonv.Value) j
 		{"resource:type", "thing"}, {"resource:path", ev.Path},
 	} {
 		set(ph.key, jsonv.String(ph.value))
+	}
+	if topic.Criterion == protocol.CriterionMessages {
+		// A message's action is its subject; its resource a mailbox.
+		set("topic:subject", jsonv.String(topic.Action))
+		set("resource:type", jsonv.String("message"))
 	}
 	return thing
 }

@@ -16,6 +16,7 @@
 //	SEARCH_LAG, MODIFY_THINGS_ACKED, SEARCH_THINGS, SEARCH_ATTRIBUTE, SEARCH_SORTED, COUNT
 //	               the things-search scenarios, each for D (see search.go); before WARMUP an
 //	               INDEX_CATCHUP row waits until search counts all N things
+//	DEVICE_LIVE_MESSAGES  POST a message to random things' inboxes, answered by a WebSocket device session
 //	EVENT_FANOUT   MODIFY_THINGS at -fanout-rate with -subscribers WebSocket sessions following the
 //	               events: events received, latency from send to receipt, lost and reordered events
 //	WS_IDLE        -idle-sessions authenticated WebSocket sessions held: the server's RSS per session

@@ -28,7 +28,7 @@ const (
 func allScenarios() []string {
 	return []string{scBaseline, scCreate, scWarmup, scRead, scModify,
 		scSearchLag, scModifyAcked, scSearchThings, scSearchAttribute, scSearchSorted, scCount,
-		scEventFanout, scWSIdle, scRestart}
+		scLiveMessages, scEventFanout, scWSIdle, scRestart}
 }
 
 // searchScenarios are the scenarios that need the search index to hold

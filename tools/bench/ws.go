@@ -27,6 +27,11 @@ import (
 //	              event); every acknowledged modify must reach every session,
 //	              in revision order per thing: a lost or reordered event is
 //	              an error
+//	DEVICE_LIVE_MESSAGES  after Ditto's benchmark: POST a JSON message to a
+//	              random thing's inbox (timeout 10s) with C connections for D;
+//	              one WebSocket session (START-SEND-MESSAGES) plays the
+//	              devices and answers each with 200 and the same payload, which
+//	              is the HTTP answer; a round trip is an op
 //	WS_IDLE       -idle-sessions authenticated sessions opened and held; the
 //	              row's RSS is the server's with them open, the note the
 //	              growth per session
@@ -35,8 +40,11 @@ import (
 // which the sessions find when it was sent.
 
 const (
-	scEventFanout = "EVENT_FANOUT"
-	scWSIdle      = "WS_IDLE"
+	scEventFanout   = "EVENT_FANOUT"
+	scWSIdle        = "WS_IDLE"
+	scLiveMessages  = "DEVICE_LIVE_MESSAGES"
+	liveSubject     = "bench"
+	liveMessageBody = `"ping"` // a JSON string: the bench client sends JSON bodies
 )
 
 // fanoutDrain is how long EVENT_FANOUT waits after its load for the last
@@ -68,17 +76,23 @@ func (t *target) dialWS(ctx context.Context) (*websocket.Conn, error) {
 
 // startEvents sends START-SEND-EVENTS for ns and waits for its ACK.
 func startEvents(conn *websocket.Conn, ns string) error {
-	if err := conn.WriteMessage(websocket.TextMessage, []byte("START-SEND-EVENTS?namespaces="+ns)); err != nil {
+	return startStream(conn, "START-SEND-EVENTS?namespaces="+ns)
+}
+
+// startStream sends a START control message and waits for its ACK.
+func startStream(conn *websocket.Conn, control string) error {
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(control)); err != nil {
 		return err
 	}
+	name, _, _ := strings.Cut(control, "?")
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	defer func() { _ = conn.SetReadDeadline(time.Time{}) }()
 	for {
 		_, data, err := conn.ReadMessage()
 		if err != nil {
-			return fmt.Errorf("waiting for START-SEND-EVENTS:ACK: %w", err)
+			return fmt.Errorf("waiting for %s:ACK: %w", name, err)
 		}
-		if string(data) == "START-SEND-EVENTS:ACK" {
+		if string(data) == name+":ACK" {
 			return nil
 		}
 	}
@@ -314,8 +328,87 @@ func (r *runner) wsIdle(ctx context.Context, t *target, srv *proc) result {
 	return res
 }
 
+// device answers every live message it gets with 200 and its payload,
+// until the connection closes.
+func device(conn *websocket.Conn, answered *atomic.Int64, failed *atomic.Value) {
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		env, err := protocol.DecodeEnvelopeTrusted(data)
+		if err != nil || !strings.Contains(env.Topic, "/things/live/messages/") || env.Status != 0 {
+			continue
+		}
+		out := protocol.Envelope{
+			Topic: env.Topic,
+			Headers: protocol.Headers{
+				protocol.HeaderCorrelationID: env.Headers[protocol.HeaderCorrelationID],
+				protocol.HeaderContentType:   "application/json",
+			},
+			Path:   strings.Replace(env.Path, "/inbox/", "/outbox/", 1),
+			Value:  env.Value,
+			Status: http.StatusOK,
+		}
+		b, err := out.AppendJSON(nil)
+		if err == nil {
+			err = conn.WriteMessage(websocket.TextMessage, b)
+		}
+		if err != nil {
+			failed.Store(err.Error())
+			return
+		}
+		answered.Add(1)
+	}
+}
+
+// liveMessages runs DEVICE_LIVE_MESSAGES.
+func (r *runner) liveMessages(ctx context.Context, t *target, ws []*worker, srv *proc) result {
+	conn, err := t.dialWS(ctx)
+	if err == nil {
+		err = startStream(conn, "START-SEND-MESSAGES?namespaces="+r.cfg.namespace)
+	}
+	if err != nil {
+		errs := errorTally{}
+		errs.add("device session", err.Error(), 1)
+		return result{Scenario: scLiveMessages, Errors: 1, ErrorKinds: errs.sorted()}
+	}
+	var answered atomic.Int64
+	var failed atomic.Value
+	done := make(chan struct{})
+	go func() { defer close(done); device(conn, &answered, &failed) }()
+	o := &op{
+		method: "POST",
+		path: func(i int) string {
+			return r.corpus.thing[i] + "/inbox/messages/" + liveSubject + "?timeout=10s"
+		},
+		body: func(*worker, int) []byte { return []byte(liveMessageBody) },
+		check: func(_ int, body []byte) error {
+			if string(body) != liveMessageBody {
+				return fmt.Errorf("answer %q, want the device's %q", body, liveMessageBody)
+			}
+			return nil
+		},
+	}
+	res := r.load(ctx, scLiveMessages, t, ws, srv, o)
+	_ = conn.Close()
+	<-done
+	res.Note = fmt.Sprintf("one WebSocket session answered %d messages", answered.Load())
+	if e, ok := failed.Load().(string); ok {
+		res.Note += "; it failed: " + e
+	}
+	return res
+}
+
 // websocket runs the selected WebSocket scenarios.
 func (r *runner) websocket(ctx context.Context, t *target, ws []*worker, srv *proc, checked func() error) error {
+	if r.cfg.selected(scLiveMessages) {
+		res := r.liveMessages(ctx, t, ws, srv)
+		if err := checked(); err != nil {
+			return err
+		}
+		r.add(res)
+	}
 	if r.cfg.selected(scEventFanout) {
 		res := r.eventFanout(ctx, t, ws, srv)
 		if err := checked(); err != nil {

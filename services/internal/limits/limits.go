@@ -17,7 +17,7 @@ import (
 type Config struct {
 	ThingsMaxSize         ByteSize `envconfig:"LIMITS_THINGS_MAX_SIZE" default:"100k" desc:"largest thing JSON in bytes, checked on request bodies and on the thing a change leaves (k = 1024, kB = 1000; 0 for no limit)"`
 	PoliciesMaxSize       ByteSize `envconfig:"LIMITS_POLICIES_MAX_SIZE" default:"100k" desc:"largest policy JSON in bytes, checked on request bodies and on the policy a change leaves (k = 1024, kB = 1000; 0 for no limit)"`
-	MessagesMaxSize       ByteSize `envconfig:"LIMITS_MESSAGES_MAX_SIZE" default:"250k" desc:"largest live message payload in bytes (0 for no limit; live messages are not served yet)"`
+	MessagesMaxSize       ByteSize `envconfig:"LIMITS_MESSAGES_MAX_SIZE" default:"250k" desc:"largest live message payload and WebSocket frame in bytes (0 for no limit)"`
 	SearchDefaultPageSize int      `envconfig:"LIMITS_THINGS_SEARCH_DEFAULT_PAGE_SIZE" default:"25" desc:"things per search page when the query gives no size"`
 	SearchMaxPageSize     int      `envconfig:"LIMITS_THINGS_SEARCH_MAX_PAGE_SIZE" default:"200" desc:"largest size(...) or limit count a search query may ask for"`
 }
