@@ -39,6 +39,42 @@ type hubEvent struct {
 	// sender's NATS reply subject), "" when none is wanted.
 	message bool
 	reply   string
+
+	// whole is what every receiver that may read all of the event and
+	// asks for no enrichment gets, made once for all of them: fifty
+	// sessions following the same events encode each one once.
+	wholeOnce sync.Once
+	whole     wholeEvent
+}
+
+// wholeEvent is the event as a receiver that may read all of it gets it.
+type wholeEvent struct {
+	env   protocol.Envelope
+	thing jsonv.Value // what a filter is evaluated on
+	frame []byte      // the WebSocket message
+}
+
+// wholeView returns ev's view for receivers that may read all of it.
+func (ev *hubEvent) wholeView() *wholeEvent {
+	ev.wholeOnce.Do(func() {
+		w := &ev.whole
+		w.env = protocol.Envelope{
+			Topic:     ev.env.Topic,
+			Headers:   eventHeaders(ev.env.Headers),
+			Path:      ev.env.Path,
+			Value:     ev.env.Value,
+			Revision:  ev.env.Revision,
+			Timestamp: ev.env.Timestamp,
+		}
+		w.thing = eventThing(ev.topic, w.env, jsonv.Value{})
+		w.frame, _ = w.env.AppendJSON(nil) // an error leaves no frame: encoded per session then
+	})
+	return &ev.whole
+}
+
+// sameBytes reports whether a and b are the same memory.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // eventSink is a receiver of the hub's events: a WebSocket session or an
@@ -236,6 +272,9 @@ type eventView struct {
 	env   protocol.Envelope
 	extra jsonv.Value
 	err   *protocol.Error
+	// shared is set when the view is the event's whole view, which other
+	// receivers share: env and its headers must not be changed.
+	shared *wholeEvent
 }
 
 // viewEvent returns what a receiver of caller's subjects gets of ev under
@@ -251,6 +290,14 @@ func (g *Gateway) viewEvent(ctx context.Context, caller *principal, p streamPara
 	value, ok := ev.access.For(caller.subjects, ev.env.Path, ev.env.Value)
 	if !ok {
 		return eventView{}, false
+	}
+	if p.extraFields == "" && sameBytes(value, ev.env.Value) {
+		// All of it, nothing to add: the view every such receiver shares.
+		w := ev.wholeView()
+		if p.filter != nil && !rql.MatchesAt(p.filter, w.thing, time.Now()) {
+			return eventView{}, false
+		}
+		return eventView{env: w.env, shared: w}, true
 	}
 	v := eventView{env: protocol.Envelope{
 		Topic:     ev.env.Topic,
@@ -287,6 +334,9 @@ func (s *wsSession) prepareEvent(ctx context.Context, sub *control, ev *hubEvent
 	}
 	if v.err != nil {
 		return s.encode(protocol.ErrorEnvelope(ev.topic, v.env.Headers, "/", v.err))
+	}
+	if v.shared != nil && v.shared.frame != nil {
+		return v.shared.frame, true
 	}
 	return s.encode(v.env)
 }
