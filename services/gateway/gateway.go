@@ -64,6 +64,8 @@ type Config struct {
 	WSPingInterval       time.Duration `envconfig:"GATEWAY_WEBSOCKET_PING_INTERVAL" default:"30s" desc:"interval of the pings a WebSocket session sends"`
 	WSIdleTimeout        time.Duration `envconfig:"GATEWAY_WEBSOCKET_IDLE_TIMEOUT" default:"90s" desc:"time a WebSocket session may stay silent (no frame, no pong) before it is closed"`
 	WSWriteTimeout       time.Duration `envconfig:"GATEWAY_WEBSOCKET_WRITE_TIMEOUT" default:"10s" desc:"time a write to a WebSocket client may take before the session is closed"`
+	SSEOutgoingBuffer    int           `envconfig:"GATEWAY_SSE_PUBLISHER_BACKPRESSURE" default:"100" desc:"events queued for an SSE client; more are dropped"`
+	SearchIdleTimeout    time.Duration `envconfig:"GATEWAY_STREAMING_SEARCH_IDLE_TIMEOUT" default:"60s" desc:"time a WebSocket search subscription may go without a request before it fails"`
 
 	// Limits bound request bodies (0: no limit). The process reads them
 	// once for the gateway and the services (ConfigFromEnv reads them for
@@ -96,6 +98,7 @@ func (c Config) Validate() error {
 		{"GATEWAY_WEBSOCKET_PING_INTERVAL", c.WSPingInterval},
 		{"GATEWAY_WEBSOCKET_IDLE_TIMEOUT", c.WSIdleTimeout},
 		{"GATEWAY_WEBSOCKET_WRITE_TIMEOUT", c.WSWriteTimeout},
+		{"GATEWAY_STREAMING_SEARCH_IDLE_TIMEOUT", c.SearchIdleTimeout},
 	} {
 		if t.d <= 0 {
 			bad(t.name, "%s is not positive", t.d)
@@ -115,6 +118,9 @@ func (c Config) Validate() error {
 	}
 	if c.WSOutgoingBuffer < 1 {
 		bad("WS_PUBLISHER_BACKPRESSURE", "%d is not positive", c.WSOutgoingBuffer)
+	}
+	if c.SSEOutgoingBuffer < 1 {
+		bad("GATEWAY_SSE_PUBLISHER_BACKPRESSURE", "%d is not positive", c.SSEOutgoingBuffer)
 	}
 	if c.WSThrottlingLimit < 1 {
 		bad("GATEWAY_WEBSOCKET_THROTTLING_LIMIT", "%d is not positive", c.WSThrottlingLimit)
@@ -172,6 +178,8 @@ func DefaultConfig() Config {
 		WSPingInterval:               30 * time.Second,
 		WSIdleTimeout:                90 * time.Second,
 		WSWriteTimeout:               10 * time.Second,
+		SSEOutgoingBuffer:            100,
+		SearchIdleTimeout:            time.Minute,
 		Limits:                       limits.DefaultConfig(),
 	}
 }

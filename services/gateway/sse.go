@@ -37,9 +37,6 @@ const (
 	// Ditto's is a constant one second (keepAlive in
 	// ThingsSseRouteBuilder), without a setting.
 	sseKeepAlive = time.Second
-	// sseQueueSize bounds the events queued for one stream: the default
-	// of Ditto's GATEWAY_SSE_PUBLISHER_BACKPRESSURE.
-	sseQueueSize = 100
 )
 
 // sseHeartbeat is Pekko's ServerSentEvent.heartbeat as it encodes it: an
@@ -176,7 +173,7 @@ func (g *Gateway) serveThingsSSE(ar *apiRequest, segs []string) bool {
 		g.fail(ar, err)
 		return true
 	}
-	s := &sseStream{g: g, caller: ar.caller, spec: spec, events: make(chan *hubEvent, sseQueueSize)}
+	s := &sseStream{g: g, caller: ar.caller, spec: spec, events: make(chan *hubEvent, g.cfg.SSEOutgoingBuffer)}
 	// Counted like WebSocket sessions, which Serve waits for.
 	g.running.Add(1)
 	defer g.running.Done()

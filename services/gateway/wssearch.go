@@ -42,10 +42,6 @@ const (
 	// most one search query in flight; a subscribe beyond the cap is
 	// refused with 429 too.many.requests.
 	maxSessionSearches = 32
-	// searchIdleTimeout ends a subscription that neither gets a request
-	// nor sends a page for that long, with thing-search:subscription.timeout
-	// (Ditto's default of GATEWAY_STREAMING_SEARCH_IDLE_TIMEOUT).
-	searchIdleTimeout = 60 * time.Second
 	// searchZombieLifetime is how long the id of an ended subscription
 	// still answers a request with a protocol error instead of "not
 	// found" (Ditto's SubscriptionActor.ZOMBIE_LIFETIME).
@@ -379,7 +375,10 @@ func (s *wsSession) searchCommand(ctx context.Context, topic protocol.Topic, env
 		}
 		ss.timing = s.g.searchTiming
 		ss.pageDefault, ss.pageMax = s.g.cfg.Limits.SearchPageDefault(), s.g.cfg.Limits.SearchPageMax()
-		ss.idle, ss.zombieLifetime = searchIdleTimeout, searchZombieLifetime
+		// A subscription that neither gets a request nor sends a page for
+		// GATEWAY_STREAMING_SEARCH_IDLE_TIMEOUT ends with
+		// thing-search:subscription.timeout.
+		ss.idle, ss.zombieLifetime = s.g.cfg.SearchIdleTimeout, searchZombieLifetime
 		ss.maxLive, ss.maxZombies = maxSessionSearches, maxSearchZombies
 	})
 	ss.command(ctx, topic, env)
