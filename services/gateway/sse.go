@@ -44,9 +44,12 @@ const (
 var sseHeartbeat = []byte("data:\n\n")
 
 // sseMessagesPath matches the sub-paths of Ditto's message streams
-// (inbox/outbox), which are no change notifications; they are not served
-// yet, so such a request goes to the plain HTTP API (404 there).
-var sseMessagesPath = regexp.MustCompile(`^(?:/features/[^/]+)?/(?:inbox|outbox)/messages(?:/.*)?$`)
+// (inbox/outbox), which stream the live messages of a thing, not its
+// changes; sseMessagesSubject those that name a subject.
+var (
+	sseMessagesPath    = regexp.MustCompile(`^(?:/features/[^/]+)?/(?:inbox|outbox)/messages(?:/.*)?$`)
+	sseMessagesSubject = regexp.MustCompile(`^(?:/features/[^/]+)?/(?:inbox|outbox)/messages/.+$`)
+)
 
 // sseSpec is what a stream sends, as its request asks for it.
 type sseSpec struct {
@@ -62,6 +65,11 @@ type sseSpec struct {
 	// pointer is the path below the thing whose value is sent; nil at
 	// the thing itself.
 	pointer jsonv.Pointer
+	// messages is the mailbox path of a message stream ("" for change
+	// notifications): its messages' paths equal it when it names a
+	// subject (exact), else start with it.
+	messages string
+	exact    bool
 }
 
 // acceptsEventStream reports whether one of the Accept header values has
@@ -113,7 +121,7 @@ func parseSSESpec(segs []string, query url.Values) (spec sseSpec, isSSE bool, er
 		if rest := segs[1:]; !atEnd(rest) {
 			sub = "/" + strings.Join(rest, "/")
 			if sseMessagesPath.MatchString(sub) {
-				return sseSpec{}, false, nil
+				return parseMessagesSpec(id, sub, param)
 			}
 			fields, hasFields = sub, true
 		}
@@ -157,6 +165,19 @@ func parseSSESpec(segs []string, query url.Values) (spec sseSpec, isSSE bool, er
 	return spec, true, nil
 }
 
+// parseMessagesSpec reads the request of a message stream of thing id at
+// path (as Ditto's route: only namespaces besides the path).
+func parseMessagesSpec(id, path string, param func(string) (string, bool)) (sseSpec, bool, error) {
+	if err := protocol.ValidateThingID(id); err != nil {
+		return sseSpec{}, true, err
+	}
+	spec := sseSpec{ids: []string{id}, messages: strings.TrimSuffix(path, "/"), exact: sseMessagesSubject.MatchString(path)}
+	if ns, ok := param("namespaces"); ok {
+		spec.params.namespaces = javaSplit(ns, ",")
+	}
+	return spec, true, nil
+}
+
 // serveThingsSSE serves the SSE request of an authenticated caller for the
 // segments after /things, and reports whether it did: false for a request
 // that is not one (no GET, no text/event-stream in Accept, a path the
@@ -177,12 +198,16 @@ func (g *Gateway) serveThingsSSE(ar *apiRequest, segs []string) bool {
 	// Counted like WebSocket sessions, which Serve waits for.
 	g.running.Add(1)
 	defer g.running.Done()
-	if err := g.hub.join(s); err != nil {
+	hub := g.hub
+	if spec.messages != "" {
+		hub = g.msgHub
+	}
+	if err := hub.join(s); err != nil {
 		g.log.Warn("subscribe to events", "err", err)
 		writeError(ar.w, ar.headers, protocol.ErrGatewayServiceUnavailable())
 		return true
 	}
-	defer g.hub.leave(s)
+	defer hub.leave(s)
 	s.run(ar.w, ar.r)
 	if n := s.dropped.Load(); n > 0 {
 		g.log.Info("SSE stream dropped events", "events_dropped", n, "correlation_id", ar.headers[protocol.HeaderCorrelationID])
@@ -223,7 +248,11 @@ func (s *sseStream) origin() string { return "" }
 // take queues ev when it is one the stream may send: a twin event of one
 // of its things in one of its namespaces. A full queue drops it.
 func (s *sseStream) take(ev *hubEvent) {
-	if ev.topic.Channel != protocol.ChannelTwin ||
+	if s.spec.messages != "" {
+		if !ev.message || !s.takesMessage(ev) {
+			return
+		}
+	} else if ev.message || ev.topic.Channel != protocol.ChannelTwin ||
 		(s.spec.ids != nil && !slices.Contains(s.spec.ids, ev.topic.EntityID())) ||
 		(s.spec.params.namespaces != nil && !slices.Contains(s.spec.params.namespaces, ev.topic.Namespace)) {
 		return
@@ -283,6 +312,30 @@ func (s *sseStream) run(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// takesMessage reports whether the message ev is one of the stream's: of
+// its thing, at its mailbox path (or below it), in its namespaces.
+func (s *sseStream) takesMessage(ev *hubEvent) bool {
+	if ev.topic.EntityID() != s.spec.ids[0] ||
+		(s.spec.params.namespaces != nil && !slices.Contains(s.spec.params.namespaces, ev.topic.Namespace)) {
+		return false
+	}
+	if s.spec.exact {
+		return ev.env.Path == s.spec.messages
+	}
+	return strings.HasPrefix(ev.env.Path, s.spec.messages)
+}
+
+// messageFrame is the SSE event of a message, as Ditto's route sends it:
+// its payload as text (a binary payload's bytes) as data, its subject as
+// event type.
+func messageFrame(env protocol.Envelope, subject string) []byte {
+	body, _ := messageBody(env)
+	frame := appendSSEData(nil, body)
+	frame = append(frame[:len(frame)-1], "event:"...)
+	frame = append(frame, strings.ReplaceAll(subject, "\n", " ")...)
+	return append(frame, '\n', '\n')
+}
+
 // frame returns the SSE event of ev for this stream, or false when the
 // stream does not send it. An enrichment that failed sends Ditto's error
 // in the event's place, as Ditto does.
@@ -290,6 +343,9 @@ func (s *sseStream) frame(ctx context.Context, ev *hubEvent) ([]byte, bool) {
 	v, ok := s.g.viewEvent(ctx, s.caller, s.spec.params, ev)
 	if !ok {
 		return nil, false
+	}
+	if ev.message {
+		return messageFrame(v.env, ev.topic.Action), true
 	}
 	if v.err != nil {
 		return appendSSEData(nil, errorJSON(v.err)), true

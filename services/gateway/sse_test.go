@@ -296,8 +296,8 @@ func TestSSERequests(t *testing.T) {
 		{"*/*: plain, without ids", "GET", "/api/2/things", map[string]string{"Accept": "*/*"}, 400, "things:things.ids.missing"},
 		{"no Accept: plain thing", "GET", "/api/2/things/" + sseThing1, nil, 200, ""},
 		{"PUT: plain", "PUT", "/api/2/things/" + sseThing1 + "/attributes/a", sse, 204, ""},
-		{"messages: no SSE stream yet", "GET", "/api/2/things/" + sseThing1 + "/inbox/messages", sse, 0, ""},
-		{"feature messages: no SSE stream yet", "GET", "/api/2/things/" + sseThing1 + "/features/f/outbox/messages/hi", sse, 0, ""},
+		{"messages of an invalid thing", "GET", "/api/2/things/nope/inbox/messages", sse, 400, "things:id.invalid"},
+		{"POST to a mailbox: a message", "POST", "/api/2/things/" + sseThing1 + "/inbox/messages/hi?timeout=0", sse, 202, ""},
 		{"invalid filter", "GET", "/api/2/things?filter=" + url.QueryEscape("eq(attributes/a"), sse, 400, "rql.expression.invalid"},
 		{"invalid filter below a thing", "GET", "/api/2/things/" + sseThing1 + "?filter=foo", sse, 400, "rql.expression.invalid"},
 		{"unknown field", "GET", "/api/2/things?fields=foo", sse, 400, "things:field.selection.invalid"},
@@ -315,7 +315,7 @@ func TestSSERequests(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			body := ""
-			if tt.method == http.MethodPut {
+			if tt.method == http.MethodPut || tt.method == http.MethodPost {
 				body = "1"
 			}
 			w := h.do(req{method: tt.method, target: tt.target, body: body, header: tt.header})
@@ -336,9 +336,10 @@ func TestSSERequests(t *testing.T) {
 			}
 		})
 	}
-	// Only the two plain retrieves and the PUT reached the services.
-	if n := len(h.commands()); n != 3 {
-		t.Errorf("%d commands sent, want 3", n)
+	// Only the two plain retrieves, the PUT and the message reached the
+	// services.
+	if n := len(h.commands()); n != 4 {
+		t.Errorf("%d commands sent, want 4", n)
 	}
 	if n := h.gw.OpenEventStreams(); n != 0 {
 		t.Errorf("%d streams open after requests that opened none", n)

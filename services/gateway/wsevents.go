@@ -124,6 +124,12 @@ func (h *eventHub) join(s eventSink) error {
 		// Events are never held up by NATS's default slow-consumer
 		// limits: the callback only hands them on.
 		_ = sub.SetPendingLimits(-1, 256<<20)
+		// The server has the subscription before the first sink is told
+		// it is subscribed: what is published after that reaches it.
+		if err := h.nc.Flush(); err != nil {
+			_ = sub.Unsubscribe()
+			return err
+		}
 		h.sub = sub
 	}
 	h.sinks[s] = struct{}{}

@@ -141,3 +141,55 @@ func TestLiveMessages(t *testing.T) {
 		t.Fatalf("WebSocket sender got %+v %s", ans, ans.Value)
 	}
 }
+
+// A thing's messages stream as SSE, as Ditto's route sends them: the
+// payload as data, the subject as event type; a stream of a mailbox gets
+// its messages only (the thing's outbox not the feature's), and only a
+// subject the policy lets read them.
+func TestLiveMessagesSSE(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	const id = "org.eclipse.ditto:alarm"
+	pl.expect(t, "ditto", "PUT", "/api/2/things/"+id, `{"features":{"smoke":{}}}`, nil, 201, "")
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/"+id+"/entries/WATCH",
+		`{"subjects":{"nginx:ditto2":{"type":"watcher"}},"resources":{"message:/features/smoke/outbox":{"grant":["READ"],"revoke":[]},"thing:/":{"grant":["READ"],"revoke":[]}}}`, nil, 201, "")
+
+	outbox := pl.openSSE(t, "ditto", "/api/2/things/"+id+"/outbox/messages")
+	alarms := pl.openSSE(t, "ditto2", "/api/2/things/"+id+"/features/smoke/outbox/messages/alarm")
+	inbox := pl.openSSE(t, "ditto2", "/api/2/things/"+id+"/inbox/messages")
+
+	send := func(path, ct, body string) {
+		t.Helper()
+		if r := pl.post(t, "ditto", "/api/2/things/"+id+path+"?timeout=0", ct, []byte(body)); r.status != 202 {
+			t.Fatalf("POST %s: %d %s", path, r.status, r.body)
+		}
+	}
+	send("/outbox/messages/hello", "text/plain", "line 1\nline 2")
+	if got := outbox.next(); got != "event:hello\nline 1\nline 2" {
+		t.Fatalf("outbox stream got %q", got)
+	}
+	send("/features/smoke/outbox/messages/alarm", "application/json", `{"level":3}`)
+	if got := alarms.next(); got != `event:alarm`+"\n"+`{"level":3}` {
+		t.Fatalf("alarm stream got %q", got)
+	}
+	// Another subject of the feature; the inbox ditto2 may not read.
+	send("/features/smoke/outbox/messages/test", "text/plain", "t")
+	send("/inbox/messages/mute", "text/plain", "m")
+	send("/outbox/messages/bye", "application/octet-stream", "\x01\x02")
+	if got := outbox.next(); got != "event:bye\n\x01\x02" {
+		t.Fatalf("outbox stream got %q, want only the thing's outbox messages", got)
+	}
+	for _, s := range []*sseStream{alarms, inbox} {
+		quiet := time.After(300 * time.Millisecond)
+		for waiting := true; waiting; {
+			select {
+			case d := <-s.events:
+				if d != "" { // heartbeats are fine
+					t.Errorf("stream got %q", d)
+				}
+			case <-quiet:
+				waiting = false
+			}
+		}
+	}
+}

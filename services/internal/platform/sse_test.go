@@ -57,6 +57,7 @@ func (pl *platform) openSSE(t *testing.T, user, target string) *sseStream {
 		defer close(s.done)
 		br := bufio.NewReader(resp.Body)
 		var data []string
+		event := "" // the event type of the event being read
 		for {
 			line, err := br.ReadString('\n')
 			s.mu.Lock()
@@ -68,10 +69,16 @@ func (pl *platform) openSSE(t *testing.T, user, target string) *sseStream {
 			}
 			switch line = strings.TrimSuffix(line, "\n"); {
 			case line == "":
-				s.events <- strings.Join(data, "\n")
-				data = nil
+				if event != "" {
+					s.events <- "event:" + event + "\n" + strings.Join(data, "\n")
+				} else {
+					s.events <- strings.Join(data, "\n")
+				}
+				data, event = nil, ""
 			case strings.HasPrefix(line, "data:"):
 				data = append(data, strings.TrimPrefix(line, "data:"))
+			case strings.HasPrefix(line, "event:"):
+				event = strings.TrimPrefix(line, "event:")
 			default:
 				s.events <- "unexpected line " + line
 			}
