@@ -337,8 +337,8 @@ func TestSSERequests(t *testing.T) {
 		})
 	}
 	// Only the two plain retrieves, the PUT and the message reached the
-	// services.
-	if n := len(h.commands()); n != 4 {
+	// services (the message is published without waiting: waited for).
+	if n := len(h.waitCommands(4)); n != 4 {
 		t.Errorf("%d commands sent, want 4", n)
 	}
 	if n := h.gw.OpenEventStreams(); n != 0 {
