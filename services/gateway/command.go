@@ -69,17 +69,13 @@ type timing struct {
 // response or acknowledgements requested is invalid. The effective timeout
 // is written to the command headers, as Ditto does.
 func (g *Gateway) timing(h protocol.Headers) (timing, *protocol.Error) {
-	t := timing{timeout: g.cfg.RequestTimeout}
-	if v, ok := h[protocol.HeaderTimeout]; ok {
-		d, err := protocol.ParseTimeout(v)
-		if err != nil {
-			return t, protocol.AsError(err)
-		}
-		if err := protocol.CheckTimeout(d, protocol.MaxCommandTimeout); err != nil {
-			return t, protocol.AsError(err)
-		}
-		t.timeout = d
-	} else {
+	t := timing{}
+	d, given, perr := headerTimeout(h, g.cfg.RequestTimeout)
+	if perr != nil {
+		return timing{timeout: g.cfg.RequestTimeout}, perr
+	}
+	t.timeout = d
+	if !given {
 		h[protocol.HeaderTimeout] = g.defaultTimeout
 	}
 	acks := h[protocol.HeaderRequestedAcks]
@@ -95,6 +91,23 @@ func (g *Gateway) timing(h protocol.Headers) (timing, *protocol.Error) {
 	}
 	t.fireAndForget = !responseRequired && !acksRequested
 	return t, nil
+}
+
+// headerTimeout returns the duration of the timeout header, within
+// Ditto's bound, and whether it was given; def when it was not.
+func headerTimeout(h protocol.Headers, def time.Duration) (time.Duration, bool, *protocol.Error) {
+	v, ok := h[protocol.HeaderTimeout]
+	if !ok {
+		return def, false, nil
+	}
+	d, err := protocol.ParseTimeout(v)
+	if err != nil {
+		return def, true, protocol.AsError(err)
+	}
+	if err := protocol.CheckTimeout(d, protocol.MaxCommandTimeout); err != nil {
+		return def, true, protocol.AsError(err)
+	}
+	return d, true, nil
 }
 
 // formatTimeout renders a timeout header value as Ditto's DittoDuration

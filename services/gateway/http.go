@@ -105,24 +105,31 @@ func writeReply(w http.ResponseWriter, reply protocol.Envelope, location string)
 			status = http.StatusNoContent
 		}
 	}
-	hv := newHeaderValues(len(reply.Headers) + 3)
-	setExternalHeaders(w, reply.Headers, &hv)
-	h := w.Header()
-	if status == http.StatusCreated && location != "" {
-		h["Location"] = hv.one(location)
-	}
-	if reply.Value == nil || status == http.StatusNoContent || status == http.StatusNotModified {
-		w.WriteHeader(status)
-		return
-	}
 	ct := reply.Headers[protocol.HeaderContentType]
 	if ct == "" {
 		ct = contentTypeJSON
 	}
+	writeReplyBody(w, reply.Headers, status, reply.Value, ct, location)
+}
+
+// writeReplyBody answers status with the external headers of hdrs and
+// body of content type ct (nil: none); location is the Location header of
+// a 201 (empty for none). A 204 or 304 has no body.
+func writeReplyBody(w http.ResponseWriter, hdrs protocol.Headers, status int, body []byte, ct, location string) {
+	hv := newHeaderValues(len(hdrs) + 3)
+	setExternalHeaders(w, hdrs, &hv)
+	h := w.Header()
+	if status == http.StatusCreated && location != "" {
+		h["Location"] = hv.one(location)
+	}
+	if body == nil || status == http.StatusNoContent || status == http.StatusNotModified {
+		w.WriteHeader(status)
+		return
+	}
 	h["Content-Type"] = hv.one(ct)
-	h["Content-Length"] = hv.one(strconv.Itoa(len(reply.Value)))
+	h["Content-Length"] = hv.one(strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(reply.Value)
+	_, _ = w.Write(body)
 }
 
 // writeJSON answers status with a JSON body and the external headers of hdrs.

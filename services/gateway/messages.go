@@ -60,18 +60,10 @@ func messageSubject(path string) string {
 // sendMessage serves a POST to a mailbox.
 func (g *Gateway) sendMessage(ar *apiRequest, res resource) {
 	h := ar.headers
-	timeout := defaultMessageTimeout
-	if v, ok := h[protocol.HeaderTimeout]; ok {
-		d, err := protocol.ParseTimeout(v)
-		if err != nil {
-			g.fail(ar, err)
-			return
-		}
-		if err := protocol.CheckTimeout(d, protocol.MaxCommandTimeout); err != nil {
-			g.fail(ar, err)
-			return
-		}
-		timeout = d
+	timeout, _, perr := headerTimeout(h, defaultMessageTimeout)
+	if perr != nil {
+		g.fail(ar, perr)
+		return
 	}
 	h[protocol.HeaderTimeout] = formatTimeout(timeout)
 	responseRequired := timeout > 0
@@ -194,18 +186,8 @@ func writeMessageReply(w http.ResponseWriter, reply protocol.Envelope) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	hv := newHeaderValues(len(reply.Headers) + 3)
-	setExternalHeaders(w, reply.Headers, &hv)
 	body, ct := messageBody(reply)
-	if body == nil || status == http.StatusNoContent || status == http.StatusNotModified {
-		w.WriteHeader(status)
-		return
-	}
-	h := w.Header()
-	h["Content-Type"] = hv.one(ct)
-	h["Content-Length"] = hv.one(strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	writeReplyBody(w, reply.Headers, status, body, ct, "")
 }
 
 // messageBody is the HTTP body of a message's payload and its content

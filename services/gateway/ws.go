@@ -387,19 +387,12 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 // replyHeaders are the headers of a reply as a client sees them: those
 // Ditto writes to external clients, with the command's correlation-id.
 func replyHeaders(h, cmd protocol.Headers) protocol.Headers {
-	out := make(protocol.Headers, len(h)+1)
-	for k, v := range h {
-		if def, ok := protocol.LookupHeader(k); ok && !def.ToExternal {
-			continue
-		}
-		out[k] = v
-	}
+	// A response asks for no response (Ditto's
+	// AbstractCommandResponse.ensureNoResponseRequired).
+	out := clientHeaders(h)
 	if cid, ok := cmd[protocol.HeaderCorrelationID]; ok {
 		out[protocol.HeaderCorrelationID] = cid
 	}
-	// A response asks for no response (Ditto's
-	// AbstractCommandResponse.ensureNoResponseRequired).
-	out[protocol.HeaderResponseRequired] = "false"
 	return out
 }
 

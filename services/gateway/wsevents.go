@@ -58,18 +58,24 @@ type wholeEvent struct {
 func (ev *hubEvent) wholeView() *wholeEvent {
 	ev.wholeOnce.Do(func() {
 		w := &ev.whole
-		w.env = protocol.Envelope{
-			Topic:     ev.env.Topic,
-			Headers:   eventHeaders(ev.env.Headers),
-			Path:      ev.env.Path,
-			Value:     ev.env.Value,
-			Revision:  ev.env.Revision,
-			Timestamp: ev.env.Timestamp,
-		}
+		w.env = ev.clientEnvelope(ev.env.Value)
 		w.thing = eventThing(ev.topic, w.env, jsonv.Value{})
 		w.frame, _ = w.env.AppendJSON(nil) // an error leaves no frame: encoded per session then
 	})
 	return &ev.whole
+}
+
+// clientEnvelope is the event as a client gets it, with value (the event's
+// own or what of it the client may read).
+func (ev *hubEvent) clientEnvelope(value json.RawMessage) protocol.Envelope {
+	return protocol.Envelope{
+		Topic:     ev.env.Topic,
+		Headers:   clientHeaders(ev.env.Headers),
+		Path:      ev.env.Path,
+		Value:     value,
+		Revision:  ev.env.Revision,
+		Timestamp: ev.env.Timestamp,
+	}
 }
 
 // sameBytes reports whether a and b are the same memory.
@@ -305,14 +311,7 @@ func (g *Gateway) viewEvent(ctx context.Context, caller *principal, p streamPara
 		}
 		return eventView{env: w.env, shared: w}, true
 	}
-	v := eventView{env: protocol.Envelope{
-		Topic:     ev.env.Topic,
-		Headers:   eventHeaders(ev.env.Headers),
-		Path:      ev.env.Path,
-		Value:     value,
-		Revision:  ev.env.Revision,
-		Timestamp: ev.env.Timestamp,
-	}}
+	v := eventView{env: ev.clientEnvelope(value)}
 	if p.extraFields != "" && !(ev.topic.Action == protocol.ActionDeleted && ev.env.Path == "/") {
 		// A deleted thing has nothing left to enrich with.
 		if v.extra, v.err = g.enrich(ctx, caller, p.extraFields, ev); v.err != nil {
@@ -357,8 +356,11 @@ func (s *wsSession) encode(env protocol.Envelope) ([]byte, bool) {
 	return frame, true
 }
 
-// eventHeaders are the headers of an event as a client sees them.
-func eventHeaders(h protocol.Headers) protocol.Headers {
+// clientHeaders are the headers of a signal the platform sends a client
+// (an event, a response): those Ditto writes to external clients, with
+// response-required false, since no signal sent to a client asks for an
+// answer by that header.
+func clientHeaders(h protocol.Headers) protocol.Headers {
 	out := make(protocol.Headers, len(h)+1)
 	for k, v := range h {
 		if def, ok := protocol.LookupHeader(k); ok && !def.ToExternal {
@@ -366,7 +368,7 @@ func eventHeaders(h protocol.Headers) protocol.Headers {
 		}
 		out[k] = v
 	}
-	out[protocol.HeaderResponseRequired] = "false" // events ask for no response
+	out[protocol.HeaderResponseRequired] = "false"
 	return out
 }
 
