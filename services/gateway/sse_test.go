@@ -696,14 +696,7 @@ func TestSSEEnd(t *testing.T) {
 	if staying.err != io.EOF {
 		t.Errorf("stream ended with %v, want the end of the response", staying.err)
 	}
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Serve still running 2s after its context ended")
-	}
+	waitServed(t, served, 2*time.Second, "")
 	if n := h.gw.OpenEventStreams(); n != 0 {
 		t.Errorf("%d streams open after shutdown", n)
 	}
@@ -779,14 +772,7 @@ func TestSSEStuckClient(t *testing.T) {
 		stuckClient(t, ln.Addr().String())
 		fillStuckStream(t, h)
 		stop()
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(3 * time.Second):
-			t.Fatal("Serve still running 3s after its context ended: the stuck write held it")
-		}
+		waitServed(t, served, 3*time.Second, ": the stuck write held it")
 	})
 }
 

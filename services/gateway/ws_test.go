@@ -520,14 +520,7 @@ func TestWebSocketShutdown(t *testing.T) {
 	if !websocket.IsCloseError(c.err, websocket.CloseGoingAway) {
 		t.Errorf("session ended with %v, want close 1001 (going away)", c.err)
 	}
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Serve still running 2s after its context ended")
-	}
+	waitServed(t, served, 2*time.Second, "")
 	streamstest.Eventually(t, 2*time.Second, func() error {
 		if n := h.gw.sessions.Load(); n != 0 {
 			return fmt.Errorf("%d sessions open", n)
@@ -616,4 +609,18 @@ func TestWebSocketEventHeaders(t *testing.T) {
 	event(9, both)
 	expect("ditto, malformed access headers", a, 9)
 	expect("alice, malformed access headers", b, 9)
+}
+
+// waitServed waits up to d for Serve, whose result served carries, to
+// return without error after its context ended; why explains a timeout.
+func waitServed(t *testing.T, served <-chan error, d time.Duration, why string) {
+	t.Helper()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(d):
+		t.Fatalf("Serve still running %s after its context ended%s", d, why)
+	}
 }
