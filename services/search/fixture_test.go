@@ -48,6 +48,7 @@ type fixture struct {
 	gw      *nats.Conn
 	cmd     *command.Client
 	dataDir string
+	things  *running
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -65,11 +66,15 @@ func newFixture(t *testing.T) *fixture {
 	f.startEntity(t, streams.ServicePolicies, journal.Policies, func(d entity.Deps) (runner, error) {
 		return policies.New(policies.Config{SnapshotThreshold: 5, MailboxSize: 100, MaxEntities: 1000, Limits: testLimits}, d)
 	})
-	f.startEntity(t, streams.ServiceThings, journal.Things, func(d entity.Deps) (runner, error) {
+	f.things = f.startThings(t)
+	return f
+}
+
+func (f *fixture) startThings(t *testing.T) *running {
+	return f.startEntity(t, streams.ServiceThings, journal.Things, func(d entity.Deps) (runner, error) {
 		return things.New(things.Config{SnapshotThreshold: 5, MailboxSize: 100, MaxThingsInMemory: 1000, PolicyCacheSize: 1000,
 			PolicyCacheTTL: time.Hour, DefaultTimeout: 10 * time.Second, Limits: testLimits}, d)
 	})
-	return f
 }
 
 var testLimits = limits.Config{ThingsMaxSize: 100 << 10, PoliciesMaxSize: 100 << 10, MessagesMaxSize: 4096, SearchDefaultPageSize: 25, SearchMaxPageSize: 200}
@@ -102,7 +107,7 @@ func (f *fixture) run(t *testing.T, name string, r runner) *running {
 	return s
 }
 
-func (f *fixture) startEntity(t *testing.T, svc, jname string, build func(entity.Deps) (runner, error)) {
+func (f *fixture) startEntity(t *testing.T, svc, jname string, build func(entity.Deps) (runner, error)) *running {
 	t.Helper()
 	nc := f.srv.ConnectAs(t, streams.Role(svc))
 	js, err := jetstream.New(nc)
@@ -132,7 +137,7 @@ func (f *fixture) startEntity(t *testing.T, svc, jname string, build func(entity
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.run(t, svc, r)
+	return f.run(t, svc, r)
 }
 
 // searchConfig is the search service's configuration in these tests:
@@ -145,6 +150,19 @@ func (f *fixture) searchConfig(index string) search.Config {
 
 func (f *fixture) startSearch(t *testing.T, cfg search.Config) (*search.Service, *running) {
 	t.Helper()
+	s, r := f.launchSearch(t, cfg)
+	streamstest.Eventually(t, 30*time.Second, func() error {
+		if !s.Ready() {
+			return fmt.Errorf("index not filled yet")
+		}
+		return nil
+	})
+	return s, r
+}
+
+// launchSearch starts a search service without waiting for its index.
+func (f *fixture) launchSearch(t *testing.T, cfg search.Config) (*search.Service, *running) {
+	t.Helper()
 	nc := f.srv.ConnectAs(t, streams.RoleSearch)
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -154,14 +172,7 @@ func (f *fixture) startSearch(t *testing.T, cfg search.Config) (*search.Service,
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := f.run(t, "things-search", s)
-	streamstest.Eventually(t, 30*time.Second, func() error {
-		if !s.Ready() {
-			return fmt.Errorf("index not filled yet")
-		}
-		return nil
-	})
-	return s, r
+	return s, f.run(t, "things-search", s)
 }
 
 // send sends a thing or policy command as the caller and returns the reply.

@@ -151,12 +151,6 @@ func (s *Service) Run(ctx context.Context) error {
 		stopLoop()
 		<-loopDone
 	}()
-	sub, err := s.serveQueries(ctx)
-	if err != nil {
-		return err
-	}
-	defer sub.Drain()
-
 	lost, stopFollow, err := s.follow(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -166,11 +160,33 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer stopFollow()
 	if lost {
+		// Queries are answered only from a filled index: a partly filled
+		// one would answer with some of the matches, and with other
+		// instances in the queue group an answer would depend on which
+		// instance took the request. Until then the instance is not in
+		// the group (alone, queries get 503 "unavailable").
 		s.log.Info("filling the search index from the things service", "index", s.indexID)
-		go s.fill(ctx)
-	} else {
-		s.filled.Store(true)
+		if !s.fill(ctx) {
+			return nil
+		}
 	}
+	sub, err := s.serveQueries(ctx)
+	if err != nil {
+		return err
+	}
+	defer sub.Drain()
+	// Ready once the server has the subscription: a query sent after
+	// Ready is answered.
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = s.nc.FlushWithContext(fctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	s.filled.Store(true)
 	if s.cfg.SyncEnabled {
 		go s.backgroundSync(ctx)
 	}
@@ -179,19 +195,18 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // fill reconciles the whole index at full speed, retrying until it
-// succeeds once.
-func (s *Service) fill(ctx context.Context) {
+// succeeds once; false when ctx ended first.
+func (s *Service) fill(ctx context.Context) bool {
 	started := time.Now()
 	for ctx.Err() == nil {
 		err := s.reconcile(ctx, reconcileOptions{})
 		if err == nil {
 			n, _ := s.ix.Len(ctx)
-			s.filled.Store(true)
 			s.log.Info("search index filled", "things", n, "took", time.Since(started).Round(time.Millisecond))
-			return
+			return true
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		s.log.Warn("filling the search index failed, retrying", "err", err)
 		select {
@@ -199,6 +214,7 @@ func (s *Service) fill(ctx context.Context) {
 		case <-time.After(2 * time.Second):
 		}
 	}
+	return false
 }
 
 // TriggerSync starts a background sync pass now (DevOps).
@@ -209,5 +225,5 @@ func (s *Service) TriggerSync() {
 	}
 }
 
-// Ready reports whether the index has been filled since it was created.
+// Ready reports whether the index has been filled and queries are served.
 func (s *Service) Ready() bool { return s.filled.Load() }

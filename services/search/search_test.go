@@ -2,6 +2,8 @@ package search_test
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -9,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/searchapi"
 	"github.com/dittonats/dittonats/services/search/index"
 	"github.com/dittonats/dittonats/streams"
@@ -233,6 +237,43 @@ func TestSearchFillsAndRepairs(t *testing.T) {
 	f.startSearch(t, cfg2)
 	if n := f.count(t, ditto, ""); n != 30 {
 		t.Fatalf("rebuilt index counts %d, want 30", n)
+	}
+}
+
+// A search instance answers only from a filled index: while its fill
+// cannot finish (the things service is down), a search finds nobody to
+// answer instead of getting some of the matches; once the things service is
+// back, the fill completes and every thing is found.
+func TestSearchAnswersOnlyFromAFilledIndex(t *testing.T) {
+	f := newFixture(t)
+	for i := range 12 {
+		f.put(t, fmt.Sprintf("org.acme:w-%02d", i), `{"attributes":{"k":"v"}}`)
+	}
+	f.things.stop()
+	s, _ := f.launchSearch(t, f.searchConfig("partial.db"))
+	b, _ := json.Marshal(searchapi.Request{Type: searchapi.TypeCount})
+	msg := nats.NewMsg(f.names.SearchQueries())
+	msg.Data = b
+	msg.Header.Set(streams.HeaderAuth, command.EncodeAuth(ditto))
+	if m, err := command.RequestWithin(f.gw, msg, 2*time.Second); !errors.Is(err, command.ErrUnavailable) {
+		var data []byte
+		if m != nil {
+			data = m.Data
+		}
+		t.Fatalf("search during the fill: %q %v, want unavailable", data, err)
+	}
+	if s.Ready() {
+		t.Fatal("ready without the things service")
+	}
+	f.things = f.startThings(t)
+	streamstest.Eventually(t, 30*time.Second, func() error {
+		if !s.Ready() {
+			return errorf("index not filled yet")
+		}
+		return nil
+	})
+	if n := f.count(t, ditto, ""); n != 12 {
+		t.Fatalf("filled index counts %d, want 12", n)
 	}
 }
 

@@ -39,7 +39,7 @@ func leafComparison(q Query) (*rql.Comparison, bool) {
 
 // countLeaves counts the things with a readable row satisfying c: the
 // distinct things of an index range, without touching the things table.
-func (ix *Index) countLeaves(ctx context.Context, b *builder, c *rql.Comparison) (int64, error) {
+func (ix *view) countLeaves(ctx context.Context, b *builder, c *rql.Comparison) (int64, error) {
 	f := fieldOf(c.Property)
 	multi := true
 	if !f.wildcard && c.Op != rql.Exists {
@@ -88,7 +88,7 @@ func (b *builder) leafCond(c *rql.Comparison) (cond string, args []any, never bo
 
 // leavesAtLeast reports whether at least k readable rows satisfy c,
 // reading no more than k of them.
-func (ix *Index) leavesAtLeast(ctx context.Context, b *builder, c *rql.Comparison, k int) (bool, error) {
+func (ix *view) leavesAtLeast(ctx context.Context, b *builder, c *rql.Comparison, k int) (bool, error) {
 	cond, args, never, err := b.leafCond(c)
 	if err != nil || never {
 		return false, err
@@ -104,7 +104,7 @@ func (ix *Index) leavesAtLeast(ctx context.Context, b *builder, c *rql.Compariso
 
 // coveredNamespaces returns the namespaces a query is restricted to, or
 // none when they cover every thing the caller sees (see namespacesCover).
-func (ix *Index) coveredNamespaces(ctx context.Context, vis string, namespaces []string) ([]string, error) {
+func (ix *view) coveredNamespaces(ctx context.Context, vis string, namespaces []string) ([]string, error) {
 	if len(namespaces) == 0 {
 		return nil, nil
 	}
@@ -120,7 +120,7 @@ func (ix *Index) coveredNamespaces(ctx context.Context, vis string, namespaces [
 // fast paths, which do not look at things' namespaces, apply. It probes the
 // (namespace, vis) index in the ranges between the namespaces; the answer
 // holds until the next write.
-func (ix *Index) namespacesCover(ctx context.Context, vis string, namespaces []string) (bool, error) {
+func (ix *view) namespacesCover(ctx context.Context, vis string, namespaces []string) (bool, error) {
 	ns := slices.Compact(slices.Sorted(slices.Values(namespaces)))
 	key := "ns\x00" + strings.Join(ns, "\x00") + "\x00" + vis
 	gen := ix.writes.Load()
@@ -175,7 +175,7 @@ const sortable = " AND value <> x'' AND value NOT IN (x'02', x'03', x'04')"
 // small batches, instead of computing every matching thing's sort value.
 // Things without a value sort first ascending, last descending; they are
 // looked for only when some visible thing can lack the value.
-func (ix *Index) sortedByLeaf(ctx context.Context, q Query, keys []rql.SortKey, f field) ([]Hit, error) {
+func (ix *view) sortedByLeaf(ctx context.Context, q Query, keys []rql.SortKey, f field) ([]Hit, error) {
 	want := q.Offset + q.Limit + 1
 	desc := keys[0].Descending
 	var after jsonv.Value
@@ -237,7 +237,7 @@ func cut(hits []Hit, offset, want int) []Hit {
 
 // missing returns up to n things matching q with no sortable readable
 // value at f, in thingId order after afterID.
-func (ix *Index) missing(ctx context.Context, q Query, f field, afterID string, n int) ([]Hit, error) {
+func (ix *view) missing(ctx context.Context, q Query, f field, afterID string, n int) ([]Hit, error) {
 	b, err := ix.builder(ctx, q)
 	if err != nil {
 		return nil, err
@@ -285,7 +285,7 @@ func (ix *Index) missing(ctx context.Context, q Query, f field, afterID string, 
 // sortable readable row at f, so that none can be missing its value: no
 // arrays or values across arrays at f, and as many such rows as visible
 // things. Two index range counts instead of a check of every thing.
-func (ix *Index) noneMissing(ctx context.Context, b *builder, f field) (bool, error) {
+func (ix *view) noneMissing(ctx context.Context, b *builder, f field) (bool, error) {
 	// The answer holds until the next write; a read of the generation
 	// before the counts keeps a write in between from being missed.
 	key := f.path + "\x00" + b.vis
@@ -305,7 +305,7 @@ type completeResult struct {
 	none bool
 }
 
-func (ix *Index) countNoneMissing(ctx context.Context, b *builder, f field) (bool, error) {
+func (ix *view) countNoneMissing(ctx context.Context, b *builder, f field) (bool, error) {
 	multi, err := ix.multiValued(ctx, b.vis, f.path)
 	if err != nil || multi {
 		return false, err
@@ -324,7 +324,7 @@ func (ix *Index) countNoneMissing(ctx context.Context, b *builder, f field) (boo
 // the visibility sets vis read: an array at the path or above it (objects
 // in arrays make rows across them). Each level is one primary key probe
 // per set for the array marker.
-func (ix *Index) multiValued(ctx context.Context, vis, path string) (bool, error) {
+func (ix *view) multiValued(ctx context.Context, vis, path string) (bool, error) {
 	var sb strings.Builder
 	var args []any
 	sb.WriteString("SELECT EXISTS (SELECT 1 FROM leaves WHERE path IN (")
@@ -356,7 +356,7 @@ func (ix *Index) multiValued(ctx context.Context, vis, path string) (bool, error
 // cursor on and returns up to n things matching q, each at its first row
 // (its least value ascending, its greatest descending: MongoDB's order of
 // arrays); equal values are ordered by thingId.
-func (ix *Index) valueOrder(ctx context.Context, q Query, f field, desc bool, after *jsonv.Value, afterID string, n int) ([]Hit, error) {
+func (ix *view) valueOrder(ctx context.Context, q Query, f field, desc bool, after *jsonv.Value, afterID string, n int) ([]Hit, error) {
 	b, err := ix.builder(ctx, q)
 	if err != nil {
 		return nil, err
@@ -464,7 +464,7 @@ const maxMergedSets = 32
 // visibility sets, in value order (desc: reversed), ties in row order: one
 // primary key walk per set, read in batches from the cursor's value on and
 // merged here.
-func mergeRows(ctx context.Context, ix *Index, path string, visIDs []string, desc bool, after *jsonv.Value) func() (int64, any, bool, error) {
+func mergeRows(ctx context.Context, ix *view, path string, visIDs []string, desc bool, after *jsonv.Value) func() (int64, any, bool, error) {
 	type stream struct {
 		vis       string
 		buf       []leafRow
@@ -615,7 +615,7 @@ func compareFloat(a, b float64) int {
 
 // extremes returns the least (desc: greatest) sortable readable value at f
 // of each of the things.
-func (ix *Index) extremes(ctx context.Context, vis string, f field, desc bool, ids []int64) (map[int64]any, error) {
+func (ix *view) extremes(ctx context.Context, vis string, f field, desc bool, ids []int64) (map[int64]any, error) {
 	agg := "min"
 	if desc {
 		agg = "max"
@@ -657,7 +657,7 @@ func (ix *Index) extremes(ctx context.Context, vis string, f field, desc bool, i
 
 // matching returns those of the things (by row id) that match q and that
 // the caller sees, by row id.
-func (ix *Index) matching(ctx context.Context, q Query, ids []int64) (map[int64]Hit, error) {
+func (ix *view) matching(ctx context.Context, q Query, ids []int64) (map[int64]Hit, error) {
 	out := make(map[int64]Hit, len(ids))
 	for chunk := range slices.Chunk(ids, 256) {
 		b, err := ix.builder(ctx, q)

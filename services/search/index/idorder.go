@@ -36,7 +36,7 @@ const idWalkBatch = 128
 // costs a page, not every match. It reports false when the walk passed
 // idWalkBudget things without filling the page; the caller then runs the
 // general statement.
-func (ix *Index) byThingID(ctx context.Context, q Query, desc bool) ([]Hit, bool, error) {
+func (ix *view) byThingID(ctx context.Context, q Query, desc bool) ([]Hit, bool, error) {
 	b, err := ix.builder(ctx, q)
 	if err != nil {
 		return nil, false, err

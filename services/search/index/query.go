@@ -63,6 +63,15 @@ func EffectiveSort(sort []rql.SortKey) []rql.SortKey {
 // Count returns how many visible things match q (ignoring sort, cursor and
 // limit).
 func (ix *Index) Count(ctx context.Context, q Query) (int64, error) {
+	v, err := ix.view(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer v.close()
+	return v.count(ctx, q)
+}
+
+func (ix *view) count(ctx context.Context, q Query) (int64, error) {
 	b, err := ix.builder(ctx, q)
 	if err != nil {
 		return 0, err
@@ -88,6 +97,15 @@ func (ix *Index) Count(ctx context.Context, q Query) (int64, error) {
 
 // Query returns a page of the visible things matching q, in sort order.
 func (ix *Index) Query(ctx context.Context, q Query) ([]Hit, error) {
+	v, err := ix.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	return v.page(ctx, q)
+}
+
+func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 	b, err := ix.builder(ctx, q)
 	if err != nil {
 		return nil, err
@@ -220,7 +238,6 @@ func toColumn(v jsonv.Value) any {
 
 // builder accumulates one statement.
 type builder struct {
-	ix   *Index
 	sb   strings.Builder
 	args []any
 	// vis is the caller's readable set ids as an SQL list.
@@ -232,7 +249,7 @@ type builder struct {
 	correlated bool
 }
 
-func (ix *Index) builder(ctx context.Context, q Query) (*builder, error) {
+func (ix *view) builder(ctx context.Context, q Query) (*builder, error) {
 	vis, err := ix.readable(ctx, q.Subjects)
 	if err != nil {
 		return nil, err
@@ -241,7 +258,7 @@ func (ix *Index) builder(ctx context.Context, q Query) (*builder, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	return &builder{ix: ix, vis: vis, now: now, maxOvh: int(ix.maxOvh.Load())}, nil
+	return &builder{vis: vis, now: now, maxOvh: int(ix.maxOvh.Load())}, nil
 }
 
 func (b *builder) arg(v any) {
@@ -674,7 +691,7 @@ type callerSets struct {
 // readable returns the ids of the visibility sets the subjects may read:
 // thing-level sets that name one of them, and leaf sets whose grants
 // enforcer.LeafReadable accepts for them.
-func (ix *Index) readable(ctx context.Context, subjects []string) (string, error) {
+func (ix *view) readable(ctx context.Context, subjects []string) (string, error) {
 	subjects = slices.Compact(slices.Sorted(slices.Values(subjects)))
 	key := strings.Join(subjects, "\x00")
 	gen := ix.setsGen.Load()

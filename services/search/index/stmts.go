@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -69,3 +70,51 @@ type rowScanner interface{ Scan(dest ...any) error }
 type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
+
+// view is one Count's or Query's reading of the index. Its statements run
+// in one read transaction, so they all see the state of one commit: a page
+// is computed from candidates read by one statement and checked by the next
+// (the sorted and thingId-ordered walks), and a writer committing between
+// the two would otherwise make a candidate vanish or change under the check.
+// In WAL mode the read transaction does not hold up the writer.
+type view struct {
+	*Index
+	tx *sql.Tx
+}
+
+func (ix *Index) view(ctx context.Context) (*view, error) {
+	tx, err := ix.read.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	return &view{Index: ix, tx: tx}, nil
+}
+
+// close ends the read transaction; it changed nothing, so rolling back is
+// the cheap way out.
+func (v *view) close() { _ = v.tx.Rollback() }
+
+// query runs a read of the view through the statement cache.
+func (v *view) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
+	s, err := v.stmt(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return v.tx.QueryContext(ctx, text, args...)
+	}
+	// The statement prepared on this connection before is reused.
+	return v.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+}
+
+// queryRow is query for one row; errors come from Scan.
+func (v *view) queryRow(ctx context.Context, text string, args ...any) rowScanner {
+	s, err := v.stmt(ctx, text)
+	if err != nil {
+		return errRow{err}
+	}
+	if s == nil {
+		return v.tx.QueryRowContext(ctx, text, args...)
+	}
+	return v.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+}
