@@ -126,6 +126,43 @@ func (n Names) LiveMessages(ns string) string {
 // LiveMessagesAll matches every live message.
 func (n Names) LiveMessagesAll() string { return n.prefix + ".things.live.messages.>" }
 
+// LiveCommands is LiveMessages for live commands (Ditto's live channel:
+// a thing command a device answers instead of the twin).
+func (n Names) LiveCommands(ns string) string {
+	return n.prefix + ".things.live.commands." + NamespaceToken(ns)
+}
+
+// LiveEvents is LiveMessages for live events (events a device emits
+// itself; nobody answers them).
+func (n Names) LiveEvents(ns string) string {
+	return n.prefix + ".things.live.events." + NamespaceToken(ns)
+}
+
+// LiveAll matches every live signal: messages, commands and events.
+func (n Names) LiveAll() string { return n.prefix + ".things.live.>" }
+
+// Acks is the subject acknowledgements for one request are sent to: the
+// gateway process that aggregates them subscribes to AcksOf(gw), gw being
+// a subject token unique to the process, and names the request with id
+// (Ditto's ditto-ackgregator-address header carries the subject through the
+// command, its event or live signal, to the subscriber that acknowledges).
+func (n Names) Acks(gw, id string) string { return n.prefix + ".acks." + gw + "." + id }
+
+// AcksOf matches every acknowledgement addressed to the gateway process gw.
+func (n Names) AcksOf(gw string) string { return n.prefix + ".acks." + gw + ".*" }
+
+// AcksAll matches every acknowledgement.
+func (n Names) AcksAll() string { return n.prefix + ".acks.>" }
+
+// AckLabel is the subject of a declared acknowledgement label: every
+// WebSocket session that declared the label answers requests on it, so a
+// session declaring a label another one holds finds out (Ditto allows one
+// declaration of a label in the cluster).
+func (n Names) AckLabel(label string) string { return n.prefix + ".acklabels." + label }
+
+// AckLabelsAll matches every declared acknowledgement label.
+func (n Names) AckLabelsAll() string { return n.prefix + ".acklabels.*" }
+
 // PolicyEvents is the subject policy events of namespace ns are published on.
 func (n Names) PolicyEvents(ns string) string {
 	return n.prefix + ".policies.events." + NamespaceToken(ns)

@@ -84,23 +84,26 @@ func (n Names) Permissions(r Role) Permissions {
 			n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServiceThings, KindInternal))
 		// Policy events invalidate the policies they enforce with.
 		p.Subscribe = append(p.Subscribe, n.EventsAll(ServicePolicies))
-		// Live messages, once enforced, go to the devices' sessions; only
+		// Live signals, once enforced, go to the devices' sessions; only
 		// this role publishes them, so a receiver may trust their
 		// ditto-read-subjects header.
-		p.Publish = append(p.Publish, n.LiveMessagesAll())
+		p.Publish = append(p.Publish, n.LiveAll())
 		return p
 	case RolePolicies:
 		return n.entityService(ServicePolicies)
 	case RoleGateway:
 		return Permissions{
+			// Acknowledgements go from the gateway whose session issued
+			// them to the gateway that aggregates them; declared labels are
+			// checked among the gateways.
 			Publish: []string{n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServicePolicies, KindCommands),
-				n.SearchQueries()},
+				n.SearchQueries(), n.AcksAll(), n.AckLabelsAll()},
 			// Live messages reach the sessions that may receive them; the
 			// sessions answer the sender through allow_responses (the
 			// messages carry the sender's reply subject), so a gateway can
 			// answer only what was delivered to it.
 			Subscribe: []string{InboxPrefix(r) + ".>",
-				n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies), n.LiveMessagesAll(),
+				n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies), n.LiveAll(), n.AcksAll(), n.AckLabelsAll(),
 				n.DevOps(ServiceGateway), n.DevOpsInstance(ServiceGateway, "*")},
 			AllowResponses: true,
 		}
