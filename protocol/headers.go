@@ -442,16 +442,27 @@ func validateHeader(def HeaderDefinition, v string) error {
 		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
 			return ErrHeaderInvalid(def.Name, v, "long")
 		}
-	case checkStringArray, checkAckLabels:
+	case checkStringArray:
 		if !isJSON(v, '[') {
-			typ := "JSON array"
-			if def.check == checkAckLabels {
-				typ = "JSON array of acknowledgement labels"
-			}
-			return ErrHeaderInvalid(def.Name, v, typ)
+			return ErrHeaderInvalid(def.Name, v, "JSON array")
 		}
 		if !onlyStrings(v) {
 			return ErrHeaderInvalidMessage(fmt.Sprintf("JSON array for <%s> contained non-string values!", def.Name))
+		}
+	case checkAckLabels:
+		// Ditto's RequestedAcksValueValidator.
+		var labels []any
+		if !isJSON(v, '[') || json.Unmarshal([]byte(v), &labels) != nil {
+			return ErrHeaderInvalid(def.Name, v, "JSON array")
+		}
+		for _, l := range labels {
+			s, ok := l.(string)
+			if !ok {
+				return ErrHeaderInvalidMessage(fmt.Sprintf("JSON array for <%s> contained invalid acknowledgement labels.", def.Name))
+			}
+			if !ValidAckLabel(s) {
+				return ErrHeaderInvalid(def.Name, v, "JSON array of acknowledgement labels")
+			}
 		}
 	case checkArray:
 		if !isJSON(v, '[') {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -186,12 +187,17 @@ func TestHeadersValidate(t *testing.T) {
 		{"array", Headers{"declared-acks": "a"}, CodeHeaderInvalid,
 			"The value 'a' of the header 'declared-acks' is not a valid JSON array."},
 		{"array of non-strings", Headers{"requested-acks": "[1]"}, CodeHeaderInvalid,
-			"JSON array for <requested-acks> contained non-string values!"},
+			"JSON array for <requested-acks> contained invalid acknowledgement labels."},
+		{"string array of non-strings", Headers{"ditto-read-subjects": "[1]"}, CodeHeaderInvalid,
+			"JSON array for <ditto-read-subjects> contained non-string values!"},
+		{"invalid ack label", Headers{"requested-acks": `["twin-persisted","ab"]`}, CodeHeaderInvalid,
+			`The value '["twin-persisted","ab"]' of the header 'requested-acks' is not a valid JSON array of acknowledgement labels.`},
+		{"ack label with placeholder", Headers{"requested-acks": `["{{connection:id}}:my-ack","a:b_c-d"]`}, "", ""},
 		{"array with blanks and escapes", Headers{"declared-acks": ` [ "a\"]" , "b" ] `, "ditto-read-subjects": "[]"}, "", ""},
 		{"array with object after escaped quote", Headers{"declared-acks": `["a\"", {"b":1}]`}, CodeHeaderInvalid,
 			"JSON array for <declared-acks> contained non-string values!"},
 		{"ack labels", Headers{"requested-acks": "{}"}, CodeHeaderInvalid,
-			"The value '{}' of the header 'requested-acks' is not a valid JSON array of acknowledgement labels."},
+			"The value '{}' of the header 'requested-acks' is not a valid JSON array."},
 		{"object", Headers{"merge-thing-patch-conditions": "[]"}, CodeHeaderInvalid,
 			"The value '[]' of the header 'merge-thing-patch-conditions' is not a valid JSON object."},
 		{"timeout", Headers{"timeout": "soon"}, CodeTimeoutInvalid, `For input string: "soon"`},
@@ -385,4 +391,17 @@ func FuzzParseTimeout(f *testing.F) {
 			t.Fatalf("Validate of accepted timeout %q: %v", s, err)
 		}
 	})
+}
+
+func TestValidAckLabel(t *testing.T) {
+	for label, want := range map[string]bool{
+		"twin-persisted": true, "abc": true, "ab": false, "a:b": true, "my_ack-1:x": true,
+		"with space": false, "dot.ted": false, "": false, strings.Repeat("a", 165): true, strings.Repeat("a", 166): false,
+		"{{connection:id}}:ack": true, "{{ connection:id }}:ack": true, "{{connection}}:ack": false,
+		"{{connection:id}}ack": false, "{{Conn:id}}:ack": false, "{{connection:id}}:ab": false,
+	} {
+		if got := ValidAckLabel(label); got != want {
+			t.Errorf("ValidAckLabel(%q) = %v, want %v", label, got, want)
+		}
+	}
 }

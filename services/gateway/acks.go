@@ -14,19 +14,17 @@ import (
 )
 
 // Acknowledgements as Ditto's AcknowledgementAggregatorActor collects them
-// for a twin command, for the built-in labels the gateway can answer:
-// twin-persisted (the command's own success) and search-persisted (the
-// search index holds the change). A thing-modifying request whose
-// requested-acks holds search-persisted is answered only once the search
-// service confirmed the revision the change produced, or the timeout
-// passed; requests without it are answered as before. Other labels (custom
-// ones, which only WebSocket and connection subscribers could issue) are
-// not awaited and do not appear in the answer.
+// for a twin command: twin-persisted (the command's own success),
+// search-persisted (the search index holds the change) and custom labels
+// (issued by the WebSocket subscribers that declared them, see
+// ackagg.go). A thing-modifying request that asks for more than
+// twin-persisted is answered once all of them are in, or the timeout
+// passed, with Ditto's aggregated acknowledgements.
 
 // Built-in acknowledgement labels (Ditto's DittoAcknowledgementLabel).
 const (
-	ackTwinPersisted   = "twin-persisted"
-	ackSearchPersisted = "search-persisted"
+	ackTwinPersisted   = protocol.AckTwinPersisted
+	ackSearchPersisted = protocol.AckSearchPersisted
 )
 
 // ack is one acknowledgement as Ditto renders it inside aggregated
@@ -60,29 +58,8 @@ func requestedAcks(h protocol.Headers) []string {
 	return out
 }
 
-// searchAcks returns the acknowledgement labels the gateway collects for
-// the command c of ar, or nil when search-persisted is not among them or
-// does not apply (reads, policies, the live channel).
-func searchAcks(ar *apiRequest, c command.Request) []string {
-	if c.Group != protocol.GroupThings || methodOf(ar.r.Method) == methodGet ||
-		channel(ar.headers) != protocol.ChannelTwin {
-		return nil
-	}
-	labels := requestedAcks(ar.headers)
-	if !contains(labels, ackSearchPersisted) {
-		return nil
-	}
-	var out []string
-	for _, l := range labels {
-		if l == ackTwinPersisted || l == ackSearchPersisted {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // answerWithAcks answers the successful or failed reply of c once the
-// acknowledgements labels are in, as Ditto's gateway does:
+// acknowledgements of p are in, as Ditto's gateway does:
 //
 //   - a failed command is answered with its error, as without acks;
 //   - otherwise the acks are combined (Ditto's Acknowledgements): one ack
@@ -91,28 +68,19 @@ func searchAcks(ar *apiRequest, c command.Request) []string {
 //     every ack by label;
 //   - with response-required=false a success is 202 without body and a
 //     failure keeps only the statuses of the acks.
-//
-// started is when the command was sent: the search index is awaited for
-// what is left of timeout.
 func (g *Gateway) answerWithAcks(ar *apiRequest, c command.Request, reply protocol.Envelope, location string,
-	labels []string, timeout time.Duration, started time.Time) {
+	p *ackPlan, timeout time.Duration, started time.Time) {
 	if perr, ok := reply.AsError(); ok {
 		writeError(ar.w, reply.Headers, perr)
 		return
 	}
-	rev, _ := strconv.ParseInt(reply.Headers[protocol.HeaderEntityRevision], 10, 64)
-	deleted := methodOf(ar.r.Method) == methodDelete && c.Envelope.Path == "/"
-	searched, err := g.awaitIndexed(ar, c.EntityID, rev, deleted, timeout-time.Since(started), timeout)
+	acks, err := g.collect(ackContext{
+		ctx: ar.r.Context(), auth: ar.caller.auth, correlationID: ar.headers[protocol.HeaderCorrelationID],
+		thingID: c.EntityID, location: location, timeout: timeout, started: started,
+		deleted: methodOf(ar.r.Method) == methodDelete && c.Envelope.Path == "/",
+	}, p, reply)
 	if err != nil {
 		return // the client went away
-	}
-	acks := make([]ack, 0, len(labels))
-	for _, l := range labels {
-		if l == ackTwinPersisted {
-			acks = append(acks, twinPersisted(reply, location))
-		} else {
-			acks = append(acks, searched)
-		}
 	}
 	status := combinedStatus(acks)
 	if ar.headers[protocol.HeaderResponseRequired] == "false" {
@@ -134,25 +102,25 @@ func (g *Gateway) answerWithAcks(ar *apiRequest, c command.Request, reply protoc
 	writeJSON(ar.w, ar.headers, status, body)
 }
 
-// awaitIndexed asks the search service to wait until its index holds
-// thingID at revision rev (or no longer holds it, when deleted), for up to
+// awaitIndexed asks the search service to wait until its index holds the
+// thing at revision rev (or no longer holds it, when deleted), for up to
 // left, and returns the search-persisted ack: 204 when it does, Ditto's
 // acknowledgement timeout (408, naming the request's whole timeout) when
 // left passes first, 503 when no search service answers, and the search
-// service's status and body otherwise. Only the client going away is an
-// error.
-func (g *Gateway) awaitIndexed(ar *apiRequest, thingID string, rev int64, deleted bool, left, timeout time.Duration) (ack, error) {
-	headers := protocol.Headers{protocol.HeaderCorrelationID: ar.headers[protocol.HeaderCorrelationID]}
+// service's status and body otherwise. Only the request's context ending
+// is an error.
+func (g *Gateway) awaitIndexed(ac ackContext, rev int64, left time.Duration) (ack, error) {
+	headers := protocol.Headers{protocol.HeaderCorrelationID: ac.correlationID}
 	timedOut := ack{label: ackSearchPersisted, status: http.StatusRequestTimeout,
-		payload: errorJSON(protocol.ErrAckRequestTimeout(timeout)), headers: headers}
+		payload: errorJSON(protocol.ErrAckRequestTimeout(ac.timeout)), headers: headers}
 	if left <= 0 {
 		return timedOut, nil
 	}
 	req := searchapi.Request{
-		Type: searchapi.TypeAwait, ThingID: thingID, Revision: rev, Deleted: deleted,
+		Type: searchapi.TypeAwait, ThingID: ac.thingID, Revision: rev, Deleted: ac.deleted,
 		TimeoutMillis: max(left.Milliseconds(), 1),
 	}
-	reply, err := g.searchRequest(ar.r.Context(), ar.caller.auth, req, left+searchGrace)
+	reply, err := g.searchRequest(ac.ctx, ac.auth, req, left+searchGrace)
 	switch {
 	case errors.Is(err, context.Canceled):
 		return ack{}, err
@@ -161,14 +129,14 @@ func (g *Gateway) awaitIndexed(ar *apiRequest, thingID string, rev int64, delete
 	case err != nil:
 		perr := protocol.AsError(err)
 		if perr == nil {
-			g.log.Warn("await search index", "thing_id", thingID, "correlation_id", headers[protocol.HeaderCorrelationID], "err", err)
+			g.log.Warn("await search index", "thing_id", ac.thingID, "correlation_id", ac.correlationID, "err", err)
 			perr = protocol.ErrGatewayServiceUnavailable()
 		}
 		return ack{label: ackSearchPersisted, status: perr.Status, payload: errorJSON(perr), headers: headers}, nil
 	}
 	status, err := searchStatus(reply)
 	if err != nil {
-		g.log.Warn("await search index", "thing_id", thingID, "correlation_id", headers[protocol.HeaderCorrelationID], "err", err)
+		g.log.Warn("await search index", "thing_id", ac.thingID, "correlation_id", ac.correlationID, "err", err)
 		perr := protocol.ErrGatewayInternal()
 		return ack{label: ackSearchPersisted, status: perr.Status, payload: errorJSON(perr), headers: headers}, nil
 	}

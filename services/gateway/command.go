@@ -209,6 +209,13 @@ func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 	}
 	c.Timeout = t.timeout
 	started := time.Now()
+	plan, err := g.planAcks(&c, ar.headers)
+	if err != nil {
+		g.log.Warn("acknowledgement address", "entity_id", c.EntityID, "err", err)
+		writeError(ar.w, ar.headers, protocol.ErrGatewayServiceUnavailable())
+		return
+	}
+	defer plan.done()
 	if t.fireAndForget {
 		if err := g.publish(c); err != nil {
 			if errors.Is(err, nats.ErrMaxPayload) {
@@ -230,9 +237,14 @@ func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 		g.fail(ar, err)
 		return
 	}
-	if labels := searchAcks(ar, c); labels != nil {
-		g.answerWithAcks(ar, c, reply, location, labels, t.timeout, started)
+	if plan != nil {
+		g.answerWithAcks(ar, c, reply, location, plan, t.timeout, started)
 		return
+	}
+	if c.Group == protocol.GroupThings && channel(ar.headers) == protocol.ChannelLive {
+		// A live command: the device answered (livecmd.go); no device in
+		// time is command.timeout, from g.request.
+		reply = liveReply(ar, reply)
 	}
 	if ar.headers[protocol.HeaderResponseRequired] == "false" {
 		// Acknowledgements were requested without a response: Ditto

@@ -244,7 +244,8 @@ type Gateway struct {
 	instance        string
 
 	hub      *eventHub    // fans events out to WebSocket sessions
-	msgHub   *eventHub    // fans live messages out to WebSocket sessions
+	msgHub   *eventHub    // fans live messages, commands and events out to WebSocket sessions
+	ackHub   *ackHub      // routes acknowledgements to the requests awaiting them
 	sessions atomic.Int64 // open WebSocket sessions
 	// running tracks the goroutines of open WebSocket sessions, which
 	// Serve waits for: the HTTP server forgets upgraded connections.
@@ -297,7 +298,8 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.mediaTypes[mt] = true
 	}
 	g.hub = newEventHub(deps.NC, deps.Names, log)
-	g.msgHub = newMessageHub(deps.NC, deps.Names, log)
+	g.msgHub = newLiveHub(deps.NC, deps.Names, log)
+	g.ackHub = newAckHub(deps.NC, deps.Names)
 	g.closing = make(chan struct{})
 	g.wsSessions = map[*wsSession]struct{}{}
 	return g, nil

@@ -66,11 +66,17 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, segs []
 		writeError(w, nil, errNotUpgrade())
 		return
 	}
+	declared, perr := declaredAcks(r)
+	if perr != nil {
+		writeError(w, nil, perr)
+		return
+	}
 	conn, err := wsUpgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
 	s := g.newSession(conn, caller)
+	s.declared = declared
 	s.run(r.Context())
 }
 
@@ -114,6 +120,12 @@ type wsSession struct {
 	answers map[string]pendingAnswer
 	// searches are the session's search subscriptions (wssearch.go).
 	searches wsSearches
+	// declared are the acknowledgement labels the session issues, held
+	// by labelSubs; ackees the events whose acknowledgements its client
+	// is to send, by correlation-id, guarded by mu (wsacks.go).
+	declared  []string
+	labelSubs []*nats.Subscription
+	ackees    map[string]pendingAcks
 }
 
 // wsFrame is a frame queued for the writer.
@@ -153,7 +165,10 @@ func (s *wsSession) run(ctx context.Context) {
 	if !s.g.track(s) {
 		s.goAway() // the gateway is shutting down
 	}
-	s.readLoop(ctx)
+	defer s.releaseLabels()
+	if s.startAcks() {
+		s.readLoop(ctx)
+	}
 	s.close()
 	s.searches.stop() // wssearch.go: cancels the subscriptions, waits for them
 	s.g.untrack(s)
@@ -255,8 +270,16 @@ func (s *wsSession) handle(ctx context.Context, data []byte) {
 			env.Headers[protocol.HeaderTimeout] = formatTimeout(defaultMessageTimeout)
 		}
 		s.command(ctx, topic, env)
+	case topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelLive && topic.Criterion == protocol.CriterionCommands:
+		s.liveCommand(ctx, topic, env) // livecmd.go: a live command, or a device's answer to one
+	case topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelLive && topic.Criterion == protocol.CriterionEvents:
+		s.liveEvent(ctx, topic, env) // livecmd.go
+	case topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelLive && topic.Criterion == protocol.CriterionErrors:
+		s.answerMessage(env) // wslive.go: a device's error answer to a live command or message
 	case topic.Group == protocol.GroupThings && topic.Criterion == protocol.CriterionSearch:
 		s.searchCommand(ctx, topic, env) // wssearch.go
+	case topic.Group == protocol.GroupThings && topic.Criterion == protocol.CriterionAcks && topic.Action != "":
+		s.issueAck(topic, env) // wsacks.go: an acknowledgement of a signal the session got
 	default:
 		s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, errUnsupportedSignal(topic)))
 	}
@@ -338,6 +361,13 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 	}
 	env.Headers[protocol.HeaderOrigin] = s.id
 	req := command.Request{Group: topic.Group, EntityID: topic.EntityID(), Auth: s.caller.auth, Envelope: env, Timeout: t.timeout}
+	started := time.Now()
+	plan, err := s.g.planAcks(&req, env.Headers)
+	if err != nil {
+		s.log.Warn("acknowledgement address", "entity_id", req.EntityID, "err", err)
+		s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, protocol.ErrGatewayServiceUnavailable()))
+		return
+	}
 	if t.fireAndForget {
 		if err := s.g.publish(req); err != nil {
 			s.log.Debug("publish command", "entity_id", req.EntityID, "err", err)
@@ -347,6 +377,7 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 	select {
 	case s.inflight <- struct{}{}:
 	default:
+		plan.done()
 		s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, protocol.ErrTooManyRequests()))
 		return
 	}
@@ -357,6 +388,7 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 				<-s.inflight
 			}
 		}()
+		defer plan.done()
 		reply, err := s.g.request(ctx, req)
 		if err != nil {
 			if errors.Is(err, nats.ErrMaxPayload) {
@@ -378,6 +410,24 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 		}
 		if !responseRequired {
 			return // Ditto answers neither the response nor an error
+		}
+		if _, failed := reply.AsError(); plan != nil && !failed {
+			acks, err := s.g.collect(ackContext{
+				ctx: ctx, auth: s.caller.auth, correlationID: env.Headers[protocol.HeaderCorrelationID],
+				thingID: req.EntityID, timeout: t.timeout, started: started,
+				deleted: topic.Action == protocol.ActionDelete && env.Path == "/",
+			}, plan, reply)
+			if err != nil {
+				return // the session ended
+			}
+			for i := range acks {
+				if acks[i].label == ackTwinPersisted {
+					acks[i].headers = replyHeaders(acks[i].headers, env.Headers)
+					delete(acks[i].headers, protocol.HeaderResponseRequired)
+				}
+			}
+			answered = s.answer(aggregatedAcks(req.EntityID, env.Headers[protocol.HeaderCorrelationID], acks))
+			return
 		}
 		reply.Headers = replyHeaders(reply.Headers, env.Headers)
 		answered = s.answer(reply)

@@ -29,16 +29,27 @@ import (
 // extraFields, applies its filter and queues it, on its own goroutine, so
 // that a slow session or a slow enrichment holds up nobody else.
 
-// hubEvent is one event (or live message) as the hub hands it to
+// hubEvent is one event (or live signal) as the hub hands it to
 // sessions.
 type hubEvent struct {
 	env    protocol.Envelope
 	topic  protocol.Topic
 	access *protocol.EventAccess
-	// message marks a live message; reply is where its answer goes (the
-	// sender's NATS reply subject), "" when none is wanted.
+	// stream is the kind of signal: streamEvents (twin events),
+	// streamMessages, streamLiveCommands or streamLiveEvents.
+	stream streamingType
+	// message marks a live message; reply is where the answer to a live
+	// message or command goes (the sender's NATS reply subject), "" when
+	// none is wanted.
 	message bool
 	reply   string
+	// answerWithoutValue marks a live command whose sender may not read
+	// all of what it addresses: the value of the answer is dropped (see
+	// livecmd.go).
+	answerWithoutValue bool
+	// acks is what the event asks of the subscribers that declared
+	// acknowledgement labels (wsacks.go); nil for nothing.
+	acks *ackRequest
 
 	// whole is what every receiver that may read all of the event and
 	// asks for no enrichment gets, made once for all of them: fifty
@@ -66,11 +77,17 @@ func (ev *hubEvent) wholeView() *wholeEvent {
 }
 
 // clientEnvelope is the event as a client gets it, with value (the event's
-// own or what of it the client may read).
+// own or what of it the client may read). A live command that waits for
+// an answer says so with response-required, as Ditto's does: the device
+// is to answer it.
 func (ev *hubEvent) clientEnvelope(value json.RawMessage) protocol.Envelope {
+	headers := clientHeaders(ev.env.Headers)
+	if ev.stream == streamLiveCommands && ev.reply != "" {
+		headers[protocol.HeaderResponseRequired] = "true"
+	}
 	return protocol.Envelope{
 		Topic:     ev.env.Topic,
-		Headers:   clientHeaders(ev.env.Headers),
+		Headers:   headers,
 		Path:      ev.env.Path,
 		Value:     value,
 		Revision:  ev.env.Revision,
@@ -100,7 +117,7 @@ type eventSink interface {
 type eventHub struct {
 	nc      *nats.Conn
 	subject string
-	message bool // the hub carries live messages, not events
+	live    bool // the hub carries live signals, not twin events
 	log     *slog.Logger
 
 	mu    sync.RWMutex
@@ -112,10 +129,13 @@ func newEventHub(nc *nats.Conn, names streams.Names, log *slog.Logger) *eventHub
 	return &eventHub{nc: nc, subject: names.ThingEventsAll(), log: log, sinks: map[eventSink]struct{}{}}
 }
 
-// newMessageHub returns the hub of the live messages the things service
-// passes on to the devices' sessions.
-func newMessageHub(nc *nats.Conn, names streams.Names, log *slog.Logger) *eventHub {
-	return &eventHub{nc: nc, subject: names.LiveMessagesAll(), message: true, log: log, sinks: map[eventSink]struct{}{}}
+// newLiveHub returns the hub of the live signals the things service
+// passes on to the devices' sessions: live messages, live commands and
+// live events, on one subscription. A sink gets the kinds it started (SSE
+// message streams only messages, see sse.go; a session the streams it
+// started, see take).
+func newLiveHub(nc *nats.Conn, names streams.Names, log *slog.Logger) *eventHub {
+	return &eventHub{nc: nc, subject: names.LiveAll(), live: true, log: log, sinks: map[eventSink]struct{}{}}
 }
 
 // join adds s; the first sink subscribes the gateway to the events.
@@ -162,24 +182,41 @@ func (h *eventHub) deliver(m *nats.Msg) {
 		return
 	}
 	readers, partial := env.Headers[protocol.HeaderReadSubjects], env.Headers[protocol.HeaderPartialAccessPaths]
-	if readers == "" {
-		readers = m.Header.Get(protocol.HeaderReadSubjects)
-	}
-	if h.message {
-		partial = "" // a message is read whole or not at all
+	stream := streamEvents
+	if h.live {
+		// Live signals carry who may read them in NATS headers, which
+		// only the things service sets; the envelope is the sender's.
+		readers, partial = m.Header.Get(protocol.HeaderReadSubjects), m.Header.Get(protocol.HeaderPartialAccessPaths)
+		if stream = liveStream(topic); stream == 0 {
+			h.log.Warn("live signal of unknown kind", "topic", env.Topic)
+			return
+		}
+		if stream != streamLiveEvents {
+			partial = "" // a message or command is read whole or not at all
+		}
 	}
 	access, err := protocol.ParseEventAccess(readers, partial)
 	if err != nil {
 		h.log.Warn("event with bad access headers", "topic", env.Topic, "err", err)
 		return
 	}
-	ev := &hubEvent{env: env, topic: topic, access: access, message: h.message, reply: m.Reply}
+	ev := &hubEvent{env: env, topic: topic, access: access, stream: stream, message: stream == streamMessages,
+		acks: eventAckRequest(env.Headers)}
+	if stream == streamMessages || stream == streamLiveCommands {
+		ev.reply = m.Reply
+		ev.answerWithoutValue = m.Header.Get(headerAnswerValue) == answerWithoutValue
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	origin := env.Headers[protocol.HeaderOrigin]
 	for s := range h.sinks {
 		if (origin != "" && origin == s.origin()) || !access.Readable(s.subjects()) {
-			continue // its own change, or not for its subjects
+			// Its own change, or not for its subjects: a subscriber that
+			// declared a label the event requests acknowledges it weakly.
+			if ws, ok := s.(*wsSession); ok && ev.acks != nil {
+				ws.weakAcks(ev)
+			}
+			continue
 		}
 		s.take(ev)
 	}
@@ -189,6 +226,15 @@ func (s *wsSession) subjects() []string { return s.caller.subjects }
 func (s *wsSession) origin() string     { return s.id }
 
 func (s *wsSession) take(ev *hubEvent) {
+	if ev.stream != streamEvents && s.subscription(ev.stream) == nil {
+		// The live hub offers every live signal to a session that
+		// started any kind of them; not queued, so that the signals it
+		// did not ask for take no room from those it did.
+		if ev.acks != nil {
+			s.weakAcks(ev) // as eventLoop does for a stream not started
+		}
+		return
+	}
 	select {
 	case s.events <- ev:
 	default:
@@ -210,25 +256,40 @@ func (s *wsSession) control(ctl control) {
 	switch ctl.typ {
 	case streamEvents:
 		hub = s.g.hub
-	case streamMessages:
+	case streamMessages, streamLiveCommands, streamLiveEvents:
 		hub = s.g.msgHub
 	}
 	if hub != nil {
 		if ctl.start {
-			s.eventsOnce.Do(func() {
-				s.events = make(chan *hubEvent, s.g.cfg.WSOutgoingBuffer)
-				s.wg.Go(func() { s.eventLoop(s.ctx) })
-			})
+			s.startEventLoop()
 			if err := hub.join(s); err != nil {
 				s.log.Warn("subscribe", "stream", ctl.typ.String(), "err", err)
 				s.reply(protocol.ErrorEnvelope(protocol.FallbackErrorTopic(), nil, "/", protocol.ErrGatewayServiceUnavailable()))
 				return
 			}
-		} else {
+		} else if (hub != s.g.hub || len(s.declared) == 0) && (hub != s.g.msgHub || !s.takesLive()) {
+			// A session that declared labels stays with the events, to
+			// acknowledge weakly what requests its labels.
 			hub.leave(s)
 		}
 	}
 	s.send([]byte(ctl.ack()))
+}
+
+// startEventLoop starts the session's event goroutine, once.
+func (s *wsSession) startEventLoop() {
+	s.eventsOnce.Do(func() {
+		s.events = make(chan *hubEvent, s.g.cfg.WSOutgoingBuffer)
+		s.wg.Go(func() { s.eventLoop(s.ctx) })
+	})
+}
+
+// takesLive reports whether the session has started any of the streams
+// the live hub carries.
+func (s *wsSession) takesLive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subs[streamMessages] != nil || s.subs[streamLiveCommands] != nil || s.subs[streamLiveEvents] != nil
 }
 
 // subscription returns the parameters of the started stream typ, or nil.
@@ -241,26 +302,28 @@ func (s *wsSession) subscription(typ streamingType) *control {
 // eventLoop prepares the events the hub offers and queues those the
 // session gets.
 func (s *wsSession) eventLoop(ctx context.Context) {
+	// The session leaves the live hub when it ends (run leaves the
+	// events hub): started once, the loop runs until then.
+	defer s.g.msgHub.leave(s)
 	for {
 		select {
 		case <-s.done:
 			return
 		case ev := <-s.events:
-			typ := streamEvents
-			if ev.message {
-				typ = streamMessages
-			}
-			sub := s.subscription(typ)
+			sub := s.subscription(ev.stream)
 			if sub == nil {
-				continue // stopped since the hub offered it
+				s.weakAcks(ev) // not subscribed (any more)
+				continue
 			}
 			frame, ok := s.prepareEvent(ctx, sub, ev)
 			if !ok {
+				s.weakAcks(ev) // filtered out
 				continue
 			}
-			if ev.message {
-				s.expectAnswer(ev)
+			if ev.reply != "" {
+				s.expectAnswer(ev) // wslive.go: a live message or command to answer
 			}
+			s.expectAcks(ev)
 			if !s.offer(frame) {
 				s.dropped.Add(1)
 			}

@@ -21,7 +21,7 @@ func errValueMissing() *protocol.Error {
 
 // errNotSupported answers topics this service does not handle (yet).
 func errNotSupported(topic string) *protocol.Error {
-	return protocol.ErrUnknownTopicPath(topic, "The things service handles twin commands and live messages only.")
+	return protocol.ErrUnknownTopicPath(topic, "The things service handles twin commands and live messages, commands and events only.")
 }
 
 // errMessageSendNotAllowed is Ditto's MessageSendNotAllowedException: the

@@ -2,6 +2,7 @@ package things
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -40,6 +41,15 @@ func (h *handler) eventHeaders(ctx context.Context, c *call, after jsonv.Value) 
 		// The WebSocket session that sent the command: it does not get
 		// the event back, as in Ditto.
 		hs[protocol.HeaderOrigin] = o
+	}
+	if addr, ok := c.cmd.Envelope.Headers[protocol.HeaderAckregatorAddress]; ok {
+		// Custom acknowledgements the command requested: the event asks
+		// its subscribers for them and says where to send them (the
+		// built-in labels are the platform's to issue).
+		if labels := customAcks(c.cmd.Envelope.Headers[protocol.HeaderRequestedAcks]); labels != "" {
+			hs[protocol.HeaderRequestedAcks] = labels
+			hs[protocol.HeaderAckregatorAddress] = addr
+		}
 	}
 	enf, err := h.governing(ctx, c, after)
 	if err != nil {
@@ -87,4 +97,23 @@ func (h *handler) governing(ctx context.Context, c *call, after jsonv.Value) (*e
 		return nil, nil
 	}
 	return enf, err
+}
+
+// customAcks is the requested-acks header v without the built-in labels,
+// "" when none is left (or v is no valid label array).
+func customAcks(v string) string {
+	var labels []string
+	if json.Unmarshal([]byte(v), &labels) != nil {
+		return ""
+	}
+	custom := make([]jsonv.Value, 0, len(labels))
+	for _, l := range labels {
+		if !protocol.IsBuiltinAck(l) {
+			custom = append(custom, jsonv.String(l))
+		}
+	}
+	if len(custom) == 0 {
+		return ""
+	}
+	return jsonv.Array(custom...).String()
 }

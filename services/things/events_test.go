@@ -153,6 +153,48 @@ func TestEventHeaders(t *testing.T) {
 	}
 }
 
+// An event carries the custom acknowledgements its command requested and
+// their address, and nothing of them without an address (only the gateway
+// sets one) or without a custom label.
+func TestEventHeadersCarryAckRequests(t *testing.T) {
+	t.Parallel()
+	h, enfs := eventHandler(t)
+	res, err := parseResource("/attributes/foo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := protocol.Headers{"correlation-id": "c1", "ditto-originator": "nginx:ditto", "ditto-read-subjects": `["nginx:ditto"]`}
+	with := func(kv ...string) protocol.Headers {
+		out := maps.Clone(base)
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		cmd  protocol.Headers
+		want protocol.Headers
+	}{
+		{"custom labels and address", protocol.Headers{"requested-acks": `["twin-persisted","my-ack","search-persisted","other:ack"]`, "ditto-ackgregator-address": "ditto.acks.g.1"},
+			with("requested-acks", `["my-ack","other:ack"]`, "ditto-ackgregator-address", "ditto.acks.g.1")},
+		{"built-in labels only", protocol.Headers{"requested-acks": `["twin-persisted","live-response"]`, "ditto-ackgregator-address": "ditto.acks.g.2"}, base},
+		{"no address", protocol.Headers{"requested-acks": `["my-ack"]`}, base},
+	} {
+		cmd := protocol.Headers{"correlation-id": "c1"}
+		maps.Copy(cmd, tc.cmd)
+		c := &call{
+			cmd: &entity.Command{Envelope: protocol.Envelope{Headers: cmd}, EntityID: thingID, Auth: []string{"nginx:ditto"}},
+			st:  &entity.State{ID: thingID}, res: res, enf: enfs[defaultPID], pid: defaultPID,
+		}
+		got, err := h.eventHeaders(context.Background(), c, thingDoc(defaultPID))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		checkHeaders(t, tc.name, got, tc.want)
+	}
+}
+
 // Every header an event carries is one Ditto defines, with a value its
 // definition accepts.
 func TestEventHeadersAreValid(t *testing.T) {

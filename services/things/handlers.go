@@ -26,7 +26,8 @@ type handler struct {
 	cache        *policyCache
 	policies     *policyClient
 	log          *slog.Logger
-	// nc and names are where live messages are passed on (messages.go).
+	// nc and names are where live signals are passed on (messages.go,
+	// live.go).
 	nc    *nats.Conn
 	names streams.Names
 	// resolveThingPolicy returns the policy id of another thing as the
@@ -49,8 +50,13 @@ type call struct {
 // Handle implements entity.Handler.
 func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.State) (entity.Outcome, error) {
 	t := cmd.Topic
-	if isLiveMessage(t) {
+	switch {
+	case isLiveMessage(t):
 		return h.liveMessage(ctx, cmd, st)
+	case isLiveCommand(t):
+		return h.liveCommand(ctx, cmd, st) // live.go
+	case isLiveEvent(t):
+		return h.liveEvent(ctx, cmd, st)
 	}
 	if t.Group != protocol.GroupThings || t.Channel != protocol.ChannelTwin || t.Criterion != protocol.CriterionCommands {
 		return entity.Outcome{}, errNotSupported(cmd.Envelope.Topic)

@@ -179,8 +179,8 @@ func messageReadSubjects(enf *enforcer.Enforcer, ns string, resource jsonv.Point
 	return jsonv.Array(readers...).String()
 }
 
-// platformHeaders are the headers only the platform sets on a message it
-// passes on; a sender's own are dropped, so that no receiver can mistake
+// platformHeaders are the headers only the platform sets on a live signal
+// it passes on; a sender's own are dropped, so that no receiver can mistake
 // them for the platform's.
 var platformHeaders = [...]string{
 	protocol.HeaderReadSubjects, protocol.HeaderReadRevokedSubjects,
@@ -188,12 +188,22 @@ var platformHeaders = [...]string{
 }
 
 // forward publishes the message to the sessions that may take it, with the
-// request's reply subject, and the NATS headers Ditto-Entity,
-// ditto-read-subjects and ditto-originator. The envelope is the one the
-// sender sent (a claim's path in Ditto's form), less platformHeaders.
+// request's reply subject and who may read it. The envelope is the one the
+// sender sent, with a claim's path in Ditto's form.
 func (h *handler) forward(cmd *entity.Command, mp messagePath, readers string) error {
 	env := cmd.Envelope
 	env.Path = mp.path
+	ns, _ := protocol.SplitID(cmd.EntityID)
+	return h.publishLive(cmd, env, h.names.LiveMessages(ns), cmd.Reply,
+		map[string]string{protocol.HeaderReadSubjects: readers}, protocol.ErrMessagePayloadTooLarge)
+}
+
+// publishLive publishes the live signal env of cmd (less platformHeaders)
+// on subject with the reply subject reply ("" for none), the NATS headers
+// Ditto-Entity and ditto-originator, and hdr. tooLarge is the error when
+// the signal does not fit in a NATS message.
+func (h *handler) publishLive(cmd *entity.Command, env protocol.Envelope, subject, reply string, hdr map[string]string,
+	tooLarge func(actual, max int64) *protocol.Error) error {
 	for _, k := range platformHeaders {
 		if _, ok := env.Headers[k]; ok {
 			hs := make(protocol.Headers, len(env.Headers))
@@ -211,22 +221,23 @@ func (h *handler) forward(cmd *entity.Command, mp messagePath, readers string) e
 	if err != nil {
 		return err
 	}
-	ns, _ := protocol.SplitID(cmd.EntityID)
-	msg := &nats.Msg{Subject: h.names.LiveMessages(ns), Reply: cmd.Reply, Data: data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: subject, Reply: reply, Data: data, Header: nats.Header{}}
 	// Set directly: NATS headers are case-sensitive and these are the
 	// exact keys receivers read.
 	msg.Header[streams.HeaderEntity] = []string{streams.EncodeEntityHeader(cmd.EntityID)}
-	msg.Header[protocol.HeaderReadSubjects] = []string{readers}
+	for k, v := range hdr {
+		msg.Header[k] = []string{v}
+	}
 	if len(cmd.Auth) > 0 {
 		msg.Header[protocol.HeaderOriginator] = []string{cmd.Auth[0]}
 	}
 	err = h.nc.PublishMsg(msg)
 	if errors.Is(err, nats.ErrMaxPayload) {
-		return protocol.ErrMessagePayloadTooLarge(int64(len(data)), h.nc.MaxPayload())
+		return tooLarge(int64(len(data)), h.nc.MaxPayload())
 	}
 	if err != nil {
 		if h.log != nil {
-			h.log.Warn("pass on live message", "thing_id", cmd.EntityID, "err", err)
+			h.log.Warn("pass on live signal", "thing_id", cmd.EntityID, "topic", env.Topic, "err", err)
 		}
 		return protocol.ErrThingUnavailable(cmd.EntityID)
 	}
