@@ -34,6 +34,10 @@ const (
 	// HeaderRevision carries an event's revision, so that a consumer can
 	// drop a duplicate without decoding the payload.
 	HeaderRevision = "Ditto-Revision"
+	// HeaderLive is "true" on a command that is a live signal (a live
+	// message, command or event), so that the entity host can let it pass
+	// the entity's queued twin commands without decoding it.
+	HeaderLive = "Ditto-Live"
 )
 
 // CommandKind says how much a command subject is trusted; NATS

@@ -179,6 +179,9 @@ func TestAcksTimeoutAndFailedDependency(t *testing.T) {
 func TestAcksWeak(t *testing.T) {
 	h, base := newAckRig(t)
 	notSubscribed := dialDeclaring(t, base, "ditto", "idle-ack")
+	// Answered once the session reads, which is after it took its labels.
+	notSubscribed.send(`{"topic":"org.eclipse.ditto/t1/things/twin/commands/retrieve","headers":{"correlation-id":"ready"},"path":"/"}`)
+	wantReply(t, notSubscribed.envelope(), "ready", http.StatusOK)
 	filtered := dialDeclaring(t, base, "ditto", "filter-ack")
 	filtered.send("START-SEND-EVENTS?filter=" + url.QueryEscape(`eq(attributes/a,42)`))
 	if f := string(filtered.next()); f != "START-SEND-EVENTS:ACK" {

@@ -36,10 +36,8 @@ import (
 // the event was taken and needs to wait for nothing, and the emitter hears
 // only of a refusal.
 //
-// Both go through the thing's mailbox, for the reasons messages.go gives:
-// the checks need the thing's existence and policy id, which only the
-// entity's worker reads. A live signal costs the worker no journal write,
-// so it waits only for the commands queued for the same thing before it.
+// Both pass the twin commands queued for their thing, as messages do
+// (messages.go): they only read the state and publish.
 
 // headerAnswerValue is the NATS header of a passed-on live command whose
 // sender may not read all of the addressed resource: its value

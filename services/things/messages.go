@@ -30,14 +30,13 @@ import (
 // headers say who may receive it (ditto-read-subjects) and who sent it
 // (ditto-originator).
 //
-// Messages go through the thing's mailbox like every command. The checks
-// need the thing's existence and policy id, which only the entity's one
-// worker may read; handling messages beside the mailbox would need the
-// entity host to publish a concurrent-safe summary of each entity and to
-// run a second, non-journaling path for loaded entities (a thing not in
-// memory must be loaded by its worker anyway). A message costs the worker
-// no journal write and, with the policy cached, a few microseconds, so it
-// waits only for the commands queued for the same thing before it.
+// A message does not wait for the twin commands queued for its thing: the
+// gateway marks live signals (streams.HeaderLive) and the entity host
+// hands one for a busy thing to this handler beside the mailbox, with a
+// copy of the thing's state as the running command found it (entity
+// passLive). The handler must therefore change nothing and keep nothing:
+// it reads the state and the policy cache and publishes. A thing not in
+// memory is loaded by its worker, so its first signal queues.
 
 // claimSubject is the subject of claim messages (Ditto's
 // KnownMessageSubjects.CLAIM_SUBJECT).

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,6 +129,9 @@ func (c *Client) message(req Request) (msg *nats.Msg, release func(), err error)
 	h := nats.Header{streams.HeaderEntity: []string{streams.EncodeEntityHeader(req.EntityID)}}
 	if req.Auth != "" {
 		h[streams.HeaderAuth] = []string{req.Auth}
+	}
+	if strings.Contains(req.Envelope.Topic, "/things/live/") {
+		h[streams.HeaderLive] = []string{"true"}
 	}
 	msg = &nats.Msg{Subject: subject, Header: h, Data: data}
 	release = func() {

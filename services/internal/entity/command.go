@@ -61,47 +61,11 @@ type Outcome struct {
 // event, reply.
 func (h *Host) process(sl *slot, req *request) {
 	defer sl.state.forget()
-	env := req.env
-	if env == nil {
-		e, err := protocol.DecodeEnvelopeUnchecked(req.msg.Data)
-		if err != nil {
-			h.replyError(req.msg, protocol.Topic{}, protocol.Envelope{}, err)
-			return
-		}
-		env = &e
-	}
-	topic, err := protocol.ParseTopic(env.Topic)
-	if err != nil {
-		h.replyError(req.msg, protocol.Topic{}, *env, err)
+	cmd, ok := h.prepare(req)
+	if !ok {
 		return
 	}
-	// Header values are checked here, once per command, whoever sent it.
-	if err := env.Headers.Validate(); err != nil {
-		h.replyError(req.msg, topic, *env, err)
-		return
-	}
-	if topic.EntityID() != req.entityID {
-		h.replyError(req.msg, topic, *env, protocol.NewError(400, "entity.id.invalid",
-			fmt.Sprintf("The topic's entity ID '%s' differs from the routed entity ID '%s'.", topic.EntityID(), req.entityID), ""))
-		return
-	}
-	cmd := &Command{Envelope: *env, Topic: topic, EntityID: req.entityID, Reply: req.msg.Reply}
-	if err := h.authenticate(req, cmd); err != nil {
-		h.replyError(req.msg, topic, *env, err)
-		return
-	}
-	timeout := h.cfg.DefaultTimeout
-	if t, ok := env.Headers[protocol.HeaderTimeout]; ok {
-		if d, err := protocol.ParseTimeout(t); err == nil && d > 0 {
-			timeout = d
-		}
-	}
-	cmd.Deadline = req.received.Add(timeout)
-	if time.Now().After(cmd.Deadline) {
-		// The caller has given up and answered its client with a
-		// timeout; applying the command now would surprise it.
-		return
-	}
+	env, topic := &cmd.Envelope, cmd.Topic
 	dctx := newDeadlineCtx(h.base, cmd.Deadline)
 	defer dctx.release()
 	var ctx context.Context = dctx
@@ -148,6 +112,101 @@ func (h *Host) process(sl *slot, req *request) {
 		}
 		return
 	}
+}
+
+// prepare decodes and checks a request into its command, or answers it
+// (or drops it, when its caller has given up) and returns false.
+func (h *Host) prepare(req *request) (*Command, bool) {
+	env := req.env
+	if env == nil {
+		e, err := protocol.DecodeEnvelopeUnchecked(req.msg.Data)
+		if err != nil {
+			h.replyError(req.msg, protocol.Topic{}, protocol.Envelope{}, err)
+			return nil, false
+		}
+		env = &e
+	}
+	topic, err := protocol.ParseTopic(env.Topic)
+	if err != nil {
+		h.replyError(req.msg, protocol.Topic{}, *env, err)
+		return nil, false
+	}
+	// Header values are checked here, once per command, whoever sent it.
+	if err := env.Headers.Validate(); err != nil {
+		h.replyError(req.msg, topic, *env, err)
+		return nil, false
+	}
+	if topic.EntityID() != req.entityID {
+		h.replyError(req.msg, topic, *env, protocol.NewError(400, "entity.id.invalid",
+			fmt.Sprintf("The topic's entity ID '%s' differs from the routed entity ID '%s'.", topic.EntityID(), req.entityID), ""))
+		return nil, false
+	}
+	cmd := &Command{Envelope: *env, Topic: topic, EntityID: req.entityID, Reply: req.msg.Reply}
+	if err := h.authenticate(req, cmd); err != nil {
+		h.replyError(req.msg, topic, *env, err)
+		return nil, false
+	}
+	timeout := h.cfg.DefaultTimeout
+	if t, ok := env.Headers[protocol.HeaderTimeout]; ok {
+		if d, err := protocol.ParseTimeout(t); err == nil && d > 0 {
+			timeout = d
+		}
+	}
+	cmd.Deadline = req.received.Add(timeout)
+	if time.Now().After(cmd.Deadline) {
+		// The caller has given up and answered its client with a
+		// timeout; applying the command now would surprise it.
+		return nil, false
+	}
+	return cmd, true
+}
+
+// maxPassingLive bounds the live signals handled beside the mailboxes at
+// once; beyond it they queue like commands.
+const maxPassingLive = 64
+
+// passLive handles a live signal for a busy entity beside its mailbox, on
+// view (the entity as the queue's running command found it), and reports
+// whether it did. Live signals change nothing: the handler only checks
+// them and passes them on (Outcome.Forwarded) or answers them. A request
+// that turns out not to be a live signal is left to the mailbox, as are
+// live signals beyond maxPassingLive.
+func (h *Host) passLive(req *request, view *State) bool {
+	select {
+	case h.liveSlots <- struct{}{}:
+	default:
+		return false
+	}
+	cmd, ok := h.prepare(req)
+	if !ok {
+		<-h.liveSlots
+		return true // answered
+	}
+	if cmd.Topic.Channel != protocol.ChannelLive {
+		<-h.liveSlots
+		env := cmd.Envelope
+		req.env = &env // decoded once
+		return false
+	}
+	h.workers.Add(1) // from the dispatcher, which Stop ends before it waits
+	go func() {
+		defer h.workers.Done()
+		defer func() { <-h.liveSlots }()
+		dctx := newDeadlineCtx(h.base, cmd.Deadline)
+		defer dctx.release()
+		st := *view // the handler may cache in its own copy
+		out, err := h.h.Handle(dctx, cmd, &st)
+		switch {
+		case err != nil:
+			h.replyError(req.msg, cmd.Topic, cmd.Envelope, err)
+		case out.Event != nil:
+			h.log.Error("live signal produced an event; dropped", "entity_id", cmd.EntityID, "topic", cmd.Envelope.Topic)
+			h.replyError(req.msg, cmd.Topic, cmd.Envelope, h.cfg.Errors.Unavailable(cmd.EntityID))
+		case !out.Forwarded:
+			h.reply(req.msg, &cmd.Envelope, out.Response)
+		}
+	}()
+	return true
 }
 
 // authenticate fills cmd.Auth and cmd.Sudo from the NATS headers, by the

@@ -108,7 +108,10 @@ type Host struct {
 	runCond  *sync.Cond
 	runQ     []runnable
 	stopping bool
-	workers  sync.WaitGroup
+	workers  sync.WaitGroup // the pool, and live signals passing mailboxes
+	// liveSlots holds a token per live signal handled beside the
+	// mailboxes (passLive).
+	liveSlots chan struct{}
 	// base is the context of entity work; canceled only at hard stop.
 	base     context.Context
 	stopWork context.CancelFunc
@@ -163,6 +166,7 @@ func New(cfg Config, d Deps, h Handler) (*Host, error) {
 		host.shards[i] = &shardState{slots: map[string]*slot{}}
 	}
 	host.runCond = sync.NewCond(&host.runMu)
+	host.liveSlots = make(chan struct{}, maxPassingLive)
 	host.replyBufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	return host, nil
 }

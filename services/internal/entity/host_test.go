@@ -382,6 +382,81 @@ func TestFullMailboxAnswersTooManyRequests(t *testing.T) {
 	}
 }
 
+// A live signal (streams.HeaderLive, a live topic) for a busy entity does
+// not wait for the commands queued before it: it is handled on the entity
+// as the running command found it. A twin command claiming to be live
+// waits its turn, and a live signal that would change the entity is
+// refused without changing it.
+func TestLiveSignalsPassQueuedCommands(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	gate := make(chan struct{})
+	started := make(chan struct{}, 10)
+	f.host(t, &docHandler{gate: gate, started: started}, nil)
+	id := "org.eclipse.ditto:busy-live"
+	wantStatus(t, f.send(t, id, "modify", "/x", "1", nil), 204)
+
+	inbox := nats.NewInbox()
+	replies, err := f.nc.SubscribeSync(inbox + ".*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(name string, msg *nats.Msg) {
+		msg.Reply = inbox + "." + name
+		if err := f.nc.PublishMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := func(action, value string) *nats.Msg {
+		msg := f.command(t, id, action, "/x", value, nil, auth)
+		env, _ := protocol.DecodeEnvelope(msg.Data)
+		env.Topic = strings.Replace(env.Topic, "/twin/", "/live/", 1)
+		msg.Data, _ = env.Encode()
+		msg.Header.Set(streams.HeaderLive, "true")
+		return msg
+	}
+	publish("blocked", f.command(t, id, "modify", "/x", "2", protocol.Headers{"block": "1"}, auth))
+	<-started
+	publish("queued", f.command(t, id, "modify", "/x", "3", nil, auth))
+	fake := f.command(t, id, "retrieve", "/x", "", nil, auth)
+	fake.Header.Set(streams.HeaderLive, "true")
+	publish("twin-claiming-live", fake)
+	publish("live-retrieve", live("retrieve", ""))
+	publish("live-modify", live("modify", "4"))
+
+	got := map[string]protocol.Envelope{}
+	for range 2 {
+		m, err := replies.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("live signals waited for the queue: %v (got %v)", err, got)
+		}
+		env, _ := protocol.DecodeEnvelope(m.Data)
+		got[m.Subject[len(inbox)+1:]] = env
+	}
+	if env := got["live-retrieve"]; env.Status != 200 || string(env.Value) != "1" {
+		t.Errorf("live retrieve %+v, want 200 with the value before the running command", env)
+	}
+	if env := got["live-modify"]; env.Status != 503 {
+		t.Errorf("live modify %+v, want it refused (503)", env)
+	}
+	close(gate)
+	for range 3 {
+		m, err := replies.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, _ := protocol.DecodeEnvelope(m.Data)
+		got[m.Subject[len(inbox)+1:]] = env
+	}
+	if env := got["twin-claiming-live"]; env.Status != 200 || string(env.Value) != "3" {
+		t.Errorf("twin retrieve with the live header %+v, want 200 with the value after the queued commands", env)
+	}
+	env := f.send(t, id, "retrieve", "/x", "", nil)
+	if string(env.Value) != "3" || env.Headers["etag"] != `"rev:3"` {
+		t.Errorf("entity after the live modify: %s %v, want 3 at revision 3", env.Value, env.Headers)
+	}
+}
+
 func TestCommandsWithoutAuthAreRejected(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

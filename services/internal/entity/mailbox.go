@@ -18,10 +18,10 @@ type shardState struct {
 	workers sync.WaitGroup
 }
 
-// slot is one entity in memory. queue and running are guarded by the shard's
+// slot is one entity in memory. box and running are guarded by the shard's
 // mu; state, loaded and unsure belong to the worker while running is set.
 type slot struct {
-	queue   []*request
+	box     *mailbox // nil while the entity is idle
 	state   State
 	running bool
 	loaded  bool
@@ -30,6 +30,15 @@ type slot struct {
 	// append whose outcome is unknown, another writer's revision): the
 	// next load hands every revision beyond the state's to the publisher.
 	unsure bool
+}
+
+// mailbox is a busy entity's queue of commands.
+type mailbox struct {
+	reqs []*request
+	// view is the entity as the commands before the one running left it,
+	// for the live signals that pass the queue (see passLive); nil while
+	// the state is not loaded or not sure.
+	view *State
 }
 
 // runnable is an entity whose mailbox has commands for the pool.
@@ -44,6 +53,7 @@ type request struct {
 	entityID string
 	env      *protocol.Envelope // decoded by the dispatcher when it had to
 	received time.Time
+	live     bool // a live signal (streams.HeaderLive)
 }
 
 // enqueue puts a command into its entity's mailbox and, if the entity has
@@ -68,12 +78,25 @@ func (h *Host) enqueue(shard int, req *request) {
 			h.loaded.Add(1)
 		}
 	}
-	if len(sl.queue) >= h.cfg.MailboxSize {
+	if req.live && sl.box != nil && sl.box.view != nil {
+		// A live signal does not wait for the twin commands queued before
+		// it: it is checked against the entity as it is now.
+		view := sl.box.view
+		sh.mu.Unlock()
+		if h.passLive(req, view) {
+			return
+		}
+		sh.mu.Lock()
+	}
+	if sl.box == nil {
+		sl.box = &mailbox{}
+	}
+	if len(sl.box.reqs) >= h.cfg.MailboxSize {
 		sh.mu.Unlock()
 		h.replyError(req.msg, protocol.Topic{}, protocol.Envelope{}, h.cfg.Errors.TooManyRequests(req.entityID))
 		return
 	}
-	sl.queue = append(sl.queue, req)
+	sl.box.reqs = append(sl.box.reqs, req)
 	start := !sl.running
 	if start {
 		sl.running = true
@@ -93,7 +116,7 @@ func (h *Host) enqueue(shard int, req *request) {
 // memory. Caller holds sh.mu.
 func (h *Host) evictOne(sh *shardState, keep *slot) {
 	for id, sl := range sh.slots {
-		if sl != keep && !sl.running && !sl.unsure && len(sl.queue) == 0 {
+		if sl != keep && !sl.running && !sl.unsure && sl.box == nil {
 			delete(sh.slots, id)
 			h.loaded.Add(-1)
 			return
@@ -126,15 +149,25 @@ func (h *Host) work(sh *shardState, sl *slot) {
 	defer sh.workers.Done()
 	for {
 		sh.mu.Lock()
-		if len(sl.queue) == 0 {
+		if sl.box == nil || len(sl.box.reqs) == 0 {
 			sl.running = false
-			sl.queue = nil // an idle entity keeps no mailbox
+			sl.box = nil // an idle entity keeps no mailbox
 			sh.mu.Unlock()
 			return
 		}
-		req := sl.queue[0]
-		sl.queue[0] = nil
-		sl.queue = sl.queue[1:]
+		req := sl.box.reqs[0]
+		sl.box.reqs[0] = nil
+		sl.box.reqs = sl.box.reqs[1:]
+		if sl.loaded && !sl.unsure {
+			// A live signal arriving while this one runs passes it and
+			// those queued after it, checked against the state as it is
+			// now (a copy: the worker changes its own).
+			v := sl.state
+			v.forget()
+			sl.box.view = &v
+		} else {
+			sl.box.view = nil
+		}
 		sh.mu.Unlock()
 		h.process(sl, req)
 	}

@@ -191,7 +191,8 @@ func (h *Host) dispatch(m *nats.Msg) {
 		r.observe(m)
 		return
 	}
-	req := &request{msg: m, kind: r.kind, received: time.Now(), entityID: streams.DecodeEntityHeader(m.Header.Get(streams.HeaderEntity))}
+	req := &request{msg: m, kind: r.kind, received: time.Now(), entityID: streams.DecodeEntityHeader(m.Header.Get(streams.HeaderEntity)),
+		live: m.Header.Get(streams.HeaderLive) == "true"}
 	if req.entityID == "" {
 		// Not from a platform client (e.g. the nats CLI): read the topic.
 		env, err := protocol.DecodeEnvelopeUnchecked(m.Data)
