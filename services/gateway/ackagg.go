@@ -134,31 +134,48 @@ func decodeAck(data []byte) (ack, bool) {
 	return a, true
 }
 
-// ackPlan is what a twin command's requested-acks ask of the gateway.
+// ackPlan is what a command's requested-acks ask of the gateway.
 type ackPlan struct {
 	labels []string // in the order requested, without repeats
 	search bool     // search-persisted is among them
 	custom int      // how many are custom labels
 	wait   *ackWait // where custom ones arrive; nil without
+	// live marks a live message or command: its response is the device's
+	// answer, the live-response acknowledgement.
+	live bool
 }
 
-// planAcks returns the plan for the modifying twin command c with headers
-// h, or nil when its answer is the plain response (no acknowledgement
-// requested but twin-persisted, which the response is). Ditto ignores
-// live-response on the twin channel. The custom labels get an address,
+// planAcks returns the plan for the command c with headers h, or nil when
+// its answer is the plain response. On the twin channel (modifying thing
+// commands) that is when no acknowledgement but twin-persisted is
+// requested, which the response is; Ditto ignores live-response there. On
+// the live channel (messages and commands) it is when no custom label is
+// requested: the device's answer is live-response; twin-persisted and
+// search-persisted are ignored there. The custom labels get an address,
 // written to the command's headers.
 func (g *Gateway) planAcks(c *command.Request, h protocol.Headers) (*ackPlan, error) {
-	if c.Group != protocol.GroupThings || channel(h) != protocol.ChannelTwin || !modifying(c.Envelope.Topic) {
+	if c.Group != protocol.GroupThings {
 		return nil, nil
 	}
 	p := &ackPlan{}
+	switch t := c.Envelope.Topic; {
+	case strings.Contains(t, "/things/twin/commands/"):
+		if !modifying(t) {
+			return nil, nil
+		}
+	case strings.Contains(t, "/things/live/messages/"), strings.Contains(t, "/things/live/commands/"):
+		p.live = true
+	default:
+		return nil, nil
+	}
 	for _, l := range requestedAcks(h) {
 		switch {
-		case l == protocol.AckLiveResponse:
+		case l == protocol.AckLiveResponse && !p.live,
+			(l == protocol.AckTwinPersisted || l == protocol.AckSearchPersisted) && p.live:
 			continue
 		case l == protocol.AckSearchPersisted:
 			p.search = true
-		case l != protocol.AckTwinPersisted:
+		case !protocol.IsBuiltinAck(l):
 			p.custom++
 		}
 		p.labels = append(p.labels, l)
@@ -229,6 +246,13 @@ func (g *Gateway) collect(ac ackContext, p *ackPlan, reply protocol.Envelope) ([
 	if p.search {
 		missing++
 	}
+	take := func(a ack) bool {
+		if _, dup := got[a.label]; dup || !contains(p.labels, a.label) || protocol.IsBuiltinAck(a.label) {
+			return false
+		}
+		got[a.label] = a
+		return true
+	}
 	timer := time.NewTimer(max(ac.timeout-time.Since(ac.started), 0))
 	defer timer.Stop()
 	for missing > 0 {
@@ -243,19 +267,30 @@ func (g *Gateway) collect(ac ackContext, p *ackPlan, reply protocol.Envelope) ([
 			got[a.label] = a
 			missing--
 		case a := <-customs:
-			if _, dup := got[a.label]; dup || !contains(p.labels, a.label) || protocol.IsBuiltinAck(a.label) {
-				continue
+			if take(a) {
+				missing--
 			}
-			got[a.label] = a
-			missing--
 		case <-timer.C:
+			// What arrived while the command ran still counts.
+			for drained := false; !drained; {
+				select {
+				case a := <-customs:
+					take(a)
+				default:
+					drained = true
+				}
+			}
 			missing = 0
 		}
 	}
 	acks := make([]ack, 0, len(p.labels))
 	for _, l := range p.labels {
-		if l == protocol.AckTwinPersisted {
+		switch l {
+		case protocol.AckTwinPersisted:
 			acks = append(acks, twinPersisted(reply, ac.location))
+			continue
+		case protocol.AckLiveResponse:
+			acks = append(acks, liveResponse(reply, ac))
 			continue
 		}
 		a, ok := got[l]
@@ -294,4 +329,43 @@ func ackEnvelope(thingID, channel, label string, status int, headers protocol.He
 		Value:   payload,
 		Status:  status,
 	}
+}
+
+// liveResponse is the live-response acknowledgement of a live signal's
+// reply: the device's answer (its status, value and external headers), or
+// the acknowledgement timeout when none came (a zero reply).
+func liveResponse(reply protocol.Envelope, ac ackContext) ack {
+	if reply.Status == 0 && reply.Topic == "" {
+		return ack{label: protocol.AckLiveResponse, status: http.StatusRequestTimeout,
+			payload: errorJSON(protocol.ErrAckRequestTimeout(ac.timeout)),
+			headers: protocol.Headers{protocol.HeaderCorrelationID: ac.correlationID}}
+	}
+	a := ack{label: protocol.AckLiveResponse, status: reply.Status, headers: protocol.Headers{}}
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	for k, v := range reply.Headers {
+		if def, known := protocol.LookupHeader(k); (!known || def.ToExternal) && k != protocol.HeaderResponseRequired {
+			a.headers[k] = v
+		}
+	}
+	a.headers[protocol.HeaderCorrelationID] = ac.correlationID
+	if len(reply.Value) > 0 {
+		a.payload = reply.Value
+	}
+	return a
+}
+
+// liveOutcome turns the result of sending a live signal with a plan into
+// the reply to collect acknowledgements on: the device not answering in
+// time is no failure of the request but a live-response that timed out
+// (a zero reply).
+func liveOutcome(p *ackPlan, reply protocol.Envelope, err error) (protocol.Envelope, error) {
+	if err == nil || p == nil || !p.live {
+		return reply, err
+	}
+	if perr := protocol.AsError(err); perr != nil && perr.Status == http.StatusRequestTimeout {
+		return protocol.Envelope{}, nil
+	}
+	return reply, err
 }

@@ -233,6 +233,7 @@ func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 	if errors.Is(err, nats.ErrMaxPayload) {
 		err = g.tooLargeToSend(c)
 	}
+	reply, err = liveOutcome(plan, reply, err)
 	if err != nil {
 		g.fail(ar, err)
 		return

@@ -98,7 +98,15 @@ func (g *Gateway) sendMessage(ar *apiRequest, res resource) {
 		Value:   value,
 	}
 	req := command.Request{Group: protocol.GroupThings, EntityID: res.id, Auth: ar.caller.auth, Envelope: env, Timeout: timeout}
-	if !responseRequired {
+	started := time.Now()
+	plan, err := g.planAcks(&req, h)
+	if err != nil {
+		g.log.Warn("acknowledgement address", "entity_id", req.EntityID, "err", err)
+		g.fail(ar, protocol.ErrGatewayServiceUnavailable())
+		return
+	}
+	defer plan.done()
+	if !responseRequired && plan == nil {
 		if err := g.publish(req); err != nil {
 			if errors.Is(err, nats.ErrMaxPayload) {
 				err = g.tooLargeToSend(req)
@@ -113,8 +121,13 @@ func (g *Gateway) sendMessage(ar *apiRequest, res resource) {
 	if errors.Is(err, nats.ErrMaxPayload) {
 		err = g.tooLargeToSend(req)
 	}
+	reply, err = liveOutcome(plan, reply, err)
 	if err != nil {
 		g.fail(ar, err)
+		return
+	}
+	if plan != nil {
+		g.answerWithAcks(ar, req, reply, "", plan, timeout, started)
 		return
 	}
 	writeMessageReply(ar.w, reply)

@@ -390,6 +390,7 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 		}()
 		defer plan.done()
 		reply, err := s.g.request(ctx, req)
+		reply, err = liveOutcome(plan, reply, err)
 		if err != nil {
 			if errors.Is(err, nats.ErrMaxPayload) {
 				err = s.g.tooLargeToSend(req)
@@ -426,7 +427,7 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 					delete(acks[i].headers, protocol.HeaderResponseRequired)
 				}
 			}
-			answered = s.answer(aggregatedAcks(req.EntityID, env.Headers[protocol.HeaderCorrelationID], acks))
+			answered = s.answer(aggregatedAcks(req.EntityID, topic.Channel, env.Headers[protocol.HeaderCorrelationID], acks))
 			return
 		}
 		reply.Headers = replyHeaders(reply.Headers, env.Headers)

@@ -295,7 +295,7 @@ func (s *wsSession) issueAck(topic protocol.Topic, env protocol.Envelope) {
 // aggregatedAcks is Ditto's Acknowledgements message for a WebSocket
 // client: every ack by label in value, each with its status, payload (if
 // any) and headers (if any), and the combined status.
-func aggregatedAcks(thingID string, cid string, acks []ack) protocol.Envelope {
+func aggregatedAcks(thingID, channel, cid string, acks []ack) protocol.Envelope {
 	out := []byte{'{'}
 	for i, a := range acks {
 		if i > 0 {
@@ -316,7 +316,7 @@ func aggregatedAcks(thingID string, cid string, acks []ack) protocol.Envelope {
 	}
 	out = append(out, '}')
 	return protocol.Envelope{
-		Topic:   protocol.NewTopic(thingID, protocol.GroupThings, protocol.ChannelTwin, protocol.CriterionAcks, "").String(),
+		Topic:   protocol.NewTopic(thingID, protocol.GroupThings, channel, protocol.CriterionAcks, "").String(),
 		Headers: protocol.Headers{protocol.HeaderCorrelationID: cid, protocol.HeaderContentType: "application/json", protocol.HeaderResponseRequired: "false"},
 		Path:    "/",
 		Value:   out,

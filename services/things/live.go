@@ -147,10 +147,10 @@ func (h *handler) liveCommand(ctx context.Context, cmd *entity.Command, st *enti
 	if !readsAll {
 		hdr[headerAnswerValue] = answerWithoutValue
 	}
-	if err := h.publishLive(cmd, cmd.Envelope, h.names.LiveCommands(ns), cmd.Reply, hdr, protocol.ErrThingTooLarge); err != nil {
+	if err := h.publishLive(cmd, cmd.Envelope, h.names.LiveCommands(ns), liveReply(cmd), hdr, protocol.ErrThingTooLarge); err != nil {
 		return entity.Outcome{}, err
 	}
-	return entity.Outcome{Forwarded: true}, nil
+	return passedOn(cmd), nil
 }
 
 // checkLiveValue checks the value of a live modify or create as Ditto's

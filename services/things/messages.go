@@ -2,7 +2,10 @@ package things
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -154,7 +157,46 @@ func (h *handler) liveMessage(ctx context.Context, cmd *entity.Command, st *enti
 	if err := h.forward(cmd, mp, messageReadSubjects(enf, ns, mp.resource, time.Now())); err != nil {
 		return entity.Outcome{}, err
 	}
-	return entity.Outcome{Forwarded: true}, nil
+	return passedOn(cmd), nil
+}
+
+// answerWanted reports whether the sender of a live message or command
+// waits for the device's answer (Ditto's live-response): when it requests
+// acknowledgements, only if live-response is among them; else unless it
+// said response-required false.
+func answerWanted(h protocol.Headers) bool {
+	if v, ok := h[protocol.HeaderRequestedAcks]; ok && v != "[]" {
+		var labels []string
+		if json.Unmarshal([]byte(v), &labels) == nil {
+			return slices.Contains(labels, protocol.AckLiveResponse)
+		}
+	}
+	return h[protocol.HeaderResponseRequired] != "false"
+}
+
+// liveReply is the reply subject a passed-on live signal carries: the
+// sender's, when it waits for the device's answer.
+func liveReply(cmd *entity.Command) string {
+	if !answerWanted(cmd.Envelope.Headers) {
+		return ""
+	}
+	return cmd.Reply
+}
+
+// passedOn is the outcome of a live message or command passed on: the
+// device answers the sender, or, when the sender waits for no answer (only
+// for custom acknowledgements), this service tells it at once that the
+// signal went out (202).
+func passedOn(cmd *entity.Command) entity.Outcome {
+	if answerWanted(cmd.Envelope.Headers) {
+		return entity.Outcome{Forwarded: true}
+	}
+	resp := protocol.Envelope{Topic: cmd.Envelope.Topic, Path: cmd.Envelope.Path, Status: http.StatusAccepted,
+		Headers: protocol.Headers{}}
+	if cid, ok := cmd.Envelope.Headers[protocol.HeaderCorrelationID]; ok {
+		resp.Headers[protocol.HeaderCorrelationID] = cid
+	}
+	return entity.Outcome{Response: resp}
 }
 
 // messageReadSubjects is the ditto-read-subjects header of a message at
@@ -193,7 +235,7 @@ func (h *handler) forward(cmd *entity.Command, mp messagePath, readers string) e
 	env := cmd.Envelope
 	env.Path = mp.path
 	ns, _ := protocol.SplitID(cmd.EntityID)
-	return h.publishLive(cmd, env, h.names.LiveMessages(ns), cmd.Reply,
+	return h.publishLive(cmd, env, h.names.LiveMessages(ns), liveReply(cmd),
 		map[string]string{protocol.HeaderReadSubjects: readers}, protocol.ErrMessagePayloadTooLarge)
 }
 
