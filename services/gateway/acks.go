@@ -195,14 +195,22 @@ func combinedStatus(acks []ack) int {
 	return http.StatusOK
 }
 
-// aggregatedJSON renders acks as Ditto's Acknowledgements entity: a sole
-// ack's payload (nil for none), or an object of every ack by label, each
-// {"status", "payload" (if any), "headers"}, in the order requested.
+// aggregatedJSON renders acks as Ditto's Acknowledgements entity over
+// HTTP: a sole ack's payload (nil for none), or appendAcks with every
+// ack's headers.
 func aggregatedJSON(acks []ack) []byte {
 	if len(acks) == 1 {
 		return acks[0].payload
 	}
-	out := []byte{'{'}
+	return appendAcks(nil, acks, true)
+}
+
+// appendAcks appends an object of every ack by label, in the order
+// requested, each {"status", "payload" (if any), "headers"}; headers that
+// are empty only when allHeaders is set (Ditto's HTTP entity writes them
+// always, its protocol adapter only when there are some).
+func appendAcks(out []byte, acks []ack, allHeaders bool) []byte {
+	out = append(out, '{')
 	for i, a := range acks {
 		if i > 0 {
 			out = append(out, ',')
@@ -214,8 +222,10 @@ func aggregatedJSON(acks []ack) []byte {
 			out = append(out, `,"payload":`...)
 			out = append(out, a.payload...)
 		}
-		out = append(out, `,"headers":`...)
-		out = a.headers.AppendJSON(out)
+		if allHeaders || len(a.headers) > 0 {
+			out = append(out, `,"headers":`...)
+			out = a.headers.AppendJSON(out)
+		}
 		out = append(out, '}')
 	}
 	return append(out, '}')

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -296,25 +295,7 @@ func (s *wsSession) issueAck(topic protocol.Topic, env protocol.Envelope) {
 // client: every ack by label in value, each with its status, payload (if
 // any) and headers (if any), and the combined status.
 func aggregatedAcks(thingID, channel, cid string, acks []ack) protocol.Envelope {
-	out := []byte{'{'}
-	for i, a := range acks {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = appendJSONString(out, a.label)
-		out = append(out, `:{"status":`...)
-		out = strconv.AppendInt(out, int64(a.status), 10)
-		if a.payload != nil {
-			out = append(out, `,"payload":`...)
-			out = append(out, a.payload...)
-		}
-		if len(a.headers) > 0 {
-			out = append(out, `,"headers":`...)
-			out = a.headers.AppendJSON(out)
-		}
-		out = append(out, '}')
-	}
-	out = append(out, '}')
+	out := appendAcks(nil, acks, false)
 	return protocol.Envelope{
 		Topic:   protocol.NewTopic(thingID, protocol.GroupThings, channel, protocol.CriterionAcks, "").String(),
 		Headers: protocol.Headers{protocol.HeaderCorrelationID: cid, protocol.HeaderContentType: "application/json", protocol.HeaderResponseRequired: "false"},
