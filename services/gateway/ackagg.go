@@ -154,8 +154,8 @@ type ackPlan struct {
 // search-persisted are ignored there. The custom labels get an address,
 // written to the command's headers.
 func (g *Gateway) planAcks(c *command.Request, h protocol.Headers) (*ackPlan, error) {
-	if c.Group != protocol.GroupThings {
-		return nil, nil
+	if _, requested := h[protocol.HeaderRequestedAcks]; !requested || c.Group != protocol.GroupThings {
+		return nil, nil // the plain response (live: the device's answer)
 	}
 	p := &ackPlan{}
 	switch t := c.Envelope.Topic; {
