@@ -178,6 +178,9 @@ func (n Names) PolicyEventsAll() string { return n.prefix + ".policies.events.>"
 // DevOps is the group subject every instance of service listens on.
 func (n Names) DevOps(service string) string { return n.prefix + ".devops." + service }
 
+// DevOpsAll matches the DevOps subjects of every service and instance.
+func (n Names) DevOpsAll() string { return n.prefix + ".devops.>" }
+
 // DevOpsInstance is the subject only one instance of service listens on.
 func (n Names) DevOpsInstance(service, instance string) string {
 	return n.prefix + ".devops." + service + "." + instance

@@ -96,8 +96,10 @@ func (n Names) Permissions(r Role) Permissions {
 			// Acknowledgements go from the gateway whose session issued
 			// them to the gateway that aggregates them; declared labels are
 			// checked among the gateways.
+			// DevOps commands go to every service's instances (the
+			// gateway's /devops routes).
 			Publish: []string{n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServicePolicies, KindCommands),
-				n.SearchQueries(), n.AcksAll(), n.AckLabelsAll()},
+				n.SearchQueries(), n.AcksAll(), n.AckLabelsAll(), n.DevOpsAll()},
 			// Live messages reach the sessions that may receive them; the
 			// sessions answer the sender through allow_responses (the
 			// messages carry the sender's reply subject), so a gateway can
@@ -131,7 +133,7 @@ func (n Names) Permissions(r Role) Permissions {
 			n.SearchQueries(),
 			n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServiceThings, KindSudo),
 			n.CommandsAll(ServicePolicies, KindCommands), n.CommandsAll(ServicePolicies, KindSudo),
-			n.prefix + ".devops.>",
+			n.DevOpsAll(),
 			// Reading the JetStream account, streams, consumers and
 			// messages: nats stream ls|info|view, nats kv ls|get.
 			"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*",

@@ -512,3 +512,48 @@ func TestLiveMessageAnswerReachesTheSender(t *testing.T) {
 	}
 	v.await(t, "publish", m.Reply)
 }
+
+// Every service serves its own DevOps subjects, group and instance, and
+// no other service's; the gateway and the operator send DevOps commands to
+// all of them.
+func TestDevOpsSubjectsByRole(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	services := map[streams.Role]string{streams.RoleThings: streams.ServiceThings, streams.RolePolicies: streams.ServicePolicies,
+		streams.RoleGateway: streams.ServiceGateway, streams.RoleSearch: streams.ServiceSearch}
+	for role, svc := range services {
+		nc, _ := s.as(t, role)
+		var subs []*nats.Subscription
+		for _, subject := range []string{s.names.DevOps(svc), s.names.DevOpsInstance(svc, "i-1")} {
+			sub, err := nc.SubscribeSync(subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subs = append(subs, sub)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		for _, sender := range []streams.Role{streams.RoleGateway, streams.RoleOperator} {
+			snc, _ := s.as(t, sender)
+			for _, sub := range subs {
+				if err := snc.Publish(sub.Subject, []byte(`{}`)); err != nil {
+					t.Fatal(err)
+				}
+				if !received(t, sub) {
+					t.Errorf("%s's DevOps command on %s did not reach %s", sender, sub.Subject, role)
+				}
+			}
+		}
+	}
+	things, v := s.as(t, streams.RoleThings)
+	other := s.names.DevOps(streams.ServicePolicies)
+	if _, err := things.SubscribeSync(other); err != nil {
+		t.Fatal(err)
+	}
+	v.await(t, "subscription", other)
+	if err := things.Publish(other, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	v.await(t, "publish", other)
+}

@@ -84,6 +84,7 @@ func TestNames(t *testing.T) {
 		{n.PolicyEventsAll(), "ditto.policies.events.>"},
 		{n.DevOps("things"), "ditto.devops.things"},
 		{n.DevOpsInstance("things", "host-1"), "ditto.devops.things.host-1"},
+		{n.DevOpsAll(), "ditto.devops.>"},
 		{n.ThingEventsStream(), "DITTO_THINGS_EVENTS"},
 		{n.PolicyEventsStream(), "DITTO_POLICIES_EVENTS"},
 		{n.ShardLeaseBucket("things"), "DITTO_THINGS_SHARDS"},

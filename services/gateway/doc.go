@@ -9,7 +9,8 @@
 // /api/2/policies (POST), /api/2/policies/{id} with entries, subjects,
 // resources and imports; /api/2/search/things and
 // /api/2/search/things/count (GET, or POST with a form body);
-// /api/2/whoami; /health; /status (and /overall/status). Other paths answer
+// /api/2/whoami; /health; /status (and /overall/status);
+// /devops/logging[/{service}[/{instance}]] (devops.go). Other paths answer
 // Ditto's plain 404.
 //
 // Subjects requested (see streams): <prefix>.things.commands.<shard> and
@@ -18,6 +19,11 @@
 // streams.HeaderEntity (the entity id). The shard is streams.Shard of the
 // entity id. A request nobody serves (the shard's owner is moving) is
 // retried until the command's timeout.
+//
+// DevOps commands (Ditto's JSON, see internal/devops) are published with
+// one reply inbox to <prefix>.devops.<service> of every service, or of one,
+// or to <prefix>.devops.<service>.<instance>; the answers are collected
+// until the timeout (the first for one instance).
 //
 // Searches are requests on <prefix>.things-search.queries
 // (streams.Names.SearchQueries) in the contract of internal/searchapi, with

@@ -45,8 +45,9 @@ type Config struct {
 
 	PreAuthentication bool   `envconfig:"ENABLE_PRE_AUTHENTICATION" default:"false" desc:"trust the x-ditto-pre-authenticated header (only behind a proxy that sets it)"`
 	UsersFile         string `envconfig:"GATEWAY_USERS_FILE" desc:"htpasswd-style file of bcrypt users; empty means ditto:ditto and ditto2:ditto2"`
-	// DevOpsSecured and DevOpsPassword guard /devops and /api/2/connections,
-	// which are not served yet; DevOpsPassword also opens /status.
+	// DevOpsSecured and DevOpsPassword guard /devops (and
+	// /api/2/connections, not served yet); DevOpsPassword also opens
+	// /status.
 	DevOpsSecured  bool   `envconfig:"DEVOPS_SECURED" default:"true" desc:"require the devops user for /devops"`
 	DevOpsPassword string `envconfig:"DEVOPS_PASSWORD" default:"foobar" desc:"password of the devops user"`
 	StatusSecured  bool   `envconfig:"DEVOPS_STATUS_SECURED" default:"true" desc:"require the devops user for /status"`
@@ -417,6 +418,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveHealth(w, r)
 	case "status":
 		g.serveStatus(w, r, segs[1:])
+	case "devops":
+		g.serveDevOps(w, r, segs[1:])
 	case "overall":
 		if len(segs) < 2 || segs[1] != "status" {
 			writeNotFound(w)

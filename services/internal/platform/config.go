@@ -3,6 +3,7 @@ package platform
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dittonats/dittonats/services/gateway"
+	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/limits"
 	"github.com/dittonats/dittonats/services/policies"
 	"github.com/dittonats/dittonats/services/search"
@@ -40,7 +42,8 @@ type Infra struct {
 	MongoPoolSize   uint64        `envconfig:"MONGO_DB_CONNECTION_POOL_SIZE" default:"100" desc:"MongoDB connection pool size"`
 	MongoWriteConc  string        `envconfig:"MONGO_DB_WRITE_CONCERN" desc:"MongoDB write concern (acknowledged, journaled, majority, ...); default majority and journaled"`
 	MongoQueryLimit time.Duration `envconfig:"MONGO_DB_QUERY_TIMEOUT" default:"60s" desc:"timeout of one MongoDB operation"`
-	LogLevel        string        `envconfig:"LOG_LEVEL" default:"INFO" desc:"log level: DEBUG, INFO, WARN or ERROR"`
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"INFO" desc:"level of each service's ROOT logger, which /devops/logging changes at runtime: OFF, ERROR, WARN, INFO, DEBUG, TRACE or ALL"`
+	LogLevelApp     string        `envconfig:"LOG_LEVEL_APPLICATION" desc:"level of each service's org.eclipse.ditto logger (the platform's own code), as LOG_LEVEL (default: LOG_LEVEL)"`
 	PprofListen     string        `envconfig:"DITTO_PPROF_LISTEN" desc:"address to serve Go's /debug/pprof profiles on (e.g. 127.0.0.1:6060); empty serves none"`
 }
 
@@ -83,11 +86,28 @@ func (c Infra) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("DITTO_SQLITE_SYNCHRONOUS %q: must be FULL, NORMAL or OFF", c.SQLiteSync))
 	}
+	if _, _, err := c.logLevels(); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, c.validateCredential()...)
 	if c.Instance != "" && !validInstance(c.Instance) {
 		errs = append(errs, fmt.Errorf("DITTO_INSTANCE_ID %q: only letters, digits, '-', '_' and '='", c.Instance))
 	}
 	return errors.Join(errs...)
+}
+
+// logLevels returns the levels of the ROOT and org.eclipse.ditto loggers.
+func (c Infra) logLevels() (root, app slog.Level, err error) {
+	if root, err = devops.ParseLevel(c.LogLevel); err != nil {
+		return 0, 0, fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	if c.LogLevelApp == "" {
+		return root, root, nil
+	}
+	if app, err = devops.ParseLevel(c.LogLevelApp); err != nil {
+		return 0, 0, fmt.Errorf("LOG_LEVEL_APPLICATION: %w", err)
+	}
+	return root, app, nil
 }
 
 func validInstance(s string) bool {

@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/dittonats/dittonats/services/internal/devops"
 )
 
 // Main is the body of every binary: it reads the environment, starts the
@@ -40,8 +42,13 @@ func Main(binary string, services []string, args []string, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "%s: configuration: %v\n", binary, err)
 		return 2
 	}
-	log := newLogger(stderr, cfg.LogLevel).With("binary", binary)
-	slog.SetDefault(log)
+	// The handler writes every level; each service's loggers filter at
+	// the levels /devops/logging sets, the process's own lines (and
+	// slog's default logger) at LOG_LEVEL.
+	base := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: devops.LevelAll})
+	log := slog.New(base).With("binary", binary)
+	root, _, _ := cfg.logLevels() // validated
+	slog.SetDefault(slog.New(devops.Filter(log.Handler(), root)))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -59,14 +66,6 @@ func Main(binary string, services []string, args []string, stdout, stderr io.Wri
 		return 1
 	}
 	return 0
-}
-
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
 // parts lists the configuration sections; each reads its own variables

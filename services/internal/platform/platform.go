@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/embedded"
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/mongostore"
@@ -27,8 +28,11 @@ import (
 // Process is a running set of services. Create with Start; Wait returns
 // when ctx ends and everything has shut down.
 type Process struct {
-	cfg      Config
+	cfg Config
+	// log is the process's own lines, at LOG_LEVEL; base is the handler
+	// the services' loggers filter into at their registries' levels.
 	log      *slog.Logger
+	base     slog.Handler
 	instance string
 	names    streams.Names
 
@@ -40,7 +44,10 @@ type Process struct {
 
 	// runners are the started services by name; front ones (the gateway)
 	// run on frontCtx and stop first, the others on backCtx.
-	runners     map[string]runner
+	runners map[string]runner
+	// loggers are each started service's named loggers, which its DevOps
+	// responder reads and changes.
+	loggers     map[string]*devops.Registry
 	front, back sync.WaitGroup
 	stopFront   context.CancelFunc
 	stopBack    context.CancelFunc
@@ -63,8 +70,11 @@ func Start(ctx context.Context, cfg Config, names []string, log *slog.Logger) (_
 	}
 	// p is not the named result: a failing return sets that to nil before
 	// the deferred teardown runs.
-	p := &Process{cfg: cfg, log: log, instance: cfg.instanceID(), names: streams.New(cfg.SubjectPrefix),
-		runners: map[string]runner{}, errs: make(chan error, len(svcs))}
+	root, _, _ := cfg.logLevels() // validated
+	p := &Process{cfg: cfg, log: slog.New(devops.Filter(log.Handler(), root)), base: log.Handler(),
+		instance: cfg.instanceID(), names: streams.New(cfg.SubjectPrefix),
+		runners: map[string]runner{}, loggers: map[string]*devops.Registry{}, errs: make(chan error, len(svcs))}
+	log = p.log
 	frontCtx, stopFront := context.WithCancel(context.WithoutCancel(ctx))
 	backCtx, stopBack := context.WithCancel(context.WithoutCancel(ctx))
 	p.stopFront, p.stopBack = stopFront, stopBack
@@ -102,27 +112,40 @@ func Start(ctx context.Context, cfg Config, names []string, log *slog.Logger) (_
 			return nil, err
 		}
 		p.runners[s.name] = r
+		d, err := devops.Serve(e.nc, p.names, s.name, p.instance, p.loggers[s.name], e.log)
+		if err != nil {
+			return nil, err
+		}
 		wg, runCtx := &p.back, backCtx
 		if s.front {
 			wg, runCtx = &p.front, frontCtx
 		}
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			if err := r.Run(runCtx); err != nil {
 				p.errs <- fmt.Errorf("%s: %w", s.name, err)
 			}
 		}()
+		go func() {
+			defer wg.Done()
+			_ = d.Run(runCtx) // returns nil when runCtx ends
+		}()
 	}
 	return p, nil
 }
 
-// env connects s to NATS as its role and, for a service with a journal,
-// ensures its streams and buckets with that connection (each service has
-// the permissions for its own only) and opens its journal.
+// env gives s its named loggers, connects it to NATS as its role and, for
+// a service with a journal, ensures its streams and buckets with that
+// connection (each service has the permissions for its own only) and opens
+// its journal.
 func (p *Process) env(ctx context.Context, s service) (env, error) {
-	e := env{cfg: p.cfg, names: p.names, instance: p.instance, log: p.log.With("service", s.name, "instance", p.instance)}
-	nc, err := p.connect(s.role)
+	root, app, _ := p.cfg.logLevels() // validated
+	reg := devops.NewRegistry(root, app)
+	p.loggers[s.name] = reg
+	e := env{cfg: p.cfg, names: p.names, instance: p.instance,
+		log: reg.Logger(devops.Ditto, p.base).With("service", s.name, "instance", p.instance)}
+	nc, err := p.connect(s.role, reg.Logger(devops.NATSClient, p.base).With("service", s.name, "instance", p.instance))
 	if err != nil {
 		return env{}, err
 	}
@@ -205,9 +228,9 @@ func (p *Process) startNATS() error {
 // server with the role's generated nkey, or to NATS_URL with the
 // credential of NATS_USER/NATS_PASSWORD, NATS_CREDS or NATS_NKEY;
 // reconnecting forever. Replies come to the role's own inbox prefix, which
-// no other role may read.
-func (p *Process) connect(role streams.Role) (*nats.Conn, error) {
-	log := p.log.With("nats_role", string(role))
+// no other role may read. The client's asynchronous errors go to log.
+func (p *Process) connect(role streams.Role, log *slog.Logger) (*nats.Conn, error) {
+	log = log.With("nats_role", string(role))
 	opts := []nats.Option{
 		nats.Name("ditto-" + string(role) + "-" + p.instance),
 		nats.CustomInboxPrefix(streams.InboxPrefix(role)),

@@ -51,7 +51,12 @@ type platform struct {
 
 func startPlatform(t *testing.T, cfg Config) *platform {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return startPlatformLog(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startPlatformLog starts the platform logging to log.
+func startPlatformLog(t *testing.T, cfg Config, log *slog.Logger) *platform {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := Start(ctx, cfg, All, log)
 	if err != nil {

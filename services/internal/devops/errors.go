@@ -1,0 +1,25 @@
+package devops
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/dittonats/dittonats/protocol"
+)
+
+// errInvalidLevel is what Ditto's ImmutableLoggerConfig.fromJson throws
+// for a level its LogLevel does not know: a JsonParseException.
+func errInvalidLevel() *protocol.Error { return protocol.ErrJSONInvalid("Invalid LogLevel!") }
+
+// errTypeNotParsable is Ditto's JsonTypeNotParsableException for a
+// command type its command registry does not know.
+func errTypeNotParsable(typ string) *protocol.Error {
+	return protocol.NewError(http.StatusBadRequest, "json.type.notparsable",
+		fmt.Sprintf("The JSON type '%s' is not supported by registry 'GlobalCommandRegistry'.", typ),
+		"Check if you sent the JSON with the correct type.")
+}
+
+// errNotOfType is the JsonParseException of a field of the wrong type.
+func errNotOfType(value []byte, pointer, typ string) *protocol.Error {
+	return protocol.ErrJSONInvalid(fmt.Sprintf("Value <%s> for <%s> is not of type <%s>!", value, pointer, typ))
+}

@@ -1,0 +1,185 @@
+package devops
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/dittonats/dittonats/protocol"
+)
+
+// Types of Ditto's DevOps commands and responses handled here.
+const (
+	TypeRetrieveLoggerConfig         = "devops.commands:retrieveLoggerConfig"
+	TypeChangeLogLevel               = "devops.commands:changeLogLevel"
+	TypeRetrieveLoggerConfigResponse = "devops.responses:retrieveLoggerConfig"
+	TypeChangeLogLevelResponse       = "devops.responses:changeLogLevel"
+)
+
+// RetrieveLoggerConfig is Ditto's RetrieveLoggerConfig command JSON.
+// ServiceName and Instance are null when the command addresses all
+// services (all instances); the NATS subject it is sent on is what
+// addresses it.
+type RetrieveLoggerConfig struct {
+	Type                   string   `json:"type"`
+	ServiceName            *string  `json:"serviceName"`
+	Instance               *string  `json:"instance"`
+	AllKnownLoggers        bool     `json:"allKnownLoggers"`
+	IncludeDisabledLoggers bool     `json:"includeDisabledLoggers"`
+	SpecificLoggers        []string `json:"specificLoggers,omitempty"`
+}
+
+// ChangeLogLevel is Ditto's ChangeLogLevel command JSON.
+type ChangeLogLevel struct {
+	Type         string       `json:"type"`
+	ServiceName  *string      `json:"serviceName"`
+	Instance     *string      `json:"instance"`
+	LoggerConfig LoggerConfig `json:"loggerConfig"`
+}
+
+// RetrieveLoggerConfigResponse is Ditto's RetrieveLoggerConfigResponse
+// JSON.
+type RetrieveLoggerConfigResponse struct {
+	Type          string         `json:"type"`
+	Status        int            `json:"status"`
+	ServiceName   string         `json:"serviceName"`
+	Instance      string         `json:"instance"`
+	LoggerConfigs []LoggerConfig `json:"loggerConfigs"`
+}
+
+// ChangeLogLevelResponse is Ditto's ChangeLogLevelResponse JSON.
+type ChangeLogLevelResponse struct {
+	Type        string `json:"type"`
+	Status      int    `json:"status"`
+	ServiceName string `json:"serviceName"`
+	Instance    string `json:"instance"`
+	Successful  bool   `json:"successful"`
+}
+
+// ParseLoggerConfig reads Ditto's LoggerConfig JSON ({"level", "logger"})
+// as its ImmutableLoggerConfig.fromJson does: level required and one of
+// Ditto's level names, logger optional (Root when absent). The level is
+// returned in its canonical lowercase name.
+func ParseLoggerConfig(data []byte) (LoggerConfig, slog.Level, *protocol.Error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
+		return LoggerConfig{}, 0, protocol.ErrJSONInvalid("Failed to parse JSON string '" + string(data) + "'!")
+	}
+	raw, ok := fields["level"]
+	if !ok {
+		return LoggerConfig{}, 0, protocol.ErrJSONFieldMissing("/level")
+	}
+	var c LoggerConfig
+	if err := json.Unmarshal(raw, &c.Level); err != nil || bytes.Equal(raw, []byte("null")) {
+		return LoggerConfig{}, 0, errNotOfType(raw, "/level", "String")
+	}
+	level, ok := parseDittoLevel(c.Level)
+	if !ok {
+		return LoggerConfig{}, 0, errInvalidLevel()
+	}
+	c.Level = LevelName(level)
+	if raw, ok := fields["logger"]; ok && !bytes.Equal(raw, []byte("null")) {
+		if err := json.Unmarshal(raw, &c.Logger); err != nil {
+			return LoggerConfig{}, 0, errNotOfType(raw, "/logger", "String")
+		}
+	}
+	return c, level, nil
+}
+
+// answer handles one DevOps command JSON for the service instance with the
+// loggers reg and returns the response JSON, or the Ditto error JSON of a
+// command it cannot read.
+func answer(data []byte, service, instance string, reg *Registry, log *slog.Logger) []byte {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
+		return errorJSON(protocol.ErrJSONInvalid("Failed to parse JSON string '" + string(data) + "'!"))
+	}
+	var typ string
+	if raw, ok := fields["type"]; !ok {
+		return errorJSON(protocol.ErrJSONFieldMissing("/type"))
+	} else if err := json.Unmarshal(raw, &typ); err != nil {
+		return errorJSON(errNotOfType(raw, "/type", "String"))
+	}
+	var out any
+	switch typ {
+	case TypeRetrieveLoggerConfig:
+		all, specific, includeDisabled, perr := parseRetrieve(fields)
+		if perr != nil {
+			return errorJSON(perr)
+		}
+		resp := RetrieveLoggerConfigResponse{Type: TypeRetrieveLoggerConfigResponse, Status: http.StatusOK,
+			ServiceName: service, Instance: instance}
+		if all {
+			resp.LoggerConfigs = reg.Configs(includeDisabled)
+		} else {
+			resp.LoggerConfigs = reg.Specific(specific)
+		}
+		out = resp
+	case TypeChangeLogLevel:
+		raw, ok := fields["loggerConfig"]
+		if !ok {
+			return errorJSON(protocol.ErrJSONFieldMissing("/loggerConfig"))
+		}
+		c, level, perr := ParseLoggerConfig(raw)
+		if perr != nil {
+			return errorJSON(perr)
+		}
+		if c.Logger == "" {
+			c.Logger = Root
+		}
+		reg.Set(c.Logger, level)
+		log.Info("log level changed", "logger", c.Logger, "level", c.Level)
+		out = ChangeLogLevelResponse{Type: TypeChangeLogLevelResponse, Status: http.StatusOK,
+			ServiceName: service, Instance: instance, Successful: true}
+	default:
+		return errorJSON(errTypeNotParsable(typ))
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return errorJSON(protocol.NewError(http.StatusInternalServerError, "devops.internalerror", err.Error(), ""))
+	}
+	return b
+}
+
+// parseRetrieve reads RetrieveLoggerConfig's fields as Ditto's fromJson
+// does, except that includeDisabledLoggers may be absent (false) and a
+// command with specificLoggers needs no allKnownLoggers. Non-string
+// entries of specificLoggers are skipped, as Ditto skips them.
+func parseRetrieve(fields map[string]json.RawMessage) (all bool, specific []string, includeDisabled bool, _ *protocol.Error) {
+	rawAll, hasAll := fields["allKnownLoggers"]
+	rawSpecific, hasSpecific := fields["specificLoggers"]
+	if hasAll {
+		if err := json.Unmarshal(rawAll, &all); err != nil || bytes.Equal(rawAll, []byte("null")) {
+			return false, nil, false, errNotOfType(rawAll, "/allKnownLoggers", "boolean")
+		}
+	} else if !hasSpecific {
+		return false, nil, false, protocol.ErrJSONFieldMissing("/allKnownLoggers")
+	}
+	if raw, ok := fields["includeDisabledLoggers"]; ok {
+		if err := json.Unmarshal(raw, &includeDisabled); err != nil {
+			return false, nil, false, errNotOfType(raw, "/includeDisabledLoggers", "boolean")
+		}
+	}
+	if all {
+		return true, nil, includeDisabled, nil
+	}
+	if !hasSpecific {
+		return false, nil, false, protocol.ErrJSONFieldMissing("/specificLoggers")
+	}
+	var entries []any
+	if err := json.Unmarshal(rawSpecific, &entries); err != nil {
+		return false, nil, false, errNotOfType(rawSpecific, "/specificLoggers", "JsonArray")
+	}
+	for _, e := range entries {
+		if s, ok := e.(string); ok {
+			specific = append(specific, s)
+		}
+	}
+	return false, specific, includeDisabled, nil
+}
+
+func errorJSON(e *protocol.Error) []byte {
+	b, _ := json.Marshal(e)
+	return b
+}
