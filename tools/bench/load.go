@@ -266,18 +266,20 @@ func randomPick(n int) picker {
 	return func(w *worker) (int, bool) { return w.rng.IntN(n), true }
 }
 
-// pacedPick is pick at no more than rate picks a second across all
-// workers: each pick waits for its slot, so the load is spread evenly over
-// the second instead of coming as fast as the connections allow.
+// pacedPick is pick at rate picks a second across all workers, on a fixed
+// schedule: each pick waits for its slot, so the load is spread evenly over
+// the second instead of coming as fast as the connections allow. A pick
+// whose slot has passed (every worker was waiting for a slow answer) goes
+// at once: the server is offered the load of the schedule, and a slow
+// spell shows as latency and a backlog, not as a lower rate that hides it.
 func pacedPick(pick picker, rate float64) picker {
 	var mu sync.Mutex
 	var next time.Time
 	interval := time.Duration(float64(time.Second) / rate)
 	return func(w *worker) (int, bool) {
 		mu.Lock()
-		now := time.Now()
-		if next.Before(now) {
-			next = now
+		if next.IsZero() {
+			next = time.Now()
 		}
 		slot := next
 		next = next.Add(interval)

@@ -136,4 +136,15 @@ func TestPacedPick(t *testing.T) {
 	if d := time.Since(start); d < 195*time.Millisecond {
 		t.Errorf("21 picks at 100/s took %s, want at least 200ms", d)
 	}
+
+	// Slots missed while no worker asked are made up at once, not
+	// skipped: 10 picks after a 100 ms pause (10 slots) take no longer.
+	time.Sleep(100 * time.Millisecond)
+	start = time.Now()
+	for range 10 {
+		pick(nil)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("10 picks for missed slots took %s, want them at once", d)
+	}
 }
