@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/dittonats/dittonats/protocol/rql"
 
 	_ "modernc.org/sqlite"
 )
@@ -70,5 +73,38 @@ func TestOpenReplacesOutdatedFile(t *testing.T) {
 	}
 	if err := ix.Write(ctx, Batch{Put: fx.docs[:1]}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A query needs no more than the one reader connection its read
+// transaction holds: with a pool of one, queries of texts never prepared
+// before (whose statements are prepared for the cache meanwhile) answer
+// at once instead of waiting for a second connection that never comes.
+func TestQueriesNeedOneConnection(t *testing.T) {
+	t.Parallel()
+	fx := conformanceFixture(t)
+	ix, err := Open(filepath.Join(t.TempDir(), "index.db"), Options{ReadConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ix.Write(ctx, Batch{Put: fx.docs}); err != nil {
+		t.Fatal(err)
+	}
+	for _, filter := range []string{`exists(attributes/count)`, `ne(thingId,"org.eclipse.ditto:car-1")`, `gt(_revision,0)`} {
+		n, err := rql.Parse(filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sort := range [][]rql.SortKey{nil, {{Property: "attributes/count", Descending: true}}} {
+			if _, err := ix.Query(ctx, Query{Filter: n, Sort: sort, Subjects: conformanceCallers[0], Limit: 5, Now: fixedNow}); err != nil {
+				t.Fatalf("query %s: %v", filter, err)
+			}
+		}
+		if _, err := ix.Count(ctx, Query{Filter: n, Subjects: conformanceCallers[0], Now: fixedNow}); err != nil {
+			t.Fatalf("count %s: %v", filter, err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Prepared read statements by their SQL text. Queries of one shape (the
@@ -14,6 +15,9 @@ import (
 type stmtCache struct {
 	m sync.Map // string -> *sql.Stmt
 	n atomic.Int64
+	// preparing holds the texts being prepared in the background (see
+	// view.cached).
+	preparing sync.Map
 }
 
 // maxCachedStmts bounds the cache. Statements are never evicted (one in
@@ -94,27 +98,40 @@ func (ix *Index) view(ctx context.Context) (*view, error) {
 // the cheap way out.
 func (v *view) close() { _ = v.tx.Rollback() }
 
-// query runs a read of the view through the statement cache.
+// cached returns the cached statement of text, or nil; a text not cached
+// yet is prepared for the cache in the background. Not here: preparing
+// on the pool needs a connection of its own, and with every connection
+// held by a view waiting to prepare, none would ever come.
+func (v *view) cached(text string) *sql.Stmt {
+	if s, ok := v.stmts2.m.Load(text); ok {
+		return s.(*sql.Stmt)
+	}
+	if v.stmts2.n.Load() < maxCachedStmts {
+		if _, busy := v.stmts2.preparing.LoadOrStore(text, true); !busy {
+			go func() {
+				defer v.stmts2.preparing.Delete(text)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, _ = v.stmt(ctx, text) // an error leaves it uncached
+			}()
+		}
+	}
+	return nil
+}
+
+// query runs a read of the view, through the statement cache.
 func (v *view) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
-	s, err := v.stmt(ctx, text)
-	if err != nil {
-		return nil, err
+	if s := v.cached(text); s != nil {
+		// The statement prepared on this connection before is reused.
+		return v.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
 	}
-	if s == nil {
-		return v.tx.QueryContext(ctx, text, args...)
-	}
-	// The statement prepared on this connection before is reused.
-	return v.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	return v.tx.QueryContext(ctx, text, args...)
 }
 
 // queryRow is query for one row; errors come from Scan.
 func (v *view) queryRow(ctx context.Context, text string, args ...any) rowScanner {
-	s, err := v.stmt(ctx, text)
-	if err != nil {
-		return errRow{err}
+	if s := v.cached(text); s != nil {
+		return v.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
 	}
-	if s == nil {
-		return v.tx.QueryRowContext(ctx, text, args...)
-	}
-	return v.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	return v.tx.QueryRowContext(ctx, text, args...)
 }
