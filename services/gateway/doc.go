@@ -9,7 +9,8 @@
 // /api/2/policies (POST), /api/2/policies/{id} with entries, subjects,
 // resources and imports; /api/2/search/things and
 // /api/2/search/things/count (GET, or POST with a form body);
-// /api/2/whoami; /health; /status (and /overall/status);
+// /api/2/whoami; /health; /status[/health] (this gateway instance) and
+// /overall/status[/health] (every service instance, status.go);
 // /devops/logging[/{service}[/{instance}]] (devops.go). Other paths answer
 // Ditto's plain 404.
 //
@@ -23,7 +24,9 @@
 // DevOps commands (Ditto's JSON, see internal/devops) are published with
 // one reply inbox to <prefix>.devops.<service> of every service, or of one,
 // or to <prefix>.devops.<service>.<instance>; the answers are collected
-// until the timeout (the first for one instance).
+// until the timeout (the first for one instance). /overall/status sends
+// status.commands:retrieveStatus and retrieveHealth to the group subject of
+// every known service and collects for HEALTH_CHECK_SERVICE_TIMEOUT.
 //
 // Searches are requests on <prefix>.things-search.queries
 // (streams.Names.SearchQueries) in the contract of internal/searchapi, with

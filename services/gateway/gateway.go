@@ -52,6 +52,12 @@ type Config struct {
 	DevOpsPassword string `envconfig:"DEVOPS_PASSWORD" default:"foobar" desc:"password of the devops user"`
 	StatusSecured  bool   `envconfig:"DEVOPS_STATUS_SECURED" default:"true" desc:"require the devops user for /status"`
 	StatusPassword string `envconfig:"STATUS_PASSWORD" default:"status" desc:"second password of the devops user, for /status only"`
+	// /overall/status gathers the answers of every service instance over
+	// NATS for this long: NATS does not say how many instances a service
+	// has, so it always waits the whole time (Ditto waits up to 10s for
+	// the cluster members it knows of).
+	HealthCheckTimeout      time.Duration `envconfig:"HEALTH_CHECK_SERVICE_TIMEOUT" default:"1s" desc:"time /overall/status waits for the service instances' answers"`
+	HealthCheckRolesEnabled bool          `envconfig:"HEALTH_CHECK_ROLES_ENABLED" default:"true" desc:"/overall/status/health is DOWN when a service (gateway, things, policies, things-search) does not answer"`
 
 	DefaultNamespace string `envconfig:"DITTO_DEFAULT_NAMESPACE" default:"org.eclipse.ditto" desc:"namespace of things and policies created by POST without one"`
 
@@ -100,6 +106,7 @@ func (c Config) Validate() error {
 		{"GATEWAY_WEBSOCKET_IDLE_TIMEOUT", c.WSIdleTimeout},
 		{"GATEWAY_WEBSOCKET_WRITE_TIMEOUT", c.WSWriteTimeout},
 		{"GATEWAY_STREAMING_SEARCH_IDLE_TIMEOUT", c.SearchIdleTimeout},
+		{"HEALTH_CHECK_SERVICE_TIMEOUT", c.HealthCheckTimeout},
 	} {
 		if t.d <= 0 {
 			bad(t.name, "%s is not positive", t.d)
@@ -171,6 +178,8 @@ func DefaultConfig() Config {
 		DevOpsPassword:               "foobar",
 		StatusSecured:                true,
 		StatusPassword:               "status",
+		HealthCheckTimeout:           time.Second,
+		HealthCheckRolesEnabled:      true,
 		DefaultNamespace:             "org.eclipse.ditto",
 		WSMaxInFlight:                100,
 		WSOutgoingBuffer:             200,
@@ -417,7 +426,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.serveHealth(w, r)
 	case "status":
-		g.serveStatus(w, r, segs[1:])
+		g.serveStatus(w, r, segs[1:], false)
 	case "devops":
 		g.serveDevOps(w, r, segs[1:])
 	case "overall":
@@ -425,7 +434,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeNotFound(w)
 			return
 		}
-		g.serveStatus(w, r, segs[2:])
+		g.serveStatus(w, r, segs[2:], true)
 	default:
 		writeNotFound(w)
 	}

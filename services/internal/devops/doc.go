@@ -9,6 +9,9 @@
 //   - <prefix>.devops.<service>.<instance>: one instance.
 //
 // Commands answered: devops.commands:retrieveLoggerConfig and
-// devops.commands:changeLogLevel, with Ditto's response JSON. It writes no
-// stream, bucket or collection.
+// devops.commands:changeLogLevel, with Ditto's response JSON;
+// status.commands:retrieveHealth with the instance's health as Ditto's
+// StatusInfo (its NATS connection and the service's own checks), and
+// status.commands:retrieveStatus with its static status (what Ditto's
+// /status shows per instance). It writes no stream, bucket or collection.
 package devops

@@ -87,10 +87,21 @@ func ParseLoggerConfig(data []byte) (LoggerConfig, slog.Level, *protocol.Error) 
 	return c, level, nil
 }
 
-// answer handles one DevOps command JSON for the service instance with the
-// loggers reg and returns the response JSON, or the Ditto error JSON of a
-// command it cannot read.
-func answer(data []byte, service, instance string, reg *Registry, log *slog.Logger) []byte {
+// instanceInfo is what a service instance answers DevOps commands with.
+type instanceInfo struct {
+	service, id string
+	reg         *Registry
+	log         *slog.Logger
+	// health is the instance's health now (InstanceHealth of its
+	// connection and checks).
+	health func() StatusInfo
+}
+
+// answer handles one DevOps command JSON for the service instance and
+// returns the response JSON, or the Ditto error JSON of a command it
+// cannot read.
+func (in *instanceInfo) answer(data []byte) []byte {
+	service, instance, reg, log := in.service, in.id, in.reg, in.log
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
 		return errorJSON(protocol.ErrJSONInvalid("Failed to parse JSON string '" + string(data) + "'!"))
@@ -132,6 +143,12 @@ func answer(data []byte, service, instance string, reg *Registry, log *slog.Logg
 		log.Info("log level changed", "logger", c.Logger, "level", c.Level)
 		out = ChangeLogLevelResponse{Type: TypeChangeLogLevelResponse, Status: http.StatusOK,
 			ServiceName: service, Instance: instance, Successful: true}
+	case TypeRetrieveHealth:
+		out = RetrieveHealthResponse{Type: TypeRetrieveHealthResponse, Status: http.StatusOK,
+			ServiceName: service, Instance: instance, StatusInfo: in.health()}
+	case TypeRetrieveStatus:
+		out = RetrieveStatusResponse{Type: TypeRetrieveStatusResponse, Status: http.StatusOK,
+			ServiceName: service, Instance: instance, Payload: InstanceStatus(service, instance)}
 	default:
 		return errorJSON(errTypeNotParsable(typ))
 	}

@@ -17,19 +17,22 @@ type Responder struct {
 }
 
 // Serve subscribes to service's DevOps group subject and to instance's
-// own subject on nc, answering with the loggers of reg; log is where
-// changes are logged. It answers from the moment it returns; Run stops it.
-// The subscriptions are plain ones, not a queue group: a group request
-// reaches every instance. A message without a reply subject is ignored.
-func Serve(nc *nats.Conn, names streams.Names, service, instance string, reg *Registry, log *slog.Logger) (*Responder, error) {
+// own subject on nc, answering with the loggers of reg and, for health,
+// with nc's state and checks; log is where changes are logged. It answers
+// from the moment it returns; Run stops it. The subscriptions are plain
+// ones, not a queue group: a group request reaches every instance. A
+// message without a reply subject is ignored.
+func Serve(nc *nats.Conn, names streams.Names, service, instance string, reg *Registry, log *slog.Logger, checks ...Check) (*Responder, error) {
 	r := &Responder{}
+	in := &instanceInfo{service: service, id: instance, reg: reg, log: log,
+		health: func() StatusInfo { return InstanceHealth(nc, checks) }}
 	handle := func(m *nats.Msg) {
 		if m.Reply == "" {
 			return
 		}
 		// The connection may be draining at shutdown; a lost answer
 		// then times out at the asker, as any unanswered request does.
-		if err := m.Respond(answer(m.Data, service, instance, reg, log)); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		if err := m.Respond(in.answer(m.Data)); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			log.Warn("devops answer", "subject", m.Subject, "err", err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,4 +92,69 @@ func jsonEqual(a, b string) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
+}
+
+// An instance answers retrieveHealth with its NATS connection and its
+// checks as they are at the time of the request, and retrieveStatus with
+// its static status.
+func TestHealthOverNATS(t *testing.T) {
+	t.Parallel()
+	names := streams.New("")
+	srv := streamstest.StartSecured(t, names)
+	var filled atomic.Bool
+	check := func() StatusInfo {
+		if !filled.Load() {
+			return FromDetail("search-index", LevelError, "filling")
+		}
+		return StatusInfo{Label: "search-index", Status: StatusUp}
+	}
+	reg := NewRegistry(slog.LevelInfo, slog.LevelInfo)
+	r, err := Serve(srv.ConnectAs(t, streams.RoleSearch), names, streams.ServiceSearch, "i-1", reg, slog.New(slog.DiscardHandler), check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	op := srv.ConnectAs(t, streams.RoleOperator, nats.CustomInboxPrefix(streams.InboxPrefix(streams.RoleOperator)))
+	ask := func(subject, cmd string) string {
+		t.Helper()
+		m, err := op.Request(subject, []byte(cmd), 5*time.Second)
+		if err != nil {
+			t.Fatalf("request %s on %s: %v", cmd, subject, err)
+		}
+		return string(m.Data)
+	}
+	health := `{"type":"status.commands:retrieveHealth"}`
+	if got, want := ask(names.DevOps(streams.ServiceSearch), health),
+		`{"type":"status.responses:retrieveHealth","status":200,"serviceName":"things-search","instance":"i-1","statusInfo":`+
+			`{"status":"DOWN","details":[{"ERROR":"See detailed messages for: search-index."}],"children":[{"label":"nats","status":"UP"},`+
+			`{"label":"search-index","status":"DOWN","details":[{"ERROR":"filling"}]}]}}`; !jsonEqual(got, want) {
+		t.Errorf("health while filling:\n got %s\nwant %s", got, want)
+	}
+	filled.Store(true)
+	if got, want := ask(names.DevOpsInstance(streams.ServiceSearch, "i-1"), health),
+		`{"type":"status.responses:retrieveHealth","status":200,"serviceName":"things-search","instance":"i-1","statusInfo":`+
+			`{"status":"UP","children":[{"label":"nats","status":"UP"},{"label":"search-index","status":"UP"}]}}`; !jsonEqual(got, want) {
+		t.Errorf("health once filled:\n got %s\nwant %s", got, want)
+	}
+	var st struct {
+		Type        string         `json:"type"`
+		Status      int            `json:"status"`
+		ServiceName string         `json:"serviceName"`
+		Instance    string         `json:"instance"`
+		Payload     map[string]any `json:"payload"`
+	}
+	raw := ask(names.DevOps(streams.ServiceSearch), `{"type":"status.commands:retrieveStatus"}`)
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type != TypeRetrieveStatusResponse || st.Status != 200 || st.ServiceName != "things-search" || st.Instance != "i-1" ||
+		st.Payload["service"] != "things-search" || st.Payload["instance"] != "i-1" || st.Payload["processor-count"] == nil {
+		t.Errorf("status: %s", raw)
+	}
 }

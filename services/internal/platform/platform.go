@@ -112,7 +112,11 @@ func Start(ctx context.Context, cfg Config, names []string, log *slog.Logger) (_
 			return nil, err
 		}
 		p.runners[s.name] = r
-		d, err := devops.Serve(e.nc, p.names, s.name, p.instance, p.loggers[s.name], e.log)
+		var checks []devops.Check
+		if s.checks != nil {
+			checks = s.checks(r)
+		}
+		d, err := devops.Serve(e.nc, p.names, s.name, p.instance, p.loggers[s.name], e.log, checks...)
 		if err != nil {
 			return nil, err
 		}

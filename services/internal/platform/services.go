@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dittonats/dittonats/services/gateway"
+	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/policies"
@@ -39,6 +40,9 @@ type service struct {
 	front bool
 	// start builds the service; the process then runs it until shutdown.
 	start func(env env) (runner, error)
+	// checks are the parts of the started service's health its DevOps
+	// responder reports besides its NATS connection; nil for none.
+	checks func(r runner) []devops.Check
 }
 
 // runner is a started service.
@@ -80,11 +84,24 @@ var services = []service{
 			cfg.DataDir = e.cfg.DataDir
 			return search.New(cfg, search.Deps{NC: e.nc, JS: e.js, Names: e.names, Shards: e.cfg.Shards,
 				Instance: e.instance, EventsMaxAge: e.cfg.EventsMaxAge, Log: e.log})
-		}},
+		},
+		checks: func(r runner) []devops.Check { return []devops.Check{searchIndexHealth(r.(*search.Service))} }},
 	{name: Gateway, role: streams.RoleGateway, front: true,
 		start: func(e env) (runner, error) {
 			return gateway.New(e.cfg.Gateway, gateway.Deps{NC: e.nc, Names: e.names, Shards: e.cfg.Shards, Log: e.log, Instance: e.instance})
 		}},
+}
+
+// searchIndexHealth is the health of a search instance's index, labelled
+// "search-index": DOWN until it has been filled, since until then the
+// instance answers no query.
+func searchIndexHealth(s *search.Service) devops.Check {
+	return func() devops.StatusInfo {
+		if !s.Ready() {
+			return devops.FromDetail("search-index", devops.LevelError, "no query is answered yet: the index is starting or being filled from the things service")
+		}
+		return devops.StatusInfo{Label: "search-index", Status: devops.StatusUp}
+	}
 }
 
 // All lists every service, in start order.
