@@ -147,10 +147,11 @@ func (h *handler) liveCommand(ctx context.Context, cmd *entity.Command, st *enti
 	if !readsAll {
 		hdr[headerAnswerValue] = answerWithoutValue
 	}
-	if err := h.publishLive(cmd, cmd.Envelope, h.names.LiveCommands(ns), liveReply(cmd), hdr, protocol.ErrThingTooLarge); err != nil {
+	reply, out := passing(cmd)
+	if err := h.publishLive(cmd, cmd.Envelope, h.names.LiveCommands(ns), reply, hdr, protocol.ErrThingTooLarge); err != nil {
 		return entity.Outcome{}, err
 	}
-	return passedOn(cmd), nil
+	return out, nil
 }
 
 // checkLiveValue checks the value of a live modify or create as Ditto's
@@ -245,21 +246,7 @@ func (h *handler) liveEvent(ctx context.Context, cmd *entity.Command, st *entity
 	default:
 		return entity.Outcome{}, errNotSupported(cmd.Envelope.Topic)
 	}
-	if !st.Exists() {
-		return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
-	}
-	pid, err := policyID(st)
-	if err != nil {
-		return entity.Outcome{}, err
-	}
-	if pid == "" {
-		return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
-	}
-	enf, err := h.cache.get(ctx, pid)
-	if errors.Is(err, errPolicyGone) {
-		// Ditto has no enforcer then: authorizeSignalWithMissingEnforcer.
-		return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
-	}
+	enf, err := h.signalEnforcer(ctx, st)
 	if err != nil {
 		return entity.Outcome{}, err
 	}

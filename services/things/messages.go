@@ -126,23 +126,7 @@ func (h *handler) liveMessage(ctx context.Context, cmd *entity.Command, st *enti
 	if err != nil {
 		return entity.Outcome{}, err
 	}
-	if !st.Exists() {
-		return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
-	}
-	pid, err := policyID(st)
-	if err != nil {
-		return entity.Outcome{}, err
-	}
-	if pid == "" {
-		return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
-	}
-	enf, err := h.cache.get(ctx, pid)
-	if errors.Is(err, errPolicyGone) {
-		// Ditto has no enforcer then and answers as for a missing thing
-		// (authorizeSignalWithMissingEnforcer): a message is no
-		// ThingCommand, so it gets no "policy deleted" text.
-		return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
-	}
+	enf, err := h.signalEnforcer(ctx, st)
 	if err != nil {
 		return entity.Outcome{}, err
 	}
@@ -154,10 +138,35 @@ func (h *handler) liveMessage(ctx context.Context, cmd *entity.Command, st *enti
 		!enf.For(ns, cmd.Auth).HasUnrestricted(enforcer.TypeMessage, mp.resource, enforcer.Write) {
 		return entity.Outcome{}, errMessageSendNotAllowed(id)
 	}
-	if err := h.forward(cmd, mp, messageReadSubjects(enf, ns, mp.resource, time.Now())); err != nil {
+	reply, out := passing(cmd)
+	if err := h.forward(cmd, mp, reply, messageReadSubjects(enf, ns, mp.resource, time.Now())); err != nil {
 		return entity.Outcome{}, err
 	}
-	return passedOn(cmd), nil
+	return out, nil
+}
+
+// signalEnforcer returns the enforcer of the thing's policy for a live
+// message or live event. A thing that does not exist, has no policy or
+// whose policy is gone is not accessible, whoever asks: Ditto has no
+// enforcer then and answers as for a missing thing
+// (authorizeSignalWithMissingEnforcer); a live signal is no ThingCommand,
+// so it gets no "policy deleted" text.
+func (h *handler) signalEnforcer(ctx context.Context, st *entity.State) (*enforcer.Enforcer, error) {
+	if !st.Exists() {
+		return nil, protocol.ErrThingNotAccessible(st.ID)
+	}
+	pid, err := policyID(st)
+	if err != nil {
+		return nil, err
+	}
+	if pid == "" {
+		return nil, protocol.ErrThingNotAccessible(st.ID)
+	}
+	enf, err := h.cache.get(ctx, pid)
+	if errors.Is(err, errPolicyGone) {
+		return nil, protocol.ErrThingNotAccessible(st.ID)
+	}
+	return enf, err
 }
 
 // answerWanted reports whether the sender of a live message or command
@@ -174,29 +183,22 @@ func answerWanted(h protocol.Headers) bool {
 	return h[protocol.HeaderResponseRequired] != "false"
 }
 
-// liveReply is the reply subject a passed-on live signal carries: the
-// sender's, when it waits for the device's answer.
-func liveReply(cmd *entity.Command) string {
-	if !answerWanted(cmd.Envelope.Headers) {
-		return ""
-	}
-	return cmd.Reply
-}
-
-// passedOn is the outcome of a live message or command passed on: the
-// device answers the sender, or, when the sender waits for no answer (only
-// for custom acknowledgements), this service tells it at once that the
-// signal went out (202).
-func passedOn(cmd *entity.Command) entity.Outcome {
+// passing returns, for a live message or command about to be passed on,
+// the reply subject it carries and the outcome to answer with: when the
+// sender waits for the device's answer, the sender's reply subject and
+// no answer here (the device answers); when it does not (it requested
+// only custom acknowledgements), no reply subject and 202 at once, so
+// that it learns the signal went out.
+func passing(cmd *entity.Command) (reply string, out entity.Outcome) {
 	if answerWanted(cmd.Envelope.Headers) {
-		return entity.Outcome{Forwarded: true}
+		return cmd.Reply, entity.Outcome{Forwarded: true}
 	}
 	resp := protocol.Envelope{Topic: cmd.Envelope.Topic, Path: cmd.Envelope.Path, Status: http.StatusAccepted,
 		Headers: protocol.Headers{}}
 	if cid, ok := cmd.Envelope.Headers[protocol.HeaderCorrelationID]; ok {
 		resp.Headers[protocol.HeaderCorrelationID] = cid
 	}
-	return entity.Outcome{Response: resp}
+	return "", entity.Outcome{Response: resp}
 }
 
 // messageReadSubjects is the ditto-read-subjects header of a message at
@@ -228,14 +230,14 @@ var platformHeaders = [...]string{
 	protocol.HeaderPartialAccessPaths, protocol.HeaderOriginator,
 }
 
-// forward publishes the message to the sessions that may take it, with the
-// request's reply subject and who may read it. The envelope is the one the
-// sender sent, with a claim's path in Ditto's form.
-func (h *handler) forward(cmd *entity.Command, mp messagePath, readers string) error {
+// forward publishes the message to the sessions that may take it, with
+// reply as its reply subject and who may read it. The envelope is the one
+// the sender sent, with a claim's path in Ditto's form.
+func (h *handler) forward(cmd *entity.Command, mp messagePath, reply, readers string) error {
 	env := cmd.Envelope
 	env.Path = mp.path
 	ns, _ := protocol.SplitID(cmd.EntityID)
-	return h.publishLive(cmd, env, h.names.LiveMessages(ns), liveReply(cmd),
+	return h.publishLive(cmd, env, h.names.LiveMessages(ns), reply,
 		map[string]string{protocol.HeaderReadSubjects: readers}, protocol.ErrMessagePayloadTooLarge)
 }
 
