@@ -118,14 +118,9 @@ func decodeAck(data []byte) (ack, bool) {
 	if err != nil || topic.Criterion != protocol.CriterionAcks || topic.Action == "" {
 		return ack{}, false
 	}
-	a := ack{label: topic.Action, status: env.Status, headers: protocol.Headers{}}
+	a := ack{label: topic.Action, status: env.Status, headers: clientHeaders(env.Headers)}
 	if a.status == 0 {
 		a.status = http.StatusOK
-	}
-	for k, v := range env.Headers {
-		if def, known := protocol.LookupHeader(k); !known || def.ToExternal {
-			a.headers[k] = v
-		}
 	}
 	delete(a.headers, protocol.HeaderResponseRequired)
 	if len(env.Value) > 0 {
@@ -340,15 +335,11 @@ func liveResponse(reply protocol.Envelope, ac ackContext) ack {
 			payload: errorJSON(protocol.ErrAckRequestTimeout(ac.timeout)),
 			headers: protocol.Headers{protocol.HeaderCorrelationID: ac.correlationID}}
 	}
-	a := ack{label: protocol.AckLiveResponse, status: reply.Status, headers: protocol.Headers{}}
+	a := ack{label: protocol.AckLiveResponse, status: reply.Status, headers: clientHeaders(reply.Headers)}
 	if a.status == 0 {
 		a.status = http.StatusOK
 	}
-	for k, v := range reply.Headers {
-		if def, known := protocol.LookupHeader(k); (!known || def.ToExternal) && k != protocol.HeaderResponseRequired {
-			a.headers[k] = v
-		}
-	}
+	delete(a.headers, protocol.HeaderResponseRequired)
 	a.headers[protocol.HeaderCorrelationID] = ac.correlationID
 	if len(reply.Value) > 0 {
 		a.payload = reply.Value

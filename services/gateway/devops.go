@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,7 @@ func (g *Gateway) serveDevOps(w http.ResponseWriter, r *http.Request, rest []str
 	if len(rest) > 0 && rest[len(rest)-1] == "" {
 		rest = rest[:len(rest)-1] // a trailing slash
 	}
-	if len(rest) == 0 || rest[0] != "logging" || len(rest) > 3 || slicesContainEmpty(rest) {
+	if len(rest) == 0 || rest[0] != "logging" || len(rest) > 3 || slices.Contains(rest, "") {
 		writeNotFound(w)
 		return
 	}
@@ -111,15 +112,6 @@ func (g *Gateway) serveDevOps(w http.ResponseWriter, r *http.Request, rest []str
 	writeJSON(w, nil, status, body)
 }
 
-func slicesContainEmpty(segs []string) bool {
-	for _, s := range segs {
-		if s == "" {
-			return true
-		}
-	}
-	return false
-}
-
 // devOpsTimeout reads the timeout query parameter as Ditto reads the
 // timeout header; 0 is refused, since every DevOps request wants answers.
 func devOpsTimeout(r *http.Request) (time.Duration, *protocol.Error) {
@@ -157,9 +149,7 @@ func (g *Gateway) devOpsRequest(ctx context.Context, cmd []byte, service, instan
 	var subjects []string
 	switch {
 	case service == "":
-		for _, s := range devOpsServices {
-			subjects = append(subjects, g.names.DevOps(s))
-		}
+		subjects = g.devOpsGroups()
 	case !natsToken(service) || instance != "" && !natsToken(instance):
 		// Not a name any instance subscribes under: nobody can answer.
 		return http.StatusRequestTimeout, []byte("null"), nil
@@ -216,6 +206,16 @@ func (g *Gateway) devOpsRequest(ctx context.Context, cmd []byte, service, instan
 	}
 	body, err := json.Marshal(out)
 	return status, body, err
+}
+
+// devOpsGroups are the DevOps subjects of every service, each answered by
+// all of its instances.
+func (g *Gateway) devOpsGroups() []string {
+	subjects := make([]string, 0, len(devOpsServices))
+	for _, s := range devOpsServices {
+		subjects = append(subjects, g.names.DevOps(s))
+	}
+	return subjects
 }
 
 // gather publishes cmd to every subject with one reply inbox and collects

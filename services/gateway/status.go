@@ -220,12 +220,8 @@ func expectedRoles(answered map[string][]devops.StatusInfo) devops.StatusInfo {
 // every known service and collects the answers for HEALTH_CHECK_SERVICE_TIMEOUT
 // (or until no subject has a subscriber).
 func (g *Gateway) gatherStatus(ctx context.Context, typ string) []json.RawMessage {
-	subjects := make([]string, 0, len(devOpsServices))
-	for _, s := range devOpsServices {
-		subjects = append(subjects, g.names.DevOps(s))
-	}
 	cmd, _ := json.Marshal(map[string]string{"type": typ}) // a map of strings always marshals
-	answers, err := g.gather(ctx, subjects, cmd, g.cfg.HealthCheckTimeout, false)
+	answers, err := g.gather(ctx, g.devOpsGroups(), cmd, g.cfg.HealthCheckTimeout, false)
 	if err != nil {
 		// Nothing could be asked: every service counts as not answering.
 		g.log.Warn("status request", "type", typ, "err", err)

@@ -211,16 +211,7 @@ func (s *wsSession) expectAcks(ev *hubEvent) {
 	if s.ackees == nil {
 		s.ackees = map[string]pendingAcks{}
 	}
-	if len(s.ackees) >= maxPendingAcks {
-		var oldest string
-		var at time.Time
-		for k, p := range s.ackees {
-			if oldest == "" || p.expires.Before(at) {
-				oldest, at = k, p.expires
-			}
-		}
-		delete(s.ackees, oldest)
-	}
+	makeRoom(s.ackees, maxPendingAcks, now, func(p pendingAcks) time.Time { return p.expires })
 	s.ackees[cid] = pendingAcks{address: ev.acks.address, thingID: ev.topic.EntityID(), labels: labels, expires: now.Add(pendingAckTTL)}
 }
 

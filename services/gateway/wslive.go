@@ -38,6 +38,27 @@ type pendingAnswer struct {
 // beyond it the oldest expire first.
 const maxPendingAnswers = 1024
 
+// makeRoom readies m, which holds at most max entries, for one more: when
+// it is full, the entries expired at now go, and if none did, the one
+// that expires first.
+func makeRoom[V any](m map[string]V, max int, now time.Time, expires func(V) time.Time) {
+	if len(m) < max {
+		return
+	}
+	var oldest string
+	var at time.Time
+	for k, v := range m {
+		if e := expires(v); e.Before(now) {
+			delete(m, k)
+		} else if oldest == "" || e.Before(at) {
+			oldest, at = k, e
+		}
+	}
+	if len(m) >= max {
+		delete(m, oldest)
+	}
+}
+
 // expectAnswer notes that the session got the live message or command ev,
 // which wants an answer when it has a reply subject.
 func (s *wsSession) expectAnswer(ev *hubEvent) {
@@ -57,22 +78,7 @@ func (s *wsSession) expectAnswer(ev *hubEvent) {
 	if s.answers == nil {
 		s.answers = map[string]pendingAnswer{}
 	}
-	if len(s.answers) >= maxPendingAnswers {
-		var oldest string
-		var at time.Time
-		for k, p := range s.answers {
-			if p.expires.Before(now) {
-				delete(s.answers, k)
-				continue
-			}
-			if oldest == "" || p.expires.Before(at) {
-				oldest, at = k, p.expires
-			}
-		}
-		if len(s.answers) >= maxPendingAnswers {
-			delete(s.answers, oldest)
-		}
-	}
+	makeRoom(s.answers, maxPendingAnswers, now, func(p pendingAnswer) time.Time { return p.expires })
 	s.answers[cid] = pendingAnswer{
 		reply: ev.reply, expires: now.Add(timeout),
 		command: ev.stream == streamLiveCommands, topic: ev.topic, path: ev.env.Path,
