@@ -1,9 +1,7 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -22,18 +20,7 @@ func TestOverallStatus(t *testing.T) {
 	h := newHarness(t, fast)
 	lenient := newHarness(t, func(c *Config) { fast(c); c.HealthCheckRolesEnabled = false; c.StatusSecured = false })
 	for _, hh := range []*harness{h, lenient} {
-		r, err := devops.Serve(hh.srv.Connect(t), streams.New(""), streams.ServiceThings, "t-1",
-			devops.NewRegistry(slog.LevelInfo, slog.LevelInfo), slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
+		hh.serveDevOps(t, streams.ServiceThings, "t-1")
 	}
 	auth := map[string]string{"Authorization": "Basic " + enc("devops:status")}
 

@@ -29,13 +29,7 @@ func TestResponderOverNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	runUntilEnd(t, r)
 	gw := srv.ConnectAs(t, streams.RoleGateway, nats.CustomInboxPrefix(streams.InboxPrefix(streams.RoleGateway)))
 	ask := func(subject, cmd string) string {
 		t.Helper()
@@ -113,13 +107,7 @@ func TestHealthOverNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	runUntilEnd(t, r)
 	op := srv.ConnectAs(t, streams.RoleOperator, nats.CustomInboxPrefix(streams.InboxPrefix(streams.RoleOperator)))
 	ask := func(subject, cmd string) string {
 		t.Helper()
@@ -157,4 +145,15 @@ func TestHealthOverNATS(t *testing.T) {
 		st.Payload["service"] != "things-search" || st.Payload["instance"] != "i-1" || st.Payload["processor-count"] == nil {
 		t.Errorf("status: %s", raw)
 	}
+}
+
+// runUntilEnd runs r until the test ends.
+func runUntilEnd(t *testing.T, r *Responder) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }
