@@ -86,7 +86,11 @@ func (h *Host) enqueue(shard int, req *request) {
 		if h.passLive(req, view) {
 			return
 		}
-		sh.mu.Lock()
+		// Queued after all, from the start: while the lock was let go
+		// the shard may have closed or the entity been evicted.
+		req.live = false
+		h.enqueue(shard, req)
+		return
 	}
 	if sl.box == nil {
 		sl.box = &mailbox{}
