@@ -17,7 +17,7 @@ import (
 func (h *harness) serveDevOps(t *testing.T, service, instance string) *devops.Registry {
 	t.Helper()
 	reg := devops.NewRegistry(slog.LevelInfo, slog.LevelInfo)
-	r, err := devops.Serve(h.srv.Connect(t), streams.New(""), service, instance, reg, slog.New(slog.DiscardHandler))
+	r, err := devops.Serve(h.srv.Connect(t), streams.New(""), service, instance, reg, slog.New(slog.DiscardHandler), devops.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

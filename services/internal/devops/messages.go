@@ -92,6 +92,7 @@ type instanceInfo struct {
 	service, id string
 	reg         *Registry
 	log         *slog.Logger
+	handlers    map[Component]Handler
 	// health is the instance's health now (InstanceHealth of its
 	// connection and checks).
 	health func() StatusInfo

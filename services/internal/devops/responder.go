@@ -16,16 +16,27 @@ type Responder struct {
 	subs []*nats.Subscription
 }
 
+// Options are what a service instance answers DevOps commands with
+// besides its loggers.
+type Options struct {
+	// Checks are the parts of the instance's health besides its NATS
+	// connection.
+	Checks []Check
+	// Handlers execute the piggyback commands addressed to the service's
+	// components; a component without one is not answered.
+	Handlers map[Component]Handler
+}
+
 // Serve subscribes to service's DevOps group subject and to instance's
 // own subject on nc, answering with the loggers of reg and, for health,
-// with nc's state and checks; log is where changes are logged. It answers
-// from the moment it returns; Run stops it. The subscriptions are plain
-// ones, not a queue group: a group request reaches every instance. A
+// with nc's state and opts' checks; log is where changes are logged. It
+// answers from the moment it returns; Run stops it. The subscriptions are
+// plain ones, not a queue group: a group request reaches every instance. A
 // message without a reply subject is ignored.
-func Serve(nc *nats.Conn, names streams.Names, service, instance string, reg *Registry, log *slog.Logger, checks ...Check) (*Responder, error) {
+func Serve(nc *nats.Conn, names streams.Names, service, instance string, reg *Registry, log *slog.Logger, opts Options) (*Responder, error) {
 	r := &Responder{}
-	in := &instanceInfo{service: service, id: instance, reg: reg, log: log,
-		health: func() StatusInfo { return InstanceHealth(nc, checks) }}
+	in := &instanceInfo{service: service, id: instance, reg: reg, log: log, handlers: opts.Handlers,
+		health: func() StatusInfo { return InstanceHealth(nc, opts.Checks) }}
 	handle := func(m *nats.Msg) {
 		if m.Reply == "" {
 			return

@@ -25,7 +25,7 @@ func TestResponderOverNATS(t *testing.T) {
 	out, h := sink()
 	reg := NewRegistry(slog.LevelInfo, slog.LevelInfo)
 	log := reg.Logger(Ditto, h)
-	r, err := Serve(srv.ConnectAs(t, streams.RoleThings), names, streams.ServiceThings, "i-1", reg, log)
+	r, err := Serve(srv.ConnectAs(t, streams.RoleThings), names, streams.ServiceThings, "i-1", reg, log, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestHealthOverNATS(t *testing.T) {
 		return StatusInfo{Label: "search-index", Status: StatusUp}
 	}
 	reg := NewRegistry(slog.LevelInfo, slog.LevelInfo)
-	r, err := Serve(srv.ConnectAs(t, streams.RoleSearch), names, streams.ServiceSearch, "i-1", reg, slog.New(slog.DiscardHandler), check)
+	r, err := Serve(srv.ConnectAs(t, streams.RoleSearch), names, streams.ServiceSearch, "i-1", reg, slog.New(slog.DiscardHandler), Options{Checks: []Check{check}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,11 +112,14 @@ func Start(ctx context.Context, cfg Config, names []string, log *slog.Logger) (_
 			return nil, err
 		}
 		p.runners[s.name] = r
-		var checks []devops.Check
+		var opts devops.Options
 		if s.checks != nil {
-			checks = s.checks(r)
+			opts.Checks = s.checks(r)
 		}
-		d, err := devops.Serve(e.nc, p.names, s.name, p.instance, p.loggers[s.name], e.log, checks...)
+		if s.piggyback != nil {
+			opts.Handlers = s.piggyback(r, e)
+		}
+		d, err := devops.Serve(e.nc, p.names, s.name, p.instance, p.loggers[s.name], e.log, opts)
 		if err != nil {
 			return nil, err
 		}

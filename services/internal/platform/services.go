@@ -43,6 +43,9 @@ type service struct {
 	// checks are the parts of the started service's health its DevOps
 	// responder reports besides its NATS connection; nil for none.
 	checks func(r runner) []devops.Check
+	// piggyback gives the handlers of the piggyback commands addressed to
+	// the started service's components; nil for none.
+	piggyback func(r runner, e env) map[devops.Component]devops.Handler
 }
 
 // runner is a started service.
