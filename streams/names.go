@@ -178,6 +178,21 @@ func (n Names) PolicyEventsAll() string { return n.prefix + ".policies.events.>"
 // DevOps is the group subject every instance of service listens on.
 func (n Names) DevOps(service string) string { return n.prefix + ".devops." + service }
 
+// DevOpsAny is the subject one instance of service answers: its
+// instances serve it in one queue group (Ditto's is-group-topic). Its
+// last token starts with an underscore, which no instance id does.
+func (n Names) DevOpsAny(service string) string { return n.prefix + ".devops." + service + "._any" }
+
+// DevOpsName is the name service answers DevOps commands under, in
+// subjects and responses: Ditto's service names (its search service is
+// "search").
+func DevOpsName(service string) string {
+	if service == ServiceSearch {
+		return "search"
+	}
+	return service
+}
+
 // DevOpsAll matches the DevOps subjects of every service and instance.
 func (n Names) DevOpsAll() string { return n.prefix + ".devops.>" }
 

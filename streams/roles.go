@@ -92,7 +92,7 @@ func (n Names) Permissions(r Role) Permissions {
 	case RolePolicies:
 		return n.entityService(ServicePolicies)
 	case RoleGateway:
-		return Permissions{
+		p := Permissions{
 			// Acknowledgements go from the gateway whose session issued
 			// them to the gateway that aggregates them; declared labels are
 			// checked among the gateways.
@@ -109,6 +109,11 @@ func (n Names) Permissions(r Role) Permissions {
 				n.DevOps(ServiceGateway), n.DevOpsInstance(ServiceGateway, "*")},
 			AllowResponses: true,
 		}
+		// Service discovery: the gateway registers itself, and pings every
+		// service to know how many instances a DevOps request awaits.
+		p.Subscribe = append(p.Subscribe, n.Discovery(ServiceGateway)...)
+		p.Publish = append(p.Publish, DiscoveryPing+".>")
+		return p
 	case RoleSearch:
 		p := Permissions{AllowResponses: true}
 		p.Publish = append(p.Publish,
@@ -125,8 +130,9 @@ func (n Names) Permissions(r Role) Permissions {
 				"$JS.API.CONSUMER.INFO."+s+".*", "$JS.API.CONSUMER.DELETE."+s+".*",
 				"$JS.API.CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>", "$JS.FC."+s+".>")
 		}
-		p.Subscribe = []string{InboxPrefix(r) + ".>", n.SearchQueries(),
-			n.DevOps(ServiceSearch), n.DevOpsInstance(ServiceSearch, "*")}
+		p.Subscribe = append([]string{InboxPrefix(r) + ".>", n.SearchQueries(),
+			n.DevOps(DevOpsName(ServiceSearch)), n.DevOpsInstance(DevOpsName(ServiceSearch), "*")},
+			n.Discovery(ServiceSearch)...)
 		return p
 	case RoleOperator:
 		pub := []string{
@@ -134,6 +140,8 @@ func (n Names) Permissions(r Role) Permissions {
 			n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServiceThings, KindSudo),
 			n.CommandsAll(ServicePolicies, KindCommands), n.CommandsAll(ServicePolicies, KindSudo),
 			n.DevOpsAll(),
+			// nats micro list|info|stats|ping.
+			DiscoveryAll,
 			// Reading the JetStream account, streams, consumers and
 			// messages: nats stream ls|info|view, nats kv ls|get.
 			"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*",
@@ -191,6 +199,7 @@ func (n Names) entityService(svc string) Permissions {
 	}
 	p.Subscribe = append(p.Subscribe, InboxPrefix(Role(svc))+".>", n.DevOps(svc), n.DevOpsInstance(svc, "*"),
 		n.EntityList(svc))
+	p.Subscribe = append(p.Subscribe, n.Discovery(svc)...)
 	p.Publish = append(p.Publish, n.EventsAll(svc), "$JS.API.INFO")
 	for _, s := range n.streamsOf(svc) {
 		p.Publish = append(p.Publish,
@@ -207,6 +216,38 @@ func (n Names) entityService(svc string) Permissions {
 			"$JS.FC."+s+".>")
 	}
 	return p
+}
+
+// NATS service discovery (nats.go micro) subjects: every service answers
+// $SRV.<verb>, $SRV.<verb>.<name> and $SRV.<verb>.<name>.<id> for the
+// verbs PING, INFO and STATS.
+const (
+	DiscoveryPing = "$SRV.PING"
+	DiscoveryAll  = "$SRV.>"
+)
+
+// Discovery lists the discovery subjects the instances of service
+// subscribe to, registered under MicroName.
+func (n Names) Discovery(service string) []string {
+	name := n.MicroName(service)
+	var out []string
+	for _, verb := range []string{"PING", "INFO", "STATS"} {
+		out = append(out, "$SRV."+verb, "$SRV."+verb+"."+name, "$SRV."+verb+"."+name+".*")
+	}
+	return out
+}
+
+// MicroName is the name service's instances register with NATS service
+// discovery: the prefix and the service's DevOps name joined by a dash
+// (ditto-things, ditto-search), in the characters micro allows.
+func (n Names) MicroName(service string) string {
+	b := []byte(n.prefix + "-" + DevOpsName(service))
+	for i, c := range b {
+		if !(c == '-' || c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	return string(b)
 }
 
 // User is a NATS user of one role, authenticated by an nkey or a password.

@@ -520,11 +520,11 @@ func TestDevOpsSubjectsByRole(t *testing.T) {
 	t.Parallel()
 	s := newSecured(t)
 	services := map[streams.Role]string{streams.RoleThings: streams.ServiceThings, streams.RolePolicies: streams.ServicePolicies,
-		streams.RoleGateway: streams.ServiceGateway, streams.RoleSearch: streams.ServiceSearch}
+		streams.RoleGateway: streams.ServiceGateway, streams.RoleSearch: streams.DevOpsName(streams.ServiceSearch)}
 	for role, svc := range services {
 		nc, _ := s.as(t, role)
 		var subs []*nats.Subscription
-		for _, subject := range []string{s.names.DevOps(svc), s.names.DevOpsInstance(svc, "i-1")} {
+		for _, subject := range []string{s.names.DevOps(svc), s.names.DevOpsInstance(svc, "i-1"), s.names.DevOpsAny(svc)} {
 			sub, err := nc.SubscribeSync(subject)
 			if err != nil {
 				t.Fatal(err)
@@ -546,7 +546,41 @@ func TestDevOpsSubjectsByRole(t *testing.T) {
 			}
 		}
 	}
+	// Each registers with service discovery under its own name, and only
+	// the operator (the nats CLI) and the gateway ask.
+	for role, svc := range services {
+		nc, _ := s.as(t, role)
+		for _, subject := range s.names.Discovery(svc) {
+			sub, err := nc.SubscribeSync(subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			op, _ := s.as(t, streams.RoleOperator)
+			if err := op.Publish(subject, nil); err != nil {
+				t.Fatal(err)
+			}
+			if !received(t, sub) {
+				t.Errorf("the operator's %s did not reach %s", subject, role)
+			}
+			_ = sub.Unsubscribe()
+		}
+	}
+	gw, gv := s.as(t, streams.RoleGateway)
+	if err := gw.Publish("$SRV.PING."+s.names.MicroName(streams.ServiceThings), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Publish("$SRV.STATS", nil); err != nil {
+		t.Fatal(err)
+	}
+	gv.await(t, "publish", "$SRV.STATS")
 	things, v := s.as(t, streams.RoleThings)
+	if _, err := things.SubscribeSync("$SRV.PING." + s.names.MicroName(streams.ServicePolicies)); err != nil {
+		t.Fatal(err)
+	}
+	v.await(t, "subscription", "$SRV.PING."+s.names.MicroName(streams.ServicePolicies))
 	other := s.names.DevOps(streams.ServicePolicies)
 	if _, err := things.SubscribeSync(other); err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ const maxDevOpsBody = 64 << 10
 
 // devOpsServices are the services a DevOps request without a service name
 // goes to, by the names Ditto's services answer with.
-var devOpsServices = []string{streams.ServiceGateway, streams.ServiceThings, streams.ServicePolicies, streams.ServiceSearch}
+var devOpsServices = []string{streams.ServiceGateway, streams.ServiceThings, streams.ServicePolicies, streams.DevOpsName(streams.ServiceSearch)}
 
 // serveDevOps serves Ditto's /devops/logging[/{service}[/{instance}]]
 // behind basic auth for the devops user (DEVOPS_PASSWORD, realm

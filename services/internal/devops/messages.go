@@ -100,25 +100,26 @@ type instanceInfo struct {
 
 // answer handles one DevOps command JSON for the service instance and
 // returns the response JSON, or the Ditto error JSON of a command it
-// cannot read.
-func (in *instanceInfo) answer(data []byte) []byte {
+// cannot read. An ExecutePiggybackCommand it can read is returned as p,
+// for the caller to run (it may take long) with in.piggyback.
+func (in *instanceInfo) answer(data []byte) ([]byte, *Piggyback) {
 	service, instance, reg, log := in.service, in.id, in.reg, in.log
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
-		return errorJSON(protocol.ErrJSONInvalid("Failed to parse JSON string '" + string(data) + "'!"))
+		return errorJSON(protocol.ErrJSONInvalid("Failed to parse JSON string '" + string(data) + "'!")), nil
 	}
 	var typ string
 	if raw, ok := fields["type"]; !ok {
-		return errorJSON(protocol.ErrJSONFieldMissing("/type"))
+		return errorJSON(protocol.ErrJSONFieldMissing("/type")), nil
 	} else if err := json.Unmarshal(raw, &typ); err != nil {
-		return errorJSON(errNotOfType(raw, "/type", "String"))
+		return errorJSON(errNotOfType(raw, "/type", "String")), nil
 	}
 	var out any
 	switch typ {
 	case TypeRetrieveLoggerConfig:
 		all, specific, includeDisabled, perr := parseRetrieve(fields)
 		if perr != nil {
-			return errorJSON(perr)
+			return errorJSON(perr), nil
 		}
 		resp := RetrieveLoggerConfigResponse{Type: TypeRetrieveLoggerConfigResponse, Status: http.StatusOK,
 			ServiceName: service, Instance: instance}
@@ -131,11 +132,11 @@ func (in *instanceInfo) answer(data []byte) []byte {
 	case TypeChangeLogLevel:
 		raw, ok := fields["loggerConfig"]
 		if !ok {
-			return errorJSON(protocol.ErrJSONFieldMissing("/loggerConfig"))
+			return errorJSON(protocol.ErrJSONFieldMissing("/loggerConfig")), nil
 		}
 		c, level, perr := ParseLoggerConfig(raw)
 		if perr != nil {
-			return errorJSON(perr)
+			return errorJSON(perr), nil
 		}
 		if c.Logger == "" {
 			c.Logger = Root
@@ -150,14 +151,20 @@ func (in *instanceInfo) answer(data []byte) []byte {
 	case TypeRetrieveStatus:
 		out = RetrieveStatusResponse{Type: TypeRetrieveStatusResponse, Status: http.StatusOK,
 			ServiceName: service, Instance: instance, Payload: InstanceStatus(service, instance)}
+	case TypeExecutePiggyback:
+		p, perr := parsePiggybackFields(fields)
+		if perr != nil {
+			return errorJSON(perr), nil
+		}
+		return nil, &p
 	default:
-		return errorJSON(errTypeNotParsable(typ))
+		return errorJSON(errTypeNotParsable(typ)), nil
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return errorJSON(protocol.NewError(http.StatusInternalServerError, "devops.internalerror", err.Error(), ""))
+		return errorJSON(protocol.NewError(http.StatusInternalServerError, "devops.internalerror", err.Error(), "")), nil
 	}
-	return b
+	return b, nil
 }
 
 // parseRetrieve reads RetrieveLoggerConfig's fields as Ditto's fromJson

@@ -1,11 +1,15 @@
 package devops
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dittonats/dittonats/protocol"
 )
@@ -149,4 +153,140 @@ func JSONAnswer(status int, v any) Answer {
 		return ErrorAnswer(protocol.NewError(http.StatusInternalServerError, "devops.internalerror", err.Error(), ""))
 	}
 	return Answer{Status: status, Body: b}
+}
+
+// ExecutePiggybackResponse is Ditto's ExecutePiggybackCommandResponse:
+// what a component answered, wrapped with the instance that ran it.
+type ExecutePiggybackResponse struct {
+	Type        string          `json:"type"`
+	Status      int             `json:"status"`
+	ServiceName string          `json:"serviceName"`
+	Instance    string          `json:"instance"`
+	Response    json.RawMessage `json:"response"`
+}
+
+// ErrorResponse is Ditto's DevOpsErrorResponse: an instance could not run
+// a DevOps command; payload is the Ditto error.
+type ErrorResponse struct {
+	Type        string          `json:"type"`
+	Status      int             `json:"status"`
+	ServiceName string          `json:"serviceName"`
+	Instance    string          `json:"instance"`
+	Payload     json.RawMessage `json:"payload"`
+}
+
+// TypeErrorResponse is DevOpsErrorResponse's type.
+const TypeErrorResponse = "devops.responses:errorResponse"
+
+// defaultPiggybackTimeout bounds a piggyback command without a timeout
+// header (Ditto's DevOpsCommandsActor.DEFAULT_RECEIVE_TIMEOUT).
+const defaultPiggybackTimeout = 10 * time.Second
+
+// ParsePiggyback reads Ditto's ExecutePiggybackCommand JSON as its
+// fromJson does, except that headers may be absent (the guide's erasure
+// examples leave them out): targetActorSelection a known selection,
+// headers an object, piggybackCommand an object with a string type.
+func ParsePiggyback(data []byte) (Piggyback, *protocol.Error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
+		return Piggyback{}, protocol.ErrJSONInvalid("Failed to parse JSON string '" + string(data) + "'!")
+	}
+	return parsePiggybackFields(fields)
+}
+
+func parsePiggybackFields(fields map[string]json.RawMessage) (Piggyback, *protocol.Error) {
+	var p Piggyback
+	raw, ok := fields["targetActorSelection"]
+	if !ok {
+		return Piggyback{}, protocol.ErrJSONFieldMissing("/targetActorSelection")
+	}
+	if err := json.Unmarshal(raw, &p.Selection); err != nil || bytes.Equal(raw, []byte("null")) {
+		return Piggyback{}, errNotOfType(raw, "/targetActorSelection", "String")
+	}
+	if p.Component, ok = Selections[p.Selection]; !ok {
+		return Piggyback{}, ErrUnknownSelection(p.Selection)
+	}
+	if raw, ok := fields["headers"]; ok && !bytes.Equal(raw, []byte("null")) {
+		if err := json.Unmarshal(raw, &p.Headers); err != nil || p.Headers == nil {
+			return Piggyback{}, errNotOfType(raw, "/headers", "JsonObject")
+		}
+	}
+	raw, ok = fields["piggybackCommand"]
+	if !ok {
+		return Piggyback{}, protocol.ErrJSONFieldMissing("/piggybackCommand")
+	}
+	var cmd map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &cmd); err != nil || cmd == nil {
+		return Piggyback{}, errNotOfType(raw, "/piggybackCommand", "JsonObject")
+	}
+	rawType, ok := cmd["type"]
+	if !ok {
+		return Piggyback{}, protocol.ErrJSONFieldMissing("/piggybackCommand/type")
+	}
+	if err := json.Unmarshal(rawType, &p.Type); err != nil || bytes.Equal(rawType, []byte("null")) {
+		return Piggyback{}, errNotOfType(rawType, "/piggybackCommand/type", "String")
+	}
+	p.Command = raw
+	return p, nil
+}
+
+// Timeout is the command's timeout header as Ditto reads it ("10s",
+// "500ms", "2m", or a number of seconds); def when absent or unreadable.
+func (p Piggyback) Timeout(def time.Duration) time.Duration {
+	v := p.Header("timeout")
+	if v == "" {
+		return def
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return d
+	}
+	return def
+}
+
+// errNoMappingStrategy is what a service answers a piggyback command whose
+// type the addressed component does not know (Ditto's
+// JsonTypeNotParsableException from DevOpsCommandsActor).
+func errNoMappingStrategy(typ string) *protocol.Error {
+	return protocol.NewError(http.StatusBadRequest, "json.type.notparsable",
+		fmt.Sprintf("ExecutePiggybackCommand with PiggybackCommand <%s> cannot be executed by this service as there is no mapping strategy for it!", typ),
+		"Check if you sent the JSON with the correct type.")
+}
+
+// piggyback runs an ExecutePiggybackCommand on the component it addresses
+// and returns what the instance answers: the component's response itself
+// for the pub/sub mediator, else Ditto's ExecutePiggybackCommandResponse
+// around it; nil to answer nothing (no handler for the component or, on
+// the mediator, for the type; a handler that has no response).
+func (in *instanceInfo) piggyback(ctx context.Context, p Piggyback) []byte {
+	h := in.handlers[p.Component]
+	if h == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout(defaultPiggybackTimeout))
+	defer cancel()
+	a, ok := h(ctx, p)
+	if p.Component == ComponentPubSub {
+		if !ok {
+			return nil
+		}
+		return a.Body
+	}
+	if !ok {
+		e := errNoMappingStrategy(p.Type)
+		b, _ := json.Marshal(ErrorResponse{Type: TypeErrorResponse, Status: e.Status, ServiceName: in.service,
+			Instance: in.id, Payload: errorJSON(e)})
+		return b
+	}
+	if a.Body == nil {
+		return nil
+	}
+	b, err := json.Marshal(ExecutePiggybackResponse{Type: TypeExecutePiggybackResponse, Status: a.Status,
+		ServiceName: in.service, Instance: in.id, Response: a.Body})
+	if err != nil {
+		return errorJSON(protocol.NewError(http.StatusInternalServerError, "devops.internalerror", err.Error(), ""))
+	}
+	return b
 }

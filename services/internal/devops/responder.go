@@ -5,15 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/dittonats/dittonats/streams"
 )
 
 // Responder answers the DevOps commands of one service instance on NATS.
 type Responder struct {
-	subs []*nats.Subscription
+	svc micro.Service
+	// running counts piggyback commands still executing; Run waits for
+	// them before it returns.
+	running sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
 // Options are what a service instance answers DevOps commands with
@@ -27,33 +36,73 @@ type Options struct {
 	Handlers map[Component]Handler
 }
 
-// Serve subscribes to service's DevOps group subject and to instance's
-// own subject on nc, answering with the loggers of reg and, for health,
-// with nc's state and opts' checks; log is where changes are logged. It
-// answers from the moment it returns; Run stops it. The subscriptions are
-// plain ones, not a queue group: a group request reaches every instance. A
-// message without a reply subject is ignored.
+// Endpoint names under which a responder registers its subjects with
+// NATS service discovery (nats micro info).
+const (
+	EndpointGroup    = "devops"
+	EndpointInstance = "devops-instance"
+	EndpointAny      = "devops-any"
+)
+
+// Serve registers the instance with NATS service discovery (nats.go
+// micro: nats micro list, info, stats and ping show it) and answers the
+// DevOps commands sent to service's group subject (every instance: a plain
+// subscription, no queue group), to instance's own subject, and to the
+// service's any subject (one instance of the service: a queue group, what
+// Ditto's is-group-topic means). It answers with the loggers of reg and,
+// for health, with nc's state and opts' checks; log is where changes are
+// logged. It answers from the moment it returns; Run stops it. A message
+// without a reply subject is ignored.
 func Serve(nc *nats.Conn, names streams.Names, service, instance string, reg *Registry, log *slog.Logger, opts Options) (*Responder, error) {
 	r := &Responder{}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	in := &instanceInfo{service: service, id: instance, reg: reg, log: log, handlers: opts.Handlers,
 		health: func() StatusInfo { return InstanceHealth(nc, opts.Checks) }}
-	handle := func(m *nats.Msg) {
-		if m.Reply == "" {
+	handle := func(req micro.Request) {
+		if req.Reply() == "" {
 			return
 		}
-		// The connection may be draining at shutdown; a lost answer
-		// then times out at the asker, as any unanswered request does.
-		if err := m.Respond(in.answer(m.Data)); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-			log.Warn("devops answer", "subject", m.Subject, "err", err)
+		out, p := in.answer(req.Data())
+		if p == nil {
+			r.respond(req, out, log)
+			return
 		}
+		// A piggyback command may run long (a purge); it must not hold up
+		// the DevOps commands behind it.
+		r.running.Add(1)
+		go func() {
+			defer r.running.Done()
+			if out := in.piggyback(r.ctx, *p); out != nil {
+				r.respond(req, out, log)
+			}
+		}()
 	}
-	for _, subj := range []string{names.DevOps(service), names.DevOpsInstance(service, instance)} {
-		sub, err := nc.Subscribe(subj, handle)
-		if err != nil {
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        names.MicroName(service),
+		Version:     microVersion(),
+		Description: "Ditto " + service + " service: DevOps commands",
+		Metadata:    map[string]string{"service": service, "instance": instance},
+		// Endpoints below choose their own queue groups.
+		QueueGroupDisabled: true,
+	})
+	if err != nil {
+		r.cancel()
+		return nil, fmt.Errorf("register %s with NATS service discovery: %w", service, err)
+	}
+	r.svc = svc
+	for _, e := range []struct {
+		name, subject string
+		opts          []micro.EndpointOpt
+	}{
+		{EndpointGroup, names.DevOps(service), nil},
+		{EndpointInstance, names.DevOpsInstance(service, instance), nil},
+		{EndpointAny, names.DevOpsAny(service), []micro.EndpointOpt{micro.WithEndpointQueueGroup(names.DevOpsAny(service))}},
+	} {
+		opts := append([]micro.EndpointOpt{micro.WithEndpointSubject(e.subject)}, e.opts...)
+		if err := svc.AddEndpoint(e.name, micro.HandlerFunc(handle), opts...); err != nil {
 			r.stop()
-			return nil, fmt.Errorf("subscribe %s: %w", subj, err)
+			return nil, fmt.Errorf("devops endpoint %s: %w", e.subject, err)
 		}
-		r.subs = append(r.subs, sub)
 	}
 	// Subscribed at the server before Serve returns, so a request sent
 	// right after is answered.
@@ -64,7 +113,16 @@ func Serve(nc *nats.Conn, names streams.Names, service, instance string, reg *Re
 	return r, nil
 }
 
-// Run answers until ctx ends, then unsubscribes.
+func (r *Responder) respond(req micro.Request, out []byte, log *slog.Logger) {
+	// The connection may be draining at shutdown; a lost answer then
+	// times out at the asker, as any unanswered request does.
+	if err := req.Respond(out); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		log.Warn("devops answer", "subject", req.Subject(), "err", err)
+	}
+}
+
+// Run answers until ctx ends, then unregisters and waits for the
+// piggyback commands still running (their contexts end with it).
 func (r *Responder) Run(ctx context.Context) error {
 	<-ctx.Done()
 	r.stop()
@@ -72,7 +130,18 @@ func (r *Responder) Run(ctx context.Context) error {
 }
 
 func (r *Responder) stop() {
-	for _, s := range r.subs {
-		_ = s.Unsubscribe()
+	if r.svc != nil {
+		_ = r.svc.Stop()
 	}
+	r.cancel()
+	r.running.Wait()
+}
+
+// microVersion is the module version when the binary was built from one,
+// else 0.0.0-devel: micro wants semantic versions.
+func microVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && strings.HasPrefix(bi.Main.Version, "v") && bi.Main.Version != "v0.0.0" {
+		return strings.TrimPrefix(bi.Main.Version, "v")
+	}
+	return "0.0.0-devel"
 }

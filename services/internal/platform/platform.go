@@ -119,7 +119,7 @@ func Start(ctx context.Context, cfg Config, names []string, log *slog.Logger) (_
 		if s.piggyback != nil {
 			opts.Handlers = s.piggyback(r, e)
 		}
-		d, err := devops.Serve(e.nc, p.names, s.name, p.instance, p.loggers[s.name], e.log, opts)
+		d, err := devops.Serve(e.nc, p.names, streams.DevOpsName(s.name), p.instance, p.loggers[s.name], e.log, opts)
 		if err != nil {
 			return nil, err
 		}
