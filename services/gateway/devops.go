@@ -21,12 +21,11 @@ import (
 // (DevOpsOAuth2AuthenticationDirective.REALM_DEVOPS).
 const realmDevOps = "DITTO-DEVOPS"
 
-// defaultDevOpsTimeout is how long a DevOps request to more than one
-// instance collects answers when it has no timeout parameter. Ditto waits
-// 10s at most but stops when every cluster member it knows of answered;
-// NATS does not say how many instances a group subject has, so a shorter
-// default keeps GET /devops/logging responsive.
-const defaultDevOpsTimeout = 3 * time.Second
+// defaultDevOpsTimeout is how long a DevOps request collects answers when
+// it has no timeout parameter, Ditto's 10s. Like Ditto, which stops when
+// every cluster member it knows of answered, gather stops when every
+// instance NATS service discovery knows of answered.
+const defaultDevOpsTimeout = 10 * time.Second
 
 // maxDevOpsBody bounds a DevOps request body (a LoggerConfig).
 const maxDevOpsBody = 64 << 10
@@ -53,7 +52,7 @@ func (g *Gateway) serveDevOps(w http.ResponseWriter, r *http.Request, rest []str
 	if len(rest) > 0 && rest[len(rest)-1] == "" {
 		rest = rest[:len(rest)-1] // a trailing slash
 	}
-	if len(rest) == 0 || rest[0] != "logging" || len(rest) > 3 || slices.Contains(rest, "") {
+	if len(rest) == 0 || len(rest) > 3 || slices.Contains(rest, "") {
 		writeNotFound(w)
 		return
 	}
@@ -64,6 +63,19 @@ func (g *Gateway) serveDevOps(w http.ResponseWriter, r *http.Request, rest []str
 	if len(rest) > 2 {
 		instance = rest[2]
 	}
+	switch rest[0] {
+	case "logging":
+	case "piggyback":
+		g.servePiggyback(w, r, service, instance)
+		return
+	case "config":
+		g.serveDevOpsConfig(w, r, service, instance)
+		return
+	default:
+		writeNotFound(w)
+		return
+	}
+	service = devOpsService(service)
 	m := methodOf(r.Method)
 	if m != methodGet && m != methodPut {
 		writeMethodNotAllowed(w, methodsGetPut)
@@ -146,19 +158,19 @@ type devOpsAnswer struct {
 // answer at all is Ditto's 408 with what its route reads from an empty
 // aggregate: {} for every service, null for one service or instance.
 func (g *Gateway) devOpsRequest(ctx context.Context, cmd []byte, service, instance string, timeout time.Duration) (int, []byte, error) {
-	var subjects []string
+	var targets []devOpsTarget
 	switch {
 	case service == "":
-		subjects = g.devOpsGroups()
+		targets = g.devOpsGroups()
 	case !natsToken(service) || instance != "" && !natsToken(instance):
 		// Not a name any instance subscribes under: nobody can answer.
 		return http.StatusRequestTimeout, []byte("null"), nil
 	case instance == "":
-		subjects = []string{g.names.DevOps(service)}
+		targets = []devOpsTarget{{subject: g.names.DevOps(service), service: service}}
 	default:
-		subjects = []string{g.names.DevOpsInstance(service, instance)}
+		targets = []devOpsTarget{{subject: g.names.DevOpsInstance(service, instance), service: service, one: true}}
 	}
-	answers, err := g.gather(ctx, subjects, cmd, timeout, instance != "")
+	answers, err := g.gather(ctx, targets, cmd, timeout, instance != "")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -210,19 +222,35 @@ func (g *Gateway) devOpsRequest(ctx context.Context, cmd []byte, service, instan
 
 // devOpsGroups are the DevOps subjects of every service, each answered by
 // all of its instances.
-func (g *Gateway) devOpsGroups() []string {
-	subjects := make([]string, 0, len(devOpsServices))
+func (g *Gateway) devOpsGroups() []devOpsTarget {
+	targets := make([]devOpsTarget, 0, len(devOpsServices))
 	for _, s := range devOpsServices {
-		subjects = append(subjects, g.names.DevOps(s))
+		targets = append(targets, devOpsTarget{subject: g.names.DevOps(s), service: s})
 	}
-	return subjects
+	return targets
 }
 
-// gather publishes cmd to every subject with one reply inbox and collects
+// devOpsTarget is a DevOps subject a command goes to: a service's group
+// subject (every instance answers), or, with one, a subject that one
+// instance answers (an instance's own, or the service's any subject).
+type devOpsTarget struct {
+	subject, service string
+	one              bool
+}
+
+// discoveryQuiet is how long gather waits after the last answer to its
+// service discovery ping before it trusts the instances it heard of as
+// all there are.
+const discoveryQuiet = 50 * time.Millisecond
+
+// gather publishes cmd to every target with one reply inbox and collects
 // the answers until timeout or ctx ends; with first, until the first one.
-// NATS's no-responders status on a subject nobody subscribes to counts as
-// that subject being done.
-func (g *Gateway) gather(ctx context.Context, subjects []string, cmd []byte, timeout time.Duration, first bool) ([]json.RawMessage, error) {
+// Otherwise it stops early once every instance it expects has answered:
+// it pings the targets' services over NATS service discovery as it sends,
+// and expects one answer per instance that answers the ping (one per
+// target for single-instance targets). NATS's no-responders status on a
+// subject nobody subscribes to counts as that target done.
+func (g *Gateway) gather(ctx context.Context, targets []devOpsTarget, cmd []byte, timeout time.Duration, first bool) ([]json.RawMessage, error) {
 	inbox := g.nc.NewInbox()
 	ch := make(chan *nats.Msg, 256)
 	sub, err := g.nc.ChanSubscribe(inbox, ch)
@@ -230,29 +258,83 @@ func (g *Gateway) gather(ctx context.Context, subjects []string, cmd []byte, tim
 		return nil, err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	for _, subj := range subjects {
-		if err := g.nc.PublishRequest(subj, inbox, cmd); err != nil {
+	// Instances heard of per service, from the ping.
+	instances := map[string]map[string]bool{}
+	var pings chan *nats.Msg
+	if !first {
+		pings = make(chan *nats.Msg, 64)
+		psub, err := g.nc.ChanSubscribe(g.nc.NewInbox(), pings)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = psub.Unsubscribe() }()
+		pinged := map[string]bool{}
+		for _, t := range targets {
+			if name := g.names.MicroName(t.service); !pinged[name] {
+				pinged[name] = true
+				instances[t.service] = map[string]bool{}
+				if err := g.nc.PublishRequest(streams.DiscoveryPing+"."+name, psub.Subject, nil); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	for _, t := range targets {
+		if err := g.nc.PublishRequest(t.subject, inbox, cmd); err != nil {
 			return nil, err
 		}
 	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	quiet := time.NewTimer(discoveryQuiet)
+	defer quiet.Stop()
+	settled := first
 	var answers []json.RawMessage
-	open := len(subjects)
+	done := 0 // targets answered with no responders
+	complete := func() bool {
+		if !settled {
+			return false
+		}
+		want := 0
+		for _, t := range targets {
+			switch {
+			case t.one && len(instances[t.service]) > 0, t.one && first:
+				want++
+			case !t.one:
+				want += len(instances[t.service])
+			}
+		}
+		return len(answers)+done >= want
+	}
 	for {
 		select {
 		case m := <-ch:
 			if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
-				if open--; open == 0 {
+				if done++; done == len(targets) {
 					return answers, nil
 				}
 				continue
 			}
 			answers = append(answers, json.RawMessage(m.Data))
-			if first {
+			if first || complete() {
 				return answers, nil
 			}
-		case <-timer.C:
+		case m := <-pings:
+			var p struct {
+				Metadata map[string]string `json:"metadata"`
+			}
+			if json.Unmarshal(m.Data, &p) == nil {
+				if byService := instances[p.Metadata["service"]]; byService != nil {
+					byService[p.Metadata["instance"]] = true
+				}
+			}
+			quiet.Reset(discoveryQuiet)
+		case <-quiet.C:
+			settled = true
+			if complete() {
+				return answers, nil
+			}
+		case <-deadline.C:
 			return answers, nil
 		case <-ctx.Done():
 			return answers, nil

@@ -16,8 +16,14 @@ import (
 // harness's NATS and returns its loggers.
 func (h *harness) serveDevOps(t *testing.T, service, instance string) *devops.Registry {
 	t.Helper()
+	return h.serveDevOpsWith(t, service, instance, devops.Options{})
+}
+
+// serveDevOpsWith is serveDevOps with piggyback handlers and checks.
+func (h *harness) serveDevOpsWith(t *testing.T, service, instance string, opts devops.Options) *devops.Registry {
+	t.Helper()
 	reg := devops.NewRegistry(slog.LevelInfo, slog.LevelInfo)
-	r, err := devops.Serve(h.srv.Connect(t), streams.New(""), service, instance, reg, slog.New(slog.DiscardHandler), devops.Options{})
+	r, err := devops.Serve(h.srv.Connect(t), streams.New(""), service, instance, reg, slog.New(slog.DiscardHandler), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func TestOverallStatus(t *testing.T) {
 		t.Fatalf("health with services missing: %d %s, want 503", w.Code, w.Body)
 	}
 	want := `{"label":"roles","status":"DOWN","details":[{"ERROR":"See detailed messages for: expected-roles."}],"children":[` +
-		`{"label":"expected-roles","status":"DOWN","details":[{"ERROR":{"missing-roles":["gateway","policies","things-search"],"extra-roles":[]}}]},` +
+		`{"label":"expected-roles","status":"DOWN","details":[{"ERROR":{"missing-roles":["gateway","policies","search"],"extra-roles":[]}}]},` +
 		`{"label":"things","status":"UP","children":[{"label":"t-1","status":"UP","children":[{"label":"nats","status":"UP"}]}]}]}`
 	if w.Body.String() != want {
 		t.Errorf("health with services missing:\n got %s\nwant %s", w.Body, want)

@@ -231,16 +231,18 @@ func parsePiggybackFields(fields map[string]json.RawMessage) (Piggyback, *protoc
 }
 
 // Timeout is the command's timeout header as Ditto reads it ("10s",
-// "500ms", "2m", or a number of seconds); def when absent or unreadable.
+// "500ms", "2m", or a number of seconds); def when absent, zero (the
+// sender does not wait for an answer) or unreadable.
 func (p Piggyback) Timeout(def time.Duration) time.Duration {
 	v := p.Header("timeout")
 	if v == "" {
 		return def
 	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+	// 0 means the sender does not wait; the command still needs time.
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
 		return time.Duration(n) * time.Second
 	}
-	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
 		return d
 	}
 	return def

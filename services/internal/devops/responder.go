@@ -52,19 +52,19 @@ const (
 // Ditto's is-group-topic means). It answers with the loggers of reg and,
 // for health, with nc's state and opts' checks; log is where changes are
 // logged. It answers from the moment it returns; Run stops it. A message
-// without a reply subject is ignored.
+// without a reply subject is ignored, unless it is a piggyback command:
+// that runs, unanswered.
 func Serve(nc *nats.Conn, names streams.Names, service, instance string, reg *Registry, log *slog.Logger, opts Options) (*Responder, error) {
 	r := &Responder{}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	in := &instanceInfo{service: service, id: instance, reg: reg, log: log, handlers: opts.Handlers,
 		health: func() StatusInfo { return InstanceHealth(nc, opts.Checks) }}
 	handle := func(req micro.Request) {
-		if req.Reply() == "" {
-			return
-		}
 		out, p := in.answer(req.Data())
 		if p == nil {
-			r.respond(req, out, log)
+			if req.Reply() != "" {
+				r.respond(req, out, log)
+			}
 			return
 		}
 		// A piggyback command may run long (a purge); it must not hold up
@@ -72,7 +72,9 @@ func Serve(nc *nats.Conn, names streams.Names, service, instance string, reg *Re
 		r.running.Add(1)
 		go func() {
 			defer r.running.Done()
-			if out := in.piggyback(r.ctx, *p); out != nil {
+			// A piggyback command without a reply subject runs all the
+			// same: its sender does not wait (timeout=0).
+			if out := in.piggyback(r.ctx, *p); out != nil && req.Reply() != "" {
 				r.respond(req, out, log)
 			}
 		}()

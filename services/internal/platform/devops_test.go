@@ -85,7 +85,7 @@ func TestDevOpsLogging(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("GET /devops/logging: %d %s", r.status, r.body)
 	}
-	if got, want := strings.Join(keys(t, r.body), ","), "gateway,policies,things,things-search"; got != want {
+	if got, want := strings.Join(keys(t, r.body), ","), "gateway,policies,things,search"; got != want {
 		t.Fatalf("services %s, want %s: %s", got, want, r.body)
 	}
 	var all map[string]map[string]json.RawMessage
@@ -104,8 +104,8 @@ func TestDevOpsLogging(t *testing.T) {
 	jsonEq(t, "one service", r.body, `{"test":{"type":"devops.responses:retrieveLoggerConfig","status":200,"serviceName":"things","instance":"test","loggerConfigs":`+loggers+`}}`)
 
 	start := time.Now()
-	r = pl.doDevOps(t, "GET", "/devops/logging/things-search/test?includeDisabledLoggers=true", "")
-	jsonEq(t, "one instance", r.body, `{"type":"devops.responses:retrieveLoggerConfig","status":200,"serviceName":"things-search","instance":"test",`+
+	r = pl.doDevOps(t, "GET", "/devops/logging/search/test?includeDisabledLoggers=true", "")
+	jsonEq(t, "one instance", r.body, `{"type":"devops.responses:retrieveLoggerConfig","status":200,"serviceName":"search","instance":"test",`+
 		`"loggerConfigs":[{"level":"info","logger":"ROOT"},{"level":"off","logger":"io.nats.client"},{"level":"info","logger":"org.eclipse.ditto"}]}`)
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("one instance answered after %s: the first answer should end the wait", d)
@@ -136,7 +136,7 @@ func TestDevOpsLogging(t *testing.T) {
 
 	// PUT to every service.
 	r = pl.doDevOps(t, "PUT", "/devops/logging?timeout=1s", `{"logger":"org.eclipse.ditto","level":"trace"}`)
-	if got, want := strings.Join(keys(t, r.body), ","), "gateway,policies,things,things-search"; r.status != 200 || got != want {
+	if got, want := strings.Join(keys(t, r.body), ","), "gateway,policies,things,search"; r.status != 200 || got != want {
 		t.Fatalf("PUT /devops/logging: %d %s", r.status, r.body)
 	}
 	for _, svc := range All {

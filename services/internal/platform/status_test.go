@@ -61,7 +61,7 @@ func TestOverallStatusAndHealth(t *testing.T) {
 		`{"label":"gateway","status":"UP","children":[` + instanceUp("test") + `]},` +
 		`{"label":"policies","status":"UP","children":[` + instanceUp("test") + `]},` +
 		`{"label":"things","status":"UP","children":[` + instanceUp("test") + `]},` +
-		`{"label":"things-search","status":"UP","children":[` + instanceUp("test", "search-index") + `]}]}`
+		`{"label":"search","status":"UP","children":[` + instanceUp("test", "search-index") + `]}]}`
 	// The search index may still be filling when the things service
 	// answers; the health says so until it is done.
 	streamstest.Eventually(t, 10*time.Second, func() error {
@@ -153,10 +153,10 @@ func TestOverallHealthDown(t *testing.T) {
 		}
 	})
 
-	want := `{"label":"roles","status":"DOWN","details":[{"ERROR":"See detailed messages for: expected-roles, things-search."}],"children":[` +
+	want := `{"label":"roles","status":"DOWN","details":[{"ERROR":"See detailed messages for: expected-roles, search."}],"children":[` +
 		`{"label":"expected-roles","status":"DOWN","details":[{"ERROR":{"missing-roles":["policies","things"],"extra-roles":[]}}]},` +
 		`{"label":"gateway","status":"UP","children":[` + instanceUp("test") + `]},` +
-		`{"label":"things-search","status":"DOWN","details":[{"ERROR":"See detailed messages for: test."}],"children":[` +
+		`{"label":"search","status":"DOWN","details":[{"ERROR":"See detailed messages for: test."}],"children":[` +
 		`{"label":"test","status":"DOWN","details":[{"ERROR":"See detailed messages for: search-index."}],"children":[{"label":"nats","status":"UP"},` +
 		`{"label":"search-index","status":"DOWN","details":[{"ERROR":"no query is answered yet: the index is starting or being filled from the things service"}]}]}]}]}`
 	r := getStatus(t, hs.URL+"/overall/status/health", "", "")
@@ -164,8 +164,8 @@ func TestOverallHealthDown(t *testing.T) {
 		t.Errorf("GET /overall/status/health:\n got %d %s\nwant 503 %s", r.status, r.body, want)
 	}
 	r = getStatus(t, hs.URL+"/overall/status", "", "")
-	if got := strings.Join(keys(t, string(mustField(t, r.body, "roles"))), ","); r.status != 200 || got != "gateway,things-search" {
-		t.Errorf("GET /overall/status: %d %s, want the gateway and things-search", r.status, r.body)
+	if got := strings.Join(keys(t, string(mustField(t, r.body, "roles"))), ","); r.status != 200 || got != "gateway,search" {
+		t.Errorf("GET /overall/status: %d %s, want the gateway and search", r.status, r.body)
 	}
 	for _, path := range []string{"/status/health", "/health"} {
 		if r := getStatus(t, hs.URL+path, "", ""); r.status != http.StatusOK {
