@@ -229,7 +229,7 @@ func (g *Gateway) serveDevOpsConfig(w http.ResponseWriter, r *http.Request, serv
 		retrieve["path"] = path
 	}
 	cmd := map[string]any{"type": devops.TypeExecutePiggyback, "targetActorSelection": "/user/devOpsCommandsActor",
-		"headers": map[string]any{"aggregate": aggregate, protocol.HeaderTimeout: strconv.FormatInt(timeout.Milliseconds(), 10) + "ms"},
+		"headers":          map[string]any{"aggregate": aggregate, protocol.HeaderTimeout: strconv.FormatInt(timeout.Milliseconds(), 10) + "ms"},
 		"piggybackCommand": retrieve}
 	if service != "" {
 		cmd["serviceName"] = service
