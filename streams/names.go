@@ -50,8 +50,9 @@ const (
 	// gateway, the services and the operator publish here.
 	KindCommands CommandKind = "commands"
 	// KindSudo: an operator's commands that bypass enforcement; they need
-	// HeaderSudo "true" and HeaderAuth, and every one is logged. Only the
-	// operator role publishes here.
+	// HeaderSudo "true" and HeaderAuth, and every one is logged. The
+	// operator role publishes here, and each entity service on its own
+	// (the piggyback commands with ditto-sudo that DevOps sends it).
 	KindSudo CommandKind = "sudo"
 	// KindInternal: service-to-service commands that bypass enforcement
 	// (the things service loading the policy it enforces with). Only the

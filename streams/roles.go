@@ -81,7 +81,7 @@ func (n Names) Permissions(r Role) Permissions {
 		// they read other things' policy ids (_copyPolicyFrom).
 		p.Publish = append(p.Publish,
 			n.CommandsAll(ServicePolicies, KindCommands), n.CommandsAll(ServicePolicies, KindInternal),
-			n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServiceThings, KindInternal))
+			n.CommandsAll(ServiceThings, KindInternal))
 		// Policy events invalidate the policies they enforce with.
 		p.Subscribe = append(p.Subscribe, n.EventsAll(ServicePolicies))
 		// Live signals, once enforced, go to the devices' sessions; only
@@ -201,6 +201,10 @@ func (n Names) entityService(svc string) Permissions {
 		n.EntityList(svc))
 	p.Subscribe = append(p.Subscribe, n.Discovery(svc)...)
 	p.Publish = append(p.Publish, n.EventsAll(svc), "$JS.API.INFO")
+	// The piggyback commands an operator sends through DevOps run as
+	// the service's own commands: sudo ones with ditto-sudo, else
+	// enforced.
+	p.Publish = append(p.Publish, n.CommandsAll(svc, KindCommands), n.CommandsAll(svc, KindSudo))
 	for _, s := range n.streamsOf(svc) {
 		p.Publish = append(p.Publish,
 			"$JS.API.STREAM.INFO."+s, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s,

@@ -280,8 +280,8 @@ func TestNoRoleReadsAnothersReplies(t *testing.T) {
 	}
 }
 
-// Who may send which kind of command: sudo commands only the operator,
-// internal commands only the services.
+// Who may send which kind of command: sudo commands only the operator
+// and a service to itself, internal commands only the services.
 func TestCommandKindsByRole(t *testing.T) {
 	t.Parallel()
 	s := newSecured(t)
@@ -300,6 +300,8 @@ func TestCommandKindsByRole(t *testing.T) {
 		{streams.RoleOperator, streams.KindInternal, false},
 		{streams.RoleThings, streams.KindCommands, true},
 		{streams.RoleThings, streams.KindSudo, false},
+		// Its own piggyback commands only.
+		{streams.RolePolicies, streams.KindSudo, true},
 		{streams.RoleThings, streams.KindInternal, true},
 		// Search loads what it indexes unfiltered, and acts for no caller.
 		{streams.RoleSearch, streams.KindCommands, false},
