@@ -102,6 +102,8 @@ func TestREADMENatsCommands(t *testing.T) {
 			case strings.HasPrefix(cmd, "nats req") && !strings.Contains(string(out), `"status":200`) &&
 				!strings.Contains(string(out), "Ditto-Status: 200"): // search answers carry it as a header
 				t.Errorf("%q did not answer 200:\n%s", cmd, out)
+			case strings.HasPrefix(cmd, "nats micro") && !strings.Contains(string(out), "ditto-"):
+				t.Errorf("%q did not show the platform's services:\n%s", cmd, out)
 			case strings.HasPrefix(cmd, "nats sub") && !strings.Contains(string(out), `"topic":"org.eclipse.ditto/hello/things/twin/events/created"`):
 				t.Errorf("%q did not show the hello world's event:\n%s", cmd, out)
 			}
