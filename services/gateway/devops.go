@@ -258,8 +258,10 @@ func (g *Gateway) gather(ctx context.Context, targets []devOpsTarget, cmd []byte
 		return nil, err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	// Instances heard of per service, from the ping.
+	// Instances heard of per service, from the ping, and the services
+	// whose every instance answers the any subject (replicated).
 	instances := map[string]map[string]bool{}
+	replicated := map[string]bool{}
 	var pings chan *nats.Msg
 	if !first {
 		pings = make(chan *nats.Msg, 64)
@@ -298,6 +300,8 @@ func (g *Gateway) gather(ctx context.Context, targets []devOpsTarget, cmd []byte
 		want := 0
 		for _, t := range targets {
 			switch {
+			case t.one && replicated[t.service] && t.subject == g.names.DevOpsAny(t.service):
+				want += len(instances[t.service])
 			case t.one && len(instances[t.service]) > 0, t.one && first:
 				want++
 			case !t.one:
@@ -326,6 +330,7 @@ func (g *Gateway) gather(ctx context.Context, targets []devOpsTarget, cmd []byte
 			if json.Unmarshal(m.Data, &p) == nil {
 				if byService := instances[p.Metadata["service"]]; byService != nil {
 					byService[p.Metadata["instance"]] = true
+					replicated[p.Metadata["service"]] = p.Metadata["replicated"] == "true"
 				}
 			}
 			quiet.Reset(discoveryQuiet)

@@ -158,3 +158,35 @@ func jsonSame(a, b string) bool {
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
 }
+
+// Every search instance holds its own index, so a command for one
+// instance of the search service (is-group-topic) reaches each, and the
+// answer awaits them all.
+func TestPiggybackReplicatedService(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	var ran atomic.Int32
+	opts := devops.Options{Replicated: true, Handlers: map[devops.Component]devops.Handler{
+		devops.ComponentPubSub: func(ctx context.Context, p devops.Piggyback) (devops.Answer, bool) {
+			ran.Add(1)
+			return devops.JSONAnswer(200, map[string]any{"type": "namespaces.responses:purgeNamespace", "status": 200,
+				"namespace": "x", "resourceType": "thing-search", "successful": true}), true
+		}}}
+	for _, inst := range []string{"a", "b"} {
+		h.serveDevOpsWith(t, "search", inst, opts)
+	}
+	start := time.Now()
+	w := h.do(req{method: "PUT", target: "/devops/piggyback/search", header: devOpsAuthHeader(),
+		body: `{"targetActorSelection":"/system/distributedPubSubMediator","headers":{"aggregate":true,"is-group-topic":true},` +
+			`"piggybackCommand":{"type":"namespaces.commands:purgeNamespace","namespace":"x"}}`})
+	var all map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(w.Body.Bytes(), &all); err != nil || w.Code != 200 || len(all["?"]) != 2 {
+		t.Errorf("purge on both search instances: %d %s", w.Code, w.Body)
+	}
+	if n := ran.Load(); n != 2 {
+		t.Errorf("ran on %d instances, want 2", n)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("answered after %s: it did not stop when both had answered", d)
+	}
+}

@@ -28,12 +28,12 @@ type Config struct {
 	IndexedFields string `envconfig:"SEARCH_NAMESPACE_INDEXED_FIELDS" desc:"Ditto's ditto.search.namespace-indexed-fields as a JSON array of {\"namespace-pattern\":\"org.acme*\",\"indexed-fields\":[\"attributes\",\"features/info\"]}; first matching pattern wins; empty indexes every field"`
 
 	SyncEnabled        bool          `envconfig:"BACKGROUND_SYNC_ENABLED" default:"true" desc:"walk things and index in the background and repair missing, stale and orphaned index entries"`
-	SyncQuietPeriod    time.Duration `envconfig:"BACKGROUND_SYNC_QUIET_PERIOD" default:"8m" desc:"time from start-up to the first background sync pass"`
+	SyncQuietPeriod    time.Duration `envconfig:"BACKGROUND_SYNC_QUIET_PERIOD" default:"8m" desc:"time from start-up to the first background sync pass, and from the end of a pass (or a restart by DevOps command) to the next"`
 	SyncTolerance      time.Duration `envconfig:"BACKGROUND_SYNC_TOLERANCE_WINDOW" default:"20m" desc:"an index entry behind its thing is repaired only when the thing changed longer ago than this (younger differences are events in flight)"`
 	SyncThroughput     int           `envconfig:"BACKGROUND_SYNC_THROTTLE_THROUGHPUT" default:"100" desc:"things checked per throttle period"`
 	SyncPeriod         time.Duration `envconfig:"BACKGROUND_SYNC_THROTTLE_PERIOD" desc:"the throttle period of background sync (default 10s)"`
 	SyncPeriodDitto    time.Duration `envconfig:"BACKGROUND_SYCN_THROTTLE_PERIOD" desc:"Ditto's misspelt name of BACKGROUND_SYNC_THROTTLE_PERIOD (read when that one is not set)"`
-	SyncKeepEvents     int           `envconfig:"BACKGROUND_SYNC_KEEP_EVENTS" default:"50" desc:"accepted for Ditto compatibility; this index keeps no per-thing event memory, so it has no effect"`
+	SyncKeepEvents     int           `envconfig:"BACKGROUND_SYNC_KEEP_EVENTS" default:"50" desc:"how many background sync events (passes started and ended, restarts) its DevOps health report keeps"`
 	PolicyCacheTTL     time.Duration `envconfig:"SEARCH_POLICY_CACHE_TTL" default:"1h" desc:"a policy the index was built with is loaded again after this long even without a policy event"`
 	PolicyCacheEntries int           `envconfig:"SEARCH_POLICY_CACHE_SIZE" default:"1000000" desc:"policies remembered per instance, for indexing and for cutting hits down to what the caller may read; each refers to a compiled enforcer shared by every policy with the same entries (at most a tenth of this many are compiled at once)"`
 
@@ -54,6 +54,13 @@ func (c Config) throttlePeriod() time.Duration {
 	return 10 * time.Second
 }
 
+// syncSettings are the background sync's settings from the configuration;
+// DevOps commands change them at run time.
+func (c Config) syncSettings() syncSettings {
+	return syncSettings{Enabled: c.SyncEnabled, QuietPeriod: c.SyncQuietPeriod, Tolerance: c.SyncTolerance,
+		KeepEvents: c.SyncKeepEvents, Throughput: c.SyncThroughput, Period: c.throttlePeriod()}
+}
+
 // Validate reports every setting that cannot work.
 func (c Config) Validate() error {
 	var errs []error
@@ -71,6 +78,9 @@ func (c Config) Validate() error {
 	}
 	if c.SyncPeriod < 0 || c.SyncPeriodDitto < 0 {
 		errs = append(errs, fmt.Errorf("BACKGROUND_SYNC_THROTTLE_PERIOD %s: must be positive", c.SyncPeriod))
+	}
+	if c.SyncKeepEvents < 0 {
+		errs = append(errs, fmt.Errorf("BACKGROUND_SYNC_KEEP_EVENTS %d: must not be negative", c.SyncKeepEvents))
 	}
 	if c.SyncQuietPeriod < 0 || c.SyncTolerance < 0 {
 		errs = append(errs, errors.New("BACKGROUND_SYNC_QUIET_PERIOD and BACKGROUND_SYNC_TOLERANCE_WINDOW must not be negative"))

@@ -49,7 +49,11 @@ type repair struct {
 	id      string
 	thing   thing // revision 0: the thing is gone
 	seenRev int64 // the index's revision when the check read it (0: none)
-	done    chan struct{}
+	// force rebuilds the entry from thing even when the index holds its
+	// revision already (DevOps force-update, sudoUpdateThing); never
+	// when the index holds a newer one.
+	force bool
+	done  chan struct{}
 }
 
 // current is a thing's state within one batch: what the index holds,
@@ -58,6 +62,9 @@ type current struct {
 	entry   index.Entry
 	exists  bool
 	changed bool
+	// rebuild writes the entry's rows anew instead of the difference to
+	// what the index holds (a forced repair).
+	rebuild bool
 	// stored is the entry as the index holds it (when it does): the put
 	// that replaces it diffs against it instead of reading it again.
 	stored index.Entry
@@ -184,7 +191,8 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 			if c.exists && c.entry.Revision == r.seenRev {
 				c.exists, c.changed = false, true
 			}
-		case !c.exists || r.thing.revision > c.entry.Revision:
+		case !c.exists || r.thing.revision > c.entry.Revision || r.force && r.thing.revision == c.entry.Revision:
+			c.rebuild = c.rebuild || r.force && c.exists
 			c.entry = index.Entry{ThingID: r.id, PolicyID: policyOf(r.thing.doc), Revision: r.thing.revision, Thing: r.thing.doc}
 			c.exists, c.changed = true, true
 		}
@@ -236,7 +244,13 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 		if err != nil {
 			return err
 		}
-		doc.Prev = c.stored
+		if c.rebuild {
+			// Removed and written anew in the same transaction: every
+			// row comes from the thing, none from what was stored.
+			b.Delete = append(b.Delete, id)
+		} else {
+			doc.Prev = c.stored
+		}
 		b.Put = append(b.Put, doc)
 	}
 	for src, m := range last {

@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,6 +76,10 @@ type Service struct {
 
 	stats  syncStats
 	filled atomic.Bool
+	// ctl is background sync's state that DevOps commands change.
+	ctl *syncControl
+	// updates are the thing ids sudoUpdateThing asked to update.
+	updates chan string
 }
 
 // metaIndexID names the index's random id in its meta table.
@@ -116,6 +121,8 @@ func New(cfg Config, d Deps) (*Service, error) {
 		events: make(chan event, 2*maxBatch), repairs: make(chan repair, 2*maxBatch),
 		syncNow: make(chan struct{}, 1), expiries: map[string]time.Time{},
 		consumerInactivity: max(d.EventsMaxAge, time.Hour),
+		ctl:                newSyncControl(cfg.syncSettings()),
+		updates:            make(chan string, maxPendingUpdates),
 	}
 	s.policies = newPolicyCache(src.retrievePolicy, cfg.PolicyCacheTTL, cfg.PolicyCacheEntries)
 	return s, nil
@@ -151,6 +158,13 @@ func (s *Service) Run(ctx context.Context) error {
 		stopLoop()
 		<-loopDone
 	}()
+	// Deferred after the apply loop's stop, so it runs before: these
+	// hand the apply loop their writes.
+	var workers sync.WaitGroup
+	defer workers.Wait()
+	wctx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	workers.Go(func() { s.runUpdates(wctx) })
 	lost, stopFollow, err := s.follow(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -187,9 +201,9 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	s.filled.Store(true)
-	if s.cfg.SyncEnabled {
-		go s.backgroundSync(ctx)
-	}
+	// Background sync runs also while disabled: a DevOps command may
+	// enable it.
+	workers.Go(func() { s.backgroundSync(wctx) })
 	<-ctx.Done()
 	return nil
 }

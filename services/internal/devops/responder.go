@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -34,6 +35,13 @@ type Options struct {
 	// Handlers execute the piggyback commands addressed to the service's
 	// components; a component without one is not answered.
 	Handlers map[Component]Handler
+	// Replicated says that every instance holds a full copy of what the
+	// service's commands act on (the search service: each instance its
+	// own index), so a command for one instance of the service must reach
+	// each: the any subject is then served without a queue group, and
+	// service discovery says so (metadata replicated=true) for the
+	// gateway to await every instance's answer.
+	Replicated bool
 }
 
 // Endpoint names under which a responder registers its subjects with
@@ -83,7 +91,7 @@ func Serve(nc *nats.Conn, names streams.Names, service, instance string, reg *Re
 		Name:        names.MicroName(service),
 		Version:     microVersion(),
 		Description: "Ditto " + service + " service: DevOps commands",
-		Metadata:    map[string]string{"service": service, "instance": instance},
+		Metadata:    map[string]string{"service": service, "instance": instance, "replicated": strconv.FormatBool(opts.Replicated)},
 		// Endpoints below choose their own queue groups.
 		QueueGroupDisabled: true,
 	})
@@ -92,13 +100,17 @@ func Serve(nc *nats.Conn, names streams.Names, service, instance string, reg *Re
 		return nil, fmt.Errorf("register %s with NATS service discovery: %w", service, err)
 	}
 	r.svc = svc
+	anyOpts := []micro.EndpointOpt{micro.WithEndpointQueueGroup(names.DevOpsAny(service))}
+	if opts.Replicated {
+		anyOpts = nil
+	}
 	for _, e := range []struct {
 		name, subject string
 		opts          []micro.EndpointOpt
 	}{
 		{EndpointGroup, names.DevOps(service), nil},
 		{EndpointInstance, names.DevOpsInstance(service, instance), nil},
-		{EndpointAny, names.DevOpsAny(service), []micro.EndpointOpt{micro.WithEndpointQueueGroup(names.DevOpsAny(service))}},
+		{EndpointAny, names.DevOpsAny(service), anyOpts},
 	} {
 		opts := append([]micro.EndpointOpt{micro.WithEndpointSubject(e.subject)}, e.opts...)
 		if err := svc.AddEndpoint(e.name, micro.HandlerFunc(handle), opts...); err != nil {

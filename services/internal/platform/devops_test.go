@@ -85,14 +85,15 @@ func TestDevOpsLogging(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("GET /devops/logging: %d %s", r.status, r.body)
 	}
-	if got, want := strings.Join(keys(t, r.body), ","), "gateway,policies,things,search"; got != want {
+	if got, want := strings.Join(keys(t, r.body), ","), "gateway,policies,search,things"; got != want {
 		t.Fatalf("services %s, want %s: %s", got, want, r.body)
 	}
 	var all map[string]map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(r.body), &all); err != nil {
 		t.Fatal(err)
 	}
-	for _, svc := range All {
+	for _, name := range All {
+		svc := streams.DevOpsName(name)
 		jsonEq(t, "GET /devops/logging "+svc, string(all[svc]["test"]),
 			`{"type":"devops.responses:retrieveLoggerConfig","status":200,"serviceName":"`+svc+`","instance":"test","loggerConfigs":`+loggers+`}`)
 	}
@@ -136,7 +137,7 @@ func TestDevOpsLogging(t *testing.T) {
 
 	// PUT to every service.
 	r = pl.doDevOps(t, "PUT", "/devops/logging?timeout=1s", `{"logger":"org.eclipse.ditto","level":"trace"}`)
-	if got, want := strings.Join(keys(t, r.body), ","), "gateway,policies,things,search"; r.status != 200 || got != want {
+	if got, want := strings.Join(keys(t, r.body), ","), "gateway,policies,search,things"; r.status != 200 || got != want {
 		t.Fatalf("PUT /devops/logging: %d %s", r.status, r.body)
 	}
 	for _, svc := range All {
@@ -204,4 +205,58 @@ func TestDevOpsOverNATS(t *testing.T) {
 	}
 	jsonEq(t, "retrieveLoggerConfig", string(m.Data), `{"type":"devops.responses:retrieveLoggerConfig","status":200,"serviceName":"policies","instance":"test",`+
 		`"loggerConfigs":[{"level":"info","logger":"ROOT"},{"level":"debug","logger":"org.eclipse.ditto"}]}`)
+}
+
+// The search service's background sync answers piggyback commands over
+// HTTP and NATS; every search instance gets the command for "one".
+func TestSearchPiggyback(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	r := pl.doDevOps(t, "POST", "/devops/piggyback/search?timeout=5s",
+		`{"targetActorSelection":"/user/thingsWildcardSearchRoot/searchUpdaterRoot/backgroundSync/singleton",`+
+			`"headers":{"aggregate":false,"is-group-topic":true},"piggybackCommand":{"type":"common.commands:retrieveConfig","path":"throttle"}}`)
+	jsonEq(t, "retrieveConfig", r.body, `{"type":"common.responses:retrieveConfig","status":200,"config":{"period":"10s","throughput":100}}`)
+	r = pl.doDevOps(t, "POST", "/devops/piggyback/search?timeout=5s",
+		`{"targetActorSelection":"/user/thingsWildcardSearchRoot/searchUpdaterRoot/backgroundSync/singleton",`+
+			`"piggybackCommand":{"type":"common.commands:modifyConfig","config":{"keep":{"events":7}}}}`)
+	var byInstance map[string]map[string]struct {
+		Type   string         `json:"type"`
+		Status int            `json:"status"`
+		Config map[string]any `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &byInstance); err != nil || r.status != 200 {
+		t.Fatalf("modifyConfig: %d %s", r.status, r.body)
+	}
+	if got := byInstance["search"]["test"]; got.Type != "common.responses:modifyConfig" || got.Status != 200 ||
+		got.Config["keep"].(map[string]any)["events"] != float64(7) {
+		t.Errorf("modifyConfig: %s", r.body)
+	}
+	pub, sign, err := embedded.NkeyOption(pl.p.seeds[streams.RoleOperator])
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := pl.p.srv.Connect(nats.Nkey(pub, sign))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	m, err := nc.Request(pl.p.names.DevOpsAny("search"), []byte(`{"type":"devops.commands:executePiggybackCommand",`+
+		`"targetActorSelection":"/user/thingsWildcardSearchRoot/searchUpdaterRoot/backgroundSync/singleton","headers":{},`+
+		`"piggybackCommand":{"type":"status.commands:retrieveHealth"}}`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct {
+		Type, ServiceName, Instance string
+		Status                      int
+		Response                    struct {
+			Type       string
+			StatusInfo devops.StatusInfo
+		}
+	}
+	if err := json.Unmarshal(m.Data, &health); err != nil || health.Type != devops.TypeExecutePiggybackResponse ||
+		health.ServiceName != "search" || health.Instance != "test" || health.Response.Type != devops.TypeRetrieveHealthResponse ||
+		health.Response.StatusInfo.Status != devops.StatusUp {
+		t.Errorf("retrieveHealth over NATS: %s", m.Data)
+	}
 }

@@ -112,7 +112,7 @@ func Start(ctx context.Context, cfg Config, names []string, log *slog.Logger) (_
 			return nil, err
 		}
 		p.runners[s.name] = r
-		var opts devops.Options
+		opts := devops.Options{Replicated: s.replicated}
 		if s.checks != nil {
 			opts.Checks = s.checks(r)
 		}

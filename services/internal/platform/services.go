@@ -46,6 +46,9 @@ type service struct {
 	// piggyback gives the handlers of the piggyback commands addressed to
 	// the started service's components; nil for none.
 	piggyback func(r runner, e env) map[devops.Component]devops.Handler
+	// replicated: every instance holds a full copy of what the service
+	// acts on (devops.Options.Replicated).
+	replicated bool
 }
 
 // runner is a started service.
@@ -88,7 +91,17 @@ var services = []service{
 			return search.New(cfg, search.Deps{NC: e.nc, JS: e.js, Names: e.names, Shards: e.cfg.Shards,
 				Instance: e.instance, EventsMaxAge: e.cfg.EventsMaxAge, Log: e.log})
 		},
-		checks: func(r runner) []devops.Check { return []devops.Check{searchIndexHealth(r.(*search.Service))} }},
+		checks: func(r runner) []devops.Check { return []devops.Check{searchIndexHealth(r.(*search.Service))} },
+		// Each instance holds its own full index: a command for one
+		// instance must reach each.
+		replicated: true,
+		piggyback: func(r runner, _ env) map[devops.Component]devops.Handler {
+			s := r.(*search.Service)
+			return map[devops.Component]devops.Handler{
+				devops.ComponentBackgroundSync: s.BackgroundSyncHandler(),
+				devops.ComponentThingsUpdater:  s.ThingsUpdaterHandler(),
+			}
+		}},
 	{name: Gateway, role: streams.RoleGateway, front: true,
 		start: func(e env) (runner, error) {
 			return gateway.New(e.cfg.Gateway, gateway.Deps{NC: e.nc, Names: e.names, Shards: e.cfg.Shards, Log: e.log, Instance: e.instance})

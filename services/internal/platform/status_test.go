@@ -60,8 +60,8 @@ func TestOverallStatusAndHealth(t *testing.T) {
 		`{"label":"expected-roles","status":"UP","details":[{"INFO":{"missing-roles":[],"extra-roles":[]}}]},` +
 		`{"label":"gateway","status":"UP","children":[` + instanceUp("test") + `]},` +
 		`{"label":"policies","status":"UP","children":[` + instanceUp("test") + `]},` +
-		`{"label":"things","status":"UP","children":[` + instanceUp("test") + `]},` +
-		`{"label":"search","status":"UP","children":[` + instanceUp("test", "search-index") + `]}]}`
+		`{"label":"search","status":"UP","children":[` + instanceUp("test", "search-index") + `]},` +
+		`{"label":"things","status":"UP","children":[` + instanceUp("test") + `]}]}`
 	// The search index may still be filling when the things service
 	// answers; the health says so until it is done.
 	streamstest.Eventually(t, 10*time.Second, func() error {
@@ -85,7 +85,8 @@ func TestOverallStatusAndHealth(t *testing.T) {
 	if len(st.Roles) != len(All) {
 		t.Errorf("GET /overall/status: services %v, want %v: %s", keys(t, string(mustJSON(t, st.Roles))), All, r.body)
 	}
-	for _, svc := range All {
+	for _, name := range All {
+		svc := streams.DevOpsName(name)
 		inst := st.Roles[svc]["test"]
 		if len(st.Roles[svc]) != 1 || inst["service"] != svc || inst["instance"] != "test" || inst["processor-count"] == nil {
 			t.Errorf("GET /overall/status: %s is %v, want instance test alone", svc, st.Roles[svc])
