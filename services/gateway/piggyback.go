@@ -137,17 +137,18 @@ func (g *Gateway) piggybackTargets(service, instance string, group bool) []devOp
 
 // aggregateDevOps shapes DevOps answers as Ditto's
 // AggregatedDevOpsCommandResponse: without aggregate, the one answer
-// alone (with its status); else an object keyed by service, then instance,
-// of each answer (a piggyback response unwrapped), "?" standing for an
-// answer without a service or instance ("?1", "?2"... by position), 200,
-// or 408 with null when nothing came.
+// alone; else an object keyed by service, then instance, of each answer (a
+// piggyback response unwrapped), "?" standing for an answer without a
+// service or instance ("?1", "?2"... by position). The HTTP status is
+// Ditto's: 200 whatever the answers' own statuses (a 204 or 404 of a
+// piggybacked command is in its body), or 408 with null when nothing came.
 func aggregateDevOps(answers []json.RawMessage, aggregate bool) (int, []byte) {
 	if len(answers) == 0 {
 		return http.StatusRequestTimeout, []byte("null")
 	}
 	if !aggregate && len(answers) == 1 {
-		body, status := unwrapDevOps(answers[0])
-		return status, body
+		body, _ := unwrapDevOps(answers[0])
+		return http.StatusOK, body
 	}
 	all := map[string]map[string]json.RawMessage{}
 	for i, raw := range answers {

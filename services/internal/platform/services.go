@@ -7,7 +7,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/gateway"
+	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/journal"
@@ -81,9 +83,19 @@ func (e env) entityDeps() entity.Deps {
 // the gateway that sends them commands.
 var services = []service{
 	{name: Policies, role: streams.RolePolicies, journal: journal.Policies,
-		start: func(e env) (runner, error) { return policies.New(e.cfg.Policies, e.entityDeps()) }},
+		start: func(e env) (runner, error) { return policies.New(e.cfg.Policies, e.entityDeps()) },
+		piggyback: func(_ runner, e env) map[devops.Component]devops.Handler {
+			return map[devops.Component]devops.Handler{
+				devops.ComponentPolicies: command.PiggybackHandler(command.New(e.nc, e.names, e.cfg.Shards), protocol.GroupPolicies, e.log),
+			}
+		}},
 	{name: Things, role: streams.RoleThings, journal: journal.Things,
-		start: func(e env) (runner, error) { return things.New(e.cfg.Things, e.entityDeps()) }},
+		start: func(e env) (runner, error) { return things.New(e.cfg.Things, e.entityDeps()) },
+		piggyback: func(_ runner, e env) map[devops.Component]devops.Handler {
+			return map[devops.Component]devops.Handler{
+				devops.ComponentThings: command.PiggybackHandler(command.New(e.nc, e.names, e.cfg.Shards), protocol.GroupThings, e.log),
+			}
+		}},
 	{name: Search, role: streams.RoleSearch,
 		start: func(e env) (runner, error) {
 			cfg := e.cfg.Search
