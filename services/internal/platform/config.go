@@ -13,6 +13,7 @@ import (
 
 	"github.com/dittonats/dittonats/services/gateway"
 	"github.com/dittonats/dittonats/services/internal/devops"
+	"github.com/dittonats/dittonats/services/internal/dittoconf"
 	"github.com/dittonats/dittonats/services/internal/limits"
 	"github.com/dittonats/dittonats/services/policies"
 	"github.com/dittonats/dittonats/services/search"
@@ -57,6 +58,33 @@ type Config struct {
 	Policies policies.Config
 	Gateway  gateway.Config
 	Search   search.Config
+
+	// Tree is the effective configuration keyed by Ditto's paths: every
+	// variable's value at its keys (ditto.gateway.authentication.devops.password,
+	// ditto.limits.things.max-size, ...), every other key the HOCON file
+	// and the -D properties set (ditto.search.operator-metrics, ...), and
+	// ditto.info, the process's environment and options. Load builds it
+	// and nothing changes it after, so it may be read from any goroutine;
+	// nil in a Config that was not loaded (an empty tree to read). Print
+	// or return Tree.Masked(), never Tree.
+	Tree *dittoconf.Tree
+	// Warnings are what Load skipped (include directives of the HOCON
+	// file), for the caller to log.
+	Warnings []string
+}
+
+// ConfigTree returns the effective configuration tree, for a service to
+// read the structured settings no variable carries:
+//
+//	var fields []indexedFields
+//	found, err := cfg.ConfigTree().Decode("ditto.search.namespace-indexed-fields", &fields)
+//
+// It is never nil.
+func (c Config) ConfigTree() *dittoconf.Tree {
+	if c.Tree == nil {
+		return dittoconf.NewTree()
+	}
+	return c.Tree
 }
 
 // setLimits makes l the limits of the process and of every section that
@@ -91,7 +119,7 @@ func (c Infra) Validate() error {
 	}
 	errs = append(errs, c.validateCredential()...)
 	if c.Instance != "" && !validInstance(c.Instance) {
-		errs = append(errs, fmt.Errorf("DITTO_INSTANCE_ID %q: only letters, digits, '-', '_' and '='", c.Instance))
+		errs = append(errs, fmt.Errorf("DITTO_INSTANCE_ID %q: only letters, digits, '-', '_' and '=', not starting with '_'", c.Instance))
 	}
 	return errors.Join(errs...)
 }
@@ -110,7 +138,13 @@ func (c Infra) logLevels() (root, app slog.Level, err error) {
 	return root, app, nil
 }
 
+// validInstance reports whether s can be an instance id: one NATS subject
+// token of letters, digits, '-', '_' and '=', not starting with '_' (the
+// DevOps subjects of a service end in "_any" for one of its instances).
 func validInstance(s string) bool {
+	if strings.HasPrefix(s, "_") {
+		return false
+	}
 	for _, r := range s {
 		if !(r == '-' || r == '_' || r == '=' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
 			return false

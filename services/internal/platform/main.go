@@ -12,9 +12,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/kelseyhightower/envconfig"
-
 	"github.com/dittonats/dittonats/services/internal/devops"
+	"github.com/dittonats/dittonats/services/internal/dittoconf"
 )
 
 // Main is the body of every binary: it reads the environment, starts the
@@ -23,7 +22,7 @@ import (
 func Main(binary string, services []string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	help := fs.Bool("help", false, "print the environment variables this binary reads")
+	help := fs.Bool("help", false, "print the environment variables this binary reads, with their Ditto configuration keys")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -49,6 +48,9 @@ func Main(binary string, services []string, args []string, stdout, stderr io.Wri
 	log := slog.New(base).With("binary", binary)
 	root, _, _ := cfg.logLevels() // validated
 	slog.SetDefault(slog.New(devops.Filter(log.Handler(), root)))
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration: " + w)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -76,15 +78,29 @@ func (c *Config) parts() []any {
 	return []any{&c.Infra, &c.Limits, &c.Policies, &c.Things, &c.Search, &c.Gateway}
 }
 
-// Load reads the configuration from the environment. It checks the limits,
-// which every service applies; each service checks the rest of its own
-// section when it starts.
-func Load() (Config, error) {
+// Load reads the configuration of the process. Each setting is taken
+// from the first of these that has it:
+//
+//  1. its environment variable (DEVOPS_PASSWORD);
+//  2. a -D system property naming one of its Ditto keys
+//     (-Dditto.gateway.authentication.devops.password=...) in DITTO_OPTS,
+//     else in JAVA_TOOL_OPTIONS;
+//  3. the HOCON file DITTO_CONFIG_FILE (or -Dconfig.file) at such a key;
+//  4. its built-in default.
+//
+// It checks the limits, which every service applies; each service checks
+// the rest of its own section when it starts. Config.Tree is the
+// effective configuration.
+func Load() (Config, error) { return LoadEnv(os.Environ()) }
+
+// LoadEnv is Load with environ (NAME=VALUE entries, as os.Environ gives
+// them) as the environment: it reads no variable of the process, only
+// the HOCON file environ names, so that tests can give each load its own
+// environment.
+func LoadEnv(environ []string) (Config, error) {
 	var cfg Config
-	for _, part := range cfg.parts() {
-		if err := envconfig.Process("", part); err != nil {
-			return Config{}, err
-		}
+	if err := loadFrom(&cfg, environ); err != nil {
+		return Config{}, err
 	}
 	if err := cfg.Limits.Validate(); err != nil {
 		return Config{}, err
@@ -93,28 +109,31 @@ func Load() (Config, error) {
 	return cfg, nil
 }
 
-// Usage writes every environment variable the binaries read, with its
-// default and meaning, once each.
+// Usage writes every environment variable the binaries read, once each,
+// with its Ditto configuration key (the keys a HOCON file or a -D
+// property sets it with), its default (a secret's as ***) and meaning.
 func Usage(w io.Writer) error {
-	const format = `{{range .}}{{usage_key .}}	{{usage_default .}}	{{usage_description .}}
-{{end}}`
-	var all strings.Builder
 	var cfg Config
-	for _, part := range cfg.parts() {
-		if err := envconfig.Usagef("", part, &all, format); err != nil {
-			return err
-		}
+	vars, err := variables(cfg.parts())
+	if err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
+	fmt.Fprintln(tw, "VARIABLE\tDITTO KEY\tDEFAULT\tMEANING")
+	for _, v := range sourceVariables {
+		fmt.Fprintf(tw, "%s\t-\t\t%s\n", v.name, v.desc)
+	}
 	seen := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(all.String()), "\n") {
-		key, _, _ := strings.Cut(line, "\t")
-		if seen[key] {
+	for _, v := range vars {
+		if seen[v.name] {
 			continue
 		}
-		seen[key] = true
-		fmt.Fprintln(tw, line)
+		seen[v.name] = true
+		def := v.def
+		if def != "" && v.secret() {
+			def = dittoconf.Mask
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.name, strings.Join(v.keys, ","), def, v.desc)
 	}
 	return tw.Flush()
 }

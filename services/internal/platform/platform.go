@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dittonats/dittonats/services/internal/devops"
+	"github.com/dittonats/dittonats/services/internal/dittoconf"
 	"github.com/dittonats/dittonats/services/internal/embedded"
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/mongostore"
@@ -119,6 +120,14 @@ func Start(ctx context.Context, cfg Config, names []string, log *slog.Logger) (_
 		if s.piggyback != nil {
 			opts.Handlers = s.piggyback(r, e)
 		}
+		if opts.Handlers == nil {
+			opts.Handlers = map[devops.Component]devops.Handler{}
+		}
+		// Load built the tree once and nothing changes it: safe to read
+		// from every handler.
+		tree := p.cfg.ConfigTree()
+		opts.Handlers[devops.ComponentDevOps] = devops.ConfigHandler(streams.DevOpsName(s.name), p.instance,
+			func() *dittoconf.Tree { return tree })
 		d, err := devops.Serve(e.nc, p.names, streams.DevOpsName(s.name), p.instance, p.loggers[s.name], e.log, opts)
 		if err != nil {
 			return nil, err
