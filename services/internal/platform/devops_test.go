@@ -260,3 +260,32 @@ func TestSearchPiggyback(t *testing.T) {
 		t.Errorf("retrieveHealth over NATS: %s", m.Data)
 	}
 }
+
+// GET /devops/config returns each instance's configuration tree, secrets
+// masked, with ditto.info naming the instance; one instance's alone.
+func TestDevOpsConfig(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	r := pl.doDevOps(t, "GET", "/devops/config/things/test?path=ditto.info.service", "")
+	jsonEq(t, "one instance", r.body, `{"type":"common.responses:retrieveConfig","status":200,"config":{"name":"things","instance-id":"test"}}`)
+	r = pl.doDevOps(t, "GET", "/devops/config/gateway/test?path=ditto.gateway.authentication.devops.password", "")
+	jsonEq(t, "a secret", r.body, `{"type":"common.responses:retrieveConfig","status":200,"config":"***"}`)
+	r = pl.doDevOps(t, "GET", "/devops/config?path=ditto.info.service.name", "")
+	if got, want := strings.Join(keys(t, r.body), ","), "gateway,policies,search,things"; r.status != 200 || got != want {
+		t.Fatalf("every service: %d %s", r.status, r.body)
+	}
+	var all map[string]map[string]struct {
+		Config string `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &all); err != nil {
+		t.Fatal(err)
+	}
+	for svc, byInstance := range all {
+		if byInstance["test"].Config != svc {
+			t.Errorf("%s answered as %q: %s", svc, byInstance["test"].Config, r.body)
+		}
+	}
+	if r := pl.doDevOps(t, "GET", "/devops/config/things/test?path=no.such.key", ""); !strings.Contains(r.body, "No configuration setting found for key 'no.such.key'") {
+		t.Errorf("a missing path: %d %s", r.status, r.body)
+	}
+}
