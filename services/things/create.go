@@ -9,6 +9,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
 	"github.com/dittonats/dittonats/services/internal/entity"
 )
@@ -38,6 +39,20 @@ func (h *handler) create(ctx context.Context, c *call) (entity.Outcome, error) {
 	if tid, ok := thing.Get("thingId"); ok {
 		if s, _ := tid.Str(); s != id {
 			return entity.Outcome{}, protocol.ErrThingIDNotSettable()
+		}
+	}
+	if !c.cmd.Sudo {
+		// Ditto's creation restriction runs before enforcement, which
+		// ditto-sudo commands skip.
+		ns, _ := protocol.SplitID(id)
+		q := creation.Request{ResourceType: creation.Thing, EntityID: id, Namespace: ns, Subjects: c.cmd.Auth}
+		if d, ok := thing.Get("definition"); ok {
+			if s, ok := d.Str(); ok {
+				q.Definition = &s
+			}
+		}
+		if perr := h.creation.Check(q); perr != nil {
+			return entity.Outcome{}, perr
 		}
 	}
 	pv, _ := thing.Get("policyId")

@@ -14,6 +14,7 @@ import (
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/protocol/rql"
+	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/etag"
@@ -23,6 +24,7 @@ import (
 // handler is the things service's entity.Handler.
 type handler struct {
 	maxThingSize int
+	creation     creation.Rules
 	cache        *policyCache
 	policies     *policyClient
 	log          *slog.Logger

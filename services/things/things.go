@@ -10,6 +10,7 @@ import (
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/entity"
+	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/limits"
 	"github.com/dittonats/dittonats/streams"
 )
@@ -28,6 +29,9 @@ type Config struct {
 	// Limits are the platform's LIMITS_* settings, which the process
 	// reads once for every service (so they are not read here).
 	Limits limits.Config `ignored:"true"`
+	// Creation is who may create which things where (Ditto's
+	// ditto.entity-creation), read from the configuration tree.
+	Creation creation.Rules `ignored:"true"`
 }
 
 // Validate reports every setting that cannot work.
@@ -82,6 +86,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	h := &handler{
 		maxThingSize: int(cfg.Limits.ThingsMaxSize), // 0: no limit
+		creation:     cfg.Creation,
 		cache:        cache,
 		policies:     pc,
 		log:          d.Log,

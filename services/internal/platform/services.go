@@ -10,6 +10,7 @@ import (
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/gateway"
 	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/journal"
@@ -90,7 +91,14 @@ var services = []service{
 			}
 		}},
 	{name: Things, role: streams.RoleThings, journal: journal.Things,
-		start: func(e env) (runner, error) { return things.New(e.cfg.Things, e.entityDeps()) },
+		start: func(e env) (runner, error) {
+			cfg := e.cfg.Things
+			var err error
+			if cfg.Creation, err = creation.FromTree(e.cfg.ConfigTree()); err != nil {
+				return nil, err
+			}
+			return things.New(cfg, e.entityDeps())
+		},
 		piggyback: func(_ runner, e env) map[devops.Component]devops.Handler {
 			return map[devops.Component]devops.Handler{
 				devops.ComponentThings: command.PiggybackHandler(command.New(e.nc, e.names, e.cfg.Shards), protocol.GroupThings, e.log),
