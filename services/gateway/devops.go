@@ -184,26 +184,7 @@ func (g *Gateway) devOpsRequest(ctx context.Context, cmd []byte, service, instan
 		}
 		return a.Status, answers[0], nil
 	}
-	// Ditto keys an answer without a service name "?" and one without an
-	// instance "?", "?1", "?2"... by its position.
-	all := map[string]map[string]json.RawMessage{}
-	for i, raw := range answers {
-		var a devOpsAnswer
-		_ = json.Unmarshal(raw, &a)
-		if a.ServiceName == "" {
-			a.ServiceName = "?"
-		}
-		if a.Instance == "" {
-			a.Instance = "?"
-			if i > 0 {
-				a.Instance += strconv.Itoa(i)
-			}
-		}
-		if all[a.ServiceName] == nil {
-			all[a.ServiceName] = map[string]json.RawMessage{}
-		}
-		all[a.ServiceName][a.Instance] = raw
-	}
+	all := keyDevOps(answers)
 	status := http.StatusOK
 	if len(answers) == 0 {
 		status = http.StatusRequestTimeout
@@ -345,6 +326,33 @@ func (g *Gateway) gather(ctx context.Context, targets []devOpsTarget, cmd []byte
 			return answers, nil
 		}
 	}
+}
+
+// keyDevOps keys DevOps answers by service, then instance, as Ditto's
+// AggregatedDevOpsCommandResponse does: an answer without a service name
+// under "?", one without an instance under "?", "?1", "?2"... by its
+// position; a piggyback response unwrapped from its
+// ExecutePiggybackCommandResponse.
+func keyDevOps(answers []json.RawMessage) map[string]map[string]json.RawMessage {
+	all := map[string]map[string]json.RawMessage{}
+	for i, raw := range answers {
+		var a devOpsAnswer
+		_ = json.Unmarshal(raw, &a)
+		if a.ServiceName == "" {
+			a.ServiceName = "?"
+		}
+		if a.Instance == "" {
+			a.Instance = "?"
+			if i > 0 {
+				a.Instance += strconv.Itoa(i)
+			}
+		}
+		if all[a.ServiceName] == nil {
+			all[a.ServiceName] = map[string]json.RawMessage{}
+		}
+		all[a.ServiceName][a.Instance], _ = unwrapDevOps(raw)
+	}
+	return all
 }
 
 // natsToken reports whether s is a single NATS subject token, so that a

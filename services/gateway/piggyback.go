@@ -137,9 +137,7 @@ func (g *Gateway) piggybackTargets(service, instance string, group bool) []devOp
 
 // aggregateDevOps shapes DevOps answers as Ditto's
 // AggregatedDevOpsCommandResponse: without aggregate, the one answer
-// alone; else an object keyed by service, then instance, of each answer (a
-// piggyback response unwrapped), "?" standing for an answer without a
-// service or instance ("?1", "?2"... by position). The HTTP status is
+// alone; else keyed by service, then instance (keyDevOps). The HTTP status is
 // Ditto's: 200 whatever the answers' own statuses (a 204 or 404 of a
 // piggybacked command is in its body), or 408 with null when nothing came.
 func aggregateDevOps(answers []json.RawMessage, aggregate bool) (int, []byte) {
@@ -150,24 +148,7 @@ func aggregateDevOps(answers []json.RawMessage, aggregate bool) (int, []byte) {
 		body, _ := unwrapDevOps(answers[0])
 		return http.StatusOK, body
 	}
-	all := map[string]map[string]json.RawMessage{}
-	for i, raw := range answers {
-		var a devOpsAnswer
-		_ = json.Unmarshal(raw, &a)
-		if a.ServiceName == "" {
-			a.ServiceName = "?"
-		}
-		if a.Instance == "" {
-			a.Instance = "?"
-			if i > 0 {
-				a.Instance += strconv.Itoa(i)
-			}
-		}
-		if all[a.ServiceName] == nil {
-			all[a.ServiceName] = map[string]json.RawMessage{}
-		}
-		all[a.ServiceName][a.Instance], _ = unwrapDevOps(raw)
-	}
+	all := keyDevOps(answers)
 	body, _ := json.Marshal(all)
 	return http.StatusOK, body
 }

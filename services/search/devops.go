@@ -15,6 +15,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/devops"
+	"github.com/dittonats/dittonats/services/internal/dittoconf"
 )
 
 // Types of the piggyback commands the search service's components answer
@@ -343,7 +344,7 @@ func (s *Service) restartSync(p devops.Piggyback) devops.Answer {
 	c.signalRestart()
 	s.log.Info("terminating the background sync stream on demand", "running_pass_aborted", aborted, "correlation_id", corr)
 	if st.Enabled {
-		s.log.Info(fmt.Sprintf("background sync restarting in <%s>", formatDuration(st.QuietPeriod)), "correlation_id", corr)
+		s.log.Info(fmt.Sprintf("background sync restarting in <%s>", dittoconf.FormatDuration(st.QuietPeriod)), "correlation_id", corr)
 	} else {
 		s.log.Info("not restarting background sync: it is disabled", "correlation_id", corr)
 	}
@@ -498,10 +499,10 @@ func (s *Service) updateThing(ctx context.Context, id string) {
 func (st syncSettings) render() map[string]any {
 	return map[string]any{
 		"enabled":          st.Enabled,
-		"quiet-period":     formatDuration(st.QuietPeriod),
-		"tolerance-window": formatDuration(st.Tolerance),
+		"quiet-period":     dittoconf.FormatDuration(st.QuietPeriod),
+		"tolerance-window": dittoconf.FormatDuration(st.Tolerance),
 		"keep":             map[string]any{"events": st.KeepEvents},
-		"throttle":         map[string]any{"throughput": st.Throughput, "period": formatDuration(st.Period)},
+		"throttle":         map[string]any{"throughput": st.Throughput, "period": dittoconf.FormatDuration(st.Period)},
 	}
 }
 
@@ -667,7 +668,7 @@ func parseConfigInt(raw json.RawMessage, minimum int) (int, error) {
 }
 
 // parseConfigDuration reads a HOCON duration: a string as
-// parseHOCONDuration reads it, or a JSON number of milliseconds. It must
+// dittoconf.ParseDuration reads it, or a JSON number of milliseconds. It must
 // not be negative, and not zero when positive is set.
 func parseConfigDuration(raw json.RawMessage, positive bool) (time.Duration, error) {
 	var v any
@@ -680,9 +681,9 @@ func parseConfigDuration(raw json.RawMessage, positive bool) (time.Duration, err
 	var err error
 	switch v := v.(type) {
 	case json.Number:
-		dur, err = parseHOCONDuration(v.String())
+		dur, err = dittoconf.ParseDuration(v.String())
 	case string:
-		dur, err = parseHOCONDuration(v)
+		dur, err = dittoconf.ParseDuration(v)
 	default:
 		return 0, fmt.Errorf("%s is not a duration", raw)
 	}
@@ -695,70 +696,4 @@ func parseConfigDuration(raw json.RawMessage, positive bool) (time.Duration, err
 		return 0, fmt.Errorf("%s: must be positive", raw)
 	}
 	return dur, nil
-}
-
-// hoconUnits are HOCON's duration units.
-var hoconUnits = map[string]time.Duration{
-	"ns": time.Nanosecond, "nano": time.Nanosecond, "nanos": time.Nanosecond, "nanosecond": time.Nanosecond, "nanoseconds": time.Nanosecond,
-	"us": time.Microsecond, "micro": time.Microsecond, "micros": time.Microsecond, "microsecond": time.Microsecond, "microseconds": time.Microsecond,
-	"ms": time.Millisecond, "milli": time.Millisecond, "millis": time.Millisecond, "millisecond": time.Millisecond, "milliseconds": time.Millisecond,
-	"s": time.Second, "second": time.Second, "seconds": time.Second,
-	"m": time.Minute, "minute": time.Minute, "minutes": time.Minute,
-	"h": time.Hour, "hour": time.Hour, "hours": time.Hour,
-	"d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
-}
-
-// parseHOCONDuration reads a duration as HOCON's getDuration does: a
-// number, optionally with a fraction, then optionally a unit (ns, us, ms,
-// s, m, h, d or their long names); without a unit, milliseconds.
-func parseHOCONDuration(text string) (time.Duration, error) {
-	s := strings.TrimSpace(text)
-	i := len(s)
-	for i > 0 && (s[i-1] >= 'a' && s[i-1] <= 'z' || s[i-1] >= 'A' && s[i-1] <= 'Z') {
-		i--
-	}
-	num, unitName := strings.TrimSpace(s[:i]), s[i:]
-	unit := time.Millisecond
-	if unitName != "" {
-		u, ok := hoconUnits[unitName]
-		if !ok {
-			return 0, fmt.Errorf("duration %q: unknown unit %q", text, unitName)
-		}
-		unit = u
-	}
-	if num == "" {
-		return 0, fmt.Errorf("duration %q: no number", text)
-	}
-	if n, err := strconv.ParseInt(num, 10, 64); err == nil {
-		if n > math.MaxInt64/int64(unit) || n < math.MinInt64/int64(unit) {
-			return 0, fmt.Errorf("duration %q: out of range", text)
-		}
-		return time.Duration(n) * unit, nil
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || strings.ContainsAny(num, "xXpP_") {
-		return 0, fmt.Errorf("duration %q: not a number", text)
-	}
-	ns := f * float64(unit)
-	if ns >= math.MaxInt64 || ns <= math.MinInt64 {
-		return 0, fmt.Errorf("duration %q: out of range", text)
-	}
-	return time.Duration(ns), nil
-}
-
-// formatDuration writes d in the largest HOCON unit that holds it whole
-// ("8m", "10s", "1500ms", "240d").
-func formatDuration(d time.Duration) string {
-	if d == 0 {
-		return "0s"
-	}
-	for _, u := range []struct {
-		name string
-		d    time.Duration
-	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}, {"us", time.Microsecond}} {
-		if d%u.d == 0 {
-			return strconv.FormatInt(int64(d/u.d), 10) + u.name
-		}
-	}
-	return strconv.FormatInt(int64(d), 10) + "ns"
 }

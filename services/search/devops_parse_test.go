@@ -11,37 +11,6 @@ import (
 	"github.com/dittonats/dittonats/services/internal/devops"
 )
 
-func TestParseHOCONDuration(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]time.Duration{
-		"5m": 5 * time.Minute, "240d": 240 * 24 * time.Hour, "1.5h": 90 * time.Minute, "100": 100 * time.Millisecond,
-		" 10 seconds ": 10 * time.Second, "-1s": -time.Second, "250ms": 250 * time.Millisecond, "3 days": 72 * time.Hour,
-		"2us": 2 * time.Microsecond, "7ns": 7, "1e3": time.Second, "0": 0, "12 minutes": 12 * time.Minute,
-	} {
-		got, err := parseHOCONDuration(in)
-		if err != nil || got != want {
-			t.Errorf("parseHOCONDuration(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "m", "5x", "soon", "5 m s", "9999999999999999999d", "1e300s", "NaN", "Inf", "0x10s", "1_000ms", "--1s"} {
-		if got, err := parseHOCONDuration(in); err == nil {
-			t.Errorf("parseHOCONDuration(%q) = %v, want an error", in, got)
-		}
-	}
-}
-
-func TestFormatDuration(t *testing.T) {
-	t.Parallel()
-	for d, want := range map[time.Duration]string{
-		0: "0s", 8 * time.Minute: "8m", 10 * time.Second: "10s", 1500 * time.Millisecond: "1500ms", 240 * 24 * time.Hour: "240d",
-		90 * time.Minute: "90m", 25 * time.Hour: "25h", 3 * time.Microsecond: "3us", 5: "5ns", -time.Second: "-1s",
-	} {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
-
 var testSettings = syncSettings{Enabled: true, QuietPeriod: 8 * time.Minute, Tolerance: 20 * time.Minute, KeepEvents: 50,
 	Throughput: 100, Period: 10 * time.Second}
 
@@ -242,24 +211,6 @@ func FuzzApplyConfig(f *testing.F) {
 		back, _, err := applyConfig(syncSettings{Throughput: 1, Period: time.Second}, b)
 		if err != nil || back != got {
 			t.Fatalf("round trip of %s: %+v %v, want %+v", b, back, err, got)
-		}
-	})
-}
-
-// FuzzParseHOCONDuration: no panic; a duration read is written and read
-// back the same.
-func FuzzParseHOCONDuration(f *testing.F) {
-	for _, s := range []string{"5m", "1.5h", "100", "10 seconds", "-1s", "1e3", "240d", "0x1p3s", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d, err := parseHOCONDuration(s)
-		if err != nil {
-			return
-		}
-		back, err := parseHOCONDuration(formatDuration(d))
-		if err != nil || back != d {
-			t.Fatalf("%q: %v written %q read %v, %v", s, d, formatDuration(d), back, err)
 		}
 	})
 }
