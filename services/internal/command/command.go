@@ -130,6 +130,10 @@ func (c *Client) message(req Request) (msg *nats.Msg, release func(), err error)
 	if req.Auth != "" {
 		h[streams.HeaderAuth] = []string{req.Auth}
 	}
+	if req.Kind == streams.KindSudo {
+		// A sudo subject takes only commands that say so.
+		h[streams.HeaderSudo] = []string{"true"}
+	}
 	if strings.Contains(req.Envelope.Topic, "/things/live/") {
 		h[streams.HeaderLive] = []string{"true"}
 	}

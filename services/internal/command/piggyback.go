@@ -115,7 +115,7 @@ func (x *piggybackRun) run(ctx context.Context, p devops.Piggyback) devops.Answe
 		reply, err = x.retrieveThings(ctx, cmd, req)
 	} else {
 		req.Envelope, req.EntityID = cmd.Envelope, cmd.EntityID
-		reply, err = x.c.requestAs(ctx, req, x.sudo)
+		reply, err = x.c.Request(ctx, req)
 	}
 	if err != nil {
 		return devops.ErrorAnswer(x.dittoError(err, req.EntityID, budget))
@@ -140,7 +140,7 @@ func (x *piggybackRun) retrieveThings(ctx context.Context, cmd *protocol.Interna
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			replies[i], errs[i] = x.c.requestAs(ctx, req, x.sudo)
+			replies[i], errs[i] = x.c.Request(ctx, req)
 		})
 	}
 	wg.Wait()
@@ -237,33 +237,3 @@ func authContextSubjects(v string) ([]string, *protocol.Error) {
 	return *ctx.Subjects, nil
 }
 
-// requestAs sends req as Request does; sudo adds streams.HeaderSudo
-// "true", which a command on a sudo subject (req.Kind streams.KindSudo)
-// must carry.
-func (c *Client) requestAs(ctx context.Context, req Request, sudo bool) (protocol.Envelope, error) {
-	if !sudo {
-		return c.Request(ctx, req)
-	}
-	if err := ctx.Err(); err != nil {
-		return protocol.Envelope{}, err
-	}
-	timeout := defaultTimeout
-	if d, ok := ctx.Deadline(); ok {
-		timeout = time.Until(d)
-	}
-	msg, release, err := c.message(req)
-	if err != nil {
-		return protocol.Envelope{}, err
-	}
-	defer release()
-	msg.Header[streams.HeaderSudo] = []string{"true"}
-	reply, err := RequestWithin(c.nc, msg, timeout)
-	switch {
-	case err == nil:
-		return decodeReply(reply)
-	case errors.Is(err, nats.ErrTimeout):
-		return protocol.Envelope{}, ErrTimeout
-	default:
-		return protocol.Envelope{}, err
-	}
-}
