@@ -236,4 +236,3 @@ func authContextSubjects(v string) ([]string, *protocol.Error) {
 	}
 	return *ctx.Subjects, nil
 }
-
