@@ -55,11 +55,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Ensure creates or updates the event stream, and the shard lease and
-// publication buckets, of each of the given services (streams.ServiceThings,
-// streams.ServicePolicies). It is idempotent and safe to call from every
-// instance at start-up; each service ensures its own, with its own
-// connection's permissions.
+// Ensure creates or updates the event stream, and the shard lease,
+// publication and blocked namespace buckets, of each of the given
+// services (streams.ServiceThings, streams.ServicePolicies). It is
+// idempotent and safe to call from every instance at start-up; each
+// service ensures its own, with its own connection's permissions.
 func Ensure(ctx context.Context, js jetstream.JetStream, n Names, cfg Config, services ...string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -78,8 +78,8 @@ func Ensure(ctx context.Context, js jetstream.JetStream, n Names, cfg Config, se
 	return nil
 }
 
-// bucketConfigs are svc's KV buckets: shard leases and publication
-// watermarks.
+// bucketConfigs are svc's KV buckets: shard leases, publication
+// watermarks and blocked namespaces.
 func (n Names) bucketConfigs(svc string, cfg Config) []jetstream.KeyValueConfig {
 	return []jetstream.KeyValueConfig{{
 		Bucket:      n.ShardLeaseBucket(svc),
@@ -96,6 +96,13 @@ func (n Names) bucketConfigs(svc string, cfg Config) []jetstream.KeyValueConfig 
 		History:     1,
 		// Unlike leases, these must outlive a restart of everything: they
 		// say where recovery starts.
+		Storage:  jetstream.FileStorage,
+		Replicas: cfg.Replicas,
+	}, {
+		Bucket:      n.BlockedNamespacesBucket(svc),
+		Description: "namespaces the " + svc + " service refuses commands to while they are erased",
+		History:     1,
+		// A block lasts until it is lifted, across restarts.
 		Storage:  jetstream.FileStorage,
 		Replicas: cfg.Replicas,
 	}}

@@ -316,6 +316,12 @@ func (g *Gateway) gather(ctx context.Context, targets []devOpsTarget, cmd []byte
 			}
 			quiet.Reset(discoveryQuiet)
 		case <-quiet.C:
+			// Waiting for the first answer, nothing is expected from
+			// discovery: only an answer, every target's no-responders or
+			// the deadline ends it.
+			if first {
+				continue
+			}
 			settled = true
 			if complete() {
 				return answers, nil

@@ -190,3 +190,21 @@ func TestPiggybackReplicatedService(t *testing.T) {
 		t.Errorf("answered after %s: it did not stop when both had answered", d)
 	}
 }
+
+// With aggregate false the first answer is awaited however long it takes
+// within the timeout, not only for discovery's quiet time.
+func TestPiggybackFirstAnswerWaits(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.serveDevOpsWith(t, streams.ServiceThings, "a", devops.Options{Handlers: map[devops.Component]devops.Handler{
+		devops.ComponentPubSub: func(ctx context.Context, p devops.Piggyback) (devops.Answer, bool) {
+			time.Sleep(300 * time.Millisecond)
+			return devops.JSONAnswer(200, map[string]any{"type": "namespaces.responses:unblockNamespace", "status": 200}), true
+		}}})
+	w := h.do(req{method: "PUT", target: "/devops/piggyback?timeout=5s", header: devOpsAuthHeader(),
+		body: `{"targetActorSelection":"/system/distributedPubSubMediator","headers":{"aggregate":false},` +
+			`"piggybackCommand":{"type":"namespaces.commands:unblockNamespace","namespace":"x"}}`})
+	if w.Code != 200 || !jsonSame(w.Body.String(), `{"type":"namespaces.responses:unblockNamespace","status":200}`) {
+		t.Errorf("slow first answer: %d %s", w.Code, w.Body)
+	}
+}

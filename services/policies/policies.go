@@ -58,9 +58,10 @@ type Deps = entity.Deps
 // Service is the policies service: it owns the policy entities of the
 // shards it holds leases for.
 type Service struct {
-	cfg Config
-	d   Deps
-	h   *handler
+	cfg  Config
+	d    Deps
+	h    *handler
+	host *entity.Host
 }
 
 // New checks cfg and d and returns a Service; Run starts it.
@@ -82,26 +83,20 @@ func New(cfg Config, d Deps) (*Service, error) {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	d.Log = d.Log.With("service", streams.ServicePolicies, "instance", d.Instance)
-	return &Service{cfg: cfg, d: d, h: &handler{
+	s := &Service{cfg: cfg, d: d, h: &handler{
 		maxSize:     int64(cfg.Limits.PoliciesMaxSize),
 		granularity: cfg.SubjectExpiryGranularity,
 		now:         time.Now,
-	}}, nil
-}
-
-// Run serves policy commands on the shards this instance leases until ctx
-// ends, then hands the shards back and returns once every command received
-// has been answered.
-func (s *Service) Run(ctx context.Context) error {
+	}}
 	host, err := entity.New(entity.Config{
 		Kind:           "policy",
 		Service:        streams.ServicePolicies,
 		Group:          protocol.GroupPolicies,
 		Channel:        "",
-		EventSubject:   s.d.Names.PolicyEvents,
-		MailboxSize:    s.cfg.MailboxSize,
-		SnapshotEvery:  s.cfg.SnapshotThreshold,
-		MaxEntities:    s.cfg.MaxEntities,
+		EventSubject:   d.Names.PolicyEvents,
+		MailboxSize:    cfg.MailboxSize,
+		SnapshotEvery:  cfg.SnapshotThreshold,
+		MaxEntities:    cfg.MaxEntities,
 		ParseEventPath: parseEventPath,
 		Errors: entity.Errors{
 			TooManyRequests: protocol.ErrPolicyTooManyModifyingRequests,
@@ -109,7 +104,15 @@ func (s *Service) Run(ctx context.Context) error {
 		},
 	}, s.d, s.h)
 	if err != nil {
-		return fmt.Errorf("policies: %w", err)
+		return nil, fmt.Errorf("policies: %w", err)
 	}
-	return host.Serve(ctx)
+	s.host = host
+	return s, nil
+}
+
+// Run serves policy commands on the shards this instance leases until ctx
+// ends, then hands the shards back and returns once every command received
+// has been answered.
+func (s *Service) Run(ctx context.Context) error {
+	return s.host.Serve(ctx)
 }

@@ -53,6 +53,8 @@ type fixture struct {
 	pub   jetstream.KeyValue // the publication bucket
 	j     journal.Journal
 	seq   atomic.Int64
+	// svc is the service start started last.
+	svc *Service
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -106,6 +108,7 @@ func (f *fixture) start(t *testing.T, cfg Config) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.svc = svc
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()

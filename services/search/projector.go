@@ -94,6 +94,9 @@ func (s *Service) applyLoop(ctx context.Context) {
 		case <-expiry.C:
 			s.reindexExpired(ctx)
 			continue
+		case p := <-s.erasure.purges:
+			s.applyPurge(ctx, p)
+			continue
 		}
 		// Gather what arrives within a moment into the same transaction:
 		// under a steady write load one commit then carries many events,
@@ -182,6 +185,9 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 		}
 	}
 	for _, r := range reps {
+		if r.thing.revision != 0 && s.purgedRepair(ctx, r.id) {
+			continue // loaded before its namespace was erased
+		}
 		c, err := get(r.id)
 		if err != nil {
 			return err
@@ -241,6 +247,12 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 			continue
 		}
 		doc, err := s.doc(ctx, c.entry)
+		if blocked(err) {
+			// Its policy's namespace is blocked: the update is dropped,
+			// as Ditto's search updater drops it.
+			c.changed = false
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -258,6 +270,7 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 			b.Meta[src.meta] = strconv.FormatUint(md.Sequence.Stream, 10)
 		}
 	}
+	s.prunePurged(b.Meta)
 	if len(b.Put)+len(b.Delete)+len(b.Meta) > 0 {
 		if err := s.ix.Write(ctx, b); err != nil {
 			return err
@@ -300,6 +313,9 @@ func (s *Service) applyThingEvent(ctx context.Context, m jetstream.Msg, get func
 	}
 	if id == "" {
 		id = topic.EntityID()
+	}
+	if s.purgedEvent(ctx, id, m) {
+		return nil // its namespace was erased after it
 	}
 	rev := env.Revision
 	if rev == 0 {
@@ -354,6 +370,8 @@ func (s *Service) applyThingEvent(ctx context.Context, m jetstream.Msg, get func
 		c.entry.Revision = rev
 		c.exists, c.changed = false, c.exists
 		return nil
+	case blocked(err):
+		return nil // dropped while its namespace is blocked
 	case err != nil:
 		return err
 	}

@@ -80,6 +80,8 @@ type Service struct {
 	ctl *syncControl
 	// updates are the thing ids sudoUpdateThing asked to update.
 	updates chan string
+	// erasure is namespace erasure's state (namespaces.go).
+	erasure *erasure
 }
 
 // metaIndexID names the index's random id in its meta table.
@@ -123,6 +125,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		consumerInactivity: max(d.EventsMaxAge, time.Hour),
 		ctl:                newSyncControl(cfg.syncSettings()),
 		updates:            make(chan string, maxPendingUpdates),
+		erasure:            newErasure(),
 	}
 	s.policies = newPolicyCache(src.retrievePolicy, cfg.PolicyCacheTTL, cfg.PolicyCacheEntries)
 	return s, nil

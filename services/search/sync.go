@@ -245,6 +245,8 @@ func (s *Service) check(ctx context.Context, ids []string, entries map[string]in
 					submit(repair{id: id, seenRev: e.Revision})
 				}
 				return
+			case blocked(err):
+				return // its namespace is being erased: nothing to repair
 			case err != nil:
 				mu.Lock()
 				if firstEr == nil {

@@ -27,4 +27,11 @@
 // dies between append and publish: see publish.go. Subjects served:
 // <p>.<service>.{commands,sudo,internal}.<shard>; KV written:
 // <P>_<SERVICE>_PUBLISHED (a watermark per shard).
+//
+// Namespace erasure (namespaces.go): the dispatcher refuses every command
+// to a blocked namespace with Ditto's namespace.blocked before it reaches
+// a mailbox; the blocked namespaces are read from, and watched in, KV
+// <P>_<SERVICE>_NAMESPACES (package namespaces), before any command is
+// dispatched. Unload drops a namespace's entities from memory,
+// PurgeNamespace from the journal.
 package entity

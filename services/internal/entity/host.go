@@ -13,6 +13,7 @@ import (
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/namespaces"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -85,6 +86,9 @@ type Host struct {
 	j   journal.Journal
 	log *slog.Logger
 	pub *publisher
+	// blocked are the service's blocked namespaces, whose commands the
+	// dispatcher refuses (see namespaces.go).
+	blocked *namespaces.Blocklist
 
 	// in is the single ordered inbox of every subscription; only the
 	// dispatcher goroutine receives from it.
@@ -158,6 +162,7 @@ func New(cfg Config, d Deps, h Handler) (*Host, error) {
 		base:      base,
 		stopWork:  stop,
 	}
+	host.blocked = namespaces.NewBlocklist(d.JS, d.Names.BlockedNamespacesBucket(cfg.Service), d.Log)
 	host.pub = newPublisher(publisherConfig{
 		js: d.JS, kv: d.Published, j: d.Journal, kind: cfg.Kind, shards: d.Shards,
 		subject: cfg.EventSubject, recoverFor: d.EventsMaxAge, log: d.Log,
@@ -173,8 +178,14 @@ func New(cfg Config, d Deps, h Handler) (*Host, error) {
 
 // Run dispatches until ctx ends, then closes every shard (answering what was
 // received and handing its events to JetStream), stops observing and
-// returns once all workers and the publisher are done.
+// returns once all workers and the publisher are done. It reads the
+// blocked namespaces first: no command is dispatched before (commands of
+// shards opened meanwhile wait in the inbox).
 func (h *Host) Run(ctx context.Context) error {
+	if err := h.blocked.Open(ctx); err != nil {
+		return err
+	}
+	defer h.blocked.Close()
 	stopList, err := h.serveList(ctx)
 	if err != nil {
 		return err

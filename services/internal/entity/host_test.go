@@ -105,7 +105,7 @@ type fixture struct {
 	published jetstream.KeyValue
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{srv: streamstest.Start(t), names: streams.New("")}
 	f.nc, f.js = f.srv.JetStream(t)
@@ -146,7 +146,7 @@ func testConfig(f *fixture) Config {
 }
 
 // deps are the host's dependencies on a new connection.
-func (f *fixture) deps(t *testing.T, j journal.Journal) Deps {
+func (f *fixture) deps(t testing.TB, j journal.Journal) Deps {
 	nc := f.srv.Connect(t)
 	js, _ := jetstream.New(nc)
 	return Deps{NC: nc, JS: js, Journal: j, Leases: f.leases, Published: f.published, Names: f.names,
@@ -159,13 +159,13 @@ type runningHost struct {
 	done   chan struct{}
 }
 
-func (f *fixture) host(t *testing.T, h Handler, mutate func(*Config)) *runningHost {
+func (f *fixture) host(t testing.TB, h Handler, mutate func(*Config)) *runningHost {
 	t.Helper()
 	return f.hostOn(t, f.j, h, mutate)
 }
 
 // hostOn runs a host on journal j that serves every shard.
-func (f *fixture) hostOn(t *testing.T, j journal.Journal, h Handler, mutate func(*Config)) *runningHost {
+func (f *fixture) hostOn(t testing.TB, j journal.Journal, h Handler, mutate func(*Config)) *runningHost {
 	t.Helper()
 	cfg := testConfig(f)
 	if mutate != nil {

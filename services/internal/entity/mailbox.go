@@ -30,6 +30,10 @@ type slot struct {
 	// append whose outcome is unknown, another writer's revision): the
 	// next load hands every revision beyond the state's to the publisher.
 	unsure bool
+	// unload is set (under the shard's mu) by Unload while a worker runs
+	// the entity: the worker drops it from memory once its mailbox is
+	// empty.
+	unload bool
 }
 
 // mailbox is a busy entity's queue of commands.
@@ -156,6 +160,9 @@ func (h *Host) work(sh *shardState, sl *slot) {
 		if sl.box == nil || len(sl.box.reqs) == 0 {
 			sl.running = false
 			sl.box = nil // an idle entity keeps no mailbox
+			if sl.unload {
+				h.dropLocked(sh, sl)
+			}
 			sh.mu.Unlock()
 			return
 		}

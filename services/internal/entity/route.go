@@ -214,6 +214,10 @@ func (h *Host) dispatch(m *nats.Msg) {
 		h.replyError(m, protocol.Topic{}, protocol.Envelope{}, errWrongShard(req.entityID, h.d.Names.Commands(h.cfg.Service, r.kind, r.shard)))
 		return
 	}
+	if h.blocked.Blocked(namespaceOf(req.entityID)) {
+		h.refuseBlocked(req)
+		return
+	}
 	h.enqueue(r.shard, req)
 }
 

@@ -53,8 +53,13 @@ func (h *Host) Release(ctx context.Context, s int) { h.CloseShard(ctx, s) }
 // drained through Release, so commands already received are answered and
 // other instances take over at once), then stops the host.
 func (h *Host) Serve(ctx context.Context) error {
+	// Before any shard is taken: a failure here stops the service.
+	if err := h.blocked.Open(ctx); err != nil {
+		return err
+	}
 	mgr, err := shard.New(h.d.Leases, shard.Config{Shards: h.d.Shards, Instance: h.d.Instance, TTL: h.d.LeaseTTL}, h, h.log)
 	if err != nil {
+		h.blocked.Close() // Run, which closes it otherwise, never runs
 		return err
 	}
 	hostCtx, stopHost := context.WithCancel(context.WithoutCancel(ctx))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -100,6 +101,15 @@ type Journal interface {
 	// LatestSnapshot returns the snapshot of pid with the highest SN <= maxSN;
 	// ok is false if there is none.
 	LatestSnapshot(ctx context.Context, pid string, maxSN int64) (s Snapshot, ok bool, err error)
+	// PurgeNamespace deletes every event and snapshot of the entities of
+	// kind ("thing", "policy") in namespace: those whose pid starts with
+	// NamespacePrefix(kind, namespace). Namespace erasure (Ditto's
+	// purgeNamespace) calls it once the namespace is blocked, so nothing
+	// is appended there meanwhile. Other entities' appends are not held
+	// up behind a large namespace (the SQLite adapter deletes in bounded
+	// chunks). A purge that fails part-way has deleted some of it;
+	// calling it again finishes it (it is idempotent).
+	PurgeNamespace(ctx context.Context, kind, namespace string) error
 }
 
 // Store opens journals by entity type. It is safe for concurrent use.
@@ -137,6 +147,32 @@ func JournalTable(name string) string { return name + "_journal" }
 // SnapshotTable returns the name of the snapshots table or collection of the
 // journal called name (Ditto's <name>_snaps).
 func SnapshotTable(name string) string { return name + "_snaps" }
+
+// NamespacePrefix is the prefix of the persistence ids of the entities
+// of kind in namespace: "thing:org.acme:" for kind "thing" and namespace
+// "org.acme". The ':' after the namespace keeps it from matching longer
+// namespaces ("org.acme2").
+func NamespacePrefix(kind, namespace string) string { return kind + ":" + namespace + ":" }
+
+// CheckNamespace reports whether PurgeNamespace can take kind and
+// namespace: a kind that is a nonempty identifier without ':' (it names
+// an entity type), a namespace without ':' (it may be empty: entity ids
+// like ":name" have the empty namespace).
+func CheckNamespace(kind, namespace string) error {
+	if kind == "" || strings.ContainsRune(kind, ':') || strings.ContainsRune(namespace, ':') {
+		return fmt.Errorf("%w: purge kind %q namespace %q", ErrInvalid, kind, namespace)
+	}
+	return nil
+}
+
+// PrefixEnd is the least string greater than every string with prefix
+// p, for a range query pid >= p AND pid < PrefixEnd(p); p must end in a
+// byte below 0xFF (NamespacePrefix ends in ':').
+func PrefixEnd(p string) string {
+	b := []byte(p)
+	b[len(b)-1]++
+	return string(b)
+}
 
 // Check reports whether e can be appended: a PID and an SN of at least 1.
 func (e Event) Check() error {

@@ -75,3 +75,55 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestNamespacePrefix(t *testing.T) {
+	tests := []struct {
+		name, kind, ns, want string
+	}{
+		{"namespace", "thing", "org.acme", "thing:org.acme:"},
+		{"empty namespace", "policy", "", "policy::"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NamespacePrefix(tt.kind, tt.ns)
+			if p != tt.want {
+				t.Fatalf("got %q, want %q", p, tt.want)
+			}
+			end := PrefixEnd(p)
+			for _, pid := range []string{p + "x", p + "\U0010FFFF", p} {
+				if !(pid >= p && pid < end) {
+					t.Errorf("%q is outside [%q, %q)", pid, p, end)
+				}
+			}
+			for _, pid := range []string{tt.kind + ":" + tt.ns + "2:x", tt.kind + ":" + tt.ns + ".b:x", tt.kind + ":" + tt.ns} {
+				if pid >= p && pid < end {
+					t.Errorf("%q is inside [%q, %q)", pid, p, end)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckNamespace(t *testing.T) {
+	tests := []struct {
+		name, kind, ns string
+		ok             bool
+	}{
+		{"namespace", "thing", "org.acme", true},
+		{"empty namespace", "thing", "", true},
+		{"empty kind", "", "org", false},
+		{"kind with colon", "thing:x", "org", false},
+		{"namespace with colon", "thing", "org:x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckNamespace(tt.kind, tt.ns)
+			if tt.ok && err != nil {
+				t.Fatalf("got %v, want nil", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v, want ErrInvalid", err)
+			}
+		})
+	}
+}

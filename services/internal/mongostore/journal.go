@@ -421,6 +421,32 @@ func (j *mongoJournal) LatestSnapshot(ctx context.Context, pid string, maxSN int
 	}, true, nil
 }
 
+// PurgeNamespace implements journal.Journal: one DeleteMany per
+// collection on the pid range of the namespace, which the (pid, sn)
+// indexes serve; the server deletes document by document, so appends of
+// other entities go on meanwhile. Events go before snapshots, as in the
+// SQLite adapter. It is bounded by ctx alone: a large namespace takes
+// longer than a query.
+func (j *mongoJournal) PurgeNamespace(ctx context.Context, kind, namespace string) error {
+	if err := journal.CheckNamespace(kind, namespace); err != nil {
+		return err
+	}
+	if j.store.isClosed() {
+		return journal.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	from := journal.NamespacePrefix(kind, namespace)
+	filter := bson.D{{Key: "pid", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lt", Value: journal.PrefixEnd(from)}}}}
+	for _, coll := range []*mongo.Collection{j.events, j.snaps} {
+		if _, err := coll.DeleteMany(ctx, filter); err != nil {
+			return j.wrapErr(err, "purge namespace %q of %s from %s", namespace, kind, coll.Name())
+		}
+	}
+	return nil
+}
+
 // wrapErr wraps err, reporting journal.ErrClosed when the store was closed
 // under the call.
 func (j *mongoJournal) wrapErr(err error, format string, args ...any) error {

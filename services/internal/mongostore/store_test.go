@@ -19,8 +19,9 @@ func TestConformanceFerretDB(t *testing.T) {
 	uri := ferrettest.Start(t)
 	// Every FerretDB query scans the whole collection, so checking each of
 	// 200 pids over 8000 documents takes minutes; 40 pids keep the races
-	// (still 64 goroutines, two appends per sn) at a fraction of the time.
-	journaltest.RunWith(t, opener(uri, "jt"), journaltest.Config{PIDs: 40})
+	// (still 64 goroutines, two appends per sn) at a fraction of the time;
+	// 300 entities purged at once for the same reason.
+	journaltest.RunWith(t, opener(uri, "jt"), journaltest.Config{PIDs: 40, PurgeEntities: 300})
 }
 
 // TestConformanceMongoDB runs the suite on the MongoDB at MONGO_DB_URI, in

@@ -85,9 +85,10 @@ func (e env) entityDeps() entity.Deps {
 var services = []service{
 	{name: Policies, role: streams.RolePolicies, journal: journal.Policies,
 		start: func(e env) (runner, error) { return policies.New(e.cfg.Policies, e.entityDeps()) },
-		piggyback: func(_ runner, e env) map[devops.Component]devops.Handler {
+		piggyback: func(r runner, e env) map[devops.Component]devops.Handler {
 			return map[devops.Component]devops.Handler{
 				devops.ComponentPolicies: command.PiggybackHandler(command.New(e.nc, e.names, e.cfg.Shards), protocol.GroupPolicies, e.log),
+				devops.ComponentPubSub:   r.(*policies.Service).NamespaceHandler(),
 			}
 		}},
 	{name: Things, role: streams.RoleThings, journal: journal.Things,
@@ -99,9 +100,10 @@ var services = []service{
 			}
 			return things.New(cfg, e.entityDeps())
 		},
-		piggyback: func(_ runner, e env) map[devops.Component]devops.Handler {
+		piggyback: func(r runner, e env) map[devops.Component]devops.Handler {
 			return map[devops.Component]devops.Handler{
 				devops.ComponentThings: command.PiggybackHandler(command.New(e.nc, e.names, e.cfg.Shards), protocol.GroupThings, e.log),
+				devops.ComponentPubSub: r.(*things.Service).NamespaceHandler(),
 			}
 		}},
 	{name: Search, role: streams.RoleSearch,
@@ -120,6 +122,7 @@ var services = []service{
 			return map[devops.Component]devops.Handler{
 				devops.ComponentBackgroundSync: s.BackgroundSyncHandler(),
 				devops.ComponentThingsUpdater:  s.ThingsUpdaterHandler(),
+				devops.ComponentPubSub:         s.NamespaceHandler(),
 			}
 		}},
 	{name: Gateway, role: streams.RoleGateway, front: true,

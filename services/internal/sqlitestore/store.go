@@ -179,6 +179,8 @@ type sqliteJournal struct {
 	insertEvent, upsertSnap     *sql.Stmt
 	events, highest, latestSnap *sql.Stmt
 	since, pids                 *sql.Stmt
+	// purgeEvents and purgeSnaps delete one chunk of a pid range.
+	purgeEvents, purgeSnaps *sql.Stmt
 }
 
 func newJournal(d *db, name string) (*sqliteJournal, error) {
@@ -213,6 +215,9 @@ func newJournal(d *db, name string) (*sqliteJournal, error) {
 			UNION SELECT pid FROM (SELECT DISTINCT pid FROM ` + st + ` WHERE pid > ?1 ORDER BY pid LIMIT ?2)
 			ORDER BY pid LIMIT ?2`},
 		{&j.latestSnap, d.read, `SELECT sn, ts, payload, deleted FROM ` + st + ` WHERE pid = ? AND sn <= ? ORDER BY sn DESC LIMIT 1`},
+		// The range walks the (pid, sn) index; LIMIT bounds one chunk.
+		{&j.purgeEvents, d.write, `DELETE FROM ` + jt + ` WHERE rowid IN (SELECT rowid FROM ` + jt + ` WHERE pid >= ?1 AND pid < ?2 LIMIT ?3)`},
+		{&j.purgeSnaps, d.write, `DELETE FROM ` + st + ` WHERE rowid IN (SELECT rowid FROM ` + st + ` WHERE pid >= ?1 AND pid < ?2 LIMIT ?3)`},
 	}
 	for _, s := range stmts {
 		stmt, err := d.prepare(s.pool, s.sql)
@@ -390,6 +395,43 @@ func (j *sqliteJournal) LatestSnapshot(ctx context.Context, pid string, maxSN in
 	}
 	s.Timestamp = time.UnixMilli(ts).UTC()
 	return s, true, nil
+}
+
+// purgeChunk bounds the rows one write request of PurgeNamespace deletes:
+// each chunk is one request in the writer's queue, so appends of other
+// entities commit between chunks instead of waiting for the whole
+// namespace.
+const purgeChunk = 1000
+
+// PurgeNamespace implements journal.Journal: it deletes the namespace's
+// rows chunk by chunk, events first, then snapshots (so that no entity is
+// left with events but without the snapshot they follow).
+func (j *sqliteJournal) PurgeNamespace(ctx context.Context, kind, namespace string) error {
+	if err := journal.CheckNamespace(kind, namespace); err != nil {
+		return err
+	}
+	from := journal.NamespacePrefix(kind, namespace)
+	to := journal.PrefixEnd(from)
+	for _, stmt := range []*sql.Stmt{j.purgeEvents, j.purgeSnaps} {
+		for {
+			var n int64
+			err := j.db.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, from, to, purgeChunk)
+				if err != nil {
+					return err
+				}
+				n, err = res.RowsAffected()
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("purge namespace %q of %s: %w", namespace, kind, err)
+			}
+			if n < purgeChunk {
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // readErr wraps a read error, reporting journal.ErrClosed when the store was

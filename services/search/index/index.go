@@ -57,8 +57,12 @@ type Doc struct {
 
 // Batch is one write: everything in it commits in one transaction.
 type Batch struct {
-	Put    []Doc
-	Delete []string // thing ids
+	// DeleteNamespaces removes every thing of these namespaces (namespace
+	// erasure), before Delete and Put; a Put in the same batch must not
+	// be of one of them.
+	DeleteNamespaces []string
+	Put              []Doc
+	Delete           []string // thing ids
 	// Meta is written in the same transaction (the projector keeps its
 	// stream sequences here).
 	Meta map[string]string
@@ -414,6 +418,11 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 		}
 	}()
 	w := &writer{ix: ix, tx: tx, ctx: ctx, added: added, gen: ix.writes.Load(), done: map[string]bool{}}
+	for _, ns := range b.DeleteNamespaces {
+		if err := w.deleteNamespace(ns); err != nil {
+			return err
+		}
+	}
 	for _, id := range b.Delete {
 		if err := w.delete(id); err != nil {
 			return err
@@ -512,6 +521,18 @@ func (w *writer) delete(thingID string) error {
 	}
 	if _, err := w.stmt(w.ix.stmts.deleteThing).Exec(id); err != nil {
 		return fmt.Errorf("delete thing %q: %w", thingID, err)
+	}
+	return nil
+}
+
+// deleteNamespace removes the things of namespace and their rows, through
+// the things_ns and leaves_thing indexes.
+func (w *writer) deleteNamespace(namespace string) error {
+	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM leaves WHERE thing IN (SELECT id FROM things WHERE namespace = ?)`, namespace); err != nil {
+		return fmt.Errorf("delete leaves of namespace %q: %w", namespace, err)
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM things WHERE namespace = ?`, namespace); err != nil {
+		return fmt.Errorf("delete things of namespace %q: %w", namespace, err)
 	}
 	return nil
 }

@@ -27,8 +27,11 @@ type OpenFunc func(t *testing.T, key string) journal.Store
 // Config sizes the suite's concurrency test. The zero value is the full
 // size: 200 pids x 20 sns, each sn raced by two appends, from 64 goroutines.
 // Back ends whose every query is a collection scan (FerretDB) may shrink it.
+// PurgeEntities is how many entities the large namespace purge erases
+// (default 3000: more than one chunk of the SQLite adapter).
 type Config struct {
 	PIDs, SNs, Goroutines int
+	PurgeEntities         int
 }
 
 func (c Config) withDefaults() Config {
@@ -41,9 +44,13 @@ func (c Config) withDefaults() Config {
 	if c.Goroutines <= 0 {
 		c.Goroutines = 64
 	}
+	if c.PurgeEntities <= 0 {
+		c.PurgeEntities = 3000
+	}
 	if testing.Short() {
 		c.PIDs = max(1, c.PIDs/10)
 		c.SNs = max(1, c.SNs/2)
+		c.PurgeEntities = max(1, c.PurgeEntities/10)
 	}
 	return c
 }
@@ -76,6 +83,8 @@ func RunWith(t *testing.T, open OpenFunc, cfg Config) {
 		{"Closed", testClosed},
 		{"ClosePendingAppends", testClosePendingAppends},
 		{"Reopen", testReopen},
+		{"PurgeNamespace", testPurgeNamespace},
+		{"PurgeNamespaceLarge", func(t *testing.T, open OpenFunc) { testPurgeNamespaceLarge(t, open, cfg.PurgeEntities) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
