@@ -8,6 +8,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/etag"
@@ -138,6 +139,7 @@ type handler struct {
 	maxSize     int64 // bytes; 0 is unlimited
 	granularity time.Duration
 	now         func() time.Time
+	creation    creation.Rules
 }
 
 // call is one command being decided.
@@ -295,6 +297,15 @@ func (c *call) create() (entity.Outcome, error) {
 	doc, err := c.norm.policy(v, id)
 	if err != nil {
 		return entity.Outcome{}, err
+	}
+	if !c.cmd.Sudo && !c.st.Exists() {
+		// Ditto's creation restriction runs before enforcement, which
+		// ditto-sudo commands skip.
+		ns, _ := protocol.SplitID(id)
+		if perr := c.h.creation.Check(creation.Request{ResourceType: creation.Policy, EntityID: id, Namespace: ns,
+			Subjects: c.cmd.Auth}); perr != nil {
+			return entity.Outcome{}, perr
+		}
 	}
 	// Enforcement is against the new policy: Ditto builds the enforcer of
 	// a CreatePolicy from the command, so this also precedes the conflict.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/limits"
 	"github.com/dittonats/dittonats/streams"
@@ -29,6 +30,9 @@ type Config struct {
 	// which the process reads once for every service (so not here); the
 	// policies service applies LIMITS_POLICIES_MAX_SIZE.
 	Limits limits.Config `ignored:"true"`
+	// Creation is who may create which policies where (Ditto's
+	// ditto.entity-creation), read from the configuration tree.
+	Creation creation.Rules `ignored:"true"`
 }
 
 // Validate reports every setting that cannot work, naming its variable.
@@ -87,6 +91,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		maxSize:     int64(cfg.Limits.PoliciesMaxSize),
 		granularity: cfg.SubjectExpiryGranularity,
 		now:         time.Now,
+		creation:    cfg.Creation,
 	}}
 	host, err := entity.New(entity.Config{
 		Kind:           "policy",

@@ -30,7 +30,12 @@ func TestEntityCreationRestricted(t *testing.T) {
 		`"message":"The Entity with ID 'org.eclipse.ditto:refused' could not be created as the creation was configured not to be allowed.",`+
 		`"description":"The thing creation was configured not to be allowed for the authenticated subject(s) and used thing definition 'null' in namespace 'org.eclipse.ditto'. Check with your administrator if that was unexpected."}`)
 	pl.expect(t, "ditto2", "POST", "/api/2/things", thing, nil, 403, "entity.notcreatable")
+	pl.expect(t, "ditto2", "PUT", "/api/2/policies/org.eclipse.ditto:mine",
+		`{"entries":{"all":{"subjects":{"nginx:ditto2":{"type":"t"}},"resources":{"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}}}}`,
+		nil, 403, "entity.notcreatable")
 	// Modifying what exists is not creating.
+	pl.expect(t, "ditto2", "PUT", "/api/2/policies/org.eclipse.ditto:shared/entries/more",
+		`{"subjects":{"nginx:ditto2":{"type":"t"}},"resources":{"thing:/":{"grant":["READ"],"revoke":[]}}}`, nil, 201, "")
 	pl.expect(t, "ditto2", "PUT", "/api/2/things/org.eclipse.ditto:allowed/attributes/a", "2", nil, 204, "")
 	pl.expect(t, "ditto2", "GET", "/api/2/things/org.eclipse.ditto:refused", "", nil, 404, "things:thing.notfound")
 }

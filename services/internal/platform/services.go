@@ -84,7 +84,14 @@ func (e env) entityDeps() entity.Deps {
 // the gateway that sends them commands.
 var services = []service{
 	{name: Policies, role: streams.RolePolicies, journal: journal.Policies,
-		start: func(e env) (runner, error) { return policies.New(e.cfg.Policies, e.entityDeps()) },
+		start: func(e env) (runner, error) {
+			cfg := e.cfg.Policies
+			var err error
+			if cfg.Creation, err = creation.FromTree(e.cfg.ConfigTree()); err != nil {
+				return nil, err
+			}
+			return policies.New(cfg, e.entityDeps())
+		},
 		piggyback: func(r runner, e env) map[devops.Component]devops.Handler {
 			return map[devops.Component]devops.Handler{
 				devops.ComponentPolicies: command.PiggybackHandler(command.New(e.nc, e.names, e.cfg.Shards), protocol.GroupPolicies, e.log),
