@@ -205,6 +205,9 @@ func (n Names) entityService(svc string) Permissions {
 	// the service's own commands: sudo ones with ditto-sudo, else
 	// enforced.
 	p.Publish = append(p.Publish, n.CommandsAll(svc, KindCommands), n.CommandsAll(svc, KindSudo))
+	// Erasing a namespace purges its events from the service's own
+	// event stream (a filtered purge), nothing else.
+	p.Publish = append(p.Publish, "$JS.API.STREAM.PURGE."+n.EventsStream(svc))
 	for _, s := range n.streamsOf(svc) {
 		p.Publish = append(p.Publish,
 			"$JS.API.STREAM.INFO."+s, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s,

@@ -3,6 +3,7 @@ package entity
 import (
 	"context"
 	"fmt"
+	"github.com/nats-io/nats.go/jetstream"
 	"strings"
 	"time"
 
@@ -154,6 +155,15 @@ func (h *Host) PurgeNamespace(ctx context.Context, namespace string) error {
 	h.pub.forgetNamespace(namespace)
 	if err := h.j.PurgeNamespace(ctx, h.cfg.Kind, namespace); err != nil {
 		return err
+	}
+	// The erased events leave the event stream too: no consumer that
+	// replays it (a new search instance, a connection) sees them again.
+	stream, err := h.d.JS.Stream(ctx, h.d.Names.EventsStream(h.cfg.Service))
+	if err == nil {
+		err = stream.Purge(ctx, jetstream.WithPurgeSubject(h.cfg.EventSubject(namespace)))
+	}
+	if err != nil {
+		return fmt.Errorf("purge the events of namespace %s from their stream: %w", namespace, err)
 	}
 	// Every event of the namespace was published before now (it was
 	// blocked, its running commands are done): UnblockNamespace waits a

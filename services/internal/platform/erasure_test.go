@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/devops"
@@ -280,6 +281,24 @@ func TestNamespaceErasure(t *testing.T) {
 	}
 	// Still blocked after the purge.
 	pl.expect(t, "ditto", "GET", thing, "", nil, 409, protocol.CodeNamespaceBlocked)
+	// The erased events are gone from the event streams too.
+	js, err := jetstream.New(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for svc, subject := range map[string]string{streams.ServiceThings: names.ThingEvents("org.erased"), streams.ServicePolicies: names.PolicyEvents("org.erased")} {
+		st, err := js.Stream(context.Background(), names.EventsStream(svc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := info.State.Subjects[subject]; n != 0 {
+			t.Errorf("%d events of the erased namespace left in %s", n, names.EventsStream(svc))
+		}
+	}
 
 	// 4. Unblock.
 	got = pubsub(t, op, names, `{"aggregate":false}`, `{"type":"namespaces.commands:unblockNamespace","namespace":"org.erased"}`, 2, 30*time.Second)
