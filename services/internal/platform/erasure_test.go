@@ -489,3 +489,38 @@ func TestNamespacePurgeFigure(t *testing.T) {
 		}
 	}
 }
+
+// The guide's block and unblock, sent over HTTP as it sends them.
+func TestNamespaceBlockOverHTTP(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	thing := "/api/2/things/org.blocked:t"
+	pl.expect(t, "ditto", "PUT", thing, `{"attributes":{"a":1}}`, nil, 201, "")
+	r := pl.doDevOps(t, "PUT", "/devops/piggyback?timeout=10s", `{"targetActorSelection":"/system/distributedPubSubMediator",`+
+		`"headers":{"aggregate":false},"piggybackCommand":{"type":"namespaces.commands:blockNamespace","namespace":"org.blocked"}}`)
+	jsonEq(t, "block", r.body, `{"type":"namespaces.responses:blockNamespace","status":200,"namespace":"org.blocked","resourceType":"namespaces"}`)
+	// Every things and policies instance refuses it once the first
+	// answered: wait for both to have applied it.
+	streamstest.Eventually(t, 5*time.Second, func() error {
+		if r := pl.do(t, "ditto", "GET", thing, "", nil); r.status != 409 || !strings.Contains(r.body, protocol.CodeNamespaceBlocked) {
+			return fmt.Errorf("GET while blocked: %d %s", r.status, r.body)
+		}
+		if r := pl.do(t, "ditto", "GET", "/api/2/policies/org.blocked:t", "", nil); r.status != 409 {
+			return fmt.Errorf("GET policy while blocked: %d %s", r.status, r.body)
+		}
+		return nil
+	})
+	if r := pl.doDevOps(t, "PUT", "/devops/piggyback?timeout=0", `{"targetActorSelection":"/system/distributedPubSubMediator",`+
+		`"piggybackCommand":{"type":"common.commands:shutdown","reason":{"type":"purge-namespace","details":"org.blocked"}}}`); r.status != 408 {
+		t.Errorf("shutdown: %d %s, want 408", r.status, r.body)
+	}
+	r = pl.doDevOps(t, "PUT", "/devops/piggyback?timeout=10s", `{"targetActorSelection":"/system/distributedPubSubMediator",`+
+		`"headers":{"aggregate":false},"piggybackCommand":{"type":"namespaces.commands:unblockNamespace","namespace":"org.blocked"}}`)
+	jsonEq(t, "unblock", r.body, `{"type":"namespaces.responses:unblockNamespace","status":200,"namespace":"org.blocked","resourceType":"namespaces"}`)
+	streamstest.Eventually(t, 5*time.Second, func() error {
+		if r := pl.do(t, "ditto", "GET", thing+"/attributes/a", "", nil); r.status != 200 || r.body != "1" {
+			return fmt.Errorf("GET after unblock: %d %s", r.status, r.body)
+		}
+		return nil
+	})
+}
