@@ -86,7 +86,6 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	d.Log = d.Log.With("service", streams.ServicePolicies, "instance", d.Instance)
 	s := &Service{cfg: cfg, d: d, h: &handler{
 		maxSize:     int64(cfg.Limits.PoliciesMaxSize),
 		granularity: cfg.SubjectExpiryGranularity,

@@ -118,7 +118,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	src := &sources{nc: d.NC, names: d.Names, cmd: command.New(d.NC, d.Names, d.Shards)}
 	s := &Service{
-		cfg: cfg, nc: d.NC, js: d.JS, names: d.Names, instance: d.Instance, log: d.Log.With("service", streams.ServiceSearch),
+		cfg: cfg, nc: d.NC, js: d.JS, names: d.Names, instance: d.Instance, log: d.Log,
 		ix: ix, indexID: id, src: src,
 		events: make(chan event, 2*maxBatch), repairs: make(chan repair, 2*maxBatch),
 		syncNow: make(chan struct{}, 1), expiries: map[string]time.Time{},
