@@ -2,8 +2,11 @@ package mongostore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +14,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
@@ -42,6 +46,76 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBatch bounds how many appends one insert carries. Default 1000.
 	MaxBatch int
+	// MinPoolSize keeps this many connections open
+	// (MONGO_DB_CONNECTION_MIN_POOL_SIZE); 0 keeps the URI's or none.
+	MinPoolSize uint64
+	// TLS connects with TLS (MONGO_DB_SSL_ENABLED), verified against the
+	// system's roots or, when CAFile is set, the PEM file's
+	// (MONGO_DB_CA_FILE). false keeps what the URI says.
+	TLS    bool
+	CAFile string
+	// ReadPreference is one of Ditto's: primary, primaryPreferred,
+	// secondary, secondaryPreferred, nearest (MONGO_DB_READ_PREFERENCE);
+	// empty keeps the URI's or primary.
+	ReadPreference string
+	// JournalWriteConcern and SnapshotWriteConcern override WriteConcern
+	// for the journal's and the snapshots' collections (Ditto's
+	// PEKKO_PERSISTENCE_MONGO_JOURNAL_WRITE_CONCERN and
+	// _SNAPS_WRITE_CONCERN); nil uses WriteConcern's.
+	JournalWriteConcern, SnapshotWriteConcern *writeconcern.WriteConcern
+}
+
+// ParseReadPreference reads one of Ditto's read preference names.
+func ParseReadPreference(name string) (*readpref.ReadPref, error) {
+	mode, err := readpref.ModeFromString(name)
+	if err != nil || name == "" {
+		return nil, fmt.Errorf("%w: read preference %q: want primary, primaryPreferred, secondary, secondaryPreferred or nearest", journal.ErrInvalid, name)
+	}
+	return readpref.New(mode)
+}
+
+// ClientOptions are the driver options Open connects with: the URI's,
+// then those o sets.
+func ClientOptions(uri string, o Options) (*options.ClientOptions, error) {
+	co := options.Client().ApplyURI(uri)
+	if o.MaxPoolSize > 0 {
+		co.SetMaxPoolSize(o.MaxPoolSize)
+	}
+	if o.MinPoolSize > 0 {
+		co.SetMinPoolSize(o.MinPoolSize)
+	}
+	if o.TLS || o.CAFile != "" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if o.CAFile != "" {
+			pem, err := os.ReadFile(o.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("MONGO_DB_CA_FILE: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("MONGO_DB_CA_FILE %s: no PEM certificate in it", o.CAFile)
+			}
+			cfg.RootCAs = pool
+		}
+		co.SetTLSConfig(cfg)
+	}
+	if o.ReadPreference != "" {
+		rp, err := ParseReadPreference(o.ReadPreference)
+		if err != nil {
+			return nil, err
+		}
+		co.SetReadPreference(rp)
+	}
+	switch {
+	case o.WriteConcern != nil:
+		co.SetWriteConcern(o.WriteConcern)
+	case co.WriteConcern == nil:
+		yes := true
+		co.SetWriteConcern(&writeconcern.WriteConcern{W: writeconcern.WCMajority, Journal: &yes})
+	case !co.WriteConcern.Acknowledged():
+		return nil, errors.New("mongodb uri: w=0 (unacknowledged) writes cannot detect conflicts")
+	}
+	return co, nil
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -49,8 +123,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Database == "" {
 		o.Database = DefaultDatabase
 	}
-	if o.WriteConcern != nil && !o.WriteConcern.Acknowledged() {
-		errs = append(errs, errors.New("write concern: unacknowledged writes cannot detect conflicts"))
+	for _, wc := range []*writeconcern.WriteConcern{o.WriteConcern, o.JournalWriteConcern, o.SnapshotWriteConcern} {
+		if wc != nil && !wc.Acknowledged() {
+			errs = append(errs, errors.New("write concern: unacknowledged writes cannot detect conflicts"))
+		}
 	}
 	switch {
 	case o.Timeout == 0:
@@ -126,18 +202,9 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 		database = opts.Database
 	}
 
-	co := options.Client().ApplyURI(uri)
-	if opts.MaxPoolSize > 0 {
-		co.SetMaxPoolSize(opts.MaxPoolSize)
-	}
-	switch {
-	case opts.WriteConcern != nil:
-		co.SetWriteConcern(opts.WriteConcern)
-	case co.WriteConcern == nil:
-		yes := true
-		co.SetWriteConcern(&writeconcern.WriteConcern{W: writeconcern.WCMajority, Journal: &yes})
-	case !co.WriteConcern.Acknowledged():
-		return nil, errors.New("mongodb uri: w=0 (unacknowledged) writes cannot detect conflicts")
+	co, err := ClientOptions(uri, opts)
+	if err != nil {
+		return nil, err
 	}
 	client, err := mongo.Connect(co)
 	if err != nil {
@@ -155,6 +222,16 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 		opts:     opts,
 		journals: make(map[string]*mongoJournal),
 	}, nil
+}
+
+// collectionOptions gives a collection its own write concern; nil keeps
+// the client's.
+func collectionOptions(wc *writeconcern.WriteConcern) options.Lister[options.CollectionOptions] {
+	co := options.Collection()
+	if wc != nil {
+		co.SetWriteConcern(wc)
+	}
+	return co
 }
 
 // Database returns the name of the database the store writes.
@@ -200,8 +277,8 @@ func (s *Store) Journal(name string) (journal.Journal, error) {
 func (s *Store) newJournal(name string) (*mongoJournal, error) {
 	j := &mongoJournal{
 		store:  s,
-		events: s.db.Collection(journal.JournalTable(name)),
-		snaps:  s.db.Collection(journal.SnapshotTable(name)),
+		events: s.db.Collection(journal.JournalTable(name), collectionOptions(s.opts.JournalWriteConcern)),
+		snaps:  s.db.Collection(journal.SnapshotTable(name), collectionOptions(s.opts.SnapshotWriteConcern)),
 		reqs:   make(chan *appendReq, 4*s.opts.MaxBatch),
 		done:   make(chan struct{}),
 	}

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/dittonats/dittonats/services/gateway"
 	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/dittoconf"
 	"github.com/dittonats/dittonats/services/internal/limits"
+	"github.com/dittonats/dittonats/services/internal/mongostore"
 	"github.com/dittonats/dittonats/services/policies"
 	"github.com/dittonats/dittonats/services/search"
 	"github.com/dittonats/dittonats/services/things"
@@ -43,6 +45,12 @@ type Infra struct {
 	MongoPoolSize   uint64        `envconfig:"MONGO_DB_CONNECTION_POOL_SIZE" default:"100" desc:"MongoDB connection pool size"`
 	MongoWriteConc  string        `envconfig:"MONGO_DB_WRITE_CONCERN" desc:"MongoDB write concern (acknowledged, journaled, majority, ...); default majority and journaled"`
 	MongoQueryLimit time.Duration `envconfig:"MONGO_DB_QUERY_TIMEOUT" default:"60s" desc:"timeout of one MongoDB operation"`
+	MongoMinPool    uint64        `envconfig:"MONGO_DB_CONNECTION_MIN_POOL_SIZE" default:"0" desc:"MongoDB connections kept open at least"`
+	MongoTLS        bool          `envconfig:"MONGO_DB_SSL_ENABLED" default:"false" desc:"connect to MongoDB with TLS (also when MONGO_DB_URI does not say tls=true)"`
+	MongoCAFile     string        `envconfig:"MONGO_DB_CA_FILE" desc:"PEM file of the certificate authorities MongoDB's TLS certificate is checked against (default: the system's)"`
+	MongoReadPref   string        `envconfig:"MONGO_DB_READ_PREFERENCE" desc:"MongoDB read preference: primary, primaryPreferred, secondary, secondaryPreferred or nearest (default: the URI's, else primary)"`
+	MongoJournalWC  string        `envconfig:"PEKKO_PERSISTENCE_MONGO_JOURNAL_WRITE_CONCERN" desc:"write concern of the journal collections, as MONGO_DB_WRITE_CONCERN (Ditto's Acknowledged, Journaled, ReplicaAcknowledged too); default MONGO_DB_WRITE_CONCERN's"`
+	MongoSnapsWC    string        `envconfig:"PEKKO_PERSISTENCE_MONGO_SNAPS_WRITE_CONCERN" desc:"write concern of the snapshot collections, as PEKKO_PERSISTENCE_MONGO_JOURNAL_WRITE_CONCERN"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"INFO" desc:"level of each service's ROOT logger, which /devops/logging changes at runtime: OFF, ERROR, WARN, INFO, DEBUG, TRACE or ALL"`
 	LogLevelApp     string        `envconfig:"LOG_LEVEL_APPLICATION" desc:"level of each service's org.eclipse.ditto logger (the platform's own code), as LOG_LEVEL (default: LOG_LEVEL)"`
 	PprofListen     string        `envconfig:"DITTO_PPROF_LISTEN" desc:"address to serve Go's /debug/pprof profiles on (e.g. 127.0.0.1:6060); empty serves none"`
@@ -118,6 +126,9 @@ func (c Infra) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateCredential()...)
+	if _, err := c.mongoOptions(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Instance != "" && !validInstance(c.Instance) {
 		errs = append(errs, fmt.Errorf("DITTO_INSTANCE_ID %q: only letters, digits, '-', '_' and '=', not starting with '_'", c.Instance))
 	}
@@ -229,3 +240,33 @@ func (c Infra) natsCredential() (nats.Option, error) {
 
 // credentialsDir is where the embedded nats-server's role credentials live.
 func (c Infra) credentialsDir() string { return filepath.Join(c.DataDir, "secrets") }
+
+// mongoOptions are the MongoDB store's options from the MONGO_DB_* and
+// PEKKO_PERSISTENCE_MONGO_* settings.
+func (c Infra) mongoOptions() (mongostore.Options, error) {
+	o := mongostore.Options{Database: c.MongoDatabase, MaxPoolSize: c.MongoPoolSize, MinPoolSize: c.MongoMinPool,
+		Timeout: c.MongoQueryLimit, TLS: c.MongoTLS, CAFile: c.MongoCAFile, ReadPreference: c.MongoReadPref}
+	for _, wc := range []struct {
+		name, value string
+		into        **writeconcern.WriteConcern
+	}{
+		{"MONGO_DB_WRITE_CONCERN", c.MongoWriteConc, &o.WriteConcern},
+		{"PEKKO_PERSISTENCE_MONGO_JOURNAL_WRITE_CONCERN", c.MongoJournalWC, &o.JournalWriteConcern},
+		{"PEKKO_PERSISTENCE_MONGO_SNAPS_WRITE_CONCERN", c.MongoSnapsWC, &o.SnapshotWriteConcern},
+	} {
+		if wc.value == "" {
+			continue
+		}
+		parsed, err := mongostore.ParseWriteConcern(wc.value)
+		if err != nil {
+			return mongostore.Options{}, fmt.Errorf("%s: %w", wc.name, err)
+		}
+		*wc.into = parsed
+	}
+	if c.MongoReadPref != "" {
+		if _, err := mongostore.ParseReadPreference(c.MongoReadPref); err != nil {
+			return mongostore.Options{}, fmt.Errorf("MONGO_DB_READ_PREFERENCE: %w", err)
+		}
+	}
+	return o, nil
+}

@@ -16,12 +16,18 @@ import "strings"
 // table asks for a row for each.
 var dittoKeys = map[string][]string{
 	// Ditto's settings (internal/utils/config ditto-*.conf).
-	"CLUSTER_NUMBER_OF_SHARDS":      {"ditto.cluster.number-of-shards"},
-	"MONGO_DB_URI":                  {"ditto.mongodb.uri"},
-	"MONGO_DB_DATABASE":             {"ditto.mongodb.database"},
-	"MONGO_DB_CONNECTION_POOL_SIZE": {"ditto.mongodb.pool.maxSize"},
-	"MONGO_DB_WRITE_CONCERN":        {"ditto.mongodb.options.writeConcern"},
-	"MONGO_DB_QUERY_TIMEOUT":        {"ditto.mongodb.maxQueryTime"},
+	"CLUSTER_NUMBER_OF_SHARDS":                      {"ditto.cluster.number-of-shards"},
+	"MONGO_DB_URI":                                  {"ditto.mongodb.uri"},
+	"MONGO_DB_DATABASE":                             {"ditto.mongodb.database"},
+	"MONGO_DB_CONNECTION_POOL_SIZE":                 {"ditto.mongodb.pool.maxSize"},
+	"MONGO_DB_WRITE_CONCERN":                        {"ditto.mongodb.options.writeConcern"},
+	"MONGO_DB_QUERY_TIMEOUT":                        {"ditto.mongodb.maxQueryTime"},
+	"MONGO_DB_CONNECTION_MIN_POOL_SIZE":             {"ditto.mongodb.pool.minSize"},
+	"MONGO_DB_SSL_ENABLED":                          {"ditto.mongodb.options.ssl"},
+	"MONGO_DB_CA_FILE":                              {"ditto.mongodb.options.sslCAFile"},
+	"MONGO_DB_READ_PREFERENCE":                      {"ditto.mongodb.options.readPreference"},
+	"PEKKO_PERSISTENCE_MONGO_JOURNAL_WRITE_CONCERN": {"pekko.contrib.persistence.mongodb.mongo.journal-write-concern"},
+	"PEKKO_PERSISTENCE_MONGO_SNAPS_WRITE_CONCERN":   {"pekko.contrib.persistence.mongodb.mongo.snaps-write-concern"},
 
 	"LIMITS_THINGS_MAX_SIZE":                 {"ditto.limits.things.max-size"},
 	"LIMITS_POLICIES_MAX_SIZE":               {"ditto.limits.policies.max-size"},

@@ -286,13 +286,9 @@ func (p *Process) connect(role streams.Role, log *slog.Logger) (*nats.Conn, erro
 
 func (p *Process) openStore(ctx context.Context) error {
 	if p.cfg.MongoURI != "" {
-		var wc = mongostore.Options{Database: p.cfg.MongoDatabase, MaxPoolSize: p.cfg.MongoPoolSize, Timeout: p.cfg.MongoQueryLimit}
-		if p.cfg.MongoWriteConc != "" {
-			c, err := mongostore.ParseWriteConcern(p.cfg.MongoWriteConc)
-			if err != nil {
-				return fmt.Errorf("MONGO_DB_WRITE_CONCERN: %w", err)
-			}
-			wc.WriteConcern = c
+		wc, err := p.cfg.mongoOptions()
+		if err != nil {
+			return err
 		}
 		s, err := mongostore.Open(ctx, p.cfg.MongoURI, wc)
 		if err != nil {
