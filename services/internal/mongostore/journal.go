@@ -78,6 +78,20 @@ func (j *mongoJournal) createIndexes(ctx context.Context) error {
 		{j.events, mongo.IndexModel{Keys: bson.D{{Key: "ts", Value: 1}}, Options: options.Index().SetName("ts")}},
 		{j.snaps, mongo.IndexModel{Keys: pidSN, Options: options.Index().SetName("pid_sn").SetUnique(true)}},
 	}
+	// The additional snapshot indexes of Ditto's read journal, for
+	// aggregations over the snapshots (pid_sn is there always).
+	if j.store.opts.SnapshotIndexPidID {
+		indexes = append(indexes, struct {
+			coll  *mongo.Collection
+			index mongo.IndexModel
+		}{j.snaps, mongo.IndexModel{Keys: bson.D{{Key: "pid", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("pid_id")}})
+	}
+	if j.store.opts.SnapshotIndexPidSnID {
+		indexes = append(indexes, struct {
+			coll  *mongo.Collection
+			index mongo.IndexModel
+		}{j.snaps, mongo.IndexModel{Keys: bson.D{{Key: "pid", Value: 1}, {Key: "sn", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("pid_sn_id")}})
+	}
 	// One index per command: FerretDB 1.24 panics on a createIndexes whose
 	// list holds more than one index that already exists.
 	for _, ix := range indexes {

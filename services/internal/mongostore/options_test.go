@@ -1,6 +1,7 @@
 package mongostore
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,11 +11,14 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+
+	"github.com/dittonats/dittonats/services/internal/journal"
 )
 
 // The driver options each setting of the guide builds.
@@ -89,4 +93,36 @@ func testCA(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// The read journal's additional snapshot indexes are created as asked.
+func TestSnapshotIndexes(t *testing.T) {
+	t.Parallel()
+	uri := ferret(t)
+	for _, c := range []struct {
+		name string
+		opts Options
+		want []string
+	}{
+		{"Ditto's defaults", Options{Database: "ix_default", SnapshotIndexPidSnID: true}, []string{"_id_", "pid_sn", "pid_sn_id"}},
+		{"both", Options{Database: "ix_both", SnapshotIndexPidID: true, SnapshotIndexPidSnID: true}, []string{"_id_", "pid_id", "pid_sn", "pid_sn_id"}},
+		{"none", Options{Database: "ix_none"}, []string{"_id_", "pid_sn"}},
+	} {
+		s := open(t, uri, c.opts)
+		if _, err := s.Journal(journal.Things); err != nil {
+			t.Fatal(err)
+		}
+		cur, err := s.db.Collection(journal.SnapshotTable(journal.Things)).Indexes().List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for cur.Next(context.Background()) {
+			got = append(got, cur.Current.Lookup("name").StringValue())
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: indexes %v, want %v", c.name, got, c.want)
+		}
+	}
 }

@@ -63,6 +63,11 @@ type Options struct {
 	// PEKKO_PERSISTENCE_MONGO_JOURNAL_WRITE_CONCERN and
 	// _SNAPS_WRITE_CONCERN); nil uses WriteConcern's.
 	JournalWriteConcern, SnapshotWriteConcern *writeconcern.WriteConcern
+	// SnapshotIndexPidID and SnapshotIndexPidSnID create the additional
+	// snapshot indexes {pid, _id} and {pid, sn, _id} of Ditto's read
+	// journal (MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_ID,
+	// _PID_SN_ID); {pid, sn} exists always.
+	SnapshotIndexPidID, SnapshotIndexPidSnID bool
 }
 
 // ParseReadPreference reads one of Ditto's read preference names.

@@ -51,6 +51,9 @@ type Infra struct {
 	MongoReadPref   string        `envconfig:"MONGO_DB_READ_PREFERENCE" desc:"MongoDB read preference: primary, primaryPreferred, secondary, secondaryPreferred or nearest (default: the URI's, else primary)"`
 	MongoJournalWC  string        `envconfig:"PEKKO_PERSISTENCE_MONGO_JOURNAL_WRITE_CONCERN" desc:"write concern of the journal collections, as MONGO_DB_WRITE_CONCERN (Ditto's Acknowledged, Journaled, ReplicaAcknowledged too); default MONGO_DB_WRITE_CONCERN's"`
 	MongoSnapsWC    string        `envconfig:"PEKKO_PERSISTENCE_MONGO_SNAPS_WRITE_CONCERN" desc:"write concern of the snapshot collections, as PEKKO_PERSISTENCE_MONGO_JOURNAL_WRITE_CONCERN"`
+	MongoIxPidID    bool          `envconfig:"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_ID" default:"false" desc:"create the snapshot index {pid, _id} of Ditto's read journal"`
+	MongoIxPidSn    bool          `envconfig:"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_SN" default:"false" desc:"accepted for Ditto compatibility: the snapshot index {pid, sn} is always created (it is unique)"`
+	MongoIxPidSnID  bool          `envconfig:"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_SN_ID" default:"true" desc:"create the snapshot index {pid, sn, _id} of Ditto's read journal"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"INFO" desc:"level of each service's ROOT logger, which /devops/logging changes at runtime: OFF, ERROR, WARN, INFO, DEBUG, TRACE or ALL"`
 	LogLevelApp     string        `envconfig:"LOG_LEVEL_APPLICATION" desc:"level of each service's org.eclipse.ditto logger (the platform's own code), as LOG_LEVEL (default: LOG_LEVEL)"`
 	PprofListen     string        `envconfig:"DITTO_PPROF_LISTEN" desc:"address to serve Go's /debug/pprof profiles on (e.g. 127.0.0.1:6060); empty serves none"`
@@ -245,7 +248,8 @@ func (c Infra) credentialsDir() string { return filepath.Join(c.DataDir, "secret
 // PEKKO_PERSISTENCE_MONGO_* settings.
 func (c Infra) mongoOptions() (mongostore.Options, error) {
 	o := mongostore.Options{Database: c.MongoDatabase, MaxPoolSize: c.MongoPoolSize, MinPoolSize: c.MongoMinPool,
-		Timeout: c.MongoQueryLimit, TLS: c.MongoTLS, CAFile: c.MongoCAFile, ReadPreference: c.MongoReadPref}
+		Timeout: c.MongoQueryLimit, TLS: c.MongoTLS, CAFile: c.MongoCAFile, ReadPreference: c.MongoReadPref,
+		SnapshotIndexPidID: c.MongoIxPidID, SnapshotIndexPidSnID: c.MongoIxPidSnID}
 	for _, wc := range []struct {
 		name, value string
 		into        **writeconcern.WriteConcern

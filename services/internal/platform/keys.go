@@ -28,6 +28,9 @@ var dittoKeys = map[string][]string{
 	"MONGO_DB_READ_PREFERENCE":                      {"ditto.mongodb.options.readPreference"},
 	"PEKKO_PERSISTENCE_MONGO_JOURNAL_WRITE_CONCERN": {"pekko.contrib.persistence.mongodb.mongo.journal-write-concern"},
 	"PEKKO_PERSISTENCE_MONGO_SNAPS_WRITE_CONCERN":   {"pekko.contrib.persistence.mongodb.mongo.snaps-write-concern"},
+	"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_ID":    {"ditto.mongodb.read-journal.should-create-additional-snapshot-aggregation-index-pid-id"},
+	"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_SN":    {"ditto.mongodb.read-journal.should-create-additional-snapshot-aggregation-index-pid-sn"},
+	"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_SN_ID": {"ditto.mongodb.read-journal.should-create-additional-snapshot-aggregation-index-pid-sn-id"},
 
 	"LIMITS_THINGS_MAX_SIZE":                 {"ditto.limits.things.max-size"},
 	"LIMITS_POLICIES_MAX_SIZE":               {"ditto.limits.policies.max-size"},
