@@ -170,6 +170,14 @@ func ErrJSONInvalid(message string) *Error {
 	return NewError(http.StatusBadRequest, CodeJSONInvalid, message, descJSONInvalid)
 }
 
+// ErrJSONNotOfType is Ditto's JsonParseException for a field of the wrong
+// type: value as the caller shows it (clipped or not), the field's JSON
+// pointer, and the simple name of the expected Java type (String,
+// JsonObject, boolean).
+func ErrJSONNotOfType(value, pointer, javaType string) *Error {
+	return ErrJSONInvalid("Value <" + value + "> for <" + pointer + "> is not of type <" + javaType + ">!")
+}
+
 // ErrJSONTooDeep is the JsonParseException (json.invalid) of a write whose
 // result would nest arrays and objects deeper than maxDepth levels, the
 // deepest JSON the platform parses: stored, it could not be read back. Ditto

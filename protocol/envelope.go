@@ -223,7 +223,7 @@ func notAnObject(data []byte) *Error {
 }
 
 func typeError(raw json.RawMessage, pointer, javaType string) *Error {
-	return ErrJSONInvalid(fmt.Sprintf("Value <%s> for <%s> is not of type <%s>!", echo(compact(raw)), pointer, javaType))
+	return ErrJSONNotOfType(echo(compact(raw)), pointer, javaType)
 }
 
 // echo returns data for an error message, cut at maxEchoedInput bytes on a

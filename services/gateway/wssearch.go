@@ -205,7 +205,7 @@ func optionalStringField(obj jsonv.Value, key string) (string, *protocol.Error) 
 
 // fieldTypeError is Ditto's json.invalid for a field of the wrong type.
 func fieldTypeError(v jsonv.Value, key, javaType string) *protocol.Error {
-	return protocol.ErrJSONInvalid(fmt.Sprintf("Value <%s> for </%s> is not of type <%s>!", clipJSON(v), key, javaType))
+	return protocol.ErrJSONNotOfType(clipJSON(v), "/"+key, javaType)
 }
 
 // clipJSON renders v for an error message, at most about 256 bytes.

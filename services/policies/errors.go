@@ -54,7 +54,7 @@ func errNestedNotAnObject(raw string) *protocol.Error {
 // errWrongType is Ditto's JsonFieldDefinition type mismatch; javaType is the
 // simple name of the expected Java type (JsonObject, JsonArray, String).
 func errWrongType(raw, pointer, javaType string) *protocol.Error {
-	return protocol.ErrJSONInvalid(fmt.Sprintf("Value <%s> for <%s> is not of type <%s>!", clip(raw), pointer, javaType))
+	return protocol.ErrJSONNotOfType(clip(raw), pointer, javaType)
 }
 
 // errSubjectTypeMissing is what Ditto answers for a subject without "type".

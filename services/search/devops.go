@@ -244,7 +244,7 @@ func (s *Service) retrieveSyncConfig(p devops.Piggyback) devops.Answer {
 	if raw, ok := cmd["path"]; ok && !bytes.Equal(raw, []byte("null")) {
 		var path string
 		if err := json.Unmarshal(raw, &path); err != nil {
-			return devops.ErrorAnswer(notOfType(raw, "/path", "String"))
+			return devops.ErrorAnswer(protocol.ErrJSONNotOfType(string(raw), "/path", "String"))
 		}
 		v, ok := configAt(cfg, path)
 		if !ok {
@@ -399,17 +399,12 @@ func parseSudoUpdateThing(cmd json.RawMessage) (string, *protocol.Error) {
 	}
 	var id string
 	if err := json.Unmarshal(raw, &id); err != nil || bytes.Equal(raw, []byte("null")) {
-		return "", notOfType(raw, "/thingId", "String")
+		return "", protocol.ErrJSONNotOfType(string(raw), "/thingId", "String")
 	}
 	if !protocol.ValidEntityID(id) {
 		return "", protocol.ErrThingIDInvalid(id)
 	}
 	return id, nil
-}
-
-// notOfType is Ditto's JsonParseException of a field of the wrong type.
-func notOfType(value []byte, pointer, typ string) *protocol.Error {
-	return protocol.ErrJSONInvalid(fmt.Sprintf("Value <%s> for <%s> is not of type <%s>!", value, pointer, typ))
 }
 
 // runUpdates carries out the sudoUpdateThing commands, a few at once,
@@ -546,7 +541,7 @@ var configKeys = map[string]func(st *syncSettings, raw json.RawMessage) error{
 func applyConfig(st syncSettings, raw json.RawMessage) (syncSettings, []string, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return st, nil, notOfType(raw, "/config", "JsonObject")
+		return st, nil, protocol.ErrJSONNotOfType(string(raw), "/config", "JsonObject")
 	}
 	leaves := map[string]json.RawMessage{}
 	var order []string

@@ -55,7 +55,7 @@ func normalizeThing(v jsonv.Value) (jsonv.Value, error) {
 }
 
 func fieldType(field, want string, got jsonv.Value) *protocol.Error {
-	return protocol.ErrJSONInvalid(fmt.Sprintf("Value <%s> for <%s> is not of type <%s>!", clip(got.String()), field, want))
+	return protocol.ErrJSONNotOfType(clip(got.String()), field, want)
 }
 
 func clip(s string) string {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/dittoconf"
 )
 
@@ -50,7 +51,7 @@ func ConfigHandler(service, instance string, tree func() *dittoconf.Tree) Handle
 		if len(cmd.Path) > 0 && !bytes.Equal(cmd.Path, []byte("null")) {
 			var s string
 			if err := json.Unmarshal(cmd.Path, &s); err != nil {
-				return ErrorAnswer(errNotOfType(cmd.Path, "/path", "String")), true
+				return ErrorAnswer(protocol.ErrJSONNotOfType(string(cmd.Path), "/path", "String")), true
 			}
 			path = &s
 		}

@@ -18,8 +18,3 @@ func errTypeNotParsable(typ string) *protocol.Error {
 		fmt.Sprintf("The JSON type '%s' is not supported by registry 'GlobalCommandRegistry'.", typ),
 		"Check if you sent the JSON with the correct type.")
 }
-
-// errNotOfType is the JsonParseException of a field of the wrong type.
-func errNotOfType(value []byte, pointer, typ string) *protocol.Error {
-	return protocol.ErrJSONInvalid(fmt.Sprintf("Value <%s> for <%s> is not of type <%s>!", value, pointer, typ))
-}

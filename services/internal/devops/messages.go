@@ -72,7 +72,7 @@ func ParseLoggerConfig(data []byte) (LoggerConfig, slog.Level, *protocol.Error) 
 	}
 	var c LoggerConfig
 	if err := json.Unmarshal(raw, &c.Level); err != nil || bytes.Equal(raw, []byte("null")) {
-		return LoggerConfig{}, 0, errNotOfType(raw, "/level", "String")
+		return LoggerConfig{}, 0, protocol.ErrJSONNotOfType(string(raw), "/level", "String")
 	}
 	level, ok := parseDittoLevel(c.Level)
 	if !ok {
@@ -81,7 +81,7 @@ func ParseLoggerConfig(data []byte) (LoggerConfig, slog.Level, *protocol.Error) 
 	c.Level = LevelName(level)
 	if raw, ok := fields["logger"]; ok && !bytes.Equal(raw, []byte("null")) {
 		if err := json.Unmarshal(raw, &c.Logger); err != nil {
-			return LoggerConfig{}, 0, errNotOfType(raw, "/logger", "String")
+			return LoggerConfig{}, 0, protocol.ErrJSONNotOfType(string(raw), "/logger", "String")
 		}
 	}
 	return c, level, nil
@@ -112,7 +112,7 @@ func (in *instanceInfo) answer(data []byte) ([]byte, *Piggyback) {
 	if raw, ok := fields["type"]; !ok {
 		return errorJSON(protocol.ErrJSONFieldMissing("/type")), nil
 	} else if err := json.Unmarshal(raw, &typ); err != nil {
-		return errorJSON(errNotOfType(raw, "/type", "String")), nil
+		return errorJSON(protocol.ErrJSONNotOfType(string(raw), "/type", "String")), nil
 	}
 	var out any
 	switch typ {
@@ -176,14 +176,14 @@ func parseRetrieve(fields map[string]json.RawMessage) (all bool, specific []stri
 	rawSpecific, hasSpecific := fields["specificLoggers"]
 	if hasAll {
 		if err := json.Unmarshal(rawAll, &all); err != nil || bytes.Equal(rawAll, []byte("null")) {
-			return false, nil, false, errNotOfType(rawAll, "/allKnownLoggers", "boolean")
+			return false, nil, false, protocol.ErrJSONNotOfType(string(rawAll), "/allKnownLoggers", "boolean")
 		}
 	} else if !hasSpecific {
 		return false, nil, false, protocol.ErrJSONFieldMissing("/allKnownLoggers")
 	}
 	if raw, ok := fields["includeDisabledLoggers"]; ok {
 		if err := json.Unmarshal(raw, &includeDisabled); err != nil {
-			return false, nil, false, errNotOfType(raw, "/includeDisabledLoggers", "boolean")
+			return false, nil, false, protocol.ErrJSONNotOfType(string(raw), "/includeDisabledLoggers", "boolean")
 		}
 	}
 	if all {
@@ -194,7 +194,7 @@ func parseRetrieve(fields map[string]json.RawMessage) (all bool, specific []stri
 	}
 	var entries []any
 	if err := json.Unmarshal(rawSpecific, &entries); err != nil {
-		return false, nil, false, errNotOfType(rawSpecific, "/specificLoggers", "JsonArray")
+		return false, nil, false, protocol.ErrJSONNotOfType(string(rawSpecific), "/specificLoggers", "JsonArray")
 	}
 	for _, e := range entries {
 		if s, ok := e.(string); ok {

@@ -201,14 +201,14 @@ func parsePiggybackFields(fields map[string]json.RawMessage) (Piggyback, *protoc
 		return Piggyback{}, protocol.ErrJSONFieldMissing("/targetActorSelection")
 	}
 	if err := json.Unmarshal(raw, &p.Selection); err != nil || bytes.Equal(raw, []byte("null")) {
-		return Piggyback{}, errNotOfType(raw, "/targetActorSelection", "String")
+		return Piggyback{}, protocol.ErrJSONNotOfType(string(raw), "/targetActorSelection", "String")
 	}
 	if p.Component, ok = Selections[p.Selection]; !ok {
 		return Piggyback{}, ErrUnknownSelection(p.Selection)
 	}
 	if raw, ok := fields["headers"]; ok && !bytes.Equal(raw, []byte("null")) {
 		if err := json.Unmarshal(raw, &p.Headers); err != nil || p.Headers == nil {
-			return Piggyback{}, errNotOfType(raw, "/headers", "JsonObject")
+			return Piggyback{}, protocol.ErrJSONNotOfType(string(raw), "/headers", "JsonObject")
 		}
 	}
 	raw, ok = fields["piggybackCommand"]
@@ -217,14 +217,14 @@ func parsePiggybackFields(fields map[string]json.RawMessage) (Piggyback, *protoc
 	}
 	var cmd map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &cmd); err != nil || cmd == nil {
-		return Piggyback{}, errNotOfType(raw, "/piggybackCommand", "JsonObject")
+		return Piggyback{}, protocol.ErrJSONNotOfType(string(raw), "/piggybackCommand", "JsonObject")
 	}
 	rawType, ok := cmd["type"]
 	if !ok {
 		return Piggyback{}, protocol.ErrJSONFieldMissing("/piggybackCommand/type")
 	}
 	if err := json.Unmarshal(rawType, &p.Type); err != nil || bytes.Equal(rawType, []byte("null")) {
-		return Piggyback{}, errNotOfType(rawType, "/piggybackCommand/type", "String")
+		return Piggyback{}, protocol.ErrJSONNotOfType(string(rawType), "/piggybackCommand/type", "String")
 	}
 	p.Command = raw
 	return p, nil

@@ -88,11 +88,11 @@ func parseShutdown(c Command, fields map[string]json.RawMessage) (Command, bool,
 	}
 	var reason map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &reason); err != nil || reason == nil {
-		return Command{}, true, errNotOfType(raw, "/reason", "JsonObject")
+		return Command{}, true, protocol.ErrJSONNotOfType(string(raw), "/reason", "JsonObject")
 	}
 	if rawType, ok := reason["type"]; ok && !isNull(rawType) {
 		if err := json.Unmarshal(rawType, &c.Reason); err != nil {
-			return Command{}, true, errNotOfType(rawType, "/type", "String")
+			return Command{}, true, protocol.ErrJSONNotOfType(string(rawType), "/type", "String")
 		}
 	}
 	if c.Reason != ReasonPurgeNamespace {
@@ -117,7 +117,7 @@ func stringField(fields map[string]json.RawMessage, name, pointer string) (strin
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil || isNull(raw) {
-		return "", errNotOfType(raw, pointer, "String")
+		return "", protocol.ErrJSONNotOfType(string(raw), pointer, "String")
 	}
 	return s, nil
 }
@@ -145,12 +145,6 @@ func ErrNamespaceInvalid(ns string) *protocol.Error {
 	e.Message = fmt.Sprintf("The namespace '%s' is not valid!", ns)
 	e.Description = "A namespace is not empty and consists of segments separated by '.' or '-', each starting with a letter followed by letters, digits or '_'."
 	return e
-}
-
-// errNotOfType is Ditto's JsonParseException for a field of the wrong
-// type.
-func errNotOfType(value []byte, pointer, typ string) *protocol.Error {
-	return protocol.ErrJSONInvalid(fmt.Sprintf("Value <%s> for <%s> is not of type <%s>!", value, pointer, typ))
 }
 
 // Response is Ditto's JSON of BlockNamespaceResponse,
