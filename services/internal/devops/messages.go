@@ -158,7 +158,7 @@ func (in *instanceInfo) answer(data []byte) ([]byte, *Piggyback) {
 		}
 		return nil, &p
 	default:
-		return errorJSON(errTypeNotParsable(typ)), nil
+		return errorJSON(protocol.ErrJSONTypeNotParsable(typ)), nil
 	}
 	b, err := json.Marshal(out)
 	if err != nil {

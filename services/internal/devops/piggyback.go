@@ -252,7 +252,7 @@ func (p Piggyback) Timeout(def time.Duration) time.Duration {
 // type the addressed component does not know (Ditto's
 // JsonTypeNotParsableException from DevOpsCommandsActor).
 func errNoMappingStrategy(typ string) *protocol.Error {
-	return protocol.NewError(http.StatusBadRequest, "json.type.notparsable",
+	return protocol.NewError(http.StatusBadRequest, protocol.CodeJSONTypeNotParsable,
 		fmt.Sprintf("ExecutePiggybackCommand with PiggybackCommand <%s> cannot be executed by this service as there is no mapping strategy for it!", typ),
 		"Check if you sent the JSON with the correct type.")
 }
