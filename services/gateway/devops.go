@@ -269,9 +269,16 @@ func (g *Gateway) gather(ctx context.Context, targets []devOpsTarget, cmd []byte
 	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	quiet := time.NewTimer(discoveryQuiet)
-	defer quiet.Stop()
-	settled := first
+	// Waiting for the first answer nothing is expected from discovery:
+	// only an answer, every target's no-responders or the deadline ends it.
+	var quiet *time.Timer
+	var quietC <-chan time.Time
+	if !first {
+		quiet = time.NewTimer(discoveryQuiet)
+		defer quiet.Stop()
+		quietC = quiet.C
+	}
+	settled := false // discovery has been quiet for discoveryQuiet
 	var answers []json.RawMessage
 	done := 0 // targets answered with no responders
 	complete := func() bool {
@@ -283,7 +290,7 @@ func (g *Gateway) gather(ctx context.Context, targets []devOpsTarget, cmd []byte
 			switch {
 			case t.one && replicated[t.service] && t.subject == g.names.DevOpsAny(t.service):
 				want += len(instances[t.service])
-			case t.one && len(instances[t.service]) > 0, t.one && first:
+			case t.one && len(instances[t.service]) > 0:
 				want++
 			case !t.one:
 				want += len(instances[t.service])
@@ -315,13 +322,7 @@ func (g *Gateway) gather(ctx context.Context, targets []devOpsTarget, cmd []byte
 				}
 			}
 			quiet.Reset(discoveryQuiet)
-		case <-quiet.C:
-			// Waiting for the first answer, nothing is expected from
-			// discovery: only an answer, every target's no-responders or
-			// the deadline ends it.
-			if first {
-				continue
-			}
+		case <-quietC:
 			settled = true
 			if complete() {
 				return answers, nil

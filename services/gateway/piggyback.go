@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -224,9 +223,7 @@ func (g *Gateway) serveDevOpsConfig(w http.ResponseWriter, r *http.Request, serv
 		writeError(w, nil, protocol.ErrGatewayInternal())
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
-	answers, err := g.gather(ctx, g.piggybackTargets(service, instance, false), data, timeout, !aggregate)
+	answers, err := g.gather(r.Context(), g.piggybackTargets(service, instance, false), data, timeout, !aggregate)
 	if err != nil {
 		g.log.Warn("devops config request", "err", err)
 		writeError(w, nil, protocol.ErrGatewayInternal())
