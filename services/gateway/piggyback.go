@@ -63,26 +63,24 @@ func (g *Gateway) servePiggyback(w http.ResponseWriter, r *http.Request, service
 	if instance != "" {
 		fields["instance"], _ = json.Marshal(instance)
 	}
-	if raw, ok := fields["headers"]; !ok || string(raw) == "null" {
-		fields["headers"] = json.RawMessage(`{}`)
-	}
-	data, err := json.Marshal(fields)
-	if err != nil {
-		writeError(w, nil, protocol.ErrGatewayInternal())
-		return
-	}
-	p, perr := devops.ParsePiggyback(data)
+	p, perr := devops.ParsePiggybackFields(fields)
 	if perr != nil {
 		writeError(w, nil, perr)
 		return
 	}
+	// The headers go on as an object, with the request's timeout unless
+	// they name one.
+	if p.Headers == nil {
+		p.Headers = map[string]json.RawMessage{}
+	}
 	if _, given := p.Headers[protocol.HeaderTimeout]; !given {
 		p.Headers[protocol.HeaderTimeout], _ = json.Marshal(strconv.FormatInt(timeout.Milliseconds(), 10) + "ms")
-		fields["headers"], _ = json.Marshal(p.Headers)
-		if data, err = json.Marshal(fields); err != nil {
-			writeError(w, nil, protocol.ErrGatewayInternal())
-			return
-		}
+	}
+	fields["headers"], _ = json.Marshal(p.Headers)
+	data, err := json.Marshal(fields)
+	if err != nil {
+		writeError(w, nil, protocol.ErrGatewayInternal())
+		return
 	}
 	aggregate := !strings.EqualFold(p.Header("aggregate"), "false")
 	group := p.Header("is-group-topic") != "" && !strings.EqualFold(p.Header("is-group-topic"), "false")

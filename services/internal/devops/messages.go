@@ -152,7 +152,7 @@ func (in *instanceInfo) answer(data []byte) ([]byte, *Piggyback) {
 		out = RetrieveStatusResponse{Type: TypeRetrieveStatusResponse, Status: http.StatusOK,
 			ServiceName: service, Instance: instance, Payload: InstanceStatus(service, instance)}
 	case TypeExecutePiggyback:
-		p, perr := parsePiggybackFields(fields)
+		p, perr := ParsePiggybackFields(fields)
 		if perr != nil {
 			return errorJSON(perr), nil
 		}

@@ -191,10 +191,11 @@ func ParsePiggyback(data []byte) (Piggyback, *protocol.Error) {
 	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
 		return Piggyback{}, protocol.ErrJSONInvalid("Failed to parse JSON string '" + string(data) + "'!")
 	}
-	return parsePiggybackFields(fields)
+	return ParsePiggybackFields(fields)
 }
 
-func parsePiggybackFields(fields map[string]json.RawMessage) (Piggyback, *protocol.Error) {
+// ParsePiggybackFields is ParsePiggyback of a JSON object already read.
+func ParsePiggybackFields(fields map[string]json.RawMessage) (Piggyback, *protocol.Error) {
 	var p Piggyback
 	raw, ok := fields["targetActorSelection"]
 	if !ok {
