@@ -590,19 +590,26 @@ func (c *InternalCommand) parseMerge(f internalFields) error {
 	return nil
 }
 
-// parseCreate reads createThing (thing, initialPolicy,
-// policyIdOrPlaceholder) and createPolicy (policy): the entity's id is
-// the one in its JSON, which must name one.
-func (c *InternalCommand) parseCreate(f internalFields) error {
+// entityMembers reads the command's entity (its thing or policy JSON, an
+// object or null) as members, with the id it names ("" for none).
+func (c *InternalCommand) entityMembers(f internalFields) ([]objectMember, string, error) {
 	entity, err := f.value(c.spec.value, kindObject, true)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	var members []objectMember
 	if !isNull(entity) {
 		members = orderedMembers(entity)
 	}
 	id, err := c.entityIDIn(members)
+	return members, id, err
+}
+
+// parseCreate reads createThing (thing, initialPolicy,
+// policyIdOrPlaceholder) and createPolicy (policy): the entity's id is
+// the one in its JSON, which must name one.
+func (c *InternalCommand) parseCreate(f internalFields) error {
+	members, id, err := c.entityMembers(f)
 	if err != nil {
 		return err
 	}
@@ -634,15 +641,7 @@ func (c *InternalCommand) parseCreate(f internalFields) error {
 // command's, else the one in the entity's JSON; the JSON gets the id when
 // it has none.
 func (c *InternalCommand) parseModifyEntity(f internalFields) error {
-	entity, err := f.value(c.spec.value, kindObject, true)
-	if err != nil {
-		return err
-	}
-	var members []objectMember
-	if !isNull(entity) {
-		members = orderedMembers(entity)
-	}
-	inner, err := c.entityIDIn(members)
+	members, inner, err := c.entityMembers(f)
 	if err != nil {
 		return err
 	}
