@@ -160,11 +160,7 @@ func (in *instanceInfo) answer(data []byte) ([]byte, *Piggyback) {
 	default:
 		return errorJSON(protocol.ErrJSONTypeNotParsable(typ)), nil
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return errorJSON(protocol.NewError(http.StatusInternalServerError, "devops.internalerror", err.Error(), "")), nil
-	}
-	return b, nil
+	return JSONAnswer(http.StatusOK, out).Body, nil
 }
 
 // parseRetrieve reads RetrieveLoggerConfig's fields as Ditto's fromJson

@@ -279,17 +279,12 @@ func (in *instanceInfo) piggyback(ctx context.Context, p Piggyback) []byte {
 	}
 	if !ok {
 		e := errNoMappingStrategy(p.Type)
-		b, _ := json.Marshal(ErrorResponse{Type: TypeErrorResponse, Status: e.Status, ServiceName: in.service,
-			Instance: in.id, Payload: errorJSON(e)})
-		return b
+		return JSONAnswer(e.Status, ErrorResponse{Type: TypeErrorResponse, Status: e.Status, ServiceName: in.service,
+			Instance: in.id, Payload: errorJSON(e)}).Body
 	}
 	if a.Body == nil {
 		return nil
 	}
-	b, err := json.Marshal(ExecutePiggybackResponse{Type: TypeExecutePiggybackResponse, Status: a.Status,
-		ServiceName: in.service, Instance: in.id, Response: a.Body})
-	if err != nil {
-		return errorJSON(protocol.NewError(http.StatusInternalServerError, "devops.internalerror", err.Error(), ""))
-	}
-	return b
+	return JSONAnswer(a.Status, ExecutePiggybackResponse{Type: TypeExecutePiggybackResponse, Status: a.Status,
+		ServiceName: in.service, Instance: in.id, Response: a.Body}).Body
 }
