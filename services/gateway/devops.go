@@ -75,7 +75,7 @@ func (g *Gateway) serveDevOps(w http.ResponseWriter, r *http.Request, rest []str
 		writeNotFound(w)
 		return
 	}
-	service = devOpsService(service)
+	service = streams.DevOpsName(service) // things-search is accepted too
 	m := methodOf(r.Method)
 	if m != methodGet && m != methodPut {
 		writeMethodNotAllowed(w, methodsGetPut)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/devops"
+	"github.com/dittonats/dittonats/streams"
 )
 
 // maxPiggybackBody bounds a piggyback request body: it may carry a whole
@@ -56,7 +57,7 @@ func (g *Gateway) servePiggyback(w http.ResponseWriter, r *http.Request, service
 	if instance == "" {
 		_ = json.Unmarshal(fields["instance"], &instance)
 	}
-	service = devOpsService(service)
+	service = streams.DevOpsName(service)
 	if service != "" {
 		fields["serviceName"], _ = json.Marshal(service)
 	}
@@ -197,7 +198,7 @@ func (g *Gateway) serveDevOpsConfig(w http.ResponseWriter, r *http.Request, serv
 		writeError(w, nil, perr)
 		return
 	}
-	service = devOpsService(service)
+	service = streams.DevOpsName(service)
 	if service != "" && !natsToken(service) || instance != "" && !natsToken(instance) {
 		writeJSON(w, nil, http.StatusRequestTimeout, []byte("null"))
 		return
@@ -229,13 +230,4 @@ func (g *Gateway) serveDevOpsConfig(w http.ResponseWriter, r *http.Request, serv
 	}
 	status, out := aggregateDevOps(answers, aggregate)
 	writeJSON(w, nil, status, out)
-}
-
-// devOpsService is the DevOps name of a service as a URL names it:
-// Ditto's names, and this platform's things-search for search.
-func devOpsService(s string) string {
-	if s == "things-search" {
-		return "search"
-	}
-	return s
 }
