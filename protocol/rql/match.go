@@ -140,7 +140,7 @@ func (e *evaluator) compare(c *Comparison) bool {
 		if len(c.Values) == 0 || c.Values[0].Kind() != KindString {
 			return false
 		}
-		re := likeRegexp(c.Values[0].Str(), c.Op == ILike)
+		re := LikeRegexp(c.Values[0].Str(), c.Op == ILike)
 		return found.any(func(obj operand) bool {
 			if e.search {
 				return obj.kind == opString && re.MatchString(obj.s)
@@ -344,9 +344,11 @@ func namespaceOf(thing jsonv.Value) hits {
 // anyChar is Java's '.' without DOTALL: any character but a line break.
 const anyChar = `[^\n\r\x{85}\x{2028}\x{2029}]`
 
-// likeRegexp translates a like pattern into an anchored regular expression
-// (Ditto's LikeHelper). ilike folds case over all of Unicode.
-func likeRegexp(pattern string, fold bool) *regexp.Regexp {
+// LikeRegexp translates a wildcard pattern (* any run of characters, ?
+// one) into a regular expression matching whole strings, as Ditto's
+// LikeHelper does for like, ilike and the other wildcard settings
+// (entity-creation restrictions); fold ignores case over all of Unicode.
+func LikeRegexp(pattern string, fold bool) *regexp.Regexp {
 	var b strings.Builder
 	if fold {
 		b.WriteString("(?i)")

@@ -73,7 +73,7 @@ func PropertyKeys(property string) []string { return pointerKeys(property) }
 // applies to a string: the whole string must match the pattern, where * is
 // any run of characters and ? exactly one.
 func LikeMatcher(pattern string, fold bool) func(string) bool {
-	return likeRegexp(pattern, fold).MatchString
+	return LikeRegexp(pattern, fold).MatchString
 }
 
 // LikePrefix returns the literal text a like pattern starts with: every

@@ -17,9 +17,9 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"strings"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/protocol/rql"
 	"github.com/dittonats/dittonats/services/internal/dittoconf"
 )
 
@@ -117,23 +117,9 @@ func wildcards(patterns []string) []*regexp.Regexp {
 	return out
 }
 
-// wildcard compiles a pattern with * and ? into a whole-string match.
-func wildcard(p string) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString("^")
-	for _, r := range p {
-		switch r {
-		case '*':
-			b.WriteString(".*")
-		case '?':
-			b.WriteString(".")
-		default:
-			b.WriteString(regexp.QuoteMeta(string(r)))
-		}
-	}
-	b.WriteString("$")
-	return regexp.MustCompile(b.String())
-}
+// wildcard compiles a pattern with * and ? into a whole-string match,
+// as Ditto compiles these settings (its LikeHelper, without folding case).
+func wildcard(p string) *regexp.Regexp { return rql.LikeRegexp(p, false) }
 
 // Request is a create to check.
 type Request struct {
