@@ -91,6 +91,9 @@ func TestDevOpsBadRequests(t *testing.T) {
 	}{
 		{"no credentials", h, req{method: "GET", target: "/devops/logging", header: map[string]string{"Authorization": ""}}, 401, textCredentialsMissing},
 		{"API user", h, req{method: "GET", target: "/devops/logging"}, 401, textCredentialsInvalid},
+		{"API user's config", h, req{method: "GET", target: "/devops/config"}, 401, textCredentialsInvalid},
+		{"API user's piggyback", h, req{method: "PUT", target: "/devops/piggyback", body: `{"targetActorSelection":"/system/distributedPubSubMediator","piggybackCommand":{"type":"namespaces.commands:blockNamespace","namespace":"x"}}`}, 401, textCredentialsInvalid},
+		{"no credentials for config", h, req{method: "GET", target: "/devops/config", header: map[string]string{"Authorization": ""}}, 401, textCredentialsMissing},
 		{"wrong password", h, req{method: "PUT", target: "/devops/logging", body: `{"level":"debug"}`, header: wrongPassword}, 401, textCredentialsInvalid},
 		{"unknown level", h, req{method: "PUT", target: "/devops/logging/things/a", body: `{"level":"loud"}`, header: devOpsAuthHeader()}, 400, ""},
 		{"malformed", h, req{method: "PUT", target: "/devops/logging/things/a", body: `{"level"`, header: devOpsAuthHeader()}, 400, ""},
