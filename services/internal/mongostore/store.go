@@ -68,6 +68,10 @@ type Options struct {
 	// journal (MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_ID,
 	// _PID_SN_ID); {pid, sn} exists always.
 	SnapshotIndexPidID, SnapshotIndexPidSnID bool
+	// AWSIAMRole, when set, authenticates with the MONGODB-AWS mechanism
+	// as that role (MONGO_DB_USE_AWS_IAM_ROLE), replacing the URI's
+	// credentials; nil keeps the URI's.
+	AWSIAMRole *AWSIAMRole
 }
 
 // ParseReadPreference reads one of Ditto's read preference names.
@@ -82,7 +86,20 @@ func ParseReadPreference(name string) (*readpref.ReadPref, error) {
 // ClientOptions are the driver options Open connects with: the URI's,
 // then those o sets.
 func ClientOptions(uri string, o Options) (*options.ClientOptions, error) {
+	return clientOptions(context.Background(), uri, o)
+}
+
+// clientOptions is ClientOptions; ctx bounds loading the AWS configuration
+// of o.AWSIAMRole.
+func clientOptions(ctx context.Context, uri string, o Options) (*options.ClientOptions, error) {
 	co := options.Client().ApplyURI(uri)
+	if o.AWSIAMRole != nil {
+		cred, err := o.AWSIAMRole.credential(ctx)
+		if err != nil {
+			return nil, err
+		}
+		co.SetAuth(cred)
+	}
 	if o.MaxPoolSize > 0 {
 		co.SetMaxPoolSize(o.MaxPoolSize)
 	}
@@ -207,7 +224,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 		database = opts.Database
 	}
 
-	co, err := ClientOptions(uri, opts)
+	co, err := clientOptions(ctx, uri, opts)
 	if err != nil {
 		return nil, err
 	}
