@@ -10,6 +10,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/internal/logging"
 	"github.com/dittonats/dittonats/services/internal/searchapi"
 )
 
@@ -129,14 +130,14 @@ func (g *Gateway) awaitIndexed(ac ackContext, rev int64, left time.Duration) (ac
 	case err != nil:
 		perr := protocol.AsError(err)
 		if perr == nil {
-			g.log.Warn("await search index", "thing_id", ac.thingID, "correlation_id", ac.correlationID, "err", err)
+			g.log.Warn("await search index", "thing_id", ac.thingID, logging.CorrelationID(ac.correlationID), "err", err)
 			perr = protocol.ErrGatewayServiceUnavailable()
 		}
 		return ack{label: ackSearchPersisted, status: perr.Status, payload: errorJSON(perr), headers: headers}, nil
 	}
 	status, err := searchStatus(reply)
 	if err != nil {
-		g.log.Warn("await search index", "thing_id", ac.thingID, "correlation_id", ac.correlationID, "err", err)
+		g.log.Warn("await search index", "thing_id", ac.thingID, logging.CorrelationID(ac.correlationID), "err", err)
 		perr := protocol.ErrGatewayInternal()
 		return ack{label: ackSearchPersisted, status: perr.Status, payload: errorJSON(perr), headers: headers}, nil
 	}

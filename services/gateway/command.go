@@ -20,6 +20,7 @@ import (
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/internal/logging"
 )
 
 // apiRequest is an authenticated request below /api/2.
@@ -37,7 +38,7 @@ func (g *Gateway) fail(ar *apiRequest, err error) {
 	var unreadable *unreadableBodyError
 	if errors.As(err, &unreadable) {
 		g.log.Debug("request body unreadable", "method", ar.r.Method, "path", ar.r.URL.Path,
-			"correlation_id", ar.headers[protocol.HeaderCorrelationID], "err", unreadable.err)
+			logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", unreadable.err)
 		writeUnreadableBody(ar.w, unreadable.err)
 		return
 	}
@@ -47,7 +48,7 @@ func (g *Gateway) fail(ar *apiRequest, err error) {
 			return // the client went away
 		}
 		g.log.Error("request failed", "method", ar.r.Method, "path", ar.r.URL.Path,
-			"correlation_id", ar.headers[protocol.HeaderCorrelationID], "err", err)
+			logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
 		perr = protocol.ErrGatewayInternal()
 	}
 	writeError(ar.w, ar.headers, perr)
@@ -211,7 +212,7 @@ func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 	started := time.Now()
 	plan, err := g.planAcks(&c, ar.headers)
 	if err != nil {
-		g.log.Warn("acknowledgement address", "entity_id", c.EntityID, "err", err)
+		g.log.Warn("acknowledgement address", "entity_id", c.EntityID, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
 		writeError(ar.w, ar.headers, protocol.ErrGatewayServiceUnavailable())
 		return
 	}
@@ -222,7 +223,7 @@ func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 				writeError(ar.w, ar.headers, g.tooLargeToSend(c))
 				return
 			}
-			g.log.Warn("publish command", "entity_id", c.EntityID, "err", err)
+			g.log.Warn("publish command", "entity_id", c.EntityID, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
 			writeError(ar.w, ar.headers, protocol.ErrGatewayServiceUnavailable())
 			return
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/devops"
+	"github.com/dittonats/dittonats/services/internal/logging"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -117,7 +118,7 @@ func (g *Gateway) serveDevOps(w http.ResponseWriter, r *http.Request, rest []str
 	}
 	status, body, err := g.devOpsRequest(r.Context(), data, service, instance, timeout)
 	if err != nil {
-		g.log.Warn("devops request", "err", err)
+		g.log.Warn("devops request", logging.CorrelationID(r.Header.Get(protocol.HeaderCorrelationID)), "err", err)
 		writeError(w, nil, protocol.ErrGatewayInternal())
 		return
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/command"
@@ -235,6 +236,10 @@ type Deps struct {
 	// one derived from the host), by which /status names this gateway;
 	// empty means the host name and process id.
 	Instance string
+	// Metrics receives the gateway's metrics (roundtrip_http_seconds,
+	// streaming_sessions_count, command_roundtrip_seconds); nil exports
+	// none.
+	Metrics prometheus.Registerer
 }
 
 // Gateway serves Ditto's HTTP API by turning requests into Ditto Protocol
@@ -266,7 +271,9 @@ type Gateway struct {
 	closingOnce sync.Once
 	wsMu        sync.Mutex
 	wsSessions  map[*wsSession]struct{} // open sessions, to close at shutdown
-	wsClosing   bool                    // no session may start any more
+	// metrics is nil when the gateway exports none.
+	metrics   *metrics
+	wsClosing bool // no session may start any more
 }
 
 // New returns a gateway for cfg, loading the users file.
@@ -296,7 +303,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		cfg:             cfg,
 		log:             log,
 		nc:              deps.NC,
-		cmds:            command.New(deps.NC, deps.Names, deps.Shards),
+		cmds:            command.New(deps.NC, deps.Names, deps.Shards).WithMetrics(deps.Metrics),
 		auth:            newAuthenticator(users, cfg.PreAuthentication),
 		names:           deps.Names,
 		mediaTypes:      make(map[string]bool, len(accepted)),
@@ -312,6 +319,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	g.ackHub = newAckHub(deps.NC, deps.Names)
 	g.closing = make(chan struct{})
 	g.wsSessions = map[*wsSession]struct{}{}
+	if deps.Metrics != nil {
+		g.metrics = newMetrics(deps.Metrics, g.openWebSockets)
+	}
 	return g, nil
 }
 
@@ -406,6 +416,25 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 // ServeHTTP implements http.Handler: the routes of Ditto's RootRoute that
 // the gateway serves.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.metrics == nil {
+		g.serve(w, r)
+		return
+	}
+	start := time.Now()
+	rec := g.metrics.recorders.Get().(*statusRecorder)
+	rec.ResponseWriter, rec.status = w, 0
+	g.serve(rec, r)
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	rec.ResponseWriter = nil
+	g.metrics.recorders.Put(rec)
+	g.metrics.observe(r, status, time.Since(start))
+}
+
+// serve routes a request.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	if g.cfg.EnableCORS && cors(w, r) {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/internal/logging"
 )
 
 // Live commands and live events (Ditto's live channel, protocol-twinlive).
@@ -113,7 +114,7 @@ func (s *wsSession) liveEvent(ctx context.Context, topic protocol.Topic, env pro
 	req := command.Request{Group: protocol.GroupThings, EntityID: topic.EntityID(), Auth: s.caller.auth, Envelope: env, Timeout: timeout}
 	if !responseRequired || timeout == 0 {
 		if err := s.g.publish(req); err != nil {
-			s.log.Debug("publish live event", "entity_id", req.EntityID, "err", err)
+			s.log.Debug("publish live event", "entity_id", req.EntityID, logging.CorrelationID(env.Headers[protocol.HeaderCorrelationID]), "err", err)
 		}
 		return
 	}
@@ -141,7 +142,7 @@ func (s *wsSession) liveEvent(ctx context.Context, topic protocol.Topic, env pro
 				if ctx.Err() != nil {
 					return // the session ended
 				}
-				s.log.Warn("live event", "entity_id", req.EntityID, "err", err)
+				s.log.Warn("live event", "entity_id", req.EntityID, logging.CorrelationID(env.Headers[protocol.HeaderCorrelationID]), "err", err)
 				perr = protocol.ErrInternal()
 			}
 		default:

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/internal/logging"
 )
 
 // Live messages over HTTP (Ditto's httpapi-messages): a POST to a thing's
@@ -101,7 +102,7 @@ func (g *Gateway) sendMessage(ar *apiRequest, res resource) {
 	started := time.Now()
 	plan, err := g.planAcks(&req, h)
 	if err != nil {
-		g.log.Warn("acknowledgement address", "entity_id", req.EntityID, "err", err)
+		g.log.Warn("acknowledgement address", "entity_id", req.EntityID, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
 		g.fail(ar, protocol.ErrGatewayServiceUnavailable())
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/devops"
+	"github.com/dittonats/dittonats/services/internal/logging"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -91,13 +92,13 @@ func (g *Gateway) servePiggyback(w http.ResponseWriter, r *http.Request, service
 		return
 	}
 	targets := g.piggybackTargets(service, instance, group)
-	g.log.Info("piggyback command", "selection", p.Selection, "type", p.Type, "service", service, "instance", instance,
+	g.log.Info("piggyback command", logging.CorrelationID(r.Header.Get(protocol.HeaderCorrelationID)), "selection", p.Selection, "type", p.Type, "service", service, "instance", instance,
 		"group", group, "sudo", p.Sudo())
 	if !wait {
 		// timeout=0: the guide's shutdown, which has no response.
 		for _, t := range targets {
 			if err := g.nc.Publish(t.subject, data); err != nil {
-				g.log.Warn("piggyback publish", "err", err)
+				g.log.Warn("piggyback publish", logging.CorrelationID(r.Header.Get(protocol.HeaderCorrelationID)), "err", err)
 			}
 		}
 		writeJSON(w, nil, http.StatusRequestTimeout, []byte("null"))
@@ -105,7 +106,7 @@ func (g *Gateway) servePiggyback(w http.ResponseWriter, r *http.Request, service
 	}
 	answers, err := g.gather(r.Context(), targets, data, timeout, !aggregate)
 	if err != nil {
-		g.log.Warn("piggyback request", "err", err)
+		g.log.Warn("piggyback request", logging.CorrelationID(r.Header.Get(protocol.HeaderCorrelationID)), "err", err)
 		writeError(w, nil, protocol.ErrGatewayInternal())
 		return
 	}
@@ -224,7 +225,7 @@ func (g *Gateway) serveDevOpsConfig(w http.ResponseWriter, r *http.Request, serv
 	}
 	answers, err := g.gather(r.Context(), g.piggybackTargets(service, instance, false), data, timeout, !aggregate)
 	if err != nil {
-		g.log.Warn("devops config request", "err", err)
+		g.log.Warn("devops config request", logging.CorrelationID(r.Header.Get(protocol.HeaderCorrelationID)), "err", err)
 		writeError(w, nil, protocol.ErrGatewayInternal())
 		return
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/services/internal/logging"
 )
 
 // Server-Sent Events for thing change notifications, as Ditto's
@@ -203,14 +204,14 @@ func (g *Gateway) serveThingsSSE(ar *apiRequest, segs []string) bool {
 		hub = g.msgHub
 	}
 	if err := hub.join(s); err != nil {
-		g.log.Warn("subscribe to events", "err", err)
+		g.log.Warn("subscribe to events", logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
 		writeError(ar.w, ar.headers, protocol.ErrGatewayServiceUnavailable())
 		return true
 	}
 	defer hub.leave(s)
 	s.run(ar.w, ar.r)
 	if n := s.dropped.Load(); n > 0 {
-		g.log.Info("SSE stream dropped events", "events_dropped", n, "correlation_id", ar.headers[protocol.HeaderCorrelationID])
+		g.log.Info("SSE stream dropped events", "events_dropped", n, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]))
 	}
 	return true
 }
@@ -269,6 +270,10 @@ func (s *sseStream) take(ev *hubEvent) {
 func (s *sseStream) run(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	if m := s.g.metrics; m != nil {
+		m.sse.Add(1)
+		defer m.sse.Add(-1)
+	}
 	go func() {
 		select {
 		case <-s.g.closing:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/internal/logging"
 )
 
 // The WebSocket endpoint /ws/2 speaks the Ditto Protocol: every text frame
@@ -364,13 +365,13 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 	started := time.Now()
 	plan, err := s.g.planAcks(&req, env.Headers)
 	if err != nil {
-		s.log.Warn("acknowledgement address", "entity_id", req.EntityID, "err", err)
+		s.log.Warn("acknowledgement address", "entity_id", req.EntityID, logging.CorrelationID(env.Headers[protocol.HeaderCorrelationID]), "err", err)
 		s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, protocol.ErrGatewayServiceUnavailable()))
 		return
 	}
 	if t.fireAndForget {
 		if err := s.g.publish(req); err != nil {
-			s.log.Debug("publish command", "entity_id", req.EntityID, "err", err)
+			s.log.Debug("publish command", "entity_id", req.EntityID, logging.CorrelationID(env.Headers[protocol.HeaderCorrelationID]), "err", err)
 		}
 		return
 	}
@@ -403,7 +404,7 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 				if ctx.Err() != nil {
 					return // the session ended
 				}
-				s.log.Warn("websocket command", "entity_id", req.EntityID, "err", err)
+				s.log.Warn("websocket command", "entity_id", req.EntityID, logging.CorrelationID(env.Headers[protocol.HeaderCorrelationID]), "err", err)
 				perr = protocol.ErrInternal()
 			}
 			answered = s.answer(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, perr))
@@ -458,7 +459,7 @@ func (s *wsSession) answer(env protocol.Envelope) bool { return s.queue(env, tru
 func (s *wsSession) queue(env protocol.Envelope, answer bool) bool {
 	data, err := env.AppendJSON(nil)
 	if err != nil {
-		s.log.Warn("websocket reply not encodable", "topic", env.Topic, "err", err)
+		s.log.Warn("websocket reply not encodable", "topic", env.Topic, logging.CorrelationID(env.Headers[protocol.HeaderCorrelationID]), "err", err)
 		return false
 	}
 	return s.enqueue(wsFrame{data: data, answer: answer})
@@ -612,6 +613,13 @@ func (g *Gateway) untrack(s *wsSession) {
 	g.wsMu.Lock()
 	delete(g.wsSessions, s)
 	g.wsMu.Unlock()
+}
+
+// openWebSockets counts the open WebSocket sessions.
+func (g *Gateway) openWebSockets() int {
+	g.wsMu.Lock()
+	defer g.wsMu.Unlock()
+	return len(g.wsSessions)
 }
 
 // closeSessions ends every session with 1001 (going away).

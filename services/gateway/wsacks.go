@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/logging"
 )
 
 // Acknowledgements on the WebSocket, both ways:
@@ -228,7 +229,7 @@ func (s *wsSession) weakAcks(ev *hubEvent) {
 		}
 		env := ackEnvelope(ev.topic.EntityID(), ev.topic.Channel, l, http.StatusOK, h, json.RawMessage(weakAckPayload))
 		if err := s.g.sendAck(ev.acks.address, env); err != nil {
-			s.log.Debug("weak acknowledgement", "label", l, "err", err)
+			s.log.Debug("weak acknowledgement", "label", l, logging.CorrelationID(ev.env.Headers[protocol.HeaderCorrelationID]), "err", err)
 		}
 	}
 }
@@ -269,7 +270,7 @@ func (s *wsSession) issueAck(topic protocol.Topic, env protocol.Envelope) {
 	}
 	s.mu.Unlock()
 	if !ok || time.Now().After(p.expires) || topic.EntityID() != p.thingID {
-		s.log.Debug("acknowledgement nobody waits for", "label", label, "correlation_id", cid)
+		s.log.Debug("acknowledgement nobody waits for", "label", label, logging.CorrelationID(cid))
 		return
 	}
 	status := env.Status
@@ -278,7 +279,7 @@ func (s *wsSession) issueAck(topic protocol.Topic, env protocol.Envelope) {
 	}
 	out := ackEnvelope(p.thingID, topic.Channel, label, status, externalHeaders(env.Headers), env.Value)
 	if err := s.g.sendAck(p.address, out); err != nil {
-		s.log.Warn("pass on acknowledgement", "label", label, "correlation_id", cid, "err", err)
+		s.log.Warn("pass on acknowledgement", "label", label, logging.CorrelationID(cid), "err", err)
 	}
 }
 

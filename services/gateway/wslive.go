@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/logging"
 )
 
 // A live message or live command a session receives may wait for its
@@ -105,10 +106,10 @@ func (s *wsSession) answerMessage(env protocol.Envelope) {
 	s.mu.Unlock()
 	switch {
 	case !ok || expired:
-		s.log.Debug("answer to no signal waiting", "correlation_id", cid)
+		s.log.Debug("answer to no signal waiting", logging.CorrelationID(cid))
 		return
 	case !fits:
-		s.log.Debug("answer does not fit the live command", "correlation_id", cid, "topic", env.Topic, "path", env.Path,
+		s.log.Debug("answer does not fit the live command", logging.CorrelationID(cid), "topic", env.Topic, "path", env.Path,
 			"command_topic", p.topic.String(), "command_path", p.path)
 		return
 	}
@@ -118,11 +119,11 @@ func (s *wsSession) answerMessage(env protocol.Envelope) {
 	}
 	data, err := env.AppendJSON(nil)
 	if err != nil {
-		s.log.Warn("live answer not encodable", "topic", env.Topic, "err", err)
+		s.log.Warn("live answer not encodable", "topic", env.Topic, logging.CorrelationID(cid), "err", err)
 		return
 	}
 	if err := s.g.nc.Publish(p.reply, data); err != nil {
-		s.log.Warn("pass on live answer", "correlation_id", cid, "err", err)
+		s.log.Warn("pass on live answer", logging.CorrelationID(cid), "err", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/protocol/rql"
+	"github.com/dittonats/dittonats/services/internal/logging"
 	"github.com/dittonats/dittonats/services/internal/searchapi"
 )
 
@@ -962,7 +963,7 @@ func (st *sseSearch) fail(err error) {
 		if st.ar.r.Context().Err() != nil {
 			return // the client went away
 		}
-		st.g.log.Warn("search stream", "correlation_id", st.ar.headers[protocol.HeaderCorrelationID], "err", err)
+		st.g.log.Warn("search stream", logging.CorrelationID(st.ar.headers[protocol.HeaderCorrelationID]), "err", err)
 		perr = protocol.ErrGatewayInternal()
 	}
 	if !st.started {

@@ -94,6 +94,10 @@ func Start(t testing.TB, name, bin string, args []string, env map[string]string)
 	for k, v := range env {
 		p.env = append(p.env, k+"="+v)
 	}
+	if _, ok := env["PROMETHEUS_PORT"]; !ok {
+		// Processes run side by side: each takes a free metrics port.
+		p.env = append(p.env, "PROMETHEUS_PORT=0", "PROMETHEUS_HOSTNAME=127.0.0.1")
+	}
 	p.start()
 	t.Cleanup(func() {
 		p.Kill()

@@ -31,6 +31,8 @@ type Client struct {
 	shards int
 
 	bufs sync.Pool // *[]byte for encoded envelopes
+	// metrics is nil unless WithMetrics gave a registry.
+	metrics *metrics
 }
 
 // New returns a client publishing on nc with subjects from names (the zero
@@ -188,6 +190,17 @@ func (c *Client) Request(ctx context.Context, req Request) (protocol.Envelope, e
 		return protocol.Envelope{}, err
 	}
 	defer release()
+	if c.metrics == nil {
+		return c.request(msg, timeout)
+	}
+	start := time.Now()
+	env, err := c.request(msg, timeout)
+	c.metrics.observe(req.Envelope, env, err, time.Since(start))
+	return env, err
+}
+
+// request sends msg and decodes the reply.
+func (c *Client) request(msg *nats.Msg, timeout time.Duration) (protocol.Envelope, error) {
 	// Bounded by the timeout rather than by ctx: a context per request
 	// was the largest allocation of the gateway's read path.
 	reply, err := RequestWithin(c.nc, msg, timeout)

@@ -86,6 +86,8 @@ type Host struct {
 	j   journal.Journal
 	log *slog.Logger
 	pub *publisher
+	// metrics is nil when the host exports none.
+	metrics *metrics
 	// blocked are the service's blocked namespaces, whose commands the
 	// dispatcher refuses (see namespaces.go).
 	blocked *namespaces.Blocklist
@@ -163,9 +165,10 @@ func New(cfg Config, d Deps, h Handler) (*Host, error) {
 		stopWork:  stop,
 	}
 	host.blocked = namespaces.NewBlocklist(d.JS, d.Names.BlockedNamespacesBucket(cfg.Service), d.Log)
+	host.metrics = newMetrics(host, d.Metrics, d.LiveEntities, d.LiveEntitiesRefresh)
 	host.pub = newPublisher(publisherConfig{
 		js: d.JS, kv: d.Published, j: d.Journal, kind: cfg.Kind, shards: d.Shards,
-		subject: cfg.EventSubject, recoverFor: d.EventsMaxAge, log: d.Log,
+		subject: cfg.EventSubject, recoverFor: d.EventsMaxAge, log: d.Log, metrics: host.metrics,
 	})
 	for i := range host.shards {
 		host.shards[i] = &shardState{slots: map[string]*slot{}}

@@ -101,6 +101,7 @@ func (h *Host) enqueue(shard int, req *request) {
 	}
 	if len(sl.box.reqs) >= h.cfg.MailboxSize {
 		sh.mu.Unlock()
+		h.metrics.reject()
 		h.replyError(req.msg, protocol.Topic{}, protocol.Envelope{}, h.cfg.Errors.TooManyRequests(req.entityID))
 		return
 	}

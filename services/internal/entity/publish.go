@@ -89,6 +89,7 @@ type publisherConfig struct {
 	// unless set).
 	ackWait time.Duration
 	log     *slog.Logger
+	metrics *metrics // nil: none
 }
 
 // backlog is one entity's revisions from..to (inclusive) that are not known
@@ -210,6 +211,9 @@ func (p *publisher) deliver(shard int, ts int64, id string, rev int64, payload [
 		p.mu.Unlock()
 	}
 	err := p.publish(id, rev, payload)
+	if err == nil {
+		p.metrics.acked(ts)
+	}
 	p.mu.Lock()
 	if err != nil {
 		if p.degraded.CompareAndSwap(false, true) {
@@ -344,7 +348,11 @@ func (p *publisher) publishBacklog(ctx context.Context, b *backlog) error {
 	done := from - 1 // published through here
 	if err == nil {
 		for _, e := range events {
-			if err = p.publish(b.id, e.SN, e.Payload); errors.Is(err, nats.ErrMaxPayload) {
+			err = p.publish(b.id, e.SN, e.Payload)
+			if err == nil {
+				p.metrics.acked(e.Timestamp.UnixMilli())
+			}
+			if errors.Is(err, nats.ErrMaxPayload) {
 				// It can never go out; retrying it would hold up every
 				// later event of the entity. Consumers that track
 				// revisions see the gap and catch up from the entity.

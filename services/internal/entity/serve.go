@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/shard"
@@ -33,6 +34,13 @@ type Deps struct {
 	// is stored yet (republishing older events is pointless).
 	EventsMaxAge time.Duration
 	Log          *slog.Logger
+	// Metrics receives the host's metrics (mailbox_rejections_total,
+	// events_published_total, event_publication_lag_seconds and, with
+	// LiveEntities, live_entities counted at most once per
+	// LiveEntitiesRefresh); nil exports none.
+	Metrics             prometheus.Registerer
+	LiveEntities        bool
+	LiveEntitiesRefresh time.Duration
 }
 
 // Acquire implements shard.Handler: start serving shard.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/dittoconf"
 	"github.com/dittonats/dittonats/services/internal/limits"
+	"github.com/dittonats/dittonats/services/internal/logging"
 	"github.com/dittonats/dittonats/services/internal/mongostore"
+	"github.com/dittonats/dittonats/services/internal/telemetry"
 	"github.com/dittonats/dittonats/services/policies"
 	"github.com/dittonats/dittonats/services/search"
 	"github.com/dittonats/dittonats/services/things"
@@ -54,6 +57,10 @@ type Infra struct {
 	MongoIxPidID    bool          `envconfig:"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_ID" default:"false" desc:"create the snapshot index {pid, _id} of Ditto's read journal"`
 	MongoIxPidSn    bool          `envconfig:"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_SN" default:"false" desc:"accepted for Ditto compatibility: the snapshot index {pid, sn} is always created (it is unique)"`
 	MongoIxPidSnID  bool          `envconfig:"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_SN_ID" default:"true" desc:"create the snapshot index {pid, sn, _id} of Ditto's read journal"`
+	MongoAWSIAM     bool          `envconfig:"MONGO_DB_USE_AWS_IAM_ROLE" default:"false" desc:"authenticate at MongoDB with AWS IAM (MONGODB-AWS) as the role MONGO_DB_AWS_ROLE_ARN, assumed with the process's AWS credentials"`
+	MongoAWSRegion  string        `envconfig:"MONGO_DB_AWS_REGION" desc:"AWS region of STS for MONGO_DB_USE_AWS_IAM_ROLE (default: AWS_REGION, the shared config's or the instance's)"`
+	MongoAWSRole    string        `envconfig:"MONGO_DB_AWS_ROLE_ARN" desc:"ARN of the AWS IAM role to assume for MongoDB authentication; required with MONGO_DB_USE_AWS_IAM_ROLE"`
+	MongoAWSSession string        `envconfig:"MONGO_DB_AWS_SESSION_NAME" default:"dittoSession" desc:"AWS session name used when assuming MONGO_DB_AWS_ROLE_ARN"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"INFO" desc:"level of each service's ROOT logger, which /devops/logging changes at runtime: OFF, ERROR, WARN, INFO, DEBUG, TRACE or ALL"`
 	LogLevelApp     string        `envconfig:"LOG_LEVEL_APPLICATION" desc:"level of each service's org.eclipse.ditto logger (the platform's own code), as LOG_LEVEL (default: LOG_LEVEL)"`
 	PprofListen     string        `envconfig:"DITTO_PPROF_LISTEN" desc:"address to serve Go's /debug/pprof profiles on (e.g. 127.0.0.1:6060); empty serves none"`
@@ -69,6 +76,10 @@ type Config struct {
 	Policies policies.Config
 	Gateway  gateway.Config
 	Search   search.Config
+	// Logging is where log lines go (Main builds the sinks from it).
+	Logging logging.Config
+	// Metrics is the Prometheus section (PROMETHEUS_*).
+	Metrics telemetry.Config
 
 	// Tree is the effective configuration keyed by Ditto's paths: every
 	// variable's value at its keys (ditto.gateway.authentication.devops.password,
@@ -106,6 +117,12 @@ func (c *Config) setLimits(l limits.Config) {
 	c.Policies.Limits = l
 	c.Gateway.Limits = l
 	c.Search.Limits = l
+}
+
+// validate reports every problem of the settings the process itself
+// applies (the services check their own sections when they start).
+func (c Config) validate() error {
+	return errors.Join(c.Infra.Validate(), c.Metrics.Validate(), c.Logging.Validate())
 }
 
 // Validate reports every problem of the infrastructure settings.
@@ -272,5 +289,38 @@ func (c Infra) mongoOptions() (mongostore.Options, error) {
 			return mongostore.Options{}, fmt.Errorf("MONGO_DB_READ_PREFERENCE: %w", err)
 		}
 	}
+	if c.MongoAWSIAM {
+		role, err := c.awsIAMRole()
+		if err != nil {
+			return mongostore.Options{}, err
+		}
+		o.AWSIAMRole = role
+	}
 	return o, nil
+}
+
+// awsSessionName is what STS accepts as a role session name, awsRegion
+// what a region name looks like (us-east-1, us-gov-west-1).
+var (
+	awsSessionName = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	awsRegion      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+)
+
+// awsIAMRole is the role of MONGO_DB_USE_AWS_IAM_ROLE. The region may be
+// empty: the AWS SDK then finds it, as Ditto's does.
+func (c Infra) awsIAMRole() (*mongostore.AWSIAMRole, error) {
+	var errs []error
+	if !strings.HasPrefix(c.MongoAWSRole, "arn:") {
+		errs = append(errs, fmt.Errorf("MONGO_DB_AWS_ROLE_ARN %q: must be a role ARN (arn:aws:iam::<account>:role/<name>) when MONGO_DB_USE_AWS_IAM_ROLE is true", c.MongoAWSRole))
+	}
+	if !awsSessionName.MatchString(c.MongoAWSSession) {
+		errs = append(errs, fmt.Errorf("MONGO_DB_AWS_SESSION_NAME %q: must be 2 to 64 letters, digits or +=,.@_-", c.MongoAWSSession))
+	}
+	if c.MongoAWSRegion != "" && !awsRegion.MatchString(c.MongoAWSRegion) {
+		errs = append(errs, fmt.Errorf("MONGO_DB_AWS_REGION %q: must be a region name such as eu-central-1", c.MongoAWSRegion))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &mongostore.AWSIAMRole{Region: c.MongoAWSRegion, RoleARN: c.MongoAWSRole, SessionName: c.MongoAWSSession}, nil
 }

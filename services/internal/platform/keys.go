@@ -26,11 +26,24 @@ var dittoKeys = map[string][]string{
 	"MONGO_DB_SSL_ENABLED":                          {"ditto.mongodb.options.ssl"},
 	"MONGO_DB_CA_FILE":                              {"ditto.mongodb.options.sslCAFile"},
 	"MONGO_DB_READ_PREFERENCE":                      {"ditto.mongodb.options.readPreference"},
+	"MONGO_DB_USE_AWS_IAM_ROLE":                     {"ditto.mongodb.options.useAwsIamRole"},
+	"MONGO_DB_AWS_REGION":                           {"ditto.mongodb.options.awsRegion"},
+	"MONGO_DB_AWS_ROLE_ARN":                         {"ditto.mongodb.options.awsRoleArn"},
+	"MONGO_DB_AWS_SESSION_NAME":                     {"ditto.mongodb.options.awsSessionName"},
 	"PEKKO_PERSISTENCE_MONGO_JOURNAL_WRITE_CONCERN": {"pekko.contrib.persistence.mongodb.mongo.journal-write-concern"},
 	"PEKKO_PERSISTENCE_MONGO_SNAPS_WRITE_CONCERN":   {"pekko.contrib.persistence.mongodb.mongo.snaps-write-concern"},
 	"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_ID":    {"ditto.mongodb.read-journal.should-create-additional-snapshot-aggregation-index-pid-id"},
 	"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_SN":    {"ditto.mongodb.read-journal.should-create-additional-snapshot-aggregation-index-pid-sn"},
 	"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_SN_ID": {"ditto.mongodb.read-journal.should-create-additional-snapshot-aggregation-index-pid-sn-id"},
+
+	// ditto-metrics.conf.
+	"PROMETHEUS_ENABLED":                                   {"ditto.metrics.prometheus.enabled"},
+	"PROMETHEUS_HOSTNAME":                                  {"ditto.metrics.prometheus.hostname"},
+	"PROMETHEUS_PORT":                                      {"ditto.metrics.prometheus.port"},
+	"SYSTEM_METRICS_ENABLED":                               {"ditto.metrics.systemMetrics.enabled"},
+	"DITTO_METRICS_METRIC_PREFIX":                          {"ditto.metrics.metric-prefix"},
+	"DITTO_METRICS_LIVE_ENTITIES_METRICS_ENABLED":          {"ditto.metrics.live-entities-metrics.enabled"},
+	"DITTO_METRICS_LIVE_ENTITIES_METRICS_REFRESH_INTERVAL": {"ditto.metrics.live-entities-metrics.refresh-interval"},
 
 	"LIMITS_THINGS_MAX_SIZE":                 {"ditto.limits.things.max-size"},
 	"LIMITS_POLICIES_MAX_SIZE":               {"ditto.limits.policies.max-size"},
@@ -93,6 +106,11 @@ var dittoKeys = map[string][]string{
 	"SEARCH_POLICY_CACHE_SIZE":            {"ditto.search.updater.stream.policy-cache.maximum-size"},
 	"SEARCH_POLICY_CACHE_TTL":             {"ditto.search.updater.stream.policy-cache.expire-after-write"},
 
+	// search.conf's operator metrics (the metrics themselves are read
+	// from the tree at ditto.search.operator-metrics).
+	"THINGS_SEARCH_OPERATOR_METRICS_ENABLED":         {"ditto.search.operator-metrics.enabled"},
+	"THINGS_SEARCH_OPERATOR_METRICS_SCRAPE_INTERVAL": {"ditto.search.operator-metrics.scrape-interval"},
+
 	// This platform's own settings.
 	"NATS_URL":                      {"ditto.nats.url"},
 	"NATS_USER":                     {"ditto.nats.user"},
@@ -111,6 +129,19 @@ var dittoKeys = map[string][]string{
 	"DITTO_SQLITE_SYNCHRONOUS":      {"ditto.sqlite.synchronous"},
 	"LOG_LEVEL":                     {"ditto.logging.level"},
 	"LOG_LEVEL_APPLICATION":         {"ditto.logging.level-application"},
+	// logback.xml's variables, which no HOCON key of Ditto's reads.
+	"DITTO_LOGGING_DISABLE_SYSOUT_LOG":      {"ditto.logging.disable-sysout-log"},
+	"DITTO_LOGGING_LOGSTASH_SERVER":         {"ditto.logging.logstash-server"},
+	"LOGSTASH_WRITE_BUFFER_SIZE":            {"ditto.logging.logstash-write-buffer-size"},
+	"LOGSTASH_RING_BUFFER_SIZE":             {"ditto.logging.logstash-ring-buffer-size"},
+	"DITTO_LOGGING_FILE_APPENDER":           {"ditto.logging.file-appender"},
+	"DITTO_LOGGING_FILE_APPENDER_THRESHOLD": {"ditto.logging.file-appender-threshold"},
+	"DITTO_LOGGING_FILE_NAME_PATTERN":       {"ditto.logging.file-name-pattern"},
+	"DITTO_LOGGING_MAX_LOG_FILE_HISTORY":    {"ditto.logging.max-log-file-history"},
+	"DITTO_LOGGING_TOTAL_LOG_FILE_SIZE":     {"ditto.logging.total-log-file-size"},
+	"DITTO_LOGGING_CLEAN_HISTORY_ON_START":  {"ditto.logging.clean-history-on-start"},
+	// ditto-headers.conf.
+	"DITTO_HEADERS_REDACTED_IN_LOG": {"ditto.headers.redacted-in-log"},
 	"DITTO_PPROF_LISTEN":            {"ditto.pprof.listen"},
 
 	"GATEWAY_HTTP_READ_HEADER_TIMEOUT": {"ditto.gateway.http.read-header-timeout"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/dittoconf"
+	"github.com/dittonats/dittonats/services/internal/logging"
 )
 
 // Main is the body of every binary: it reads the environment, starts the
@@ -35,17 +36,33 @@ func Main(binary string, services []string, args []string, stdout, stderr io.Wri
 	}
 	cfg, err := Load()
 	if err == nil {
-		err = cfg.Infra.Validate()
+		err = cfg.validate()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: configuration: %v\n", binary, err)
 		return 2
 	}
-	// The handler writes every level; each service's loggers filter at
-	// the levels /devops/logging sets, the process's own lines (and
-	// slog's default logger) at LOG_LEVEL.
-	base := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: devops.LevelAll})
-	log := slog.New(base).With("binary", binary)
+	// The sinks' handler writes every level (the log files from their
+	// threshold) to the console (stderr), Logstash and the files; each
+	// service's loggers filter at the levels /devops/logging sets, the
+	// process's own lines (and slog's default logger) at LOG_LEVEL. The
+	// instance id is fixed here so that every line names the one the
+	// services use.
+	cfg.Instance = cfg.instanceID()
+	sinks, err := logging.New(cfg.Logging, stderr, binary, cfg.Instance)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: logging: %v\n", binary, err)
+		return 2
+	}
+	defer func() {
+		if err := sinks.Close(); err != nil {
+			fmt.Fprintf(stderr, "%s: logging: %v\n", binary, err)
+		}
+		if d := sinks.Dropped(); d.Logstash > 0 || d.File > 0 {
+			fmt.Fprintf(stderr, "%s: logging: %d lines not sent to Logstash, %d not written to the log files\n", binary, d.Logstash, d.File)
+		}
+	}()
+	log := slog.New(sinks.Handler()).With("binary", binary)
 	root, _, _ := cfg.logLevels() // validated
 	slog.SetDefault(slog.New(devops.Filter(log.Handler(), root)))
 	for _, w := range cfg.Warnings {
@@ -75,7 +92,7 @@ func Main(binary string, services []string, args []string, stdout, stderr io.Wri
 // (LIMITS_*), which the gateway and the services all apply, are a section
 // of their own that Load hands to the others.
 func (c *Config) parts() []any {
-	return []any{&c.Infra, &c.Limits, &c.Policies, &c.Things, &c.Search, &c.Gateway}
+	return []any{&c.Infra, &c.Limits, &c.Policies, &c.Things, &c.Search, &c.Gateway, &c.Logging, &c.Metrics}
 }
 
 // Load reads the configuration of the process. Each setting is taken

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/dittoconf"
@@ -23,6 +24,7 @@ import (
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/mongostore"
 	"github.com/dittonats/dittonats/services/internal/sqlitestore"
+	"github.com/dittonats/dittonats/services/internal/telemetry"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -40,8 +42,12 @@ type Process struct {
 	srv   *embedded.Server
 	seeds map[streams.Role][]byte // the embedded server's credentials
 	pprof *http.Server
-	conns []*nats.Conn
-	store journal.Store
+	// metrics is the process's registry, nil when PROMETHEUS_ENABLED is
+	// false; metricsSrv serves it.
+	metrics    *telemetry.Registry
+	metricsSrv *telemetry.Server
+	conns      []*nats.Conn
+	store      journal.Store
 
 	// runners are the started services by name; front ones (the gateway)
 	// run on frontCtx and stop first, the others on backCtx.
@@ -58,7 +64,7 @@ type Process struct {
 // Start starts the named services. With no NATS_URL it starts an embedded
 // nats-server (only sensible for one process: the all-in-one ditto).
 func Start(ctx context.Context, cfg Config, names []string, log *slog.Logger) (_ *Process, err error) {
-	if err := cfg.Infra.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	var svcs []service
@@ -89,6 +95,11 @@ func Start(ctx context.Context, cfg Config, names []string, log *slog.Logger) (_
 
 	if cfg.PprofListen != "" {
 		if err := p.servePprof(cfg.PprofListen); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Metrics.Enabled {
+		if err := p.serveMetrics(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -160,7 +171,8 @@ func (p *Process) env(ctx context.Context, s service) (env, error) {
 	reg := devops.NewRegistry(root, app)
 	p.loggers[s.name] = reg
 	e := env{cfg: p.cfg, names: p.names, instance: p.instance,
-		log: reg.Logger(devops.Ditto, p.base).With("service", s.name, "instance", p.instance)}
+		log:     reg.Logger(devops.Ditto, p.base).With("service", s.name, "instance", p.instance),
+		metrics: p.serviceMetrics(s.name)}
 	nc, err := p.connect(s.role, reg.Logger(devops.NATSClient, p.base).With("service", s.name, "instance", p.instance))
 	if err != nil {
 		return env{}, err
@@ -185,10 +197,35 @@ func (p *Process) env(ctx context.Context, s service) (env, error) {
 	if e.publish, err = e.js.KeyValue(ensureCtx, p.names.PublishedBucket(s.name)); err != nil {
 		return env{}, fmt.Errorf("publication bucket of %s: %w", s.name, err)
 	}
-	if e.journal, err = p.store.Journal(s.journal); err != nil {
+	j, err := p.store.Journal(s.journal)
+	if err != nil {
 		return env{}, err
 	}
+	e.journal = journal.Instrument(j, s.journal, e.metrics)
 	return e, nil
+}
+
+// serveMetrics opens the Prometheus port and serves the process's
+// registry there.
+func (p *Process) serveMetrics(ctx context.Context) error {
+	p.metrics = telemetry.NewRegistry(p.cfg.Metrics)
+	srv, err := telemetry.Listen(ctx, p.metrics)
+	if err != nil {
+		return err
+	}
+	p.metricsSrv = srv
+	go srv.Serve(p.log) // returns when teardown closes it
+	p.log.Info("serving prometheus metrics", "addr", srv.Addr(), "path", "/metrics")
+	return nil
+}
+
+// serviceMetrics is the registerer of a service's metrics, labelled with
+// its name as DevOps names it; nil when metrics are off.
+func (p *Process) serviceMetrics(name string) prometheus.Registerer {
+	if p.metrics == nil {
+		return nil
+	}
+	return p.metrics.Service(streams.DevOpsName(name))
 }
 
 // servePprof serves Go's profiling endpoints for operators.
@@ -369,5 +406,8 @@ func (p *Process) teardown() {
 	}
 	if p.pprof != nil {
 		p.pprof.Close()
+	}
+	if p.metricsSrv != nil {
+		p.metricsSrv.Close()
 	}
 }

@@ -33,6 +33,7 @@ func testConfig(t *testing.T) Config {
 	cfg.Infra.Shards = 7
 	cfg.Infra.Instance = "test"
 	cfg.Gateway.HTTPPort = 0
+	cfg.Metrics.Hostname, cfg.Metrics.Port = "127.0.0.1", 0 // tests run side by side
 	cfg.Things.SnapshotThreshold, cfg.Things.MaxThingsInMemory, cfg.Things.PolicyCacheSize = 5, 1000, 1000
 	cfg.Things.DefaultTimeout = 10 * time.Second
 	cfg.Policies.SnapshotThreshold, cfg.Policies.MaxEntities = 5, 1000

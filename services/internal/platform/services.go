@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/gateway"
@@ -72,12 +73,15 @@ type env struct {
 	publish  jetstream.KeyValue
 	instance string
 	log      *slog.Logger
+	// metrics receives the service's metrics; nil when metrics are off.
+	metrics prometheus.Registerer
 }
 
 // entityDeps are an entity service's dependencies from env.
 func (e env) entityDeps() entity.Deps {
 	return entity.Deps{NC: e.nc, JS: e.js, Journal: e.journal, Leases: e.leases, Published: e.publish, Names: e.names,
-		Shards: e.cfg.Shards, Instance: e.instance, LeaseTTL: e.cfg.LeaseTTL, EventsMaxAge: e.cfg.EventsMaxAge, Log: e.log}
+		Shards: e.cfg.Shards, Instance: e.instance, LeaseTTL: e.cfg.LeaseTTL, EventsMaxAge: e.cfg.EventsMaxAge, Log: e.log,
+		Metrics: e.metrics, LiveEntities: e.cfg.Metrics.LiveEntities, LiveEntitiesRefresh: e.cfg.Metrics.LiveRefresh}
 }
 
 // services lists every service in start order: the entity services before
@@ -134,7 +138,8 @@ var services = []service{
 		}},
 	{name: Gateway, role: streams.RoleGateway, front: true,
 		start: func(e env) (runner, error) {
-			return gateway.New(e.cfg.Gateway, gateway.Deps{NC: e.nc, Names: e.names, Shards: e.cfg.Shards, Log: e.log, Instance: e.instance})
+			return gateway.New(e.cfg.Gateway, gateway.Deps{NC: e.nc, Names: e.names, Shards: e.cfg.Shards, Log: e.log, Instance: e.instance,
+				Metrics: e.metrics})
 		}},
 }
 
