@@ -37,6 +37,15 @@ type Config struct {
 	PolicyCacheTTL     time.Duration `envconfig:"SEARCH_POLICY_CACHE_TTL" default:"1h" desc:"a policy the index was built with is loaded again after this long even without a policy event"`
 	PolicyCacheEntries int           `envconfig:"SEARCH_POLICY_CACHE_SIZE" default:"1000000" desc:"policies remembered per instance, for indexing and for cutting hits down to what the caller may read; each refers to a compiled enforcer shared by every policy with the same entries (at most a tenth of this many are compiled at once)"`
 
+	// OperatorMetricsEnabled and OperatorMetricsInterval are Ditto's
+	// ditto.search.operator-metrics.enabled and .scrape-interval; the
+	// metrics themselves are OperatorMetrics.
+	OperatorMetricsEnabled  bool          `envconfig:"THINGS_SEARCH_OPERATOR_METRICS_ENABLED" default:"true" desc:"compute the operator's custom metrics and custom aggregation metrics (ditto.search.operator-metrics) and export them as Prometheus gauges"`
+	OperatorMetricsInterval time.Duration `envconfig:"THINGS_SEARCH_OPERATOR_METRICS_SCRAPE_INTERVAL" default:"15m" desc:"how often an operator metric without a scrape-interval of its own is computed"`
+	// OperatorMetrics are the custom metrics and custom aggregation
+	// metrics of ditto.search.operator-metrics (OperatorMetricsFromTree).
+	OperatorMetrics OperatorMetrics `ignored:"true"`
+
 	// Limits are the platform's LIMITS_* settings (page sizes).
 	Limits limits.Config `ignored:"true"`
 	// DataDir is where IndexPath defaults to.
@@ -90,6 +99,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := parseIndexedFields(c.IndexedFields); err != nil {
 		errs = append(errs, fmt.Errorf("SEARCH_NAMESPACE_INDEXED_FIELDS: %w", err))
+	}
+	if _, err := c.operatorMetrics(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, err)

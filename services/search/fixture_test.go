@@ -148,9 +148,11 @@ func (f *fixture) searchConfig(index string) search.Config {
 		PolicyCacheTTL: time.Hour, PolicyCacheEntries: 1000, Limits: testLimits}
 }
 
-func (f *fixture) startSearch(t *testing.T, cfg search.Config) (*search.Service, *running) {
+// startSearch starts a search service and waits for its index; with
+// deps set, they change its Deps (metrics registries).
+func (f *fixture) startSearch(t *testing.T, cfg search.Config, deps ...func(*search.Deps)) (*search.Service, *running) {
 	t.Helper()
-	s, r := f.launchSearch(t, cfg)
+	s, r := f.launchSearch(t, cfg, deps...)
 	streamstest.Eventually(t, 30*time.Second, func() error {
 		if !s.Ready() {
 			return fmt.Errorf("index not filled yet")
@@ -161,14 +163,18 @@ func (f *fixture) startSearch(t *testing.T, cfg search.Config) (*search.Service,
 }
 
 // launchSearch starts a search service without waiting for its index.
-func (f *fixture) launchSearch(t *testing.T, cfg search.Config) (*search.Service, *running) {
+func (f *fixture) launchSearch(t *testing.T, cfg search.Config, deps ...func(*search.Deps)) (*search.Service, *running) {
 	t.Helper()
 	nc := f.srv.ConnectAs(t, streams.RoleSearch)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := search.New(cfg, search.Deps{NC: nc, JS: js, Names: f.names, Shards: testShards, Instance: "test", EventsMaxAge: time.Hour, Log: testLog()})
+	d := search.Deps{NC: nc, JS: js, Names: f.names, Shards: testShards, Instance: "test", EventsMaxAge: time.Hour, Log: testLog()}
+	for _, set := range deps {
+		set(&d)
+	}
+	s, err := search.New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}

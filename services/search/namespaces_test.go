@@ -9,9 +9,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/things"
 	"github.com/dittonats/dittonats/streams"
+	"github.com/dittonats/dittonats/streams/streamstest"
 )
 
 func pubsub(t *testing.T, h devops.Handler, cmd string) devops.Answer {
@@ -106,7 +108,22 @@ func TestNamespacePurge(t *testing.T) {
 	if err := pkv.Purge(ctx, "org.erased"); err != nil {
 		t.Fatal(err)
 	}
-	f.put(t, "org.erased:new", `{"attributes":{"again":true}}`) // (the policies journal was not purged here)
+	// The services learn of the unblocking from their buckets' watches:
+	// until then the namespace is still refused.
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		env := protocol.Envelope{Topic: protocol.NewTopic("org.erased:new", protocol.GroupThings, protocol.ChannelTwin,
+			protocol.CriterionCommands, protocol.ActionModify).String(),
+			Headers: protocol.Headers{protocol.HeaderTimeout: "10s"}, Path: "/", Value: json.RawMessage(`{"attributes":{"again":true}}`)}
+		reply, err := f.cmd.Request(ctx, command.Request{Envelope: env, EntityID: "org.erased:new", Group: protocol.GroupThings,
+			Auth: command.EncodeAuth(ditto), Timeout: 15 * time.Second})
+		if err != nil {
+			return err
+		}
+		if perr, ok := reply.AsError(); ok {
+			return perr // (the policies journal was not purged here)
+		}
+		return nil
+	})
 	f.eventuallyIDs(t, ditto, `eq(_namespace,"org.erased")`, "org.erased:new")
 
 	// Bad input: Ditto's error, nothing purged.

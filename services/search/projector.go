@@ -276,6 +276,7 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 			return err
 		}
 	}
+	s.observeLag(evs)
 	// AckAll: the last message of a stream acknowledges the ones before.
 	for _, m := range last {
 		if err := m.Ack(); err != nil {
@@ -293,6 +294,20 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 		}
 	}
 	return nil
+}
+
+// observeLag records, for each event of a committed batch, the time since
+// JetStream stored it.
+func (s *Service) observeLag(evs []event) {
+	now := time.Now()
+	for _, e := range evs {
+		md, err := e.msg.Metadata()
+		if err != nil {
+			continue
+		}
+		// Clamped: the server's clock may be a little ahead of ours.
+		s.metrics.indexLag.Observe(max(now.Sub(md.Timestamp), 0).Seconds())
+	}
 }
 
 // applyThingEvent follows one thing event: applied to the indexed state

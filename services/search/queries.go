@@ -16,6 +16,7 @@ import (
 	"github.com/dittonats/dittonats/protocol/rql"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
 	"github.com/dittonats/dittonats/services/internal/searchapi"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/services/search/index"
 	"github.com/dittonats/dittonats/streams"
 )
@@ -32,6 +33,7 @@ func (s *Service) serveQueries(ctx context.Context) (*nats.Subscription, error) 
 	sem := make(chan struct{}, s.cfg.Queries)
 	return s.nc.QueueSubscribe(s.names.SearchQueries(), streams.ServiceSearch, func(m *nats.Msg) {
 		go func() {
+			start := time.Now()
 			var req searchapi.Request
 			if err := json.Unmarshal(m.Data, &req); err != nil {
 				s.answerError(m, protocol.ErrJSONInvalid("The search request is not valid JSON: "+err.Error()))
@@ -47,7 +49,20 @@ func (s *Service) serveQueries(ctx context.Context) (*nats.Subscription, error) 
 				return
 			}
 			defer func() { <-sem }()
-			s.answer(ctx, m, req)
+			actx := ctx
+			if s.tracer.Enabled() {
+				var sp tracing.Span
+				actx, sp = s.tracer.StartConsumer(ctx, tracing.SpanSearch, "thing-search.commands:"+req.Type, m.Header)
+				sp.SetCorrelationID(m.Header.Get("correlation-id"))
+				defer sp.End()
+			}
+			s.answer(actx, m, req)
+			switch req.Type {
+			case searchapi.TypeQuery:
+				s.metrics.queryKind.Observe(time.Since(start).Seconds())
+			case searchapi.TypeCount:
+				s.metrics.countKind.Observe(time.Since(start).Seconds())
+			}
 		}()
 	})
 }

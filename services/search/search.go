@@ -16,6 +16,11 @@
 // few loads at a time); background sync walks the same way, slowly, and
 // repairs what differs. Every instance has its own index, so instances
 // serve queries independently; each must keep up with the whole write rate.
+//
+// From its filled index an instance also computes the operator's custom
+// metrics and custom aggregation metrics (ditto.search.operator-metrics,
+// opmetrics.go) and exports them as Prometheus gauges; its own metrics
+// (metrics.go) time queries and the index's lag behind the events.
 package search
 
 import (
@@ -32,8 +37,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/services/search/index"
 	"github.com/dittonats/dittonats/streams"
 )
@@ -49,6 +56,16 @@ type Deps struct {
 	// for longer is useless, so JetStream may remove it then.
 	EventsMaxAge time.Duration
 	Log          *slog.Logger
+	// Metrics takes the service's own metrics (search_query_seconds,
+	// search_index_lag_seconds, ...); OperatorMetrics the gauges of the
+	// operator's custom metrics and custom aggregation metrics, with the
+	// labels their tags give and no other. nil exports none (operator
+	// metrics are then not computed either).
+	Metrics         prometheus.Registerer
+	OperatorMetrics prometheus.Registerer
+	// Tracer traces the queries the instance answers (continuing the
+	// gateway's trace); nil traces nothing.
+	Tracer *tracing.Tracer
 }
 
 // Service is one things-search instance.
@@ -82,6 +99,11 @@ type Service struct {
 	updates chan string
 	// erasure is namespace erasure's state (namespaces.go).
 	erasure *erasure
+
+	metrics *metrics
+	tracer  *tracing.Tracer
+	// ops are the operator metrics to compute (opmetrics.go); nil: none.
+	ops *opCollector
 }
 
 // metaIndexID names the index's random id in its meta table.
@@ -96,6 +118,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		d.Log = slog.Default()
 	}
 	fields, _ := parseIndexedFields(cfg.IndexedFields) // validated
+	ops, _ := cfg.operatorMetrics()                    // validated
 	path := cfg.IndexPath
 	if path == "" {
 		path = filepath.Join(cfg.DataDir, "things-search.db")
@@ -128,6 +151,18 @@ func New(cfg Config, d Deps) (*Service, error) {
 		erasure:            newErasure(),
 	}
 	s.policies = newPolicyCache(src.retrievePolicy, cfg.PolicyCacheTTL, cfg.PolicyCacheEntries)
+	s.metrics = newMetrics()
+	s.tracer = d.Tracer
+	if len(ops) > 0 && d.OperatorMetrics != nil {
+		s.ops = newOpCollector(ops)
+		for _, m := range ops {
+			m.failures = s.metrics.scrapeFailures.WithLabelValues(m.name)
+		}
+	}
+	if err := s.registerMetrics(d); err != nil {
+		ix.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -207,6 +242,10 @@ func (s *Service) Run(ctx context.Context) error {
 	// Background sync runs also while disabled: a DevOps command may
 	// enable it.
 	workers.Go(func() { s.backgroundSync(wctx) })
+	if s.ops != nil {
+		// From the filled index only: a partly filled one counts wrong.
+		workers.Go(func() { s.runOperatorMetrics(wctx) })
+	}
 	<-ctx.Done()
 	return nil
 }

@@ -15,4 +15,6 @@
 //
 // Queries follow Ditto's search semantics, which rql.SearchMatchesAt
 // evaluates in memory; the conformance tests hold the two to one truth.
+// SudoCount and SudoGroupCount (sudo.go) read the index whoever may read
+// what, for the operator's metrics.
 package index
