@@ -23,6 +23,8 @@ import (
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/limits"
+	"github.com/dittonats/dittonats/services/internal/telemetry"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -240,6 +242,9 @@ type Deps struct {
 	// streaming_sessions_count, command_roundtrip_seconds); nil exports
 	// none.
 	Metrics prometheus.Registerer
+	// Tracer traces requests (the W3C traceparent of a request continues
+	// into the commands it sends); nil traces nothing.
+	Tracer *tracing.Tracer
 }
 
 // Gateway serves Ditto's HTTP API by turning requests into Ditto Protocol
@@ -273,7 +278,8 @@ type Gateway struct {
 	wsSessions  map[*wsSession]struct{} // open sessions, to close at shutdown
 	// metrics is nil when the gateway exports none.
 	metrics   *metrics
-	wsClosing bool // no session may start any more
+	tracer    *tracing.Tracer // nil or disabled: no spans
+	wsClosing bool            // no session may start any more
 }
 
 // New returns a gateway for cfg, loading the users file.
@@ -322,6 +328,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if deps.Metrics != nil {
 		g.metrics = newMetrics(deps.Metrics, g.openWebSockets)
 	}
+	g.tracer = deps.Tracer
 	return g, nil
 }
 
@@ -416,12 +423,20 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 // ServeHTTP implements http.Handler: the routes of Ditto's RootRoute that
 // the gateway serves.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if g.metrics == nil {
+	traced := g.tracer.Enabled()
+	if g.metrics == nil && !traced {
 		g.serve(w, r)
 		return
 	}
 	start := time.Now()
-	rec := g.metrics.recorders.Get().(*statusRecorder)
+	var span tracing.Span
+	if traced {
+		var ctx context.Context
+		ctx, span = g.tracer.StartHTTP(r, telemetry.RequestPath(r.URL.Path))
+		span.SetCorrelationID(headerValue(r.Header, protocol.HeaderCorrelationID))
+		r = r.WithContext(ctx)
+	}
+	rec := recorders.Get().(*statusRecorder)
 	rec.ResponseWriter, rec.status = w, 0
 	g.serve(rec, r)
 	status := rec.status
@@ -429,8 +444,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	rec.ResponseWriter = nil
-	g.metrics.recorders.Put(rec)
-	g.metrics.observe(r, status, time.Since(start))
+	recorders.Put(rec)
+	if traced {
+		span.SetStatusCode(status)
+		span.End()
+	}
+	if g.metrics != nil {
+		g.metrics.observe(r, status, time.Since(start))
+	}
 }
 
 // serve routes a request.

@@ -24,9 +24,10 @@ type metrics struct {
 	// request looks its histogram up without building a label slice.
 	mu        sync.RWMutex
 	observers map[roundtripKey]prometheus.Observer
-
-	recorders sync.Pool // *statusRecorder
 }
+
+// recorders are the status recorders of requests in flight.
+var recorders = sync.Pool{New: func() any { return &statusRecorder{} }}
 
 type roundtripKey struct {
 	path, method, channel string
@@ -44,7 +45,6 @@ func newMetrics(reg prometheus.Registerer, wsSessions func() int) *metrics {
 		}, []string{"ditto_request_path", "ditto_request_method", "ditto_statusCode", "ditto_channel", "segment"}),
 		observers: map[roundtripKey]prometheus.Observer{},
 	}
-	m.recorders.New = func() any { return &statusRecorder{} }
 	sessions := prometheus.NewDesc("streaming_sessions_count", "Open streaming sessions by type (ws: WebSocket, sse: Server-Sent Events).",
 		[]string{"type"}, nil)
 	reg.MustRegister(m.roundtrip, &sessionCollector{desc: sessions, ws: wsSessions, sse: &m.sse})

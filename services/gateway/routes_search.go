@@ -15,6 +15,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/searchapi"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -186,6 +187,7 @@ func (g *Gateway) searchRequest(ctx context.Context, auth string, req searchapi.
 		Header:  nats.Header{streams.HeaderAuth: []string{auth}},
 		Data:    data,
 	}
+	msg.Header = tracing.Inject(ctx, msg.Header) // the search continues the request's trace
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	reply, err := g.nc.RequestMsgWithContext(ctx, msg)

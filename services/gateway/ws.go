@@ -18,6 +18,7 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/services/internal/logging"
 )
 
@@ -390,6 +391,20 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 			}
 		}()
 		defer plan.done()
+		ctx := ctx
+		if s.g.tracer.Enabled() {
+			// A Ditto Protocol message's traceparent header continues its
+			// sender's trace, as an HTTP request's does.
+			var h nats.Header
+			if tp := env.Headers[tracing.HeaderTraceparent]; tp != "" {
+				h = nats.Header{tracing.HeaderTraceparent: {tp}, tracing.HeaderTracestate: {env.Headers[tracing.HeaderTracestate]}}
+			}
+			var span tracing.Span
+			ctx, span = s.g.tracer.Start(s.g.tracer.Extract(ctx, h), "WS "+command.CommandType(env.Topic, env.Path))
+			span.SetCorrelationID(env.Headers[protocol.HeaderCorrelationID])
+			span.SetEntityID(req.EntityID)
+			defer span.End()
+		}
 		reply, err := s.g.request(ctx, req)
 		reply, err = liveOutcome(plan, reply, err)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/dittonats/dittonats/protocol/rql"
 	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/etag"
 	"github.com/dittonats/dittonats/streams"
@@ -149,10 +150,15 @@ func keepsPolicyID(path jsonv.Pointer) bool {
 
 // authorize loads the view of the thing's policy for the caller. The thing
 // must exist.
-func (h *handler) authorize(ctx context.Context, c *call, modifying bool) error {
+func (h *handler) authorize(ctx context.Context, c *call, modifying bool) (err error) {
 	if c.cmd.Sudo {
 		return nil
 	}
+	ctx, span := tracing.Start(ctx, tracing.SpanEnforce)
+	defer func() {
+		span.Fail(err)
+		span.End()
+	}()
 	pid, err := policyID(c.st)
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -190,6 +191,8 @@ func (c *Client) Request(ctx context.Context, req Request) (protocol.Envelope, e
 		return protocol.Envelope{}, err
 	}
 	defer release()
+	// The service continues the caller's trace (nothing without one).
+	msg.Header = tracing.Inject(ctx, msg.Header)
 	if c.metrics == nil {
 		return c.request(msg, timeout)
 	}

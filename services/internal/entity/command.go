@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -69,6 +71,13 @@ func (h *Host) process(sl *slot, req *request) {
 	dctx := newDeadlineCtx(h.base, cmd.Deadline)
 	defer dctx.release()
 	var ctx context.Context = dctx
+	if h.tracer.Enabled() {
+		var sp tracing.Span
+		ctx, sp = h.tracer.StartConsumer(ctx, tracing.SpanProcess, command.CommandType(env.Topic, env.Path), req.msg.Header)
+		sp.SetEntityID(req.entityID)
+		sp.SetCorrelationID(env.Headers[protocol.HeaderCorrelationID])
+		defer sp.End()
+	}
 
 	for attempt := 0; ; attempt++ {
 		if !sl.loaded {
@@ -84,7 +93,7 @@ func (h *Host) process(sl *slot, req *request) {
 			return
 		}
 		if out.Event != nil {
-			err := h.persist(sl, cmd, out.Event)
+			err := h.persist(ctx, sl, out.Event)
 			if errors.Is(err, journal.ErrConflict) && attempt < 3 {
 				// Another instance wrote this revision: reload and decide
 				// again on the current state.

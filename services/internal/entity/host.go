@@ -14,6 +14,7 @@ import (
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/namespaces"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -88,6 +89,7 @@ type Host struct {
 	pub *publisher
 	// metrics is nil when the host exports none.
 	metrics *metrics
+	tracer  *tracing.Tracer // nil or disabled: no spans
 	// blocked are the service's blocked namespaces, whose commands the
 	// dispatcher refuses (see namespaces.go).
 	blocked *namespaces.Blocklist
@@ -166,6 +168,7 @@ func New(cfg Config, d Deps, h Handler) (*Host, error) {
 	}
 	host.blocked = namespaces.NewBlocklist(d.JS, d.Names.BlockedNamespacesBucket(cfg.Service), d.Log)
 	host.metrics = newMetrics(host, d.Metrics, d.LiveEntities, d.LiveEntitiesRefresh)
+	host.tracer = d.Tracer
 	host.pub = newPublisher(publisherConfig{
 		js: d.JS, kv: d.Published, j: d.Journal, kind: cfg.Kind, shards: d.Shards,
 		subject: cfg.EventSubject, recoverFor: d.EventsMaxAge, log: d.Log, metrics: host.metrics,

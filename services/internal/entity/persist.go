@@ -11,6 +11,7 @@ import (
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 )
 
 // persist appends ev as the next revision, applies it and hands it to the
@@ -18,7 +19,11 @@ import (
 // it from before the append until JetStream acknowledged the event: that is
 // what lets a later owner of the shard find every event that may not have
 // reached the stream (publish.go).
-func (h *Host) persist(sl *slot, cmd *Command, ev *Event) error {
+//
+// ctx carries the command's trace (it does not bound the append): the
+// event carries its traceparent, and the append and the publication are
+// spans of it.
+func (h *Host) persist(ctx context.Context, sl *slot, ev *Event) error {
 	rev := sl.state.Revision + 1
 	id := sl.state.ID
 	shard := h.shardOf(id)
@@ -39,6 +44,10 @@ func (h *Host) persist(sl *slot, cmd *Command, ev *Event) error {
 	if evEnv.Headers == nil {
 		evEnv.Headers = protocol.Headers{}
 	}
+	if tp := tracing.Traceparent(ctx); tp != "" {
+		// Consumers of the event continue the trace of its command.
+		evEnv.Headers[tracing.HeaderTraceparent] = tp
+	}
 	if ev.Action != ActionDeleted {
 		evEnv.Value = ev.Value.AppendJSON(nil)
 	}
@@ -49,9 +58,13 @@ func (h *Host) persist(sl *slot, cmd *Command, ev *Event) error {
 	}
 	// The append must not be cut short by the caller's deadline: an
 	// append whose outcome is unknown forces a reload.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.base), 30*time.Second)
+	_, span := tracing.Start(ctx, tracing.SpanPersist)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(h.base), 30*time.Second)
 	defer cancel()
-	if err := h.j.Append(ctx, journal.Event{PID: h.pid(id), SN: rev, Timestamp: ts, Payload: payload}); err != nil {
+	err = h.j.Append(actx, journal.Event{PID: h.pid(id), SN: rev, Timestamp: ts, Payload: payload})
+	span.Fail(err)
+	span.End()
+	if err != nil {
 		if errors.Is(err, journal.ErrConflict) || errors.Is(err, journal.ErrInvalid) {
 			h.pub.abort(shard, tsMs) // nothing of ours was stored
 		} else {
@@ -61,7 +74,9 @@ func (h *Host) persist(sl *slot, cmd *Command, ev *Event) error {
 		return err
 	}
 	// Whatever happens next, the event is in the journal and goes out.
+	_, span = tracing.Start(ctx, tracing.SpanPublish)
 	h.pub.deliver(shard, tsMs, id, rev, payload)
+	span.End()
 	if err := sl.state.apply(ev.Change, rev, ts); err != nil {
 		return fmt.Errorf("apply persisted event %d: %w", rev, err)
 	}

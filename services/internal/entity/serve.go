@@ -11,6 +11,7 @@ import (
 
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/shard"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -41,6 +42,10 @@ type Deps struct {
 	Metrics             prometheus.Registerer
 	LiveEntities        bool
 	LiveEntitiesRefresh time.Duration
+	// Tracer traces the commands the host runs (a span per command,
+	// continuing the sender's trace, with children for persisting and
+	// publishing its event); nil traces nothing.
+	Tracer *tracing.Tracer
 }
 
 // Acquire implements shard.Handler: start serving shard.

@@ -20,6 +20,7 @@ import (
 	"github.com/dittonats/dittonats/services/internal/logging"
 	"github.com/dittonats/dittonats/services/internal/mongostore"
 	"github.com/dittonats/dittonats/services/internal/telemetry"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/services/policies"
 	"github.com/dittonats/dittonats/services/search"
 	"github.com/dittonats/dittonats/services/things"
@@ -80,6 +81,8 @@ type Config struct {
 	Logging logging.Config
 	// Metrics is the Prometheus section (PROMETHEUS_*).
 	Metrics telemetry.Config
+	// Tracing is the OpenTelemetry section (DITTO_TRACING_*, OTEL_*).
+	Tracing tracing.Config
 
 	// Tree is the effective configuration keyed by Ditto's paths: every
 	// variable's value at its keys (ditto.gateway.authentication.devops.password,
@@ -122,7 +125,7 @@ func (c *Config) setLimits(l limits.Config) {
 // validate reports every problem of the settings the process itself
 // applies (the services check their own sections when they start).
 func (c Config) validate() error {
-	return errors.Join(c.Infra.Validate(), c.Metrics.Validate(), c.Logging.Validate())
+	return errors.Join(c.Infra.Validate(), c.Metrics.Validate(), c.Logging.Validate(), c.Tracing.Validate())
 }
 
 // Validate reports every problem of the infrastructure settings.

@@ -36,6 +36,18 @@ var dittoKeys = map[string][]string{
 	"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_SN":    {"ditto.mongodb.read-journal.should-create-additional-snapshot-aggregation-index-pid-sn"},
 	"MONGODB_READ_JOURNAL_SHOULD_CREATE_ADDITIONAL_SNAPSHOT_AGGREGATION_INDEX_PID_SN_ID": {"ditto.mongodb.read-journal.should-create-additional-snapshot-aggregation-index-pid-sn-id"},
 
+	// ditto-tracing.conf and ditto-kamon.conf.
+	"DITTO_TRACING_ENABLED":                     {"ditto.tracing.enabled"},
+	"DITTO_TRACING_OTEL_TRACE_REPORTER_ENABLED": {"kamon.modules.otel-trace-reporter.enabled"},
+	"DITTO_TRACING_SAMPLER":                     {"kamon.trace.sampler"},
+	"DITTO_TRACING_RANDOM_SAMPLER_PROBABILITY":  {"kamon.trace.random-sampler.probability"},
+	"DITTO_TRACING_ADAPTIVE_SAMPLER_THROUGHPUT": {"kamon.trace.adaptive-sampler.throughput"},
+	"DITTO_TRACING_TICK_INTERVAL":               {"kamon.trace.tick-interval"},
+	"DITTO_TRACING_REPORTER_QUEUE_SIZE":         {"kamon.trace.reporter-queue-size"},
+	"OTEL_BSP_SCHEDULE_DELAY":                   {"ditto.tracing.otel-bsp-schedule-delay"},
+	"OTEL_BSP_MAX_QUEUE_SIZE":                   {"ditto.tracing.otel-bsp-max-queue-size"},
+	"OTEL_EXPORTER_OTLP_ENDPOINT":               {"kamon.otel.endpoint"},
+
 	// ditto-metrics.conf.
 	"PROMETHEUS_ENABLED":                                   {"ditto.metrics.prometheus.enabled"},
 	"PROMETHEUS_HOSTNAME":                                  {"ditto.metrics.prometheus.hostname"},

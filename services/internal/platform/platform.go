@@ -25,6 +25,7 @@ import (
 	"github.com/dittonats/dittonats/services/internal/mongostore"
 	"github.com/dittonats/dittonats/services/internal/sqlitestore"
 	"github.com/dittonats/dittonats/services/internal/telemetry"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -46,8 +47,10 @@ type Process struct {
 	// false; metricsSrv serves it.
 	metrics    *telemetry.Registry
 	metricsSrv *telemetry.Server
-	conns      []*nats.Conn
-	store      journal.Store
+	// tracers are the started services' tracers, flushed at shutdown.
+	tracers []*tracing.Tracer
+	conns   []*nats.Conn
+	store   journal.Store
 
 	// runners are the started services by name; front ones (the gateway)
 	// run on frontCtx and stop first, the others on backCtx.
@@ -173,6 +176,15 @@ func (p *Process) env(ctx context.Context, s service) (env, error) {
 	e := env{cfg: p.cfg, names: p.names, instance: p.instance,
 		log:     reg.Logger(devops.Ditto, p.base).With("service", s.name, "instance", p.instance),
 		metrics: p.serviceMetrics(s.name)}
+	if p.metrics != nil {
+		e.operatorMetrics = p.metrics.Root()
+	}
+	tr, err := tracing.New(p.cfg.Tracing, streams.DevOpsName(s.name), p.instance, e.log)
+	if err != nil {
+		return env{}, fmt.Errorf("%s: %w", s.name, err)
+	}
+	p.tracers = append(p.tracers, tr)
+	e.tracer = tr
 	nc, err := p.connect(s.role, reg.Logger(devops.NATSClient, p.base).With("service", s.name, "instance", p.instance))
 	if err != nil {
 		return env{}, err
@@ -382,6 +394,14 @@ func (p *Process) stopRunners() {
 // teardown closes the store, drains the connections and stops an embedded
 // server.
 func (p *Process) teardown() {
+	for _, tr := range p.tracers {
+		// The services have stopped: their last spans go out now.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := tr.Shutdown(ctx); err != nil {
+			p.log.Warn("tracing: spans not exported at shutdown", "err", err)
+		}
+		cancel()
+	}
 	if p.store != nil {
 		if err := p.store.Close(); err != nil {
 			p.log.Error("close store", "err", err)

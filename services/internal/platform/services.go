@@ -15,6 +15,7 @@ import (
 	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/services/policies"
 	"github.com/dittonats/dittonats/services/search"
 	"github.com/dittonats/dittonats/services/things"
@@ -75,13 +76,18 @@ type env struct {
 	log      *slog.Logger
 	// metrics receives the service's metrics; nil when metrics are off.
 	metrics prometheus.Registerer
+	// operatorMetrics receives the gauges whose labels the operator
+	// configures (no service label); nil when metrics are off.
+	operatorMetrics prometheus.Registerer
+	// tracer traces the service's work; disabled unless DITTO_TRACING_ENABLED.
+	tracer *tracing.Tracer
 }
 
 // entityDeps are an entity service's dependencies from env.
 func (e env) entityDeps() entity.Deps {
 	return entity.Deps{NC: e.nc, JS: e.js, Journal: e.journal, Leases: e.leases, Published: e.publish, Names: e.names,
 		Shards: e.cfg.Shards, Instance: e.instance, LeaseTTL: e.cfg.LeaseTTL, EventsMaxAge: e.cfg.EventsMaxAge, Log: e.log,
-		Metrics: e.metrics, LiveEntities: e.cfg.Metrics.LiveEntities, LiveEntitiesRefresh: e.cfg.Metrics.LiveRefresh}
+		Metrics: e.metrics, LiveEntities: e.cfg.Metrics.LiveEntities, LiveEntitiesRefresh: e.cfg.Metrics.LiveRefresh, Tracer: e.tracer}
 }
 
 // services lists every service in start order: the entity services before
@@ -121,8 +127,13 @@ var services = []service{
 		start: func(e env) (runner, error) {
 			cfg := e.cfg.Search
 			cfg.DataDir = e.cfg.DataDir
+			var err error
+			if cfg.OperatorMetrics, err = search.OperatorMetricsFromTree(e.cfg.ConfigTree()); err != nil {
+				return nil, err
+			}
 			return search.New(cfg, search.Deps{NC: e.nc, JS: e.js, Names: e.names, Shards: e.cfg.Shards,
-				Instance: e.instance, EventsMaxAge: e.cfg.EventsMaxAge, Log: e.log})
+				Instance: e.instance, EventsMaxAge: e.cfg.EventsMaxAge, Log: e.log,
+				Metrics: e.metrics, OperatorMetrics: e.operatorMetrics, Tracer: e.tracer})
 		},
 		checks: func(r runner) []devops.Check { return []devops.Check{searchIndexHealth(r.(*search.Service))} },
 		// Each instance holds its own full index: a command for one
@@ -139,7 +150,7 @@ var services = []service{
 	{name: Gateway, role: streams.RoleGateway, front: true,
 		start: func(e env) (runner, error) {
 			return gateway.New(e.cfg.Gateway, gateway.Deps{NC: e.nc, Names: e.names, Shards: e.cfg.Shards, Log: e.log, Instance: e.instance,
-				Metrics: e.metrics})
+				Metrics: e.metrics, Tracer: e.tracer})
 		}},
 }
 
