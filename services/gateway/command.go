@@ -37,7 +37,7 @@ type apiRequest struct {
 func (g *Gateway) fail(ar *apiRequest, err error) {
 	var unreadable *unreadableBodyError
 	if errors.As(err, &unreadable) {
-		g.log.Debug("request body unreadable", "method", ar.r.Method, "path", ar.r.URL.Path,
+		g.log.DebugContext(ar.r.Context(), "request body unreadable", "method", ar.r.Method, "path", ar.r.URL.Path,
 			logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", unreadable.err)
 		writeUnreadableBody(ar.w, unreadable.err)
 		return
@@ -47,7 +47,7 @@ func (g *Gateway) fail(ar *apiRequest, err error) {
 		if errors.Is(err, context.Canceled) {
 			return // the client went away
 		}
-		g.log.Error("request failed", "method", ar.r.Method, "path", ar.r.URL.Path,
+		g.log.ErrorContext(ar.r.Context(), "request failed", "method", ar.r.Method, "path", ar.r.URL.Path,
 			logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
 		perr = protocol.ErrGatewayInternal()
 	}
@@ -212,7 +212,7 @@ func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 	started := time.Now()
 	plan, err := g.planAcks(&c, ar.headers)
 	if err != nil {
-		g.log.Warn("acknowledgement address", "entity_id", c.EntityID, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
+		g.log.WarnContext(ar.r.Context(), "acknowledgement address", "entity_id", c.EntityID, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
 		writeError(ar.w, ar.headers, protocol.ErrGatewayServiceUnavailable())
 		return
 	}
@@ -223,7 +223,7 @@ func (g *Gateway) send(ar *apiRequest, c command.Request, location string) {
 				writeError(ar.w, ar.headers, g.tooLargeToSend(c))
 				return
 			}
-			g.log.Warn("publish command", "entity_id", c.EntityID, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
+			g.log.WarnContext(ar.r.Context(), "publish command", "entity_id", c.EntityID, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
 			writeError(ar.w, ar.headers, protocol.ErrGatewayServiceUnavailable())
 			return
 		}

@@ -433,7 +433,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if traced {
 		var ctx context.Context
 		ctx, span = g.tracer.StartHTTP(r, telemetry.RequestPath(r.URL.Path))
-		span.SetCorrelationID(headerValue(r.Header, protocol.HeaderCorrelationID))
+		span.SetCorrelationID(headerValue(r.Header, "Correlation-Id", protocol.HeaderCorrelationID))
 		r = r.WithContext(ctx)
 	}
 	rec := recorders.Get().(*statusRecorder)

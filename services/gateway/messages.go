@@ -102,7 +102,7 @@ func (g *Gateway) sendMessage(ar *apiRequest, res resource) {
 	started := time.Now()
 	plan, err := g.planAcks(&req, h)
 	if err != nil {
-		g.log.Warn("acknowledgement address", "entity_id", req.EntityID, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
+		g.log.WarnContext(ar.r.Context(), "acknowledgement address", "entity_id", req.EntityID, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
 		g.fail(ar, protocol.ErrGatewayServiceUnavailable())
 		return
 	}

@@ -54,7 +54,7 @@ func newMetrics(reg prometheus.Registerer, wsSessions func() int) *metrics {
 // observe records one request's round trip.
 func (m *metrics) observe(r *http.Request, status int, took time.Duration) {
 	k := roundtripKey{path: telemetry.RequestPath(r.URL.Path), method: r.Method, status: status,
-		channel: telemetry.Channel(r.URL.Path, headerValue(r.Header, "channel"), queryChannel(r))}
+		channel: telemetry.Channel(r.URL.Path, headerValue(r.Header, "Channel", "channel"), queryChannel(r))}
 	m.mu.RLock()
 	o, ok := m.observers[k]
 	m.mu.RUnlock()
@@ -85,13 +85,17 @@ func knownMethod(m string) bool {
 	return false
 }
 
-// headerValue is h's first value of the lowercase key, which Ditto's
-// headers are spelled with, or of its canonical form.
-func headerValue(h http.Header, key string) string {
+// headerValue is h's first value of the key in its canonical form, as the
+// server stores received headers, or as given (Ditto spells its headers in
+// lower case); it does not canonicalise key (that allocates).
+func headerValue(h http.Header, canonical, key string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
 	if v := h[key]; len(v) > 0 {
 		return v[0]
 	}
-	return h.Get(key)
+	return ""
 }
 
 // queryChannel is the channel query parameter, read only when the query

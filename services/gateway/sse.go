@@ -204,14 +204,14 @@ func (g *Gateway) serveThingsSSE(ar *apiRequest, segs []string) bool {
 		hub = g.msgHub
 	}
 	if err := hub.join(s); err != nil {
-		g.log.Warn("subscribe to events", logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
+		g.log.WarnContext(ar.r.Context(), "subscribe to events", logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]), "err", err)
 		writeError(ar.w, ar.headers, protocol.ErrGatewayServiceUnavailable())
 		return true
 	}
 	defer hub.leave(s)
 	s.run(ar.w, ar.r)
 	if n := s.dropped.Load(); n > 0 {
-		g.log.Info("SSE stream dropped events", "events_dropped", n, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]))
+		g.log.InfoContext(ar.r.Context(), "SSE stream dropped events", "events_dropped", n, logging.CorrelationID(ar.headers[protocol.HeaderCorrelationID]))
 	}
 	return true
 }

@@ -419,7 +419,7 @@ func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env proto
 				if ctx.Err() != nil {
 					return // the session ended
 				}
-				s.log.Warn("websocket command", "entity_id", req.EntityID, logging.CorrelationID(env.Headers[protocol.HeaderCorrelationID]), "err", err)
+				s.log.WarnContext(ctx, "websocket command", "entity_id", req.EntityID, logging.CorrelationID(env.Headers[protocol.HeaderCorrelationID]), "err", err)
 				perr = protocol.ErrInternal()
 			}
 			answered = s.answer(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, perr))

@@ -97,11 +97,11 @@ func (s *Service) ThingsUpdaterHandler() devops.Handler {
 		}
 		id, perr := parseSudoUpdateThing(p.Command)
 		if perr != nil {
-			s.log.Warn("ignoring an invalid sudoUpdateThing", "err", perr, "correlation_id", p.Header("correlation-id"))
+			s.log.Warn("ignoring an invalid sudoUpdateThing", "err", perr, "correlation-id", p.Header("correlation-id"))
 			return devops.ErrorAnswer(perr), true
 		}
 		s.log.Warn("got sudoUpdateThing: updating the thing's search index entry", "thing_id", id,
-			"correlation_id", p.Header("correlation-id"))
+			"correlation-id", p.Header("correlation-id"))
 		select {
 		case s.updates <- id:
 		default:
@@ -289,7 +289,7 @@ func (s *Service) modifySyncConfig(p devops.Piggyback) devops.Answer {
 		if errors.As(err, &perr) {
 			return devops.ErrorAnswer(perr)
 		}
-		s.log.Error("background sync config not changed", "err", err, "correlation_id", p.Header("correlation-id"))
+		s.log.Error("background sync config not changed", "err", err, "correlation-id", p.Header("correlation-id"))
 		return devops.JSONAnswer(http.StatusOK, configResponse{Type: typeModifyConfigResponse, Status: http.StatusOK, Config: prev.render()})
 	}
 	c.settings = next
@@ -307,7 +307,7 @@ func (s *Service) modifySyncConfig(p devops.Piggyback) devops.Answer {
 		c.signalRestart()
 	}
 	cfg := next.render()
-	attrs := []any{"config", cfg, "correlation_id", p.Header("correlation-id")}
+	attrs := []any{"config", cfg, "correlation-id", p.Header("correlation-id")}
 	if len(ignored) > 0 {
 		attrs = append(attrs, "ignored", ignored)
 	}
@@ -325,7 +325,7 @@ func (s *Service) restartSync(p devops.Piggyback) devops.Answer {
 	force := strings.EqualFold(p.Header(headerForceUpdate), "true")
 	namespaces, perr := parseNamespacesHeader(p.Header(headerNamespaces))
 	if perr != nil {
-		s.log.Warn("ignoring a background sync shutdown", "err", perr, "correlation_id", p.Header("correlation-id"))
+		s.log.Warn("ignoring a background sync shutdown", "err", perr, "correlation-id", p.Header("correlation-id"))
 		return devops.ErrorAnswer(perr)
 	}
 	corr := p.Header("correlation-id")
@@ -342,19 +342,19 @@ func (s *Service) restartSync(p devops.Piggyback) devops.Answer {
 	st := c.settings
 	c.mu.Unlock()
 	c.signalRestart()
-	s.log.Info("terminating the background sync stream on demand", "running_pass_aborted", aborted, "correlation_id", corr)
+	s.log.Info("terminating the background sync stream on demand", "running_pass_aborted", aborted, "correlation-id", corr)
 	if st.Enabled {
-		s.log.Info(fmt.Sprintf("background sync restarting in <%s>", dittoconf.FormatDuration(st.QuietPeriod)), "correlation_id", corr)
+		s.log.Info(fmt.Sprintf("background sync restarting in <%s>", dittoconf.FormatDuration(st.QuietPeriod)), "correlation-id", corr)
 	} else {
-		s.log.Info("not restarting background sync: it is disabled", "correlation_id", corr)
+		s.log.Info("not restarting background sync: it is disabled", "correlation-id", corr)
 	}
 	switch {
 	case force && namespaces == nil:
-		s.log.Info("next background sync pass will force update things of all namespaces", "correlation_id", corr)
+		s.log.Info("next background sync pass will force update things of all namespaces", "correlation-id", corr)
 	case force:
-		s.log.Info("next background sync pass will force update things of namespace(s): "+strings.Join(namespaces, ", "), "correlation_id", corr)
+		s.log.Info("next background sync pass will force update things of namespace(s): "+strings.Join(namespaces, ", "), "correlation-id", corr)
 	case namespaces != nil:
-		s.log.Info("namespace filtering can only be used in combination with force-update=true", "correlation_id", corr)
+		s.log.Info("namespace filtering can only be used in combination with force-update=true", "correlation-id", corr)
 	}
 	return devops.Answer{}
 }

@@ -64,7 +64,7 @@ func PiggybackHandler(c *Client, group string, log *slog.Logger) devops.Handler 
 		x := piggybackRun{c: c, group: group, log: log, sudo: p.Sudo()}
 		a := x.run(ctx, p)
 		log.Info("piggyback command", "type", p.Type, "entity_id", x.entityID, "sudo", x.sudo, "status", a.Status,
-			"auth", x.subjects, "correlation_id", p.Header(protocol.HeaderCorrelationID),
+			"auth", x.subjects, "correlation-id", p.Header(protocol.HeaderCorrelationID),
 			"duration", time.Since(start))
 		return a, true
 	}

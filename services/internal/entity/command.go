@@ -10,6 +10,7 @@ import (
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/logging"
 	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/streams"
 )
@@ -82,7 +83,7 @@ func (h *Host) process(sl *slot, req *request) {
 	for attempt := 0; ; attempt++ {
 		if !sl.loaded {
 			if err := h.load(ctx, sl); err != nil {
-				h.log.Error("load entity", "entity_id", req.entityID, "err", err)
+				h.log.ErrorContext(ctx, "load entity", "entity_id", req.entityID, logging.CorrelationID(env.Headers[protocol.HeaderCorrelationID]), "err", err)
 				h.replyError(req.msg, topic, *env, h.cfg.Errors.Unavailable(req.entityID))
 				return
 			}
@@ -97,12 +98,13 @@ func (h *Host) process(sl *slot, req *request) {
 			if errors.Is(err, journal.ErrConflict) && attempt < 3 {
 				// Another instance wrote this revision: reload and decide
 				// again on the current state.
-				h.log.Info("journal conflict, reloading", "entity_id", req.entityID, "revision", sl.state.Revision+1)
+				h.log.InfoContext(ctx, "journal conflict, reloading", "entity_id", req.entityID, "revision", sl.state.Revision+1,
+					logging.CorrelationID(env.Headers[protocol.HeaderCorrelationID]))
 				sl.loaded, sl.unsure = false, true
 				continue
 			}
 			if err != nil {
-				h.log.Error("persist event", "entity_id", req.entityID, "err", err)
+				h.log.ErrorContext(ctx, "persist event", "entity_id", req.entityID, logging.CorrelationID(env.Headers[protocol.HeaderCorrelationID]), "err", err)
 				// The outcome is unknown: reload next time.
 				sl.loaded, sl.unsure = false, true
 				h.replyError(req.msg, topic, *env, h.cfg.Errors.Unavailable(req.entityID))
@@ -209,7 +211,8 @@ func (h *Host) passLive(req *request, view *State) bool {
 		case err != nil:
 			h.replyError(req.msg, cmd.Topic, cmd.Envelope, err)
 		case out.Event != nil:
-			h.log.Error("live signal produced an event; dropped", "entity_id", cmd.EntityID, "topic", cmd.Envelope.Topic)
+			h.log.Error("live signal produced an event; dropped", "entity_id", cmd.EntityID, "topic", cmd.Envelope.Topic,
+				logging.CorrelationID(cmd.Envelope.Headers[protocol.HeaderCorrelationID]))
 			h.replyError(req.msg, cmd.Topic, cmd.Envelope, h.cfg.Errors.Unavailable(cmd.EntityID))
 		case !out.Forwarded:
 			h.reply(req.msg, &cmd.Envelope, out.Response)
@@ -248,7 +251,7 @@ func (h *Host) authenticate(req *request, cmd *Command) error {
 	}
 	if req.kind == streams.KindSudo {
 		h.log.Info("sudo command", "entity_id", cmd.EntityID, "topic", cmd.Envelope.Topic, "path", cmd.Envelope.Path,
-			"auth", cmd.Auth, "correlation_id", cmd.Envelope.Headers[protocol.HeaderCorrelationID])
+			"auth", cmd.Auth, logging.CorrelationID(cmd.Envelope.Headers[protocol.HeaderCorrelationID]))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dittonats/dittonats/services/internal/devops"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 )
 
 // Sinks are the destinations of a process's log lines. Handler is the
@@ -99,13 +100,10 @@ func newSinks(cfg Config, stdout io.Writer, binary, instance string, o options) 
 		}
 		hs = append(hs, &jsonHandler{outs: outs, meta: m})
 	}
-	switch len(hs) {
-	case 0:
+	if len(hs) == 0 {
 		s.handler = slog.DiscardHandler
-	case 1:
-		s.handler = hs[0]
-	default:
-		s.handler = fanout(hs)
+	} else {
+		s.handler = fanout(hs) // even for one: it adds the traceparent
 	}
 	return s, nil
 }
@@ -174,6 +172,11 @@ func (f fanout) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (f fanout) Handle(ctx context.Context, rec slog.Record) error {
+	if tp := tracing.Traceparent(ctx); tp != "" {
+		// A line logged with a request's context names its trace.
+		rec = rec.Clone()
+		rec.AddAttrs(slog.String(tracing.HeaderTraceparent, tp))
+	}
 	var errs []error
 	for _, h := range f {
 		if h.Enabled(ctx, rec.Level) {

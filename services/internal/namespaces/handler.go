@@ -59,7 +59,7 @@ func Handler(o Options) devops.Handler {
 		}
 		c, _, perr := Parse(p.Type, p.Command)
 		if perr != nil {
-			o.Log.Warn("namespace command refused", "type", p.Type, "correlation_id", p.Header(protocol.HeaderCorrelationID), "err", perr)
+			o.Log.Warn("namespace command refused", "type", p.Type, "correlation-id", p.Header(protocol.HeaderCorrelationID), "err", perr)
 			return devops.ErrorAnswer(perr), true
 		}
 		return o.execute(ctx, p, c)
@@ -67,7 +67,7 @@ func Handler(o Options) devops.Handler {
 }
 
 func (o Options) execute(ctx context.Context, p devops.Piggyback, c Command) (devops.Answer, bool) {
-	log := o.Log.With("namespace", c.Namespace, "correlation_id", p.Header(protocol.HeaderCorrelationID))
+	log := o.Log.With("namespace", c.Namespace, "correlation-id", p.Header(protocol.HeaderCorrelationID))
 	switch c.Type {
 	case TypeBlock:
 		if err := o.Block(ctx, c.Namespace); err != nil {
