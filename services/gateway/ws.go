@@ -18,8 +18,8 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/command"
-	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/services/internal/logging"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 )
 
 // The WebSocket endpoint /ws/2 speaks the Ditto Protocol: every text frame

@@ -16,9 +16,9 @@ import (
 	"github.com/dittonats/dittonats/protocol/rql"
 	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
-	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/etag"
+	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/streams"
 )
 
