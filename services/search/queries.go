@@ -52,7 +52,7 @@ func (s *Service) serveQueries(ctx context.Context) (*nats.Subscription, error) 
 			actx := ctx
 			if s.tracer.Enabled() {
 				var sp tracing.Span
-				actx, sp = s.tracer.StartConsumer(ctx, tracing.SpanSearch, "thing-search.commands:"+req.Type, m.Header)
+				actx, sp = s.tracer.StartConsumer(ctx, tracing.SpanSearch, req.Type, m.Header)
 				sp.SetCorrelationID(m.Header.Get("correlation-id"))
 				defer sp.End()
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
@@ -103,6 +104,8 @@ type fixture struct {
 	js        jetstream.JetStream
 	leases    jetstream.KeyValue
 	published jetstream.KeyValue
+	// metrics, when set, receives the hosts' metrics.
+	metrics *prometheus.Registry
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -150,7 +153,43 @@ func (f *fixture) deps(t testing.TB, j journal.Journal) Deps {
 	nc := f.srv.Connect(t)
 	js, _ := jetstream.New(nc)
 	return Deps{NC: nc, JS: js, Journal: j, Leases: f.leases, Published: f.published, Names: f.names,
-		Shards: testShards, Instance: "one", LeaseTTL: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Shards: testShards, Instance: "one", LeaseTTL: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics: f.registerer(), LiveEntities: true}
+}
+
+// registerer is f.metrics as a registerer: nil when unset.
+func (f *fixture) registerer() prometheus.Registerer {
+	if f.metrics == nil {
+		return nil
+	}
+	return f.metrics
+}
+
+// metricValue is the value of the metric named name in f.metrics (the sum
+// over its series).
+func (f *fixture) metricValue(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := f.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				v += m.Counter.GetValue()
+			case m.Gauge != nil:
+				v += m.Gauge.GetValue()
+			case m.Histogram != nil:
+				v += float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return v
 }
 
 type runningHost struct {
@@ -332,6 +371,7 @@ func TestModifyPersistsPublishesAndRecovers(t *testing.T) {
 func TestFullMailboxAnswersTooManyRequests(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
+	f.metrics = prometheus.NewRegistry()
 	gate := make(chan struct{})
 	started := make(chan struct{}, 10)
 	f.host(t, &docHandler{gate: gate, started: started}, nil)
@@ -380,6 +420,18 @@ func TestFullMailboxAnswersTooManyRequests(t *testing.T) {
 	if status[204] != 4 || status[429] != n-4 {
 		t.Errorf("statuses %v, want 4x204 and %dx429", status, n-4)
 	}
+	if got := f.metricValue(t, "mailbox_rejections_total"); got != n-4 {
+		t.Errorf("mailbox_rejections_total = %v, want %d", got, n-4)
+	}
+	if got := f.metricValue(t, "live_entities"); got != 1 {
+		t.Errorf("live_entities = %v, want 1", got)
+	}
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		if got := f.metricValue(t, "events_published_total"); got != 4 {
+			return fmt.Errorf("events_published_total = %v, want 4", got)
+		}
+		return nil
+	})
 }
 
 // A live signal (streams.HeaderLive, a live topic) for a busy entity does

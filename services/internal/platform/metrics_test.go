@@ -147,3 +147,40 @@ func TestMetricsPortTaken(t *testing.T) {
 		t.Errorf("error %q does not name PROMETHEUS_PORT", err)
 	}
 }
+
+// TestStreamingSessionsMetric: streaming_sessions_count follows the open
+// WebSocket and SSE sessions.
+func TestStreamingSessionsMetric(t *testing.T) {
+	pl := startPlatform(t, testConfig(t))
+	ws := pl.mustDial(t, "ditto")
+	req, err := http.NewRequest("GET", pl.url+"/api/2/things", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("ditto", "ditto")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("SSE: %d", resp.StatusCode)
+	}
+	want := func(wsN, sseN string) {
+		t.Helper()
+		streamstest.Eventually(t, 10*time.Second, func() error {
+			m := scrape(t, pl)
+			if got := sample(m, `streaming_sessions_count{service="gateway",type="ws"}`); got != wsN {
+				return fmt.Errorf("ws sessions %q, want %s", got, wsN)
+			}
+			if got := sample(m, `streaming_sessions_count{service="gateway",type="sse"}`); got != sseN {
+				return fmt.Errorf("sse sessions %q, want %s", got, sseN)
+			}
+			return nil
+		})
+	}
+	want("1", "1")
+	resp.Body.Close()
+	ws.conn.Close()
+	want("0", "0")
+}

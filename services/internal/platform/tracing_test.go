@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/dittonats/dittonats/services/internal/journal"
 	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/services/internal/tracing/tracingtest"
+	"github.com/dittonats/dittonats/streams/streamstest"
 )
 
 // TestTraceSpansGatewayThingsAndStore: a PUT carrying a traceparent is one
@@ -78,6 +80,21 @@ func TestTraceSpansGatewayThingsAndStore(t *testing.T) {
 	if last := string(events[len(events)-1].Payload); !strings.Contains(last, want) {
 		t.Errorf("event %s does not carry %s", last, want)
 	}
+
+	// A search continues its request's trace in the search service.
+	const searchTrace = "5bf92f3577b34da6a3ce929d0e0e4737"
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		r := pl.do(t, "ditto", "GET", "/api/2/search/things?filter=eq(attributes/on,true)", "",
+			map[string]string{"traceparent": "00-" + searchTrace + "-" + parent + "-01"})
+		if r.status != 200 || !strings.Contains(r.body, "org.acme.trace:lamp") {
+			return fmt.Errorf("search: %d %s", r.status, r.body)
+		}
+		return nil
+	})
+	q := recv.WaitSpan(t, 10*time.Second, searchTrace, tracing.SpanSearch+" thing-search.commands:queryThings")
+	if q.Service != "search" {
+		t.Errorf("search span in service %q, want search", q.Service)
+	}
 }
 
 // TestTracingOffAddsNoHeaders: with tracing off (the default), a client's
@@ -104,5 +121,35 @@ func TestTracingOffAddsNoHeaders(t *testing.T) {
 		if strings.Contains(string(e.Payload), "traceparent") {
 			t.Errorf("event %s carries a traceparent with tracing off", e.Payload)
 		}
+	}
+}
+
+// TestTraceOverWebSocket: a Ditto Protocol command sent over the WebSocket
+// with a traceparent header continues that trace into the things service.
+func TestTraceOverWebSocket(t *testing.T) {
+	recv := tracingtest.Start(t)
+	cfg := testConfig(t)
+	cfg.Tracing.Enabled = true
+	cfg.Tracing.Endpoint = recv.Endpoint()
+	cfg.Tracing.TickInterval = 50 * time.Millisecond
+	cfg.Tracing.Sampler = "never"
+	pl := startPlatform(t, cfg)
+	c := pl.mustDial(t, "ditto")
+
+	const traceID = "0af7651916cd43dd8448eb211c80319c"
+	const parent = "b7ad6b7169203331"
+	c.send(`{"topic":"org.acme.trace/ws-1/things/twin/commands/create","headers":{"correlation-id":"ws-trace","traceparent":"00-` +
+		traceID + `-` + parent + `-01"},"path":"/","value":{}}`)
+	if env := c.envelope(); env.Status != 201 {
+		t.Fatalf("create answered %+v", env)
+	}
+	spans := recv.WaitTrace(t, 10*time.Second, traceID, "WS things.commands:createThing", "process things.commands:createThing", tracing.SpanPersist)
+	byName := map[string]tracingtest.Span{}
+	for _, s := range spans {
+		byName[s.Name] = s
+	}
+	ws, cmd := byName["WS things.commands:createThing"], byName["process things.commands:createThing"]
+	if ws.Service != "gateway" || ws.ParentSpanID != parent || cmd.ParentSpanID != ws.SpanID {
+		t.Errorf("the WebSocket command's trace is not one chain from the client's span:\n%s", tracingtest.Dump(spans))
 	}
 }
