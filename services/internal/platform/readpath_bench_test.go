@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,34 @@ import (
 //
 //	PROMETHEUS_PORT=0 go test -run '^$' -bench ReadThing -benchmem ./internal/platform
 func BenchmarkReadThing(b *testing.B) {
+	do := benchPlatform(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if code := do("GET", "/api/2/things/org.acme.bench:t1", ""); code != http.StatusOK {
+			b.Fatalf("GET: %d", code)
+		}
+	}
+}
+
+// BenchmarkModifyThing is BenchmarkReadThing for a PUT of an attribute:
+// the write path with its journal append and event publication.
+func BenchmarkModifyThing(b *testing.B) {
+	do := benchPlatform(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		i++
+		if code := do("PUT", "/api/2/things/org.acme.bench:t1/attributes/n", strconv.Itoa(i)); code != http.StatusNoContent {
+			b.Fatalf("PUT: %d", code)
+		}
+	}
+}
+
+// benchPlatform starts the platform configured from the environment with
+// one thing, and returns a function sending a request to its gateway.
+func benchPlatform(b *testing.B) func(method, path, body string) int {
 	cfg, err := Load()
 	if err != nil {
 		b.Fatal(err)
@@ -56,11 +85,5 @@ func BenchmarkReadThing(b *testing.B) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if code := do("GET", "/api/2/things/org.acme.bench:t1", ""); code != http.StatusOK {
-			b.Fatalf("GET: %d", code)
-		}
-	}
+	return do
 }
