@@ -64,8 +64,10 @@ type op struct {
 	path   func(i int) string
 	// body returns the request body, nil for none.
 	body func(w *worker, i int) []byte
-	// header is extra request header lines, each ending in CRLF.
-	header string
+	// header is extra request header lines, each ending in CRLF;
+	// headerOf, when set, gives them per request instead.
+	header   string
+	headerOf func(i int) string
 	// check, when set, judges the body of a 2xx answer (which is then read
 	// into the worker's buffer instead of discarded): an error counts the
 	// request as failed. Search scenarios use it, since a query that
@@ -126,11 +128,15 @@ func (w *worker) do(ctx context.Context, t *target, o *op, i int) error {
 	if o.body != nil {
 		body = o.body(w, i)
 	}
+	header := o.header
+	if o.headerOf != nil {
+		header = o.headerOf(i)
+	}
 	if o.check == nil {
-		_, err := w.exchange(ctx, t, o.method, path, o.header, body, false)
+		_, err := w.exchange(ctx, t, o.method, path, header, body, false)
 		return err
 	}
-	resp, err := w.exchange(ctx, t, o.method, path, o.header, body, true)
+	resp, err := w.exchange(ctx, t, o.method, path, header, body, true)
 	if err != nil {
 		return err
 	}

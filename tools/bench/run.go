@@ -178,6 +178,9 @@ func (r *runner) loadBeside(ctx context.Context, name string, t *target, ws []*w
 // pick is how a load scenario picks its things: at random, paced for
 // SEARCH_LAG when -lag-rate is set.
 func (r *runner) pick(name string) picker {
+	if name == scHistoryRead {
+		return randomPick(r.historyRevisions())
+	}
 	pick := randomPick(r.cfg.n)
 	if name == scSearchLag && r.cfg.lagRate > 0 {
 		pick = pacedPick(pick, r.cfg.lagRate)
@@ -318,6 +321,9 @@ func (r *runner) platform(ctx context.Context) (err error) {
 			r.logf("%s: reading the thing events stream", scEvents)
 			r.add(r.checkEvents(ctx, r.natsPort, r.acked))
 		}
+	}
+	if err := r.history(ctx, t, ws, srv, checked); err != nil {
+		return err
 	}
 	if err := r.search(ctx, t, ws, srv, checked); err != nil {
 		return err
