@@ -557,6 +557,17 @@ func (c *call) retrieve() (entity.Outcome, error) {
 			return entity.Outcome{}, notAccessible(id, c.r)
 		}
 	}
+	if past := c.cmd.History; past != nil {
+		// A historical retrieve: enforced with the policy as it is now
+		// (above), answered from the policy as it was.
+		c.st = past
+		if !c.st.Exists() {
+			return entity.Outcome{}, protocol.ErrPolicyNotAccessible(id)
+		}
+		if doc, err = c.st.Doc(); err != nil {
+			return entity.Outcome{}, err
+		}
+	}
 	val, ok := doc.At(c.r.doc)
 	current := c.currentTag(doc)
 	if err := checkPreconditions(c.cmd.Envelope.Headers, current, true, false); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/limits"
+	"github.com/dittonats/dittonats/services/internal/logging"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -26,6 +27,10 @@ type Config struct {
 	MailboxSize int `envconfig:"POLICIES_MAILBOX_SIZE" default:"100" desc:"commands queued per policy before answering 429"`
 	// MaxEntities bounds the policies held in memory.
 	MaxEntities int `envconfig:"POLICIES_MAX_ENTITIES_IN_MEMORY" default:"20000" desc:"policies held in memory; idle ones beyond are evicted and reloaded on use (the things service caches what it enforces with, so few need to stay; 0: no limit)"`
+	// HistoricalHeaders is Ditto's
+	// ditto.policies.policy.event.historical-headers-to-persist (none by
+	// default there too).
+	HistoricalHeaders logging.HeaderNames `envconfig:"POLICY_EVENT_HISTORICAL_HEADERS_TO_PERSIST" desc:"headers journaled with each policy event (comma-separated, e.g. ditto-originator,correlation-id) and returned as historical-headers by a retrieve at a historical revision or timestamp; none by default"`
 	// Limits are the platform's LIMITS_* settings (Ditto's ditto.limits),
 	// which the process reads once for every service (so not here); the
 	// policies service applies LIMITS_POLICIES_MAX_SIZE.
@@ -93,18 +98,21 @@ func New(cfg Config, d Deps) (*Service, error) {
 		creation:    cfg.Creation,
 	}}
 	host, err := entity.New(entity.Config{
-		Kind:           "policy",
-		Service:        streams.ServicePolicies,
-		Group:          protocol.GroupPolicies,
-		Channel:        "",
-		EventSubject:   d.Names.PolicyEvents,
-		MailboxSize:    cfg.MailboxSize,
-		SnapshotEvery:  cfg.SnapshotThreshold,
-		MaxEntities:    cfg.MaxEntities,
-		ParseEventPath: parseEventPath,
+		Kind:              "policy",
+		Service:           streams.ServicePolicies,
+		Group:             protocol.GroupPolicies,
+		Channel:           "",
+		EventSubject:      d.Names.PolicyEvents,
+		MailboxSize:       cfg.MailboxSize,
+		SnapshotEvery:     cfg.SnapshotThreshold,
+		MaxEntities:       cfg.MaxEntities,
+		ParseEventPath:    parseEventPath,
+		HistoricalHeaders: cfg.HistoricalHeaders,
 		Errors: entity.Errors{
-			TooManyRequests: protocol.ErrPolicyTooManyModifyingRequests,
-			Unavailable:     protocol.ErrPolicyUnavailable,
+			TooManyRequests:        protocol.ErrPolicyTooManyModifyingRequests,
+			Unavailable:            protocol.ErrPolicyUnavailable,
+			HistoryNotAccessible:   protocol.ErrPolicyHistoryNotAccessible,
+			HistoryNotAccessibleAt: protocol.ErrPolicyHistoryNotAccessibleAt,
 		},
 	}, s.d, s.h)
 	if err != nil {

@@ -288,6 +288,16 @@ func (h *handler) retrieve(ctx context.Context, c *call) (entity.Outcome, error)
 	if err := h.authorize(ctx, c, false); err != nil {
 		return entity.Outcome{}, err
 	}
+	if past := c.cmd.History; past != nil {
+		// A historical retrieve: enforced with the thing's policy as it
+		// is now (above), answered from the thing as it was, as Ditto's
+		// enforcement filters a historical response with the current
+		// policy.
+		c.st = past
+		if !c.st.Exists() {
+			return entity.Outcome{}, protocol.ErrThingNotAccessible(id)
+		}
+	}
 	if !c.canReadPartially(c.res.path) {
 		return entity.Outcome{}, c.res.notAccessible(id)
 	}
@@ -383,7 +393,10 @@ func (h *handler) selectThing(ctx context.Context, c *call, doc jsonv.Value, fs 
 	x := extended(c.st, doc)
 	for _, p := range fs {
 		if len(p) > 0 && p[0] == "_policy" {
-			pid, _ := policyID(c.st)
+			pid := c.pid // the policy enforced with: the current one
+			if pid == "" {
+				pid, _ = policyID(c.st)
+			}
 			if pol, err := h.policies.retrieve(ctx, pid, c.cmd.Auth, c.cmd.Sudo); err == nil {
 				x = x.Set(jsonv.Pointer{"_policy"}, pol)
 			}

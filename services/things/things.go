@@ -12,6 +12,7 @@ import (
 	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/limits"
+	"github.com/dittonats/dittonats/services/internal/logging"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -26,6 +27,10 @@ type Config struct {
 	PolicyCacheSize   int           `envconfig:"THINGS_POLICY_CACHE_SIZE" default:"200000" desc:"compiled policies cached for enforcement per instance"`
 	PolicyCacheTTL    time.Duration `envconfig:"THINGS_POLICY_CACHE_TTL" default:"1h" desc:"a cached policy is loaded again this long after it was loaded, whatever policy events said"`
 	DefaultTimeout    time.Duration `envconfig:"THINGS_DEFAULT_TIMEOUT" default:"60s" desc:"timeout of commands that carry no timeout header"`
+	// HistoricalHeaders is Ditto's
+	// ditto.things.thing.event.historical-headers-to-persist (none by
+	// default there too).
+	HistoricalHeaders logging.HeaderNames `envconfig:"THING_EVENT_HISTORICAL_HEADERS_TO_PERSIST" desc:"headers journaled with each thing event (comma-separated, e.g. ditto-originator,correlation-id) and returned as historical-headers by a retrieve at a historical revision or timestamp; none by default"`
 	// Limits are the platform's LIMITS_* settings, which the process
 	// reads once for every service (so they are not read here).
 	Limits limits.Config `ignored:"true"`
@@ -100,10 +105,13 @@ func New(cfg Config, d Deps) (*Service, error) {
 		Kind: "thing", Service: streams.ServiceThings, Group: protocol.GroupThings, Channel: protocol.ChannelTwin,
 		EventSubject: d.Names.ThingEvents,
 		MailboxSize:  cfg.MailboxSize, SnapshotEvery: cfg.SnapshotThreshold, MaxEntities: cfg.MaxThingsInMemory,
-		DefaultTimeout: cfg.DefaultTimeout,
+		DefaultTimeout:    cfg.DefaultTimeout,
+		HistoricalHeaders: cfg.HistoricalHeaders,
 		Errors: entity.Errors{
-			TooManyRequests: protocol.ErrThingTooManyModifyingRequests,
-			Unavailable:     protocol.ErrThingUnavailable,
+			TooManyRequests:        protocol.ErrThingTooManyModifyingRequests,
+			Unavailable:            protocol.ErrThingUnavailable,
+			HistoryNotAccessible:   protocol.ErrThingHistoryNotAccessible,
+			HistoryNotAccessibleAt: protocol.ErrThingHistoryNotAccessibleAt,
 		},
 	}, d, h)
 	if err != nil {

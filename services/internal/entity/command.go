@@ -33,6 +33,12 @@ type Command struct {
 	// wants no answer. Only a handler that forwards the command (see
 	// Outcome.Forwarded) has a use for it.
 	Reply string
+	// History is set for a retrieve of an earlier revision (Ditto's
+	// at-historical-revision or at-historical-timestamp): the entity as it
+	// was then, rebuilt apart from the live one. The handler answers from
+	// it, enforcing with the entity as it is now. Nil for every other
+	// command, and for a historical retrieve of the current revision.
+	History *State
 }
 
 // Event is the change a command makes, with the headers its event carries.
@@ -88,13 +94,21 @@ func (h *Host) process(sl *slot, req *request) {
 				return
 			}
 		}
+		if isHistorical(cmd) && sl.state.Exists() {
+			// A read of a past state, rebuilt apart from the live one,
+			// beside the mailbox when it can (history.go).
+			if !h.pastAside(ctx, req, cmd, &sl.state) {
+				h.retrievePast(ctx, req, cmd, &sl.state)
+			}
+			return
+		}
 		out, err := h.h.Handle(ctx, cmd, &sl.state)
 		if err != nil {
 			h.replyError(req.msg, topic, *env, err)
 			return
 		}
 		if out.Event != nil {
-			err := h.persist(ctx, sl, out.Event)
+			err := h.persist(ctx, sl, out.Event, h.historicalHeaders(cmd, out.Event))
 			if errors.Is(err, journal.ErrConflict) && attempt < 3 {
 				// Another instance wrote this revision: reload and decide
 				// again on the current state.

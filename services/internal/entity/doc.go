@@ -28,6 +28,13 @@
 // <p>.<service>.{commands,sudo,internal}.<shard>; KV written:
 // <P>_<SERVICE>_PUBLISHED (a watermark per shard).
 //
+// History (history.go): a retrieve with at-historical-revision or
+// at-historical-timestamp is answered from a past state the host rebuilds
+// from the journal (the nearest snapshot and the events after it), apart
+// from the live entity and beside its mailbox, enforced with the entity as
+// it is now; the configured historical headers are journaled with each
+// event and returned as historical-headers.
+//
 // Namespace erasure (namespaces.go): the dispatcher refuses every command
 // to a blocked namespace with Ditto's namespace.blocked before it reaches
 // a mailbox; the blocked namespaces are read from, and watched in, KV

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +24,10 @@ import (
 // the entity's one worker, never concurrently for the same entity. It may do
 // I/O (ask another service) within ctx. An error is answered as a Ditto
 // error: a *protocol.Error as it is, anything else as an internal error.
+//
+// A retrieve with at-historical-revision or at-historical-timestamp comes
+// with Command.History set: the Handler enforces it with st, the entity as
+// it is now, and answers from History (history.go).
 type Handler interface {
 	Handle(ctx context.Context, cmd *Command, st *State) (Outcome, error)
 }
@@ -60,6 +66,10 @@ type Config struct {
 	// jsonv.ParsePointer. Entities whose keys may contain '/' (policy
 	// resource keys and subject ids) need their own.
 	ParseEventPath func(string) (jsonv.Pointer, error)
+	// HistoricalHeaders names the headers journaled with each event
+	// (lower case; Ditto's event.historical-headers-to-persist), which a
+	// historical retrieve returns as historical-headers (history.go).
+	HistoricalHeaders []string
 	// Errors builds the service's Ditto errors for the host's own answers.
 	Errors Errors
 }
@@ -68,6 +78,11 @@ type Config struct {
 type Errors struct {
 	TooManyRequests func(entityID string) *protocol.Error
 	Unavailable     func(entityID string) *protocol.Error
+	// HistoryNotAccessible and HistoryNotAccessibleAt answer a historical
+	// retrieve of a revision or time the journal does not have (Ditto's
+	// <entity>.history.notfound); generic errors when nil.
+	HistoryNotAccessible   func(entityID string, revision int64) *protocol.Error
+	HistoryNotAccessibleAt func(entityID, timestamp string) *protocol.Error
 }
 
 // Host runs the entities of the shards this instance owns. Create with New,
@@ -118,8 +133,9 @@ type Host struct {
 	stopping bool
 	workers  sync.WaitGroup // the pool, and live signals passing mailboxes
 	// liveSlots holds a token per live signal handled beside the
-	// mailboxes (passLive).
-	liveSlots chan struct{}
+	// mailboxes (passLive), pastSlots one per historical retrieve
+	// (pastAside).
+	liveSlots, pastSlots chan struct{}
 	// base is the context of entity work; canceled only at hard stop.
 	base     context.Context
 	stopWork context.CancelFunc
@@ -149,6 +165,13 @@ func New(cfg Config, d Deps, h Handler) (*Host, error) {
 	if cfg.Workers < 1 {
 		cfg.Workers = 256
 	}
+	hh := make([]string, 0, len(cfg.HistoricalHeaders))
+	for _, name := range cfg.HistoricalHeaders {
+		if name = strings.ToLower(strings.TrimSpace(name)); name != "" && !slices.Contains(hh, name) {
+			hh = append(hh, name) // headers are held lower case
+		}
+	}
+	cfg.HistoricalHeaders = hh
 	if d.EventsMaxAge <= 0 {
 		d.EventsMaxAge = streams.DefaultConfig().EventsMaxAge
 	}
@@ -178,6 +201,7 @@ func New(cfg Config, d Deps, h Handler) (*Host, error) {
 	}
 	host.runCond = sync.NewCond(&host.runMu)
 	host.liveSlots = make(chan struct{}, maxPassingLive)
+	host.pastSlots = make(chan struct{}, maxPastAside)
 	host.replyBufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	return host, nil
 }

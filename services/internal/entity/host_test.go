@@ -83,6 +83,12 @@ func (h *docHandler) Handle(_ context.Context, cmd *Command, st *State) (Outcome
 		if !st.Exists() {
 			return Outcome{}, protocol.NewError(404, "test:notfound", "gone", "")
 		}
+		if cmd.History != nil {
+			st = cmd.History // enforced with st now; answered as it was
+			if !st.Exists() {
+				return Outcome{}, protocol.NewError(404, "test:notfound", "gone", "")
+			}
+		}
 		doc, err := st.Doc()
 		if err != nil {
 			return Outcome{}, err

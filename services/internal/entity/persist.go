@@ -14,16 +14,17 @@ import (
 	"github.com/dittonats/dittonats/services/internal/tracing"
 )
 
-// persist appends ev as the next revision, applies it and hands it to the
-// publisher. The event's timestamp comes from the publisher, which tracks
-// it from before the append until JetStream acknowledged the event: that is
-// what lets a later owner of the shard find every event that may not have
-// reached the stream (publish.go).
+// persist appends ev as the next revision, with the historical headers
+// hh, applies it and hands it to the publisher. The event's timestamp
+// comes from the publisher, which tracks it from before the append until
+// JetStream acknowledged the event: that is what lets a later owner of
+// the shard find every event that may not have reached the stream
+// (publish.go).
 //
 // ctx carries the command's trace (it does not bound the append): the
 // event carries its traceparent, and the append and the publication are
 // spans of it.
-func (h *Host) persist(ctx context.Context, sl *slot, ev *Event) error {
+func (h *Host) persist(ctx context.Context, sl *slot, ev *Event, hh map[string]string) error {
 	rev := sl.state.Revision + 1
 	id := sl.state.ID
 	shard := h.shardOf(id)
@@ -61,7 +62,7 @@ func (h *Host) persist(ctx context.Context, sl *slot, ev *Event) error {
 	_, span := tracing.Start(ctx, tracing.SpanPersist)
 	actx, cancel := context.WithTimeout(context.WithoutCancel(h.base), 30*time.Second)
 	defer cancel()
-	err = h.j.Append(actx, journal.Event{PID: h.pid(id), SN: rev, Timestamp: ts, Payload: payload})
+	err = h.j.Append(actx, journal.Event{PID: h.pid(id), SN: rev, Timestamp: ts, Payload: payload, Headers: hh})
 	span.Fail(err)
 	span.End()
 	if err != nil {

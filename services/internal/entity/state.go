@@ -117,6 +117,16 @@ type Change struct {
 
 // apply returns s after ch, persisted as revision rev at ts.
 func (s *State) apply(ch Change, rev int64, ts time.Time) error {
+	if err := s.change(ch, rev, ts); err != nil {
+		return err
+	}
+	s.encode()
+	return nil
+}
+
+// change is apply without encoding the document: s.raw is stale until
+// encode. Replaying many events (a historical revision) encodes once.
+func (s *State) change(ch Change, rev int64, ts time.Time) error {
 	if !ch.KeepMemo {
 		s.Memo = nil
 	}
@@ -138,11 +148,18 @@ func (s *State) apply(ch Change, rev int64, ts time.Time) error {
 		return err
 	}
 	s.Revision, s.modified, s.Deleted = rev, toUnixNano(ts), false
-	// Exactly sized: a hundred thousand documents must not each keep the
-	// slack of the appends that built them.
-	s.raw = bytes.Clone(doc.AppendJSON(make([]byte, 0, len(s.raw)+64)))
 	s.doc = &doc
 	return nil
+}
+
+// encode sets s.raw from the document change left in s.doc.
+func (s *State) encode() {
+	if s.doc == nil || !s.Exists() {
+		return
+	}
+	// Exactly sized: a hundred thousand documents must not each keep the
+	// slack of the appends that built them.
+	s.raw = bytes.Clone(s.doc.AppendJSON(make([]byte, 0, len(s.raw)+64)))
 }
 
 // ApplyTo returns doc after the change; deleted reports that the change

@@ -95,6 +95,12 @@ type Journal interface {
 	// snapshots, 0 if none. Counting snapshots keeps the next SN right after
 	// events covered by a snapshot have been cleaned up.
 	HighestSN(ctx context.Context, pid string) (int64, error)
+	// SNAt returns the highest SN among the events of pid whose Timestamp
+	// is at or before at (to the millisecond), 0 if there is none: the
+	// revision the entity had at that time (at-historical-timestamp).
+	// Snapshots do not count. The cost follows the events after at, not
+	// all of pid's events.
+	SNAt(ctx context.Context, pid string, at time.Time) (int64, error)
 	// SaveSnapshot stores s durably; saving the same (PID, SN) twice is not an
 	// error (the last one wins).
 	SaveSnapshot(ctx context.Context, s Snapshot) error
@@ -110,6 +116,53 @@ type Journal interface {
 	// chunks). A purge that fails part-way has deleted some of it;
 	// calling it again finishes it (it is idempotent).
 	PurgeNamespace(ctx context.Context, kind, namespace string) error
+
+	// The methods below serve background cleanup (package cleanup), which
+	// deletes what neither the history retention nor the current state
+	// needs. It only ever deletes SNs at or below a snapshot of the
+	// entity, where its one writer never appends, so deletes need no
+	// coordination with appends.
+
+	// NewestSnapshots returns up to limit snapshots without their
+	// payload, one per persistence id greater than after (in byte order),
+	// ascending: for each pid, of its snapshots whose Timestamp is before
+	// before, the one with the highest SN. Pids without such a snapshot
+	// are skipped (they take no place in limit). It is how cleanup walks
+	// the entities page by page (Ditto's getNewestSnapshotsAbove).
+	NewestSnapshots(ctx context.Context, after string, before time.Time, limit int) ([]SnapshotRef, error)
+	// LowestSN returns the lowest SN among the events of pid and among
+	// its snapshots, each 0 if there is none.
+	LowestSN(ctx context.Context, pid string) (event, snapshot int64, err error)
+	// DeleteEvents deletes the events of pid with SN <= toSN, at most
+	// limit of them, lowest SN first, and returns how many it deleted:
+	// fewer than limit means none is left at or below toSN. limit must be
+	// at least 1.
+	DeleteEvents(ctx context.Context, pid string, toSN int64, limit int) (int64, error)
+	// DeleteSnapshots is DeleteEvents for the snapshots of pid. Deleting
+	// the latest snapshot of an entity whose events it covers were
+	// deleted lowers HighestSN.
+	DeleteSnapshots(ctx context.Context, pid string, toSN int64, limit int) (int64, error)
+}
+
+// SnapshotRef names one stored snapshot.
+type SnapshotRef struct {
+	PID       string
+	SN        int64
+	Timestamp time.Time
+	// Deleted reports that the entity is deleted as of SN.
+	Deleted bool
+}
+
+// CheckDelete reports whether DeleteEvents and DeleteSnapshots can take
+// pid and limit.
+func CheckDelete(pid string, limit int) error {
+	if pid == "" {
+		return fmt.Errorf("%w: delete without pid", ErrInvalid)
+	}
+	if limit < 1 {
+		return fmt.Errorf("%w: delete limit %d, want >= 1", ErrInvalid, limit)
+	}
+	return nil
 }
 
 // Store opens journals by entity type. It is safe for concurrent use.

@@ -50,7 +50,8 @@ func Instrument(j Journal, name string, reg prometheus.Registerer) Journal {
 	events, snaps := JournalTable(name), SnapshotTable(name)
 	return &instrumented{j: j,
 		append: op(events, OpInsert), events: op(events, OpRead), since: op(events, OpRead), pids: op(events, OpRead),
-		highest: op(events, OpRead), save: op(snaps, OpInsert), latest: op(snaps, OpRead), purge: op(events, OpDelete)}
+		highest: op(events, OpRead), save: op(snaps, OpInsert), latest: op(snaps, OpRead), purge: op(events, OpDelete),
+		newest: op(snaps, OpRead), lowest: op(events, OpRead), deleteEvents: op(events, OpDelete), deleteSnaps: op(snaps, OpDelete)}
 }
 
 // registerOr registers c on reg, or returns the equal collector
@@ -83,6 +84,8 @@ func (m opMetrics) done(start time.Time, err error) {
 type instrumented struct {
 	j                                                         Journal
 	append, events, since, pids, highest, save, latest, purge opMetrics
+	// Background cleanup's reads and deletes.
+	newest, lowest, deleteEvents, deleteSnaps opMetrics
 }
 
 func (i *instrumented) Append(ctx context.Context, e Event) error {
@@ -120,6 +123,14 @@ func (i *instrumented) HighestSN(ctx context.Context, pid string) (int64, error)
 	return sn, err
 }
 
+// SNAt is counted as a read of the events.
+func (i *instrumented) SNAt(ctx context.Context, pid string, at time.Time) (int64, error) {
+	start := time.Now()
+	sn, err := i.j.SNAt(ctx, pid, at)
+	i.events.done(start, err)
+	return sn, err
+}
+
 func (i *instrumented) SaveSnapshot(ctx context.Context, s Snapshot) error {
 	start := time.Now()
 	err := i.j.SaveSnapshot(ctx, s)
@@ -139,4 +150,32 @@ func (i *instrumented) PurgeNamespace(ctx context.Context, kind, namespace strin
 	err := i.j.PurgeNamespace(ctx, kind, namespace)
 	i.purge.done(start, err)
 	return err
+}
+
+func (i *instrumented) NewestSnapshots(ctx context.Context, after string, before time.Time, limit int) ([]SnapshotRef, error) {
+	start := time.Now()
+	refs, err := i.j.NewestSnapshots(ctx, after, before, limit)
+	i.newest.done(start, err)
+	return refs, err
+}
+
+func (i *instrumented) LowestSN(ctx context.Context, pid string) (event, snapshot int64, err error) {
+	start := time.Now()
+	event, snapshot, err = i.j.LowestSN(ctx, pid)
+	i.lowest.done(start, err)
+	return event, snapshot, err
+}
+
+func (i *instrumented) DeleteEvents(ctx context.Context, pid string, toSN int64, limit int) (int64, error) {
+	start := time.Now()
+	n, err := i.j.DeleteEvents(ctx, pid, toSN, limit)
+	i.deleteEvents.done(start, err)
+	return n, err
+}
+
+func (i *instrumented) DeleteSnapshots(ctx context.Context, pid string, toSN int64, limit int) (int64, error) {
+	start := time.Now()
+	n, err := i.j.DeleteSnapshots(ctx, pid, toSN, limit)
+	i.deleteSnaps.done(start, err)
+	return n, err
 }

@@ -383,6 +383,28 @@ func (j *mongoJournal) HighestSN(ctx context.Context, pid string) (int64, error)
 	return highest, nil
 }
 
+// SNAt implements journal.Journal: the pid_sn index walked down from the
+// highest sn, to the first event at or before at.
+func (j *mongoJournal) SNAt(ctx context.Context, pid string, at time.Time) (int64, error) {
+	if j.store.isClosed() {
+		return 0, journal.ErrClosed
+	}
+	var doc struct {
+		SN int64 `bson:"sn"`
+	}
+	filter := bson.D{{Key: "pid", Value: pid}, {Key: "ts", Value: bson.D{{Key: "$lte", Value: bson.NewDateTimeFromTime(at)}}}}
+	err := j.events.FindOne(ctx, filter, options.FindOne().
+		SetSort(bson.D{{Key: "sn", Value: -1}}).
+		SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "sn", Value: 1}})).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, j.wrapErr(err, "read sn of %s at %s", pid, at)
+	}
+	return doc.SN, nil
+}
+
 // SaveSnapshot implements journal.Journal.
 func (j *mongoJournal) SaveSnapshot(ctx context.Context, s journal.Snapshot) error {
 	if err := s.Check(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/dittonats/dittonats/services/gateway"
+	"github.com/dittonats/dittonats/services/internal/cleanup"
 	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/dittoconf"
 	"github.com/dittonats/dittonats/services/internal/limits"
@@ -83,6 +84,9 @@ type Config struct {
 	Metrics telemetry.Config
 	// Tracing is the OpenTelemetry section (DITTO_TRACING_*, OTEL_*).
 	Tracing tracing.Config
+	// Cleanup is the background cleanup of the entity services
+	// (CLEANUP_*).
+	Cleanup cleanup.Config
 
 	// Tree is the effective configuration keyed by Ditto's paths: every
 	// variable's value at its keys (ditto.gateway.authentication.devops.password,

@@ -92,8 +92,8 @@ func (pl *platform) erasureHandlers(t *testing.T, op *nats.Conn) {
 		return
 	}
 	handlers := map[string]devops.Handler{
-		Things:   pl.p.runners[Things].(*things.Service).NamespaceHandler(),
-		Policies: pl.p.runners[Policies].(*policies.Service).NamespaceHandler(),
+		Things:   serviceOf(pl.p.runners[Things]).(*things.Service).NamespaceHandler(),
+		Policies: serviceOf(pl.p.runners[Policies]).(*policies.Service).NamespaceHandler(),
 		Search:   pl.p.runners[Search].(*search.Service).NamespaceHandler(),
 	}
 	roles := map[string]streams.Role{Things: streams.RoleThings, Policies: streams.RolePolicies, Search: streams.RoleSearch}

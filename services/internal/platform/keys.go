@@ -94,6 +94,9 @@ var dittoKeys = map[string][]string{
 	"THINGS_POLICY_CACHE_TTL":           {"ditto.policies-enforcer-cache.expire-after-write"},
 	"POLICY_SNAPSHOT_THRESHOLD":         {"ditto.policies.policy.snapshot.threshold"},
 	"POLICY_SUBJECT_EXPIRY_GRANULARITY": {"ditto.policies.policy.subject-expiry-granularity"},
+	// History: the headers journaled with each event.
+	"THING_EVENT_HISTORICAL_HEADERS_TO_PERSIST":  {"ditto.things.thing.event.historical-headers-to-persist"},
+	"POLICY_EVENT_HISTORICAL_HEADERS_TO_PERSIST": {"ditto.policies.policy.event.historical-headers-to-persist"},
 	// Background cleanup: one variable for both services, as in Ditto.
 	"CLEANUP_ENABLED":                       cleanupKeys("enabled"),
 	"CLEANUP_HISTORY_RETENTION_DURATION":    cleanupKeys("history-retention-duration"),

@@ -92,7 +92,7 @@ func Main(binary string, services []string, args []string, stdout, stderr io.Wri
 // (LIMITS_*), which the gateway and the services all apply, are a section
 // of their own that Load hands to the others.
 func (c *Config) parts() []any {
-	return []any{&c.Infra, &c.Limits, &c.Policies, &c.Things, &c.Search, &c.Gateway, &c.Logging, &c.Metrics, &c.Tracing}
+	return []any{&c.Infra, &c.Limits, &c.Policies, &c.Things, &c.Cleanup, &c.Search, &c.Gateway, &c.Logging, &c.Metrics, &c.Tracing}
 }
 
 // Load reads the configuration of the process. Each setting is taken
@@ -117,6 +117,9 @@ func Load() (Config, error) { return LoadEnv(os.Environ()) }
 func LoadEnv(environ []string) (Config, error) {
 	var cfg Config
 	if err := loadFrom(&cfg, environ); err != nil {
+		return Config{}, err
+	}
+	if err := cleanupDefaults(cfg); err != nil {
 		return Config{}, err
 	}
 	if err := cfg.Limits.Validate(); err != nil {

@@ -100,13 +100,17 @@ var services = []service{
 			if cfg.Creation, err = creation.FromTree(e.cfg.ConfigTree()); err != nil {
 				return nil, err
 			}
-			return policies.New(cfg, e.entityDeps())
+			svc, err := policies.New(cfg, e.entityDeps())
+			if err != nil {
+				return nil, err
+			}
+			return withCleanup(svc, svc.Host(), "policy", e)
 		},
 		piggyback: func(r runner, e env) map[devops.Component]devops.Handler {
-			return map[devops.Component]devops.Handler{
+			return cleanupHandlers(r, devops.ComponentPolicies, map[devops.Component]devops.Handler{
 				devops.ComponentPolicies: command.PiggybackHandler(command.New(e.nc, e.names, e.cfg.Shards), protocol.GroupPolicies, e.log),
-				devops.ComponentPubSub:   r.(*policies.Service).NamespaceHandler(),
-			}
+				devops.ComponentPubSub:   serviceOf(r).(*policies.Service).NamespaceHandler(),
+			})
 		}},
 	{name: Things, role: streams.RoleThings, journal: journal.Things,
 		start: func(e env) (runner, error) {
@@ -115,13 +119,17 @@ var services = []service{
 			if cfg.Creation, err = creation.FromTree(e.cfg.ConfigTree()); err != nil {
 				return nil, err
 			}
-			return things.New(cfg, e.entityDeps())
+			svc, err := things.New(cfg, e.entityDeps())
+			if err != nil {
+				return nil, err
+			}
+			return withCleanup(svc, svc.Host(), "thing", e)
 		},
 		piggyback: func(r runner, e env) map[devops.Component]devops.Handler {
-			return map[devops.Component]devops.Handler{
+			return cleanupHandlers(r, devops.ComponentThings, map[devops.Component]devops.Handler{
 				devops.ComponentThings: command.PiggybackHandler(command.New(e.nc, e.names, e.cfg.Shards), protocol.GroupThings, e.log),
-				devops.ComponentPubSub: r.(*things.Service).NamespaceHandler(),
-			}
+				devops.ComponentPubSub: serviceOf(r).(*things.Service).NamespaceHandler(),
+			})
 		}},
 	{name: Search, role: streams.RoleSearch,
 		start: func(e env) (runner, error) {

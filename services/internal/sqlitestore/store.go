@@ -179,8 +179,11 @@ type sqliteJournal struct {
 	insertEvent, upsertSnap     *sql.Stmt
 	events, highest, latestSnap *sql.Stmt
 	since, pids                 *sql.Stmt
+	snAt                        *sql.Stmt
 	// purgeEvents and purgeSnaps delete one chunk of a pid range.
 	purgeEvents, purgeSnaps *sql.Stmt
+	// cleanup serves background cleanup (cleanup.go).
+	cleanup cleanupStmts
 }
 
 func newJournal(d *db, name string) (*sqliteJournal, error) {
@@ -210,6 +213,10 @@ func newJournal(d *db, name string) (*sqliteJournal, error) {
 			UNION ALL
 			SELECT MAX(sn) FROM ` + st + ` WHERE pid = ?1)`},
 		{&j.since, d.read, `SELECT pid, sn, ts FROM ` + jt + ` WHERE ts >= ?`},
+		// Walks pid's (pid, sn) key down from its highest sn to the first
+		// event at or before the time; +ts keeps the planner off the ts
+		// index, which would visit every entity's events before the time.
+		{&j.snAt, d.read, `SELECT sn FROM ` + jt + ` WHERE pid = ? AND +ts <= ? ORDER BY sn DESC LIMIT 1`},
 		// Both halves walk their (pid, sn) index from after on.
 		{&j.pids, d.read, `SELECT pid FROM (SELECT DISTINCT pid FROM ` + jt + ` WHERE pid > ?1 ORDER BY pid LIMIT ?2)
 			UNION SELECT pid FROM (SELECT DISTINCT pid FROM ` + st + ` WHERE pid > ?1 ORDER BY pid LIMIT ?2)
@@ -225,6 +232,9 @@ func newJournal(d *db, name string) (*sqliteJournal, error) {
 			return nil, fmt.Errorf("prepare statement of journal %s: %w", name, err)
 		}
 		*s.dst = stmt
+	}
+	if err := j.cleanup.prepare(d, jt, st); err != nil {
+		return nil, fmt.Errorf("prepare statement of journal %s: %w", name, err)
 	}
 	return j, nil
 }
@@ -375,6 +385,22 @@ func (j *sqliteJournal) HighestSN(ctx context.Context, pid string) (int64, error
 	var sn int64
 	if err := j.highest.QueryRowContext(ctx, pid).Scan(&sn); err != nil {
 		return 0, j.readErr(err, "read highest sn of %s", pid)
+	}
+	return sn, nil
+}
+
+// SNAt implements journal.Journal.
+func (j *sqliteJournal) SNAt(ctx context.Context, pid string, at time.Time) (int64, error) {
+	if j.db.isClosed() {
+		return 0, journal.ErrClosed
+	}
+	var sn int64
+	err := j.snAt.QueryRowContext(ctx, pid, at.UnixMilli()).Scan(&sn)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, j.readErr(err, "read sn of %s at %s", pid, at)
 	}
 	return sn, nil
 }

@@ -74,6 +74,7 @@ func RunWith(t *testing.T, open OpenFunc, cfg Config) {
 		{"EventsSince", testEventsSince},
 		{"PIDs", testPIDs},
 		{"HighestSN", testHighestSN},
+		{"SNAt", testSNAt},
 		{"Conflict", testConflict},
 		{"Concurrent", func(t *testing.T, open OpenFunc) { testConcurrent(t, open, cfg) }},
 		{"Snapshots", testSnapshots},
@@ -85,6 +86,11 @@ func RunWith(t *testing.T, open OpenFunc, cfg Config) {
 		{"Reopen", testReopen},
 		{"PurgeNamespace", testPurgeNamespace},
 		{"PurgeNamespaceLarge", func(t *testing.T, open OpenFunc) { testPurgeNamespaceLarge(t, open, cfg.PurgeEntities) }},
+		{"NewestSnapshots", testNewestSnapshots},
+		{"LowestSN", testLowestSN},
+		{"DeleteUpTo", testDeleteUpTo},
+		{"DeleteWhileAppending", testDeleteWhileAppending},
+		{"CleanupInvalidAndClosed", testCleanupInvalidAndClosed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
