@@ -29,6 +29,9 @@ type runner struct {
 	acked int64
 	// natsPort is the started platform's NATS port, for that check.
 	natsPort int
+	// metricsPort is the started platform's Prometheus port (0: none
+	// started), for the rows that report the platform's own counters.
+	metricsPort int
 }
 
 // bench runs the selected scenarios and appends their rows to rep. It
@@ -325,6 +328,9 @@ func (r *runner) platform(ctx context.Context) (err error) {
 	if err := r.history(ctx, t, ws, srv, checked); err != nil {
 		return err
 	}
+	if err := r.modifyWithCleanup(ctx, t, ws, srv, checked); err != nil {
+		return err
+	}
 	if err := r.search(ctx, t, ws, srv, checked); err != nil {
 		return err
 	}
@@ -378,12 +384,20 @@ func (r *runner) spawnDitto(port int) (*proc, error) {
 			return nil, err
 		}
 	}
+	if r.metricsPort == 0 {
+		var err error
+		if r.metricsPort, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
 	cmd := exec.Command(r.cfg.ditto)
 	cmd.Env = append(os.Environ(),
 		"DITTO_DATA_DIR="+filepath.Join(r.dir, "data"),
 		"DITTO_NATS_LISTEN=127.0.0.1:"+strconv.Itoa(r.natsPort),
 		"HTTP_PORT="+strconv.Itoa(port),
 		"BIND_HOSTNAME=127.0.0.1",
+		"PROMETHEUS_HOSTNAME=127.0.0.1",
+		"PROMETHEUS_PORT="+strconv.Itoa(r.metricsPort),
 	)
 	if r.cfg.logLevel != "" {
 		cmd.Env = append(cmd.Env, "LOG_LEVEL="+r.cfg.logLevel)
