@@ -38,6 +38,10 @@ const (
 	// message, command or event), so that the entity host can let it pass
 	// the entity's queued twin commands without decoding it.
 	HeaderLive = "Ditto-Live"
+	// HeaderHistory turns a retrieve of an entity into a request for a
+	// page of its persisted events: its value is the JSON range asked for
+	// (see the services' command.EventsRange). Only the gateway sets it.
+	HeaderHistory = "Ditto-History"
 )
 
 // CommandKind says how much a command subject is trusted; NATS

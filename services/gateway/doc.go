@@ -19,7 +19,9 @@
 // streams.HeaderAuth (the caller's subjects as a JSON array) and
 // streams.HeaderEntity (the entity id). The shard is streams.Shard of the
 // entity id. A request nobody serves (the shard's owner is moving) is
-// retried until the command's timeout.
+// retried until the command's timeout. An SSE history stream
+// (ssehistory.go) sends retrieves with streams.HeaderHistory, one per page
+// of the thing's persisted events.
 //
 // DevOps commands (Ditto's JSON, see internal/devops) are published with
 // one reply inbox to <prefix>.devops.<service> of every service, or of one,

@@ -195,6 +195,10 @@ func (g *Gateway) serveThingsSSE(ar *apiRequest, segs []string) bool {
 		g.fail(ar, err)
 		return true
 	}
+	if rng, ok := historyRange(ar.query); ok {
+		g.serveHistorySSE(ar, spec, rng) // ssehistory.go
+		return true
+	}
 	s := &sseStream{g: g, caller: ar.caller, spec: spec, events: make(chan *hubEvent, g.cfg.SSEOutgoingBuffer)}
 	// Counted like WebSocket sessions, which Serve waits for.
 	g.running.Add(1)

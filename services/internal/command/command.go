@@ -68,6 +68,10 @@ type Request struct {
 	// Timeout bounds the whole exchange, retries included (60 seconds
 	// when not set).
 	Timeout time.Duration
+	// History, when set on a retrieve, asks for a page of the entity's
+	// persisted events instead (see EventsRange), sent as
+	// streams.HeaderHistory.
+	History *EventsRange
 }
 
 // Errors of Request besides NATS's own (a closed or reconnecting
@@ -136,6 +140,14 @@ func (c *Client) message(req Request) (msg *nats.Msg, release func(), err error)
 	if req.Kind == streams.KindSudo {
 		// A sudo subject takes only commands that say so.
 		h[streams.HeaderSudo] = []string{"true"}
+	}
+	if req.History != nil {
+		b, err := json.Marshal(req.History)
+		if err != nil {
+			c.bufs.Put(bp)
+			return nil, nil, fmt.Errorf("encode history range: %w", err)
+		}
+		h[streams.HeaderHistory] = []string{string(b)}
 	}
 	if strings.Contains(req.Envelope.Topic, "/things/live/") {
 		h[streams.HeaderLive] = []string{"true"}

@@ -94,6 +94,19 @@ func (h *Host) process(sl *slot, req *request) {
 				return
 			}
 		}
+		if hr, err := historyRequest(req, cmd); err != nil || hr != nil {
+			// A page of the entity's events (historyevents.go), read
+			// beside the mailbox when it can.
+			switch {
+			case err != nil:
+				h.replyError(req.msg, topic, *env, err)
+			case !h.aside(ctx, req, cmd, &sl.state, func(ctx context.Context, req *request, cmd *Command, cur *State) {
+				h.historyEvents(ctx, req, cmd, cur, hr)
+			}):
+				h.historyEvents(ctx, req, cmd, &sl.state, hr)
+			}
+			return
+		}
 		if isHistorical(cmd) && sl.state.Exists() {
 			// A read of a past state, rebuilt apart from the live one,
 			// beside the mailbox when it can (history.go).

@@ -33,7 +33,11 @@
 // from the journal (the nearest snapshot and the events after it), apart
 // from the live entity and beside its mailbox, enforced with the entity as
 // it is now; the configured historical headers are journaled with each
-// event and returned as historical-headers.
+// event and returned as historical-headers. A retrieve with
+// streams.HeaderHistory (historyevents.go) is answered with a page of the
+// entity's journaled events instead, each cut down by the Handler (a
+// HistoryViewer) to what the caller may read now: the gateway pages
+// through a range this way to stream it over SSE.
 //
 // Namespace erasure (namespaces.go): the dispatcher refuses every command
 // to a blocked namespace with Ditto's namespace.blocked before it reaches

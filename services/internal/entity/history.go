@@ -133,6 +133,11 @@ const maxPastAside = 16
 // of commands sent after it. When maxPastAside are running it returns
 // false and the caller runs it in turn.
 func (h *Host) pastAside(ctx context.Context, req *request, cmd *Command, cur *State) bool {
+	return h.aside(ctx, req, cmd, cur, h.retrievePast)
+}
+
+// aside runs read, a read of the past of cur, as pastAside describes.
+func (h *Host) aside(ctx context.Context, req *request, cmd *Command, cur *State, read func(context.Context, *request, *Command, *State)) bool {
 	select {
 	case h.pastSlots <- struct{}{}:
 	default:
@@ -151,7 +156,7 @@ func (h *Host) pastAside(ctx context.Context, req *request, cmd *Command, cur *S
 		// trace and the command's deadline.
 		actx, cancel := context.WithDeadline(context.WithoutCancel(ctx), cmd.Deadline)
 		defer cancel()
-		h.retrievePast(actx, req, cmd, &now)
+		read(actx, req, cmd, &now)
 	}()
 	return true
 }
