@@ -21,7 +21,8 @@
 // entity id. A request nobody serves (the shard's owner is moving) is
 // retried until the command's timeout. An SSE history stream
 // (ssehistory.go) sends retrieves with streams.HeaderHistory, one per page
-// of the thing's persisted events.
+// of the thing's persisted events; so does a WebSocket streaming
+// subscription (wsstreaming.go), one page when its client has demand.
 //
 // DevOps commands (Ditto's JSON, see internal/devops) are published with
 // one reply inbox to <prefix>.devops.<service> of every service, or of one,

@@ -122,6 +122,9 @@ type wsSession struct {
 	answers map[string]pendingAnswer
 	// searches are the session's search subscriptions (wssearch.go).
 	searches wsSearches
+	// histories are the session's streaming subscriptions of persisted
+	// events (wsstreaming.go).
+	histories wsHistories
 	// declared are the acknowledgement labels the session issues, held
 	// by labelSubs; ackees the events whose acknowledgements its client
 	// is to send, by correlation-id, guarded by mu (wsacks.go).
@@ -172,7 +175,8 @@ func (s *wsSession) run(ctx context.Context) {
 		s.readLoop(ctx)
 	}
 	s.close()
-	s.searches.stop() // wssearch.go: cancels the subscriptions, waits for them
+	s.searches.stop()  // wssearch.go: cancels the subscriptions, waits for them
+	s.histories.stop() // wsstreaming.go: likewise
 	s.g.untrack(s)
 	s.g.hub.leave(s)
 	s.wg.Wait()
@@ -280,6 +284,8 @@ func (s *wsSession) handle(ctx context.Context, data []byte) {
 		s.answerMessage(env) // wslive.go: a device's error answer to a live command or message
 	case topic.Group == protocol.GroupThings && topic.Criterion == protocol.CriterionSearch:
 		s.searchCommand(ctx, topic, env) // wssearch.go
+	case topic.Criterion == protocol.CriterionStreaming:
+		s.streamingCommand(ctx, topic, env) // wsstreaming.go
 	case topic.Group == protocol.GroupThings && topic.Criterion == protocol.CriterionAcks && topic.Action != "":
 		s.issueAck(topic, env) // wsacks.go: an acknowledgement of a signal the session got
 	default:

@@ -10,7 +10,10 @@
 //     entries, an entry, its subjects, a subject, its resources and a
 //     resource, answered with Ditto's responses and errors;
 //   - sudo retrieve (NATS header streams.HeaderSudo "true") for other
-//     services, which answers the stored policy unfiltered.
+//     services, which answers the stored policy unfiltered;
+//   - a retrieve with streams.HeaderHistory, answered with a page of the
+//     policy's persisted events enforced with the policy as it is now
+//     (historyview.go; the gateway's WebSocket streaming subscriptions).
 //
 // It writes the policies journal (journal.Policies: policies_journal and
 // policies_snaps, persistence ids "policy:<id>") and publishes every event
