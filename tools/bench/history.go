@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"slices"
 	"strconv"
+	"time"
 )
 
 // scHistoryRead reads one thing at random revisions of its history
@@ -24,7 +29,7 @@ func (r *runner) historyThing() string { return r.cfg.namespace + ".history:hist
 // later revision k sets n=k-1) and reads it at random revisions, checking
 // each answer is the thing as it was.
 func (r *runner) history(ctx context.Context, t *target, ws []*worker, srv *proc, checked func() error) error {
-	if !r.cfg.selected(scHistoryRead) {
+	if !r.cfg.selected(scHistoryRead) && !r.cfg.selected(scHistorySSE) {
 		return nil
 	}
 	revs := r.historyRevisions()
@@ -54,11 +59,81 @@ func (r *runner) history(ctx context.Context, t *target, ws []*worker, srv *proc
 			}
 			return nil
 		}}
-	res := r.load(ctx, scHistoryRead, t, ws, srv, read)
-	if err := checked(); err != nil {
-		return err
+	if r.cfg.selected(scHistoryRead) {
+		res := r.load(ctx, scHistoryRead, t, ws, srv, read)
+		if err := checked(); err != nil {
+			return err
+		}
+		res.Note = fmt.Sprintf("one thing with %d revisions, a snapshot every THING_SNAPSHOT_THRESHOLD (500); each read at a random revision", revs)
+		r.add(res)
 	}
-	res.Note = fmt.Sprintf("one thing with %d revisions, a snapshot every THING_SNAPSHOT_THRESHOLD (500); each read at a random revision", revs)
-	r.add(res)
+	if r.cfg.selected(scHistorySSE) {
+		res, err := r.historySSE(ctx, t, srv, path, revs)
+		if err != nil {
+			return err
+		}
+		r.add(res)
+	}
 	return nil
+}
+
+// scHistorySSE streams the whole history of HISTORY_READ's thing over SSE
+// (from-historical-revision=0), a few times over.
+const scHistorySSE = "HISTORY_SSE"
+
+// historySSE streams path's history of revs events three times and
+// reports the events per second; each stream must hold exactly revs
+// events and end by itself.
+func (r *runner) historySSE(ctx context.Context, t *target, srv *proc, path string, revs int) (result, error) {
+	cpu := startCPU(pidOf(srv))
+	p := phase{errs: errorTally{}}
+	start := time.Now()
+	for range 3 {
+		sent := time.Now()
+		n, err := streamSSE(ctx, "http://"+t.addr+path+"?from-historical-revision=0&fields=thingId,_revision", t.auth)
+		if err == nil && n != revs {
+			err = fmt.Errorf("stream held %d events, want %d", n, revs)
+		}
+		if err != nil {
+			p.errs.add("history stream", err.Error(), 1)
+			continue
+		}
+		p.ops += int64(n)
+		p.lat = append(p.lat, time.Since(sent))
+	}
+	p.elapsed = time.Since(start)
+	slices.Sort(p.lat)
+	res := r.row(scHistorySSE, p, cpu, srv)
+	res.Note = fmt.Sprintf("the %d events of HISTORY_READ's thing streamed over SSE 3 times; ops are events, p50/p99 are whole streams", revs)
+	return res, nil
+}
+
+// streamSSE reads an SSE response to its end and counts its events.
+func streamSSE(ctx context.Context, url, auth string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+		return 0, fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	n := 0
+	for sc.Scan() {
+		if bytes.HasPrefix(sc.Bytes(), []byte("data:")) && len(bytes.TrimSpace(sc.Bytes()[5:])) > 0 {
+			n++
+		}
+	}
+	return n, sc.Err()
 }
