@@ -325,8 +325,7 @@ type wsSearches struct {
 	timing               func(protocol.Headers) (time.Duration, int64, *protocol.Error)
 	pageDefault, pageMax int
 	idle                 time.Duration
-	maxLive, maxZombies  int
-	zombieLifetime       time.Duration
+	maxLive              int
 
 	wg sync.WaitGroup // the subscriptions' goroutines
 
@@ -334,10 +333,7 @@ type wsSearches struct {
 	stopped bool
 	counter uint64
 	live    map[string]*wsSearch
-	// zombies are the ids of ended subscriptions until they expire, in
-	// the order they ended (so expiries are ascending).
-	zombies     map[string]time.Time
-	zombieOrder []string
+	zombies endedIDs // its lifetime and bound are set by the setup
 }
 
 // wsSearch is one running subscription.
@@ -379,8 +375,8 @@ func (s *wsSession) searchCommand(ctx context.Context, topic protocol.Topic, env
 		// A subscription that neither gets a request nor sends a page for
 		// GATEWAY_STREAMING_SEARCH_IDLE_TIMEOUT ends with
 		// thing-search:subscription.timeout.
-		ss.idle, ss.zombieLifetime = s.g.cfg.SearchIdleTimeout, searchZombieLifetime
-		ss.maxLive, ss.maxZombies = maxSessionSearches, maxSearchZombies
+		ss.idle, ss.maxLive = s.g.cfg.SearchIdleTimeout, maxSessionSearches
+		ss.zombies = endedIDs{lifetime: searchZombieLifetime, max: maxSearchZombies}
 	})
 	ss.command(ctx, topic, env)
 }
@@ -511,7 +507,7 @@ func (ss *wsSearches) subscribe(ctx context.Context, topic protocol.Topic, env p
 func (ss *wsSearches) request(id string, demand int64, h protocol.Headers) {
 	ss.mu.Lock()
 	sub := ss.live[id]
-	ended := sub == nil && ss.isZombie(id)
+	ended := sub == nil && ss.zombies.has(id)
 	ss.mu.Unlock()
 	switch {
 	case sub != nil:
@@ -540,7 +536,7 @@ func (ss *wsSearches) request(id string, demand int64, h protocol.Headers) {
 func (ss *wsSearches) cancel(id string, h protocol.Headers) {
 	ss.mu.Lock()
 	sub := ss.live[id]
-	ended := sub == nil && ss.isZombie(id)
+	ended := sub == nil && ss.zombies.has(id)
 	if sub != nil {
 		ss.retireLocked(id)
 	}
@@ -577,26 +573,43 @@ func (ss *wsSearches) retireLocked(id string) {
 		return
 	}
 	delete(ss.live, id)
-	if ss.zombies == nil {
-		ss.zombies = map[string]time.Time{}
+	ss.zombies.add(id)
+}
+
+// endedIDs remembers the ids of subscriptions that ended recently (each
+// for lifetime, at most max of them), so that a late request for one is
+// answered as for an ended subscription rather than an unknown one. Its
+// owner's mutex guards it.
+type endedIDs struct {
+	lifetime time.Duration
+	max      int
+	// expiry of each id; order holds them as they ended, so expiries
+	// are ascending.
+	expiry map[string]time.Time
+	order  []string
+}
+
+// add remembers id, forgetting the oldest beyond max.
+func (e *endedIDs) add(id string) {
+	if e.expiry == nil {
+		e.expiry = map[string]time.Time{}
 	}
-	ss.zombies[id] = time.Now().Add(ss.zombieLifetime)
-	ss.zombieOrder = append(ss.zombieOrder, id)
-	for len(ss.zombieOrder) > ss.maxZombies {
-		delete(ss.zombies, ss.zombieOrder[0])
-		ss.zombieOrder = ss.zombieOrder[1:]
+	e.expiry[id] = time.Now().Add(e.lifetime)
+	e.order = append(e.order, id)
+	for len(e.order) > e.max {
+		delete(e.expiry, e.order[0])
+		e.order = e.order[1:]
 	}
 }
 
-// isZombie reports whether id ended recently, forgetting expired ids.
-// ss.mu must be held.
-func (ss *wsSearches) isZombie(id string) bool {
+// has reports whether id ended recently, forgetting expired ids.
+func (e *endedIDs) has(id string) bool {
 	now := time.Now()
-	for len(ss.zombieOrder) > 0 && !now.Before(ss.zombies[ss.zombieOrder[0]]) {
-		delete(ss.zombies, ss.zombieOrder[0])
-		ss.zombieOrder = ss.zombieOrder[1:]
+	for len(e.order) > 0 && !now.Before(e.expiry[e.order[0]]) {
+		delete(e.expiry, e.order[0])
+		e.order = e.order[1:]
 	}
-	_, ok := ss.zombies[id]
+	_, ok := e.expiry[id]
 	return ok
 }
 

@@ -188,8 +188,8 @@ func newSearchRig(t *testing.T, fetch searchFetcher, mod func(*wsSearches)) *sea
 			return time.Second, 0, nil
 		},
 		pageDefault: 25, pageMax: 200,
-		idle: time.Minute, zombieLifetime: time.Minute,
-		maxLive: 3, maxZombies: 4,
+		idle: time.Minute, maxLive: 3,
+		zombies: endedIDs{lifetime: time.Minute, max: 4},
 	}
 	if mod != nil {
 		mod(r.ss)
@@ -476,7 +476,7 @@ func TestWSSearchCancel(t *testing.T) {
 		}
 		return mem.fetch(ctx, req, wait)
 	}
-	r := newSearchRig(t, fetch, func(ss *wsSearches) { ss.zombieLifetime = 300 * time.Millisecond })
+	r := newSearchRig(t, fetch, func(ss *wsSearches) { ss.zombies.lifetime = 300 * time.Millisecond })
 
 	r.send(subscribeFrame("s-0", `{"options":"size(1)"}`, ""))
 	wantSearchEvent(t, r.next(), protocol.ActionCreated, "s-0", "0")
@@ -586,7 +586,7 @@ func TestWSSearchLimits(t *testing.T) {
 		t.Errorf("remembered %q, want one of 1 to 3 and 4 to 6", remembered)
 	}
 	r.ss.mu.Lock()
-	n := len(r.ss.zombies)
+	n := len(r.ss.zombies.expiry)
 	r.ss.mu.Unlock()
 	if n > 4 {
 		t.Errorf("%d zombies remembered, want at most 4", n)

@@ -137,21 +137,19 @@ type historyFetcher func(ctx context.Context, group, entityID string, h protocol
 type wsHistories struct {
 	setup sync.Once
 	// Set by the setup, then only read.
-	emit                func(protocol.Envelope)
-	fetch               historyFetcher
-	pageMax             int
-	idle                time.Duration
-	maxLive, maxZombies int
-	zombieLifetime      time.Duration
+	emit    func(protocol.Envelope)
+	fetch   historyFetcher
+	pageMax int
+	idle    time.Duration
+	maxLive int
 
 	wg sync.WaitGroup // the subscriptions' goroutines
 
-	mu          sync.Mutex // guards the fields below
-	stopped     bool
-	counter     uint64
-	live        map[string]*wsHistory
-	zombies     map[string]time.Time
-	zombieOrder []string
+	mu      sync.Mutex // guards the fields below
+	stopped bool
+	counter uint64
+	live    map[string]*wsHistory
+	zombies endedIDs // its lifetime and bound are set by the setup
 }
 
 // wsHistory is one running streaming subscription.
@@ -184,8 +182,8 @@ func (s *wsSession) streamingCommand(ctx context.Context, topic protocol.Topic, 
 			return s.g.historyPage(ctx, s.caller, group, id, h, rng)
 		}
 		hs.pageMax = historyPageSize
-		hs.idle, hs.zombieLifetime = s.g.cfg.SearchIdleTimeout, searchZombieLifetime
-		hs.maxLive, hs.maxZombies = maxSessionSearches, maxSearchZombies
+		hs.idle, hs.maxLive = s.g.cfg.SearchIdleTimeout, maxSessionSearches
+		hs.zombies = endedIDs{lifetime: searchZombieLifetime, max: maxSearchZombies}
 	})
 	hs.command(ctx, topic, env)
 }
@@ -308,7 +306,7 @@ func (hs *wsHistories) subscribe(ctx context.Context, topic protocol.Topic, val 
 func (hs *wsHistories) request(topic protocol.Topic, id string, demand int64, h protocol.Headers) {
 	hs.mu.Lock()
 	sub := hs.live[id]
-	ended := sub == nil && hs.isZombie(id)
+	ended := sub == nil && hs.zombies.has(id)
 	hs.mu.Unlock()
 	switch {
 	case sub != nil:
@@ -336,7 +334,7 @@ func (hs *wsHistories) request(topic protocol.Topic, id string, demand int64, h 
 func (hs *wsHistories) cancel(topic protocol.Topic, id string, h protocol.Headers) {
 	hs.mu.Lock()
 	sub := hs.live[id]
-	ended := sub == nil && hs.isZombie(id)
+	ended := sub == nil && hs.zombies.has(id)
 	if sub != nil {
 		hs.retireLocked(id)
 	}
@@ -373,26 +371,7 @@ func (hs *wsHistories) retireLocked(id string) {
 		return
 	}
 	delete(hs.live, id)
-	if hs.zombies == nil {
-		hs.zombies = map[string]time.Time{}
-	}
-	hs.zombies[id] = time.Now().Add(hs.zombieLifetime)
-	hs.zombieOrder = append(hs.zombieOrder, id)
-	for len(hs.zombieOrder) > hs.maxZombies {
-		delete(hs.zombies, hs.zombieOrder[0])
-		hs.zombieOrder = hs.zombieOrder[1:]
-	}
-}
-
-// isZombie reports whether id ended recently; hs.mu is held.
-func (hs *wsHistories) isZombie(id string) bool {
-	now := time.Now()
-	for len(hs.zombieOrder) > 0 && !now.Before(hs.zombies[hs.zombieOrder[0]]) {
-		delete(hs.zombies, hs.zombieOrder[0])
-		hs.zombieOrder = hs.zombieOrder[1:]
-	}
-	_, ok := hs.zombies[id]
-	return ok
+	hs.zombies.add(id)
 }
 
 // run is a subscription's goroutine: it waits for demand, fetches a page

@@ -65,8 +65,8 @@ func newHistoryRig(t *testing.T, fetch historyFetcher, mod func(*wsHistories)) *
 	r.hs = &wsHistories{
 		emit:  func(env protocol.Envelope) { r.out <- env },
 		fetch: fetch, pageMax: 5,
-		idle: time.Minute, zombieLifetime: time.Minute,
-		maxLive: 3, maxZombies: 4,
+		idle: time.Minute, maxLive: 3,
+		zombies: endedIDs{lifetime: time.Minute, max: 4},
 	}
 	if mod != nil {
 		mod(r.hs)
