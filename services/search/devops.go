@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -630,58 +628,24 @@ func parseConfigBool(raw json.RawMessage) (bool, error) {
 	return false, fmt.Errorf("%s is not a boolean", raw)
 }
 
-// parseConfigInt reads a HOCON int of at least minimum: a whole JSON
-// number or a string holding one.
+// parseConfigInt reads a HOCON int of at least minimum
+// (devops.ConfigInt).
 func parseConfigInt(raw json.RawMessage, minimum int) (int, error) {
-	var v any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
+	n, err := devops.ConfigInt(raw)
+	if err != nil {
 		return 0, err
 	}
-	var text string
-	switch v := v.(type) {
-	case json.Number:
-		text = v.String()
-	case string:
-		text = strings.TrimSpace(v)
-	default:
-		return 0, fmt.Errorf("%s is not a number", raw)
-	}
-	n, err := strconv.ParseInt(text, 10, 32)
-	if err != nil {
-		f, ferr := strconv.ParseFloat(text, 64)
-		if ferr != nil || f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
-			return 0, fmt.Errorf("%s is not an int", raw)
-		}
-		n = int64(f)
-	}
-	if n < int64(minimum) {
+	if n < minimum {
 		return 0, fmt.Errorf("%d: must be at least %d", n, minimum)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // parseConfigDuration reads a HOCON duration: a string as
 // dittoconf.ParseDuration reads it, or a JSON number of milliseconds. It must
 // not be negative, and not zero when positive is set.
 func parseConfigDuration(raw json.RawMessage, positive bool) (time.Duration, error) {
-	var v any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
-		return 0, err
-	}
-	var dur time.Duration
-	var err error
-	switch v := v.(type) {
-	case json.Number:
-		dur, err = dittoconf.ParseDuration(v.String())
-	case string:
-		dur, err = dittoconf.ParseDuration(v)
-	default:
-		return 0, fmt.Errorf("%s is not a duration", raw)
-	}
+	dur, err := devops.ConfigDuration(raw)
 	switch {
 	case err != nil:
 		return 0, err

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/dittoconf"
 )
 
@@ -171,31 +170,31 @@ var configKeys = map[string]func(s *Settings, raw json.RawMessage) error{
 		return err
 	},
 	"history-retention-duration": func(s *Settings, raw json.RawMessage) (err error) {
-		s.HistoryRetention, err = parseDuration(raw)
+		s.HistoryRetention, err = devops.ConfigDuration(raw)
 		return err
 	},
 	"quiet-period": func(s *Settings, raw json.RawMessage) (err error) {
-		s.QuietPeriod, err = parseDuration(raw)
+		s.QuietPeriod, err = devops.ConfigDuration(raw)
 		return err
 	},
 	"interval": func(s *Settings, raw json.RawMessage) (err error) {
-		s.Interval, err = parseDuration(raw)
+		s.Interval, err = devops.ConfigDuration(raw)
 		return err
 	},
 	"timer-threshold": func(s *Settings, raw json.RawMessage) (err error) {
-		s.TimerThreshold, err = parseDuration(raw)
+		s.TimerThreshold, err = devops.ConfigDuration(raw)
 		return err
 	},
 	"credits-per-batch": func(s *Settings, raw json.RawMessage) (err error) {
-		s.CreditsPerBatch, err = parseInt(raw)
+		s.CreditsPerBatch, err = devops.ConfigInt(raw)
 		return err
 	},
 	"reads-per-query": func(s *Settings, raw json.RawMessage) (err error) {
-		s.ReadsPerQuery, err = parseInt(raw)
+		s.ReadsPerQuery, err = devops.ConfigInt(raw)
 		return err
 	},
 	"writes-per-credit": func(s *Settings, raw json.RawMessage) (err error) {
-		s.WritesPerCredit, err = parseInt(raw)
+		s.WritesPerCredit, err = devops.ConfigInt(raw)
 		return err
 	},
 	"delete-final-deleted-snapshot": func(s *Settings, raw json.RawMessage) (err error) {
@@ -275,51 +274,4 @@ func parseBool(raw json.RawMessage) (bool, error) {
 		}
 	}
 	return false, fmt.Errorf("%s is not a boolean", raw)
-}
-
-// parseInt reads a HOCON int: a whole JSON number or a string holding
-// one.
-func parseInt(raw json.RawMessage) (int, error) {
-	var v any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
-		return 0, err
-	}
-	var text string
-	switch v := v.(type) {
-	case json.Number:
-		text = v.String()
-	case string:
-		text = strings.TrimSpace(v)
-	default:
-		return 0, fmt.Errorf("%s is not a number", raw)
-	}
-	n, err := strconv.ParseInt(text, 10, 32)
-	if err != nil {
-		f, ferr := strconv.ParseFloat(text, 64)
-		if ferr != nil || f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
-			return 0, fmt.Errorf("%s is not an int", raw)
-		}
-		n = int64(f)
-	}
-	return int(n), nil
-}
-
-// parseDuration reads a HOCON duration: a string as dittoconf.ParseDuration
-// reads it, or a JSON number of milliseconds.
-func parseDuration(raw json.RawMessage) (time.Duration, error) {
-	var v any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
-		return 0, err
-	}
-	switch v := v.(type) {
-	case json.Number:
-		return dittoconf.ParseDuration(v.String())
-	case string:
-		return dittoconf.ParseDuration(v)
-	}
-	return 0, fmt.Errorf("%s is not a duration", raw)
 }
