@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,6 +110,50 @@ func TestREADMENatsCommands(t *testing.T) {
 			}
 		})
 	}
+
+	// The History section's stream of persisted events over NATS, with the
+	// real nats CLI: subscribe, then request more than there is; the
+	// answers are the events in order and complete.
+	t.Run("history stream", func(t *testing.T) {
+		r := must(t)(ditto.Do(http.MethodPut, "/api/2/things/org.eclipse.ditto:hello/attributes/manufacturer", `"Bosch"`))
+		if r.Status != http.StatusNoContent {
+			t.Fatalf("modify: %d %s", r.Status, r.Body)
+		}
+		nats := func(args ...string) string {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			c := exec.CommandContext(ctx, natsCLI, append([]string{"req", "--raw", "ditto.gateway.streaming", "-H", `Ditto-Auth:["nginx:ditto"]`}, args...)...)
+			c.Env = env
+			out, err := c.CombinedOutput()
+			if err != nil {
+				t.Fatalf("nats %q: %v\n%s", args, err, out)
+			}
+			return string(out)
+		}
+		const topic = `"topic":"org.eclipse.ditto/hello/things/twin/streaming/`
+		out := nats(`{` + topic + `subscribeForPersistedEvents","headers":{},"path":"/","value":{"fromHistoricalRevision":1}}`)
+		var created struct {
+			Topic string `json:"topic"`
+			Value struct {
+				SubscriptionID string `json:"subscriptionId"`
+			} `json:"value"`
+		}
+		if err := json.Unmarshal([]byte(out), &created); err != nil || !strings.HasSuffix(created.Topic, "/streaming/created") || created.Value.SubscriptionID == "" {
+			t.Fatalf("subscribe answered %s (%v)", out, err)
+		}
+		out = nats("--replies", "3", `{`+topic+`request","headers":{},"path":"/","value":{"subscriptionId":"`+created.Value.SubscriptionID+`","demand":10}}`)
+		var lines []string // the CLI separates the replies by blank lines
+		for _, l := range strings.Split(out, "\n") {
+			if strings.TrimSpace(l) != "" {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) != 3 || !strings.Contains(lines[0], `"revision":1`) || !strings.Contains(lines[1], `"revision":2`) ||
+			!strings.Contains(lines[2], "/streaming/complete") {
+			t.Fatalf("request answered:\n%s", out)
+		}
+	})
 
 	// What the refused commands aimed at is intact.
 	nc := harness.ConnectAs(t, natsURL, streams.RoleOperator, filepath.Join(dataDir, "secrets", "operator.nk"))

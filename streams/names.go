@@ -201,6 +201,19 @@ func DevOpsName(service string) string {
 // DevOpsAll matches the DevOps subjects of every service and instance.
 func (n Names) DevOpsAll() string { return n.prefix + ".devops.>" }
 
+// GatewayStreaming is the subject NATS clients (the operator's nats CLI)
+// send the Ditto Protocol's streaming subscriptions to
+// (subscribeForPersistedEvents, request, cancel): the gateways serve it
+// in one queue group and answer to the message's reply subject.
+func (n Names) GatewayStreaming() string { return n.prefix + ".gateway.streaming" }
+
+// GatewayStreamingInstance is the subject only gateway instance serves:
+// a subscription lives in the instance that created it, whose id starts
+// its subscription ids, and another instance forwards it its requests.
+func (n Names) GatewayStreamingInstance(instance string) string {
+	return n.prefix + ".gateway.streaming." + instance
+}
+
 // DevOpsInstance is the subject only one instance of service listens on.
 func (n Names) DevOpsInstance(service, instance string) string {
 	return n.prefix + ".devops." + service + "." + instance

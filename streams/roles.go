@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Role is who a NATS connection is; NATS permissions give each role the
@@ -43,7 +44,17 @@ type Permissions struct {
 	Publish        []string
 	Subscribe      []string
 	AllowResponses bool
+	// MaxResponses, when above 1, lets the role send that many messages
+	// to each reply subject it received, within ResponsesExpire (NATS's
+	// allow_responses max and expires): the streams of a request.
+	MaxResponses    int
+	ResponsesExpire time.Duration
 }
+
+// MaxStreamingDemand caps what one NATS message may demand of a streaming
+// subscription served over NATS (GatewayStreaming): the events a gateway
+// may send to one reply subject, besides the final complete or failed.
+const MaxStreamingDemand = 1000
 
 // InboxPrefix is the prefix of a role's reply subjects. Each role has its
 // own, and only that role may subscribe to it, so no role reads another's
@@ -106,9 +117,17 @@ func (n Names) Permissions(r Role) Permissions {
 			// answer only what was delivered to it.
 			Subscribe: []string{InboxPrefix(r) + ".>",
 				n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies), n.LiveAll(), n.AcksAll(), n.AckLabelsAll(),
-				n.DevOps(ServiceGateway), n.DevOpsInstance(ServiceGateway, "*")},
-			AllowResponses: true,
+				n.DevOps(ServiceGateway), n.DevOpsInstance(ServiceGateway, "*"),
+				n.GatewayStreaming(), n.GatewayStreamingInstance(">")},
+			// Streaming subscriptions over NATS answer a request with up to
+			// MaxStreamingDemand events and an end.
+			AllowResponses:  true,
+			MaxResponses:    MaxStreamingDemand + 1,
+			ResponsesExpire: 5 * time.Minute,
 		}
+		// A gateway forwards a streaming request to the instance that
+		// holds its subscription.
+		p.Publish = append(p.Publish, n.GatewayStreamingInstance(">"))
 		// Service discovery: the gateway registers itself, and pings every
 		// service to know how many instances a DevOps request awaits.
 		p.Subscribe = append(p.Subscribe, n.Discovery(ServiceGateway)...)
@@ -136,7 +155,7 @@ func (n Names) Permissions(r Role) Permissions {
 		return p
 	case RoleOperator:
 		pub := []string{
-			n.SearchQueries(),
+			n.SearchQueries(), n.GatewayStreaming(),
 			n.CommandsAll(ServiceThings, KindCommands), n.CommandsAll(ServiceThings, KindSudo),
 			n.CommandsAll(ServicePolicies, KindCommands), n.CommandsAll(ServicePolicies, KindSudo),
 			n.DevOpsAll(),
@@ -291,7 +310,10 @@ func (n Names) AuthorizationConfig(users []User) (string, error) {
 		b.WriteString("      permissions: {\n")
 		writeList(&b, "publish", p.Publish)
 		writeList(&b, "subscribe", p.Subscribe)
-		if p.AllowResponses {
+		switch {
+		case p.AllowResponses && p.MaxResponses > 1:
+			fmt.Fprintf(&b, "        allow_responses: {max: %d, expires: %q}\n", p.MaxResponses, p.ResponsesExpire.String())
+		case p.AllowResponses:
 			b.WriteString("        allow_responses: true\n")
 		}
 		b.WriteString("      }\n    }\n")

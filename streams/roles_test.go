@@ -3,6 +3,7 @@ package streams_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -382,6 +383,60 @@ func TestOnlySearchServesQueries(t *testing.T) {
 	v.await(t, "publish", purge)
 }
 
+// Only gateways serve the streaming subscriptions over NATS; the
+// operator sends to them, a gateway forwards to the instance that holds a
+// subscription, and no entity or search service may do either.
+func TestOnlyGatewaysServeStreamingOverNATS(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	group, instance := s.names.GatewayStreaming(), s.names.GatewayStreamingInstance("gw-1")
+	for _, r := range []streams.Role{streams.RoleThings, streams.RolePolicies, streams.RoleSearch, streams.RoleOperator} {
+		nc, v := s.as(t, r)
+		for _, subject := range []string{group, instance} {
+			if _, err := nc.SubscribeSync(subject); err != nil {
+				t.Fatal(err)
+			}
+			v.await(t, "subscription", subject)
+		}
+	}
+	gw, _ := s.as(t, streams.RoleGateway)
+	groupSub, err := gw.QueueSubscribeSync(group, streams.ServiceGateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	instanceSub, err := gw.SubscribeSync(instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	op, _ := s.as(t, streams.RoleOperator)
+	if err := op.Publish(group, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !received(t, groupSub) {
+		t.Error("the operator's streaming message did not reach the gateway")
+	}
+	other, _ := s.as(t, streams.RoleGateway)
+	if err := other.Publish(instance, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !received(t, instanceSub) {
+		t.Error("a gateway could not forward to another gateway instance")
+	}
+	for _, r := range []streams.Role{streams.RoleThings, streams.RoleSearch} {
+		nc, v := s.as(t, r)
+		if err := nc.Publish(group, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		v.await(t, "publish", group)
+	}
+	if received(t, groupSub) {
+		t.Error("a service other than the operator sent a streaming message")
+	}
+}
+
 // The authorization block is what nats-server parses, for every role.
 func TestAuthorizationConfig(t *testing.T) {
 	t.Parallel()
@@ -461,8 +516,8 @@ func TestOnlyTheThingsServicePublishesLiveMessages(t *testing.T) {
 }
 
 // A live message carries its sender's reply subject: the gateway session
-// that takes it answers the sender directly, once, through
-// allow_responses; it cannot write into that inbox otherwise.
+// that takes it answers the sender directly through allow_responses, a
+// bounded number of times; it cannot write into that inbox otherwise.
 func TestLiveMessageAnswerReachesTheSender(t *testing.T) {
 	t.Parallel()
 	s := newSecured(t)
@@ -487,32 +542,43 @@ func TestLiveMessageAnswerReachesTheSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	sender, _ := s.as(t, streams.RoleGateway)
-	answered := make(chan *nats.Msg, 1)
-	go func() {
-		m, err := sender.Request(cmdSubject, []byte(`ask`), 5*time.Second)
-		if err != nil {
-			t.Errorf("sender's request: %v", err)
-		}
-		answered <- m
-	}()
+	inbox := sender.NewInbox()
+	answers, err := sender.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sender.PublishRequest(cmdSubject, inbox, []byte(`ask`)); err != nil {
+		t.Fatal(err)
+	}
 	m, err := live.NextMsg(5 * time.Second)
 	if err != nil {
 		t.Fatalf("the device's gateway got no live message: %v", err)
 	}
-	if !strings.HasPrefix(m.Reply, streams.InboxPrefix(streams.RoleGateway)+".") {
-		t.Fatalf("live message reply subject %q, want the sender's inbox", m.Reply)
+	if m.Reply != inbox {
+		t.Fatalf("live message reply subject %q, want the sender's inbox %q", m.Reply, inbox)
 	}
-	if err := m.Respond([]byte(`answer`)); err != nil {
-		t.Fatal(err)
-	}
-	if got := <-answered; got == nil || string(got.Data) != "answer" {
-		t.Fatalf("sender got %v", got)
-	}
-	// The one answer was used up: no second message into that inbox.
-	if err := device.Publish(m.Reply, []byte(`again`)); err != nil {
-		t.Fatal(err)
+	// The answers are bounded (a streaming request over NATS is answered
+	// by at most MaxStreamingDemand events and an end): all of them reach
+	// the sender, and beyond them the gateway cannot write into that
+	// inbox.
+	for i := range streams.MaxStreamingDemand + 2 {
+		if err := m.Respond([]byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	v.await(t, "publish", m.Reply)
+	for i := range streams.MaxStreamingDemand + 1 {
+		got, err := answers.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		if string(got.Data) != strconv.Itoa(i) {
+			t.Fatalf("answer %d is %q", i, got.Data)
+		}
+	}
+	if extra, err := answers.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("an answer beyond the bound reached the sender: %q", extra.Data)
+	}
 }
 
 // Every service serves its own DevOps subjects, group and instance, and

@@ -24,6 +24,10 @@
 // of the thing's persisted events; so does a WebSocket streaming
 // subscription (wsstreaming.go), one page when its client has demand.
 //
+// Subjects served: <prefix>.gateway.streaming (in the queue group
+// "gateway") and <prefix>.gateway.streaming.<instance>, where NATS clients
+// run the same streaming subscriptions (natsstreaming.go).
+//
 // DevOps commands (Ditto's JSON, see internal/devops) are published with
 // one reply inbox to <prefix>.devops.<service> of every service, or of one,
 // or to <prefix>.devops.<service>.<instance>; the answers are collected

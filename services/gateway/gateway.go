@@ -391,6 +391,12 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	stopStreaming, err := g.serveNATSStreaming(ctx) // natsstreaming.go
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopStreaming()
 	g.log.Info("gateway listening", "addr", ln.Addr().String())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
@@ -403,7 +409,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	g.closeSessions()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
+	err = srv.Shutdown(shutdownCtx)
 	if serveErr := <-done; !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}

@@ -136,12 +136,19 @@ type historyFetcher func(ctx context.Context, group, entityID string, h protocol
 // of its own, and the session calls stop when it ends.
 type wsHistories struct {
 	setup sync.Once
-	// Set by the setup, then only read.
-	emit    func(protocol.Envelope)
+	// Set by the setup, then only read. emit sends a message to the
+	// client at to (the reply subject of the NATS message it answers; ""
+	// on a WebSocket).
+	emit    func(to string, env protocol.Envelope)
 	fetch   historyFetcher
 	pageMax int
 	idle    time.Duration
 	maxLive int
+	// idPrefix starts every subscription id (the NATS endpoint's
+	// instance); maxDemand, when positive, caps a subscription's
+	// outstanding demand (NATS: what one reply subject may receive).
+	idPrefix  string
+	maxDemand int64
 
 	wg sync.WaitGroup // the subscriptions' goroutines
 
@@ -170,6 +177,7 @@ type wsHistory struct {
 	mu      sync.Mutex // guards the fields below
 	demand  int64      // events requested and not yet sent, at most MaxInt64
 	headers protocol.Headers
+	to      string // where the messages go: the latest request's reply subject
 	failure *protocol.Error
 }
 
@@ -177,7 +185,7 @@ type wsHistory struct {
 func (s *wsSession) streamingCommand(ctx context.Context, topic protocol.Topic, env protocol.Envelope) {
 	hs := &s.histories
 	hs.setup.Do(func() {
-		hs.emit = s.reply
+		hs.emit = func(_ string, env protocol.Envelope) { s.reply(env) }
 		hs.fetch = func(ctx context.Context, group, id string, h protocol.Headers, rng command.EventsRange) (command.EventsPage, error) {
 			return s.g.historyPage(ctx, s.caller, group, id, h, rng)
 		}
@@ -185,7 +193,7 @@ func (s *wsSession) streamingCommand(ctx context.Context, topic protocol.Topic, 
 		hs.idle, hs.maxLive = s.g.cfg.SearchIdleTimeout, maxSessionSearches
 		hs.zombies = endedIDs{lifetime: searchZombieLifetime, max: maxSearchZombies}
 	})
-	hs.command(ctx, topic, env)
+	hs.command(ctx, topic, env, "")
 }
 
 // historyPage asks the things or policies service (group) for one page of
@@ -215,8 +223,9 @@ func (g *Gateway) historyPage(ctx context.Context, caller *principal, group, id 
 	return page, nil
 }
 
-// command acts on one streaming command; called by the session's reader.
-func (hs *wsHistories) command(ctx context.Context, topic protocol.Topic, env protocol.Envelope) {
+// command acts on one streaming command, whose answers go to to; called
+// by the session's reader.
+func (hs *wsHistories) command(ctx context.Context, topic protocol.Topic, env protocol.Envelope, to string) {
 	h := env.Headers
 	if h == nil {
 		h = protocol.Headers{}
@@ -225,7 +234,7 @@ func (hs *wsHistories) command(ctx context.Context, topic protocol.Topic, env pr
 		h[protocol.HeaderCorrelationID] = newCorrelationID()
 	}
 	fail := func(perr *protocol.Error) {
-		hs.emit(protocol.ErrorEnvelope(topic, correlationOnly(h), env.Path, perr))
+		hs.emit(to, protocol.ErrorEnvelope(topic, correlationOnly(h), env.Path, perr))
 	}
 	if err := h.Validate(); err != nil {
 		fail(protocol.AsError(err))
@@ -242,21 +251,21 @@ func (hs *wsHistories) command(ctx context.Context, topic protocol.Topic, env pr
 			fail(perr)
 			return
 		}
-		hs.subscribe(ctx, topic, val, searchEventHeaders(h))
+		hs.subscribe(ctx, topic, val, searchEventHeaders(h), to)
 	case protocol.ActionRequest:
 		id, demand, perr := parseSubscriptionValue(env.Value, true)
 		if perr != nil {
 			fail(perr)
 			return
 		}
-		hs.request(topic, id, demand, searchEventHeaders(h))
+		hs.request(topic, id, demand, searchEventHeaders(h), to)
 	case protocol.ActionCancel:
 		id, _, perr := parseSubscriptionValue(env.Value, false)
 		if perr != nil {
 			fail(perr)
 			return
 		}
-		hs.cancel(topic, id, searchEventHeaders(h))
+		hs.cancel(topic, id, searchEventHeaders(h), to)
 	default:
 		// created, next, complete, failed are Ditto's to send.
 		fail(errUnsupportedSignal(topic))
@@ -264,8 +273,8 @@ func (hs *wsHistories) command(ctx context.Context, topic protocol.Topic, env pr
 }
 
 // subscribe starts a subscription and answers created.
-func (hs *wsHistories) subscribe(ctx context.Context, topic protocol.Topic, val persistedEventsValue, h protocol.Headers) {
-	sub := &wsHistory{topic: topic, rng: val.rng, start: time.Now(), wake: make(chan struct{}, 1), headers: h}
+func (hs *wsHistories) subscribe(ctx context.Context, topic protocol.Topic, val persistedEventsValue, h protocol.Headers, to string) {
+	sub := &wsHistory{topic: topic, rng: val.rng, start: time.Now(), wake: make(chan struct{}, 1), headers: h, to: to}
 	if val.filter != "" {
 		n, err := rql.Parse(val.filter)
 		if err != nil {
@@ -282,10 +291,10 @@ func (hs *wsHistories) subscribe(ctx context.Context, topic protocol.Topic, val 
 		return
 	case len(hs.live) >= hs.maxLive:
 		hs.mu.Unlock()
-		hs.emit(protocol.ErrorEnvelope(topic, correlationOnly(h), "/", errTooManyStreams()))
+		hs.emit(to, protocol.ErrorEnvelope(topic, correlationOnly(h), "/", errTooManyStreams()))
 		return
 	}
-	sub.id = strconv.FormatUint(hs.counter, 10)
+	sub.id = hs.idPrefix + strconv.FormatUint(hs.counter, 10)
 	hs.counter++
 	sub.ctx, sub.cancel = context.WithCancel(ctx)
 	if hs.live == nil {
@@ -296,14 +305,14 @@ func (hs *wsHistories) subscribe(ctx context.Context, topic protocol.Topic, val 
 	hs.mu.Unlock()
 
 	// created goes out before the goroutine can send anything.
-	hs.emit(streamingEvent(topic, protocol.ActionCreated, h, subscriptionIDValue(sub.id)))
+	hs.emit(to, streamingEvent(topic, protocol.ActionCreated, h, subscriptionIDValue(sub.id)))
 	go hs.run(sub)
 }
 
 // request adds demand to a subscription; a request for an ended or
 // unknown one is answered failed, as by Ditto's zombie actor or its
 // StreamingSubscriptionManager.
-func (hs *wsHistories) request(topic protocol.Topic, id string, demand int64, h protocol.Headers) {
+func (hs *wsHistories) request(topic protocol.Topic, id string, demand int64, h protocol.Headers, to string) {
 	hs.mu.Lock()
 	sub := hs.live[id]
 	ended := sub == nil && hs.zombies.has(id)
@@ -311,11 +320,14 @@ func (hs *wsHistories) request(topic protocol.Topic, id string, demand int64, h 
 	switch {
 	case sub != nil:
 		sub.mu.Lock()
-		sub.headers = h
+		sub.headers, sub.to = h, to
 		if demand <= 0 {
 			sub.failure = errStreamingNonPositiveDemand()
 		} else {
 			sub.demand = satAdd(sub.demand, demand)
+			if hs.maxDemand > 0 {
+				sub.demand = min(sub.demand, hs.maxDemand)
+			}
 		}
 		sub.mu.Unlock()
 		select {
@@ -323,15 +335,15 @@ func (hs *wsHistories) request(topic protocol.Topic, id string, demand int64, h 
 		default: // a wake-up is pending already
 		}
 	case ended:
-		hs.emit(streamingFailed(topic, id, h, errStreamingCancelled()))
+		hs.emit(to, streamingFailed(topic, id, h, errStreamingCancelled()))
 	default:
-		hs.emit(streamingFailed(topic, id, h, errStreamingNotFound(id)))
+		hs.emit(to, streamingFailed(topic, id, h, errStreamingNotFound(id)))
 	}
 }
 
 // cancel ends a subscription without a message; a cancel of an ended
 // subscription is ignored, of an unknown one answered failed.
-func (hs *wsHistories) cancel(topic protocol.Topic, id string, h protocol.Headers) {
+func (hs *wsHistories) cancel(topic protocol.Topic, id string, h protocol.Headers, to string) {
 	hs.mu.Lock()
 	sub := hs.live[id]
 	ended := sub == nil && hs.zombies.has(id)
@@ -343,7 +355,7 @@ func (hs *wsHistories) cancel(topic protocol.Topic, id string, h protocol.Header
 	case sub != nil:
 		sub.cancel()
 	case !ended:
-		hs.emit(streamingFailed(topic, id, h, errStreamingNotFound(id)))
+		hs.emit(to, streamingFailed(topic, id, h, errStreamingNotFound(id)))
 	}
 }
 
@@ -357,6 +369,13 @@ func (hs *wsHistories) stop() {
 	}
 	hs.mu.Unlock()
 	hs.wg.Wait()
+}
+
+// running counts the running subscriptions.
+func (hs *wsHistories) running() int {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	return len(hs.live)
 }
 
 func (hs *wsHistories) retire(id string) {
@@ -386,7 +405,10 @@ func (hs *wsHistories) run(sub *wsHistory) {
 	// request the client sends on seeing it finds a zombie.
 	end := func(env protocol.Envelope) {
 		hs.retire(sub.id)
-		hs.emit(env)
+		sub.mu.Lock()
+		to := sub.to
+		sub.mu.Unlock()
+		hs.emit(to, env)
 	}
 	idle := time.NewTimer(hs.idle)
 	defer idle.Stop()
@@ -464,9 +486,9 @@ func (hs *wsHistories) run(sub *wsHistory) {
 		}
 		sub.mu.Lock()
 		sub.demand--
-		h = sub.headers
+		h, to := sub.headers, sub.to
 		sub.mu.Unlock()
-		hs.emit(streamingEvent(sub.topic, protocol.ActionNext, h, streamingNextValue(sub.id, raw)))
+		hs.emit(to, streamingEvent(sub.topic, protocol.ActionNext, h, streamingNextValue(sub.id, raw)))
 		idle.Reset(hs.idle)
 	}
 }

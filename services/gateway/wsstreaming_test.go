@@ -63,7 +63,7 @@ func newHistoryRig(t *testing.T, fetch historyFetcher, mod func(*wsHistories)) *
 	t.Helper()
 	r := &historyRig{t: t, out: make(chan protocol.Envelope, 256)}
 	r.hs = &wsHistories{
-		emit:  func(env protocol.Envelope) { r.out <- env },
+		emit:  func(_ string, env protocol.Envelope) { r.out <- env },
 		fetch: fetch, pageMax: 5,
 		idle: time.Minute, maxLive: 3,
 		zombies: endedIDs{lifetime: time.Minute, max: 4},
@@ -86,7 +86,7 @@ func (r *historyRig) send(frame string) {
 		r.t.Fatalf("frame %s: %v", frame, err)
 	}
 	env.Headers = externalHeaders(env.Headers)
-	r.hs.command(context.Background(), topic, env)
+	r.hs.command(context.Background(), topic, env, "")
 }
 
 func (r *historyRig) next(action string) streamingTestValue {
@@ -298,4 +298,24 @@ func FuzzPersistedEventsValue(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Over NATS a subscription's outstanding demand is capped (what one reply
+// subject may receive): a larger request counts as the cap, and demand
+// from several requests does not add up beyond it.
+func TestStreamingDemandCap(t *testing.T) {
+	t.Parallel()
+	r := newHistoryRig(t, (&memHistory{n: 12}).fetch, func(hs *wsHistories) { hs.maxDemand = 3 })
+	r.send(streamingFrame("subscribeForPersistedEvents", "s", `{}`))
+	r.next(protocol.ActionCreated)
+	r.send(streamingFrame("request", "r", `{"subscriptionId":"0","demand":9223372036854775807}`))
+	if got, want := fmt.Sprint(r.nextRevs(3)), "[1 2 3]"; got != want {
+		t.Fatalf("capped demand: got %s, want %s", got, want)
+	}
+	r.silent(100 * time.Millisecond)
+	r.send(streamingFrame("request", "r", `{"subscriptionId":"0","demand":1}`))
+	if got, want := fmt.Sprint(r.nextRevs(1)), "[4]"; got != want {
+		t.Fatalf("demand 1: got %s, want %s", got, want)
+	}
+	r.silent(100 * time.Millisecond)
 }
