@@ -104,6 +104,25 @@ func TestBackgroundCleanup(t *testing.T) {
 		t.Fatalf("before cleanup: events %v, snapshots %v", e, s)
 	}
 
+	// Only DevOps may drive the cleanup: a user, however privileged on
+	// the thing, is refused every one of its commands, and nothing is
+	// deleted.
+	for _, cmd := range []string{
+		`{"targetActorSelection":"/system/sharding/thing","headers":{"aggregate":false},"piggybackCommand":{"type":"cleanup.sudo.commands:cleanupPersistence","entityId":"org.eclipse.ditto:lamp"}}`,
+		`{"targetActorSelection":"` + cleanupSel + `","headers":{"aggregate":false},"piggybackCommand":{"type":"common.commands:modifyConfig","config":{"quiet-period":"1ms"}}}`,
+		`{"targetActorSelection":"` + cleanupSel + `","headers":{"aggregate":false},"piggybackCommand":{"type":"status.commands:retrieveHealth"}}`,
+	} {
+		for _, user := range []string{"ditto", "ditto2", ""} {
+			r := pl.do(t, user, "POST", "/devops/piggyback/things?timeout=10s", cmd, nil)
+			if r.status != 401 && r.status != 403 {
+				t.Errorf("piggyback as %q: %d %s, want refused", user, r.status, r.body)
+			}
+		}
+	}
+	if e, s := storedSNs(t, pl, journal.Things, "thing:org.eclipse.ditto:lamp"); len(e) != 20 || len(s) != 4 {
+		t.Errorf("after refused cleanups: events %v, snapshots %v; want all 20 and 4", e, s)
+	}
+
 	// Start it now: a short quiet period.
 	modified := cleanupCommand(t, pl, cleanupSel, `{"type":"common.commands:modifyConfig","config":{"quiet-period":"20ms"}}`)
 	if !strings.Contains(modified, `"type":"common.responses:modifyConfig"`) || !strings.Contains(modified, `"quiet-period":"20ms"`) {
@@ -117,6 +136,10 @@ func TestBackgroundCleanup(t *testing.T) {
 		}
 		return nil
 	})
+	// A revision the cleanup removed answers Ditto's error for it; the
+	// one it kept reads.
+	pl.expect(t, "ditto", "GET", lamp, "", map[string]string{"at-historical-revision": "3"}, 404, "things:thing.history.notfound")
+	pl.expect(t, "ditto", "GET", lamp+"/attributes/n", "", map[string]string{"at-historical-revision": "20"}, 200, "")
 	// The same thing, in memory and from the journal, which takes changes.
 	after := pl.expect(t, "ditto", "GET", lamp, "", nil, 200, "")
 	if after.body != before.body || after.header.Get("ETag") != `"rev:20"` {
