@@ -272,6 +272,9 @@ func (h *Host) historyUnavailable(ctx context.Context, cmd *Command, err error) 
 // reports a revision whose snapshot or events are no longer stored.
 func (h *Host) rebuild(ctx context.Context, id string, rev int64) (State, map[string]string, error) {
 	pid := h.pid(id)
+	if st, headers, ok, err := h.rebuildFromCheckpoint(ctx, pid, id, rev); ok || err != nil {
+		return st, headers, err
+	}
 	st := State{ID: id}
 	snap, ok, err := h.j.LatestSnapshot(ctx, pid, rev)
 	if err != nil {
@@ -313,10 +316,54 @@ func (h *Host) rebuild(ctx context.Context, id string, rev int64) (State, map[st
 		if err := st.change(ch, e.SN, e.Timestamp.UTC()); err != nil {
 			return State{}, nil, fmt.Errorf("event %d of %s: %w", e.SN, pid, err)
 		}
+		if e.SN%checkpointStep == 0 && h.past != nil {
+			st.encode()
+			h.past.put(pid, &st)
+		}
 	}
-	st.encode()
+	if rev%checkpointStep != 0 || h.past == nil {
+		st.encode()
+	}
 	st.Memo = nil
 	return st, events[len(events)-1].Headers, nil
+}
+
+// rebuildFromCheckpoint is rebuild from the cached checkpoint at or
+// before rev (pastcache.go), when there is one and the journal still
+// holds its event, with the timestamp it was rebuilt with, and the events
+// after it up to rev; ok is false when it could not.
+func (h *Host) rebuildFromCheckpoint(ctx context.Context, pid, id string, rev int64) (st State, headers map[string]string, ok bool, err error) {
+	from := rev - rev%checkpointStep
+	cp, ok := h.past.get(pid, from)
+	if from < 1 || !ok {
+		return State{}, nil, false, nil
+	}
+	events, err := h.j.Events(ctx, pid, from, rev)
+	if err != nil {
+		return State{}, nil, false, fmt.Errorf("events of %s from %d to %d: %w", pid, from, rev, err)
+	}
+	if int64(len(events)) != rev-from+1 || events[0].SN != from || toUnixNano(events[0].Timestamp) != cp.modified {
+		h.past.drop(pid, from) // not what the journal says (any more)
+		return State{}, nil, false, nil
+	}
+	st = cp.state(id)
+	for _, e := range events[1:] {
+		if e.SN != st.Revision+1 {
+			return State{}, nil, false, nil
+		}
+		ch, err := ChangeOf(e.Payload, h.cfg.ParseEventPath)
+		if err != nil {
+			return State{}, nil, false, fmt.Errorf("event %d of %s: %w", e.SN, pid, err)
+		}
+		if err := st.change(ch, e.SN, e.Timestamp.UTC()); err != nil {
+			return State{}, nil, false, fmt.Errorf("event %d of %s: %w", e.SN, pid, err)
+		}
+	}
+	if len(events) > 1 {
+		st.encode()
+	}
+	st.Memo = nil
+	return st, events[len(events)-1].Headers, true, nil
 }
 
 // answer puts what the historical retrieve read into its response: the

@@ -70,6 +70,9 @@ type Config struct {
 	// (lower case; Ditto's event.historical-headers-to-persist), which a
 	// historical retrieve returns as historical-headers (history.go).
 	HistoricalHeaders []string
+	// HistoryCacheBytes bounds the rebuilt states a historical retrieve
+	// keeps at checkpoints (pastcache.go); 0 means 32 MiB, negative none.
+	HistoryCacheBytes int64
 	// Errors builds the service's Ditto errors for the host's own answers.
 	Errors Errors
 }
@@ -105,6 +108,8 @@ type Host struct {
 	// metrics is nil when the host exports none.
 	metrics *metrics
 	tracer  *tracing.Tracer // nil or disabled: no spans
+	// past keeps rebuilt states of historical retrieves; nil keeps none.
+	past *pastCache
 	// blocked are the service's blocked namespaces, whose commands the
 	// dispatcher refuses (see namespaces.go).
 	blocked *namespaces.Blocklist
@@ -181,6 +186,7 @@ func New(cfg Config, d Deps, h Handler) (*Host, error) {
 	base, stop := context.WithCancel(context.Background())
 	host := &Host{
 		cfg: cfg, d: d, h: h, nc: d.NC, j: d.Journal, log: d.Log,
+		past:      pastCacheOf(cfg.HistoryCacheBytes),
 		in:        make(chan *nats.Msg, inboxSize),
 		routes:    map[*nats.Subscription]route{},
 		shardSubs: map[int][]*nats.Subscription{},

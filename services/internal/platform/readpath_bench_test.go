@@ -47,8 +47,9 @@ func BenchmarkModifyThing(b *testing.B) {
 }
 
 // benchPlatform starts the platform configured from the environment with
-// one thing, and returns a function sending a request to its gateway.
-func benchPlatform(b *testing.B) func(method, path, body string) int {
+// one thing, and returns a function sending a request to its gateway
+// (header: names and values).
+func benchPlatform(b *testing.B) func(method, path, body string, header ...string) int {
 	cfg, err := Load()
 	if err != nil {
 		b.Fatal(err)
@@ -68,8 +69,11 @@ func benchPlatform(b *testing.B) func(method, path, body string) int {
 		_ = p.Wait(ctx)
 	})
 	h := p.runners[Gateway].(*gateway.Gateway).Handler()
-	do := func(method, path, body string) int {
+	do := func(method, path, body string, header ...string) int {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
 		req.SetBasicAuth("ditto", "ditto")
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
@@ -86,4 +90,30 @@ func benchPlatform(b *testing.B) func(method, path, body string) int {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return do
+}
+
+// BenchmarkReadHistory reads an attribute of a thing with 2,000 revisions
+// at spread revisions (at-historical-revision): the entity rebuilt from
+// the nearest snapshot (THING_SNAPSHOT_THRESHOLD, 500) and the journal.
+// Parallel, it is HISTORY_READ's many readers of one thing.
+func BenchmarkReadHistory(b *testing.B) {
+	const revs = 2000
+	do := benchPlatform(b)
+	for i := 2; i <= revs; i++ {
+		if code := do("PUT", "/api/2/things/org.acme.bench:t1/attributes/n", strconv.Itoa(i)); code != http.StatusNoContent {
+			b.Fatalf("PUT: %d", code)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			rev := 1 + (i*7919)%revs
+			if code := do("GET", "/api/2/things/org.acme.bench:t1/attributes/n", "", "at-historical-revision", strconv.Itoa(rev)); code != http.StatusOK {
+				b.Fatalf("GET at %d: %d", rev, code)
+			}
+		}
+	})
 }
