@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // scHistoryRead reads one thing at random revisions of its history
@@ -29,7 +33,7 @@ func (r *runner) historyThing() string { return r.cfg.namespace + ".history:hist
 // later revision k sets n=k-1) and reads it at random revisions, checking
 // each answer is the thing as it was.
 func (r *runner) history(ctx context.Context, t *target, ws []*worker, srv *proc, checked func() error) error {
-	if !r.cfg.selected(scHistoryRead) && !r.cfg.selected(scHistorySSE) {
+	if !r.cfg.selected(scHistoryRead) && !r.cfg.selected(scHistorySSE) && !r.cfg.selected(scHistoryWS) {
 		return nil
 	}
 	revs := r.historyRevisions()
@@ -73,6 +77,9 @@ func (r *runner) history(ctx context.Context, t *target, ws []*worker, srv *proc
 			return err
 		}
 		r.add(res)
+	}
+	if r.cfg.selected(scHistoryWS) {
+		r.add(r.historyWS(ctx, t, srv, revs))
 	}
 	return nil
 }
@@ -136,4 +143,116 @@ func streamSSE(ctx context.Context, url, auth string) (int, error) {
 		}
 	}
 	return n, sc.Err()
+}
+
+// scHistoryWS streams the whole history of HISTORY_READ's thing over the
+// WebSocket's streaming subscription (subscribeForPersistedEvents), as a
+// client pacing it with demand does.
+const scHistoryWS = "HISTORY_WS"
+
+// historyWSDemand is what the client keeps requested: it asks for half of
+// it again whenever half arrived, so the stream never waits for it.
+const historyWSDemand = 1000
+
+// historyWS streams the history of revs events three times and reports
+// the events per second; each stream must hold exactly revs events in
+// revision order and end with complete.
+func (r *runner) historyWS(ctx context.Context, t *target, srv *proc, revs int) result {
+	cpu := startCPU(pidOf(srv))
+	p := phase{errs: errorTally{}}
+	start := time.Now()
+	for range 3 {
+		sent := time.Now()
+		n, err := streamWS(ctx, t, r.historyThing())
+		if err == nil && n != revs {
+			err = fmt.Errorf("stream held %d events, want %d", n, revs)
+		}
+		if err != nil {
+			p.errs.add("history stream", err.Error(), 1)
+			continue
+		}
+		p.ops += int64(n)
+		p.lat = append(p.lat, time.Since(sent))
+	}
+	p.elapsed = time.Since(start)
+	slices.Sort(p.lat)
+	res := r.row(scHistoryWS, p, cpu, srv)
+	res.Note = fmt.Sprintf("the %d events of HISTORY_READ's thing streamed over a WebSocket streaming subscription 3 times, %d requested at a time; ops are events, p50/p99 are whole streams",
+		revs, historyWSDemand)
+	return res
+}
+
+// streamWS subscribes to the persisted events of thing id on a new
+// session and requests them until complete; it returns how many next came,
+// checking their revisions count up from 1.
+func streamWS(ctx context.Context, t *target, id string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	conn, err := t.dialWS(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetReadDeadline(dl)
+	}
+	ns, name, _ := strings.Cut(id, ":")
+	topic := ns + "/" + name + "/things/twin/streaming/"
+	send := func(action, value string) error {
+		return conn.WriteMessage(websocket.TextMessage, []byte(`{"topic":"`+topic+action+`","headers":{"correlation-id":"bench-history"},"path":"/","value":`+value+`}`))
+	}
+	if err := send("subscribeForPersistedEvents", `{"fromHistoricalRevision":0}`); err != nil {
+		return 0, err
+	}
+	prefix := func(action string) []byte { return []byte(`{"topic":"` + topic + action + `"`) }
+	next, created, complete := prefix("next"), prefix("created"), prefix("complete")
+	var sub string
+	n, outstanding := 0, 0
+	request := func(demand int) error {
+		outstanding += demand
+		return send("request", `{"subscriptionId":"`+sub+`","demand":`+strconv.Itoa(demand)+`}`)
+	}
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return n, fmt.Errorf("after %d events: %w", n, err)
+		}
+		switch {
+		case bytes.HasPrefix(data, next):
+			n++
+			outstanding--
+			var ev struct {
+				Value struct {
+					Item struct {
+						Revision int `json:"revision"`
+					} `json:"item"`
+				} `json:"value"`
+			}
+			if err := json.Unmarshal(data, &ev); err != nil || ev.Value.Item.Revision != n {
+				return n, fmt.Errorf("event %d has revision %d (%v)", n, ev.Value.Item.Revision, err)
+			}
+			if outstanding <= historyWSDemand/2 {
+				if err := request(historyWSDemand / 2); err != nil {
+					return n, err
+				}
+			}
+		case bytes.HasPrefix(data, created):
+			var c struct {
+				Value struct {
+					SubscriptionID string `json:"subscriptionId"`
+				} `json:"value"`
+			}
+			if err := json.Unmarshal(data, &c); err != nil || c.Value.SubscriptionID == "" {
+				return 0, fmt.Errorf("created %s: %v", data, err)
+			}
+			sub = c.Value.SubscriptionID
+			if err := request(historyWSDemand); err != nil {
+				return 0, err
+			}
+		case bytes.HasPrefix(data, complete):
+			return n, nil
+		default:
+			return n, fmt.Errorf("after %d events: %.300s", n, data)
+		}
+	}
 }
