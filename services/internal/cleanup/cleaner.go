@@ -54,6 +54,11 @@ type Deps struct {
 	// Metrics receives cleanup_delete_events_total and
 	// cleanup_delete_snapshots_total; nil exports none.
 	Metrics prometheus.Registerer
+	// SlowestWrite returns the longest store write (of anyone: the
+	// entities' appends too) since it was last called
+	// (journal.WriteWatch.TakeSlowest); nil times the cleanup's own
+	// deletes only.
+	SlowestWrite func() time.Duration
 }
 
 // State is the state retrieveHealth reports, Ditto's
@@ -179,7 +184,7 @@ func (c *Cleaner) Run(ctx context.Context) error {
 		}
 		c.mu.Unlock()
 		c.log.Info("quiet period expired, starting cleanup", "from", from)
-		p := &pass{c: c, st: st, gen: gen, budget: newCredits(st, c.now, c.sleep)}
+		p := &pass{c: c, st: st, gen: gen, budget: newCredits(st, c.d.SlowestWrite, c.now, c.sleep)}
 		err := p.run(passCtx, from)
 		cancel()
 

@@ -416,7 +416,7 @@ func TestCredits(t *testing.T) {
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	settings := Settings{Interval: time.Second, TimerThreshold: 100 * time.Millisecond, CreditsPerBatch: 3}
 	clock := &fakeClock{now: start, maxSleeps: 100}
-	cr := newCredits(settings, clock.Now, clock.Sleep)
+	cr := newCredits(settings, nil, clock.Now, clock.Sleep)
 	takeAt := func(want time.Duration) {
 		t.Helper()
 		if err := cr.take(t.Context()); err != nil {
@@ -450,13 +450,67 @@ func TestCredits(t *testing.T) {
 		{Interval: time.Second, TimerThreshold: time.Second, CreditsPerBatch: 0},
 	} {
 		clock := &fakeClock{now: start, maxSleeps: 50}
-		cr := newCredits(s, clock.Now, clock.Sleep)
+		cr := newCredits(s, nil, clock.Now, clock.Sleep)
 		if err := cr.take(t.Context()); err == nil {
 			t.Errorf("threshold %v, %d per batch: got a credit, want none ever", s.TimerThreshold, s.CreditsPerBatch)
 		}
 		if len(clock.sleeps) != 50 {
 			t.Errorf("threshold %v, %d per batch: waited %d ticks, want every tick", s.TimerThreshold, s.CreditsPerBatch, len(clock.sleeps))
 		}
+	}
+}
+
+// A slow write of anyone to the store (an entity's append) withholds the
+// next tick's credits as a slow delete does; what was slow before the
+// pass does not.
+func TestCreditsFollowTheStoresWrites(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	settings := Settings{Interval: time.Second, TimerThreshold: 100 * time.Millisecond, CreditsPerBatch: 1}
+	clock := &fakeClock{now: start, maxSleeps: 100}
+	var slowest time.Duration
+	writes := func() time.Duration {
+		d := slowest
+		slowest = 0
+		return d
+	}
+	slowest = time.Minute // before the pass
+	cr := newCredits(settings, writes, clock.Now, clock.Sleep)
+	takeAt := func(want time.Duration) {
+		t.Helper()
+		if err := cr.take(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := clock.now.Sub(start); got != want {
+			t.Fatalf("credit at %v, want %v", got, want)
+		}
+	}
+	takeAt(0)
+	slowest = 99 * time.Millisecond
+	takeAt(time.Second)
+	slowest = 150 * time.Millisecond // an append took that long: no credit at 2s
+	takeAt(3 * time.Second)
+}
+
+// The journal's watch keeps the slowest write until asked, then starts
+// over; reads are not writes.
+func TestWriteWatch(t *testing.T) {
+	t.Parallel()
+	w := journal.WatchWrites(openJournal(t))
+	if got := w.TakeSlowest(); got != 0 {
+		t.Fatalf("slowest before any write: %v", got)
+	}
+	if err := w.Append(t.Context(), journal.Event{PID: "thing:a:b", SN: 1, Timestamp: time.Now(), Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Events(t.Context(), "thing:a:b", 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.TakeSlowest(); got <= 0 {
+		t.Fatalf("slowest after an append: %v, want its time", got)
+	}
+	if got := w.TakeSlowest(); got != 0 {
+		t.Fatalf("slowest taken twice: %v, want 0", got)
 	}
 }
 
@@ -495,7 +549,7 @@ func TestPassThrottledBySlowDeletes(t *testing.T) {
 			// Events 1..6 below the latest snapshot at 7, one per delete:
 			// 6 deletes, 3 batches of 2; no snapshot below 7.
 			history(t, j, "thing:ns:a", 7, 7, longAgo, false)
-			p := &pass{c: c, st: s, budget: newCredits(s, c.now, c.sleep)}
+			p := &pass{c: c, st: s, budget: newCredits(s, nil, c.now, c.sleep)}
 			if err := p.run(t.Context(), ""); err != nil {
 				t.Fatal(err)
 			}

@@ -27,7 +27,7 @@ type Config struct {
 	HistoryRetention *time.Duration `envconfig:"CLEANUP_HISTORY_RETENTION_DURATION" desc:"events and snapshots younger than this are kept, for history (at-historical-revision/-timestamp); default 3d for things, 30d for policies"`
 	QuietPeriod      time.Duration  `envconfig:"CLEANUP_QUIET_PERIOD" default:"5m" desc:"wait from start-up, and from the end of each cleanup pass, before the next pass (each time randomly 1 to 2 times this)"`
 	Interval         *time.Duration `envconfig:"CLEANUP_INTERVAL" desc:"how often a batch of cleanup credits is granted; default 3s for things, 10s for policies"`
-	TimerThreshold   time.Duration  `envconfig:"CLEANUP_TIMER_THRESHOLD" default:"150ms" desc:"no credits are granted for an interval after a cleanup delete took this long or longer (the store is busy)"`
+	TimerThreshold   time.Duration  `envconfig:"CLEANUP_TIMER_THRESHOLD" default:"150ms" desc:"no credits are granted for an interval after a store write (an entity's append or snapshot, or a cleanup delete) took this long or longer (the store is busy)"`
 	CreditsPerBatch  int            `envconfig:"CLEANUP_CREDITS_PER_BATCH" default:"3" desc:"credits granted per interval; each pays for one delete of at most CLEANUP_WRITES_PER_CREDIT events or snapshots"`
 	ReadsPerQuery    int            `envconfig:"CLEANUP_READS_PER_QUERY" default:"100" desc:"entities (their newest snapshot older than the retention) read per query of the cleanup walk"`
 	WritesPerCredit  int            `envconfig:"CLEANUP_WRITES_PER_CREDIT" default:"100" desc:"events or snapshots deleted by one delete, which costs one credit"`

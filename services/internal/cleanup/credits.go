@@ -21,13 +21,16 @@ type budget interface {
 // unspent time does not pile up credits. A pass's goroutine alone uses
 // it.
 //
-// Ditto measures the database's write latency with a timer it never
-// feeds (its Credits' LongAccumulator stays 0, so it always grants);
-// here the cleanup's own deletes are timed, the writes whose latency it
-// adds to, which throttles cleanup while the store is slow to delete.
+// Ditto names the database's write latency as the measure but never
+// feeds the timer (its Credits' LongAccumulator stays 0, so it always
+// grants); here the store's writes are timed: the slowest of every write
+// to the journal since the last tick (writes, the entities' appends and
+// snapshots among them) and of the cleanup's own deletes, so cleanup holds
+// back while the store is slow for anyone.
 type credits struct {
 	perBatch            int
 	interval, threshold time.Duration
+	writes              func() time.Duration // nil: the deletes alone
 	now                 func() time.Time
 	sleep               func(ctx context.Context, d time.Duration) error
 
@@ -39,8 +42,11 @@ type credits struct {
 	slowest time.Duration
 }
 
-func newCredits(s Settings, now func() time.Time, sleep func(context.Context, time.Duration) error) *credits {
-	return &credits{perBatch: s.CreditsPerBatch, interval: s.Interval, threshold: s.TimerThreshold, now: now, sleep: sleep}
+func newCredits(s Settings, writes func() time.Duration, now func() time.Time, sleep func(context.Context, time.Duration) error) *credits {
+	if writes != nil {
+		writes() // what was slow before the pass does not hold it back
+	}
+	return &credits{perBatch: s.CreditsPerBatch, interval: s.Interval, threshold: s.TimerThreshold, writes: writes, now: now, sleep: sleep}
 }
 
 // take spends one credit, waiting for ticks until one is granted (for
@@ -61,6 +67,9 @@ func (c *credits) take(ctx context.Context) error {
 			}
 		}
 		c.next = c.next.Add(c.interval)
+		if c.writes != nil {
+			c.slowest = max(c.slowest, c.writes())
+		}
 		if c.slowest < c.threshold {
 			c.left = c.perBatch
 		}

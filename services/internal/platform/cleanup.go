@@ -23,7 +23,7 @@ func withCleanup(r runner, host cleanup.Host, kind string, e env) (runner, error
 		return nil, err
 	}
 	c, err := cleanup.New(e.cfg.Cleanup.Settings(kind), cleanup.Deps{Journal: e.journal, Kind: kind, Shards: e.cfg.Shards,
-		Host: host, DuplicateWindow: e.cfg.EventsDupWindow, Log: e.log, Metrics: e.metrics})
+		Host: host, DuplicateWindow: e.cfg.EventsDupWindow, Log: e.log, Metrics: e.metrics, SlowestWrite: e.slowestWrite})
 	if err != nil {
 		return nil, fmt.Errorf("background cleanup of %s: %w", kind, err)
 	}

@@ -213,7 +213,8 @@ func (p *Process) env(ctx context.Context, s service) (env, error) {
 	if err != nil {
 		return env{}, err
 	}
-	e.journal = journal.Instrument(j, s.journal, e.metrics)
+	watched := journal.WatchWrites(journal.Instrument(j, s.journal, e.metrics))
+	e.journal, e.slowestWrite = watched, watched.TakeSlowest
 	return e, nil
 }
 

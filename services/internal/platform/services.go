@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -69,11 +70,14 @@ type env struct {
 	names streams.Names
 	// journal, leases and publish (the shard lease and publication
 	// watermark buckets) are set for services with a journal.
-	journal  journal.Journal
-	leases   jetstream.KeyValue
-	publish  jetstream.KeyValue
-	instance string
-	log      *slog.Logger
+	journal journal.Journal
+	// slowestWrite is the journal's slowest write since it was last
+	// called, which throttles background cleanup.
+	slowestWrite func() time.Duration
+	leases       jetstream.KeyValue
+	publish      jetstream.KeyValue
+	instance     string
+	log          *slog.Logger
 	// metrics receives the service's metrics; nil when metrics are off.
 	metrics prometheus.Registerer
 	// operatorMetrics receives the gauges whose labels the operator
