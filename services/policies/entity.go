@@ -103,8 +103,36 @@ func (n normalizer) policy(v jsonv.Value, id string) (jsonv.Value, error) {
 	}
 	return jsonv.Object(
 		jsonv.Member{Key: fieldPolicyID, Value: jsonv.String(id)},
+		jsonv.Member{Key: fieldImports, Value: jsonv.Object()},
 		jsonv.Member{Key: fieldEntries, Value: entries},
 	), nil
+}
+
+// withImports returns policy with its imports, "{}" when it has none:
+// Ditto's policy JSON always carries them (ImmutablePolicy.toJson), and
+// clients rely on that (Ditto's explorer UI fails on a policy without
+// them). Policies stored before this service wrote them lack the member;
+// it goes after policyId, where Ditto writes it.
+func withImports(policy jsonv.Value) jsonv.Value {
+	if _, ok := policy.Get(fieldImports); ok || policy.Kind() != jsonv.KindObject {
+		return policy
+	}
+	ms := policy.Members()
+	at := len(ms) // after policyId, else before entries, else last
+	for i, m := range ms {
+		if m.Key == fieldPolicyID {
+			at = i + 1
+			break
+		}
+		if m.Key == fieldEntries && at == len(ms) {
+			at = i
+		}
+	}
+	members := make([]jsonv.Member, 0, len(ms)+1)
+	members = append(members, ms[:at]...)
+	members = append(members, jsonv.Member{Key: fieldImports, Value: jsonv.Object()})
+	members = append(members, ms[at:]...)
+	return jsonv.Object(members...)
 }
 
 // entries validates a map of label to entry. notObject builds the error for

@@ -48,18 +48,18 @@ func TestNormalizePolicy(t *testing.T) {
 				"__schemaVersion":2,"extra":true,
 				"resources":{"__schemaVersion":2,"thing:a/b":{"revoke":[],"grant":["READ","READ",1,"WRITE"],"x":1},"policy:":{"grant":["WRITE"],"revoke":["X"]}},
 				"subjects":{"__schemaVersion":2,"nginx:ditto":{"type":"t","expiry":"2026-03-14T11:00:00.5+01:00","other":1}}}}}`,
-			want: `{"policyId":"org.eclipse.ditto:p1","entries":{"l":{"subjects":{"nginx:ditto":{"type":"t","expiry":"2026-03-14T11:00:00Z"}},` +
+			want: `{"policyId":"org.eclipse.ditto:p1","imports":{},"entries":{"l":{"subjects":{"nginx:ditto":{"type":"t","expiry":"2026-03-14T11:00:00Z"}},` +
 				`"resources":{"thing:/a/b":{"grant":["READ","WRITE"],"revoke":[]},"policy:/":{"grant":["WRITE"],"revoke":["X"]}}}}}`,
 		},
 		{
 			name: "policyId absent, entries absent",
 			in:   `{}`,
-			want: `{"policyId":"org.eclipse.ditto:p1","entries":{}}`,
+			want: `{"policyId":"org.eclipse.ditto:p1","imports":{},"entries":{}}`,
 		},
 		{
 			name: "optional entry fields kept, repeats dropped",
 			in:   `{"entries":{"l":{"namespaces":["com.acme","com.acme.*","com.acme"],"importable":"never","allowedAdditions":["subjects","subjects"],"references":[]}}}`,
-			want: `{"policyId":"org.eclipse.ditto:p1","entries":{"l":{"subjects":{},"resources":{},"namespaces":["com.acme","com.acme.*"],"importable":"never","allowedAdditions":["subjects"]}}}`,
+			want: `{"policyId":"org.eclipse.ditto:p1","imports":{},"entries":{"l":{"subjects":{},"resources":{},"namespaces":["com.acme","com.acme.*"],"importable":"never","allowedAdditions":["subjects"]}}}`,
 		},
 		{name: "not an object", in: `[1]`, code: protocol.CodeJSONInvalid},
 		{name: "policyId differs", in: `{"policyId":"org.eclipse.ditto:other"}`, code: protocol.CodePolicyIDNotSettable},
@@ -435,7 +435,7 @@ func TestChangeAt(t *testing.T) {
 // Entries restricted to other namespaces do not govern the policy itself.
 func TestCallerViewHonoursEntryNamespaces(t *testing.T) {
 	t.Parallel()
-	policy := jsonv.MustParse(`{"policyId":"com.acme.a:p","entries":{
+	policy := jsonv.MustParse(`{"policyId":"com.acme.a:p","imports":{},"entries":{
 		"exact":{"subjects":{"s:exact":{"type":"t"}},"resources":{"policy:/":{"grant":["WRITE"],"revoke":[]}},"namespaces":["com.acme.a"]},
 		"below":{"subjects":{"s:below":{"type":"t"}},"resources":{"policy:/":{"grant":["WRITE"],"revoke":[]}},"namespaces":["com.acme.*"]},
 		"other":{"subjects":{"s:other":{"type":"t"}},"resources":{"policy:/":{"grant":["WRITE"],"revoke":[]}},"namespaces":["org.other","com.acme"]}}}`)
@@ -446,6 +446,28 @@ func TestCallerViewHonoursEntryNamespaces(t *testing.T) {
 		}
 		if got := v.HasUnrestricted(enforcer.TypePolicy, nil, enforcer.Write); got != want {
 			t.Errorf("%s may write the policy: %v, want %v", subject, got, want)
+		}
+	}
+}
+
+// A policy stored before imports were written gets "imports":{} after its
+// policyId when read, as Ditto always writes it; one that has them keeps
+// them as they are.
+func TestWithImports(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{`{"policyId":"a:b","entries":{}}`, `{"policyId":"a:b","imports":{},"entries":{}}`},
+		{`{"entries":{}}`, `{"imports":{},"entries":{}}`},
+		{`{"policyId":"a:b"}`, `{"policyId":"a:b","imports":{}}`},
+		{`{"policyId":"a:b","imports":{"c:d":{}},"entries":{}}`, `{"policyId":"a:b","imports":{"c:d":{}},"entries":{}}`},
+		{`{"_revision":3,"policyId":"a:b","entries":{}}`, `{"_revision":3,"policyId":"a:b","imports":{},"entries":{}}`},
+	} {
+		v, err := jsonv.Parse([]byte(tt.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(withImports(v).AppendJSON(nil)); got != tt.want {
+			t.Errorf("withImports(%s) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
 }

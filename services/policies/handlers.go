@@ -580,9 +580,13 @@ func (c *call) retrieve() (entity.Outcome, error) {
 		protocol.HeaderETag:           current,
 		protocol.HeaderEntityRevision: strconv.FormatInt(c.st.Revision, 10),
 	}
+	_, hasImports := doc.Get(fieldImports)
+	if c.r.kind == routePolicy && !hasImports {
+		val = withImports(val) // stored before imports were written
+	}
 	if fields != nil {
 		val = c.withSpecialFields(val).Select(fields)
-	} else if c.r.kind == routePolicy && (view == nil || view.ReadsAll(enforcer.TypePolicy)) {
+	} else if c.r.kind == routePolicy && hasImports && (view == nil || view.ReadsAll(enforcer.TypePolicy)) {
 		// The stored bytes are the answer: skip re-encoding them.
 		env := c.response(200, jsonv.Null(), headers)
 		env.Value = c.st.Raw()

@@ -54,7 +54,7 @@ func TestPolicyAtHistoricalRevision(t *testing.T) {
 	}
 	r := send("retrieve", "/", "", at(1), owner)
 	wantOK(r)
-	jsonEqual(t, "policy at 1", r.Value, `{"policyId":"`+id+`","entries":`+string(mustAt(t, jsonv.MustParse(basePolicy), "/entries"))+`}`)
+	jsonEqual(t, "policy at 1", r.Value, `{"policyId":"`+id+`","imports":{},"entries":`+string(mustAt(t, jsonv.MustParse(basePolicy), "/entries"))+`}`)
 	if r.Headers[protocol.HeaderETag] != `"rev:1"` || r.Headers[protocol.HeaderEntityRevision] != "1" {
 		t.Errorf("policy at 1: etag %s entity-revision %s", r.Headers[protocol.HeaderETag], r.Headers[protocol.HeaderEntityRevision])
 	}

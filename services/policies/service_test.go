@@ -258,8 +258,8 @@ func TestCommands(t *testing.T) {
 	}{
 		// Create.
 		{name: "create", noBase: true, cmd: step{action: "create", path: "/", value: basePolicy}, status: 201, etag: "rev:1"},
-		{name: "create with matching policyId", noBase: true, cmd: step{action: "create", path: "/", value: `{"policyId":"ID","entries":{"owner":` + ownerEntry + `}}`}, status: 201,
-			value: `{"policyId":"ID","entries":{"owner":` + ownerEntry + `}}`},
+		{name: "create with matching policyId", noBase: true, cmd: step{action: "create", path: "/", value: `{"policyId":"ID","imports":{},"entries":{"owner":` + ownerEntry + `}}`}, status: 201,
+			value: `{"policyId":"ID","imports":{},"entries":{"owner":` + ownerEntry + `}}`},
 		{name: "modify creates", noBase: true, cmd: step{action: "modify", path: "/", value: basePolicy}, status: 201, etag: "rev:1"},
 		{name: "create existing", cmd: step{action: "create", path: "/", value: basePolicy}, status: 409, code: protocol.CodePolicyConflict},
 		{name: "create without own write", noBase: true, cmd: step{action: "create", path: "/", value: basePolicy, auth: reader}, status: 403, code: protocol.CodePolicyNotCreatable, missing: true},
@@ -514,7 +514,7 @@ func TestSudoRetrieve(t *testing.T) {
 		status     int
 		value      string
 	}{
-		{"whole policy", "/", 200, `{"policyId":"ID","entries":{"admin":{"subjects":{"nginx:ditto":{"type":"t"}},"resources":{"policy:/":{"grant":["WRITE"],"revoke":["READ"]}}}}}`},
+		{"whole policy", "/", 200, `{"policyId":"ID","imports":{},"entries":{"admin":{"subjects":{"nginx:ditto":{"type":"t"}},"resources":{"policy:/":{"grant":["WRITE"],"revoke":["READ"]}}}}}`},
 		{"entry", "/entries/admin/subjects", 200, `{"nginx:ditto":{"type":"t"}}`},
 		{"missing entry", "/entries/nope", 404, ""},
 	}
