@@ -574,6 +574,9 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, segs []string
 	case "whoami":
 		g.serveWhoami(ar, rest[1:])
 		return
+	case "checkPermissions":
+		g.serveCheckPermissions(ar, rest[1:]) // checkperms.go
+		return
 	case "search":
 		g.serveSearch(ar, rest[1:])
 		return

@@ -264,6 +264,8 @@ func (s *wsSession) handle(ctx context.Context, data []byte) {
 	}
 	env.Headers = externalHeaders(env.Headers)
 	switch {
+	case topic.Group == protocol.GroupPolicies && topic.Criterion == protocol.CriterionCommands && topic.Action == protocol.ActionCheckPermissions:
+		s.checkPermissionsCommand(ctx, topic, env) // checkperms.go
 	case topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelTwin && topic.Criterion == protocol.CriterionCommands,
 		topic.Group == protocol.GroupPolicies && topic.Criterion == protocol.CriterionCommands:
 		s.command(ctx, topic, env)

@@ -175,6 +175,8 @@ func (h *handler) Handle(_ context.Context, cmd *entity.Command, st *entity.Stat
 		return entity.Outcome{}, errUnsupported(c.topic, c.path)
 	}
 	switch t.Action {
+	case protocol.ActionCheckPermissions:
+		return c.checkPermissions() // checkperms.go
 	case protocol.ActionCreate:
 		if r.kind != routePolicy {
 			return entity.Outcome{}, errUnsupported(c.topic, c.path)
