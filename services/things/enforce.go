@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
+	"github.com/dittonats/dittonats/services/internal/policyresolve"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -34,10 +36,20 @@ var errPolicyGone = errors.New("policy not found")
 //   - Every entry expires ttl after its load began (THINGS_POLICY_CACHE_TTL,
 //     Ditto's expire-after-write), the bound for a loss no counter sees
 //     (e.g. a message lost between servers of a NATS cluster).
+//
+// A policy that imports others (or has entry references, or namespace root
+// policies apply to it) is enforced as its effective policy
+// (policyresolve): its entry depends on every policy it was computed from,
+// and an event of any of them invalidates it like one of its own. A load
+// that read a policy whose event arrives before the load finished serves
+// the commands waiting for it but is not kept.
 type policyCache struct {
 	fetch fetchFunc
 	max   int
 	ttl   time.Duration
+	// roots are the namespace root policies (ditto.namespace-policies);
+	// nil: none.
+	roots func(namespace string) []string
 	// gaps, when set, counts the gaps in the policy events this cache
 	// observes (see eventGaps); watching false means it observes none.
 	gaps func() (count uint64, watching bool)
@@ -52,6 +64,10 @@ type policyCache struct {
 
 	mu      sync.Mutex
 	entries map[string]*cachedPolicy // guarded by mu
+	// dependents maps a policy id to the cached entries computed from it
+	// (besides its own); loading holds the loads in flight. Guarded by mu.
+	dependents map[string]map[string]struct{}
+	loading    map[*cachedPolicy]struct{}
 
 	// shared maps a policy's content (its entries) to one compiled
 	// enforcer: default policies of one user's things differ only in their
@@ -74,6 +90,14 @@ type cachedPolicy struct {
 	done chan struct{}
 	enf  *enforcer.Enforcer
 	err  error
+	// id is the policy; deps the other policies its enforcer was computed
+	// from (its imports), set once loaded; read the policies a load in
+	// flight has fetched so far, and stale that one of them changed
+	// meanwhile. Guarded by the cache's mu.
+	id    string
+	deps  []string
+	read  []string
+	stale bool
 	// expires is when the entry stops being used, on the cache's clock:
 	// its load's start plus the TTL.
 	expires time.Duration
@@ -91,6 +115,7 @@ func newPolicyCache(fetch fetchFunc, max int, ttl time.Duration) *policyCache {
 		now:     func() time.Duration { return time.Since(start) },
 		log:     slog.New(slog.DiscardHandler),
 		entries: map[string]*cachedPolicy{}, shared: map[string]sharedEnforcer{},
+		dependents: map[string]map[string]struct{}{}, loading: map[*cachedPolicy]struct{}{},
 	}
 }
 
@@ -141,7 +166,8 @@ func (c *policyCache) get(ctx context.Context, policyID string) (*enforcer.Enfor
 		var watching bool
 		if gen, watching = c.gaps(); !watching {
 			// No events invalidate anything: nothing can be kept.
-			return c.load(ctx, policyID)
+			enf, _, err := c.load(ctx, &cachedPolicy{id: policyID})
+			return enf, err
 		}
 	}
 	if gen > c.gen.Load() {
@@ -154,22 +180,36 @@ func (c *policyCache) get(ctx context.Context, policyID string) (*enforcer.Enfor
 		if !ok && len(c.entries) >= c.max {
 			c.evictLocked()
 		}
-		e = &cachedPolicy{done: make(chan struct{}), expires: now + c.ttl}
+		if old := c.entries[policyID]; old != nil {
+			c.forgetLocked(old)
+		}
+		e = &cachedPolicy{done: make(chan struct{}), expires: now + c.ttl, id: policyID}
 		c.entries[policyID] = e
+		c.loading[e] = struct{}{}
 		c.mu.Unlock()
-		e.enf, e.err = c.load(ctx, policyID)
+		var deps []string
+		e.enf, deps, e.err = c.load(ctx, e)
 		close(e.done)
 		c.mu.Lock()
+		delete(c.loading, e)
 		// Not kept if an event, a gap or a newer load replaced it
-		// meanwhile: the commands waiting for it arrived before that.
+		// meanwhile, or a policy it read changed: the commands waiting for
+		// it arrived before that.
 		if c.entries[policyID] == e {
-			if e.err != nil {
+			if e.err != nil || e.stale {
 				// Failures are not cached: the next command asks again.
 				delete(c.entries, policyID)
 			} else {
 				// Keep a finished entry without its own channel: a
 				// hundred thousand cached policies need no channels.
-				c.entries[policyID] = &cachedPolicy{done: loaded, enf: e.enf, expires: e.expires}
+				kept := &cachedPolicy{done: loaded, enf: e.enf, expires: e.expires, id: policyID, deps: deps}
+				c.entries[policyID] = kept
+				for _, d := range deps {
+					if c.dependents[d] == nil {
+						c.dependents[d] = map[string]struct{}{}
+					}
+					c.dependents[d][policyID] = struct{}{}
+				}
 			}
 		}
 		c.mu.Unlock()
@@ -204,6 +244,7 @@ func (c *policyCache) dropAll(gen uint64) {
 	n := len(c.entries)
 	clear(c.entries)
 	clear(c.shared)
+	clear(c.dependents)
 	c.gen.Store(gen)
 	c.mu.Unlock()
 	c.log.Info("policy cache dropped: policy events may have been missed (reconnect or dropped messages)",
@@ -219,8 +260,22 @@ func (c *policyCache) evictLocked() {
 		}
 		select {
 		case <-e.done:
+			c.forgetLocked(e)
 			delete(c.entries, id)
 		default:
+		}
+	}
+}
+
+// forgetLocked removes e from the dependents of the policies it was
+// computed from. Caller holds mu.
+func (c *policyCache) forgetLocked(e *cachedPolicy) {
+	for _, d := range e.deps {
+		if set := c.dependents[d]; set != nil {
+			delete(set, e.id)
+			if len(set) == 0 {
+				delete(c.dependents, d)
+			}
 		}
 	}
 }
@@ -230,8 +285,25 @@ func (c *policyCache) evictLocked() {
 // its result is not kept.
 func (c *policyCache) invalidate(policyID string) {
 	c.mu.Lock()
-	delete(c.entries, policyID)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if e := c.entries[policyID]; e != nil {
+		c.forgetLocked(e)
+		delete(c.entries, policyID)
+	}
+	// The policies computed from it: their entries go, and so do
+	// their loads in flight that read it.
+	for id := range c.dependents[policyID] {
+		if e := c.entries[id]; e != nil {
+			c.forgetLocked(e)
+			delete(c.entries, id)
+		}
+	}
+	delete(c.dependents, policyID)
+	for e := range c.loading {
+		if slices.Contains(e.read, policyID) {
+			e.stale = true
+		}
+	}
 }
 
 // observe is the entity host's observer of policy events.
@@ -241,12 +313,48 @@ func (c *policyCache) observe(m *nats.Msg) {
 	}
 }
 
-func (c *policyCache) load(ctx context.Context, policyID string) (*enforcer.Enforcer, error) {
-	doc, err := c.fetch(ctx, policyID)
+// load fetches the policy of e and compiles its effective policy; deps
+// are the other policies that was computed from.
+func (c *policyCache) load(ctx context.Context, e *cachedPolicy) (*enforcer.Enforcer, []string, error) {
+	doc, err := c.fetch(ctx, e.id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c.compile(doc)
+	ns, _ := protocol.SplitID(e.id)
+	if !needsResolving(doc) && (c.roots == nil || len(c.roots(ns)) == 0) {
+		enf, err := c.compile(doc)
+		return enf, nil, err
+	}
+	res, err := policyresolve.Resolve(ctx, doc, func(ctx context.Context, id string) (jsonv.Value, bool, error) {
+		c.mu.Lock()
+		e.read = append(e.read, id)
+		c.mu.Unlock()
+		v, err := c.fetch(ctx, id)
+		if errors.Is(err, errPolicyGone) {
+			return jsonv.Value{}, false, nil
+		}
+		return v, err == nil, err
+	}, policyresolve.Options{NamespaceRoots: c.roots})
+	if err != nil {
+		return nil, nil, err
+	}
+	enf, err := c.compile(res.Policy)
+	return enf, res.DependsOn, err
+}
+
+// needsResolving reports whether a policy's effective policy differs from
+// its stored one: it imports policies or an entry references another.
+func needsResolving(doc jsonv.Value) bool {
+	if imports, _ := doc.Get("imports"); imports.Len() > 0 {
+		return true
+	}
+	entries, _ := doc.Get("entries")
+	for _, m := range entries.Members() {
+		if refs, ok := m.Value.Get("references"); ok && refs.Len() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // compile returns the enforcer of a policy, shared with every policy of the
