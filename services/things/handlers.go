@@ -71,6 +71,9 @@ func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.St
 	if err != nil {
 		return entity.Outcome{}, err
 	}
+	if t.Action == protocol.ActionCheckPermissions {
+		return h.checkPermissions(ctx, &call{cmd: cmd, st: st, res: res}) // checkperms.go
+	}
 	c := &call{cmd: cmd, st: st, res: res}
 	out, err := h.handle(ctx, c)
 	if err == nil && out.Event != nil {
