@@ -203,7 +203,17 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 			c.exists, c.changed = true, true
 		}
 	}
-	// A changed policy changes who may read every thing it governs.
+	// A changed policy changes who may read every thing it governs, and
+	// every thing governed by a policy that imports it.
+	for id := range policies {
+		deps, err := s.ix.DependentPolicies(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, d := range deps {
+			policies[d] = true // visited by this loop or not: either is right
+		}
+	}
 	for id := range policies {
 		s.policies.invalidate(id)
 		ids, err := s.ix.ThingsOfPolicy(ctx, id)
@@ -237,7 +247,7 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 		}
 	}
 	s.policies.prefetch(ctx, pids, s.cfg.Fetches)
-	b := index.Batch{Meta: map[string]string{}}
+	b := index.Batch{Meta: map[string]string{}, PolicyDeps: map[string][]string{}}
 	for id, c := range state {
 		if !c.changed {
 			continue
@@ -256,6 +266,12 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 		if err != nil {
 			return err
 		}
+		// Which policies the thing's visibility depends on besides its
+		// own: recorded when it has some, and for a policy that changed
+		// (its imports may be gone).
+		if deps := s.policies.depsOf(doc.PolicyID); len(deps) > 0 || policies[doc.PolicyID] {
+			b.PolicyDeps[doc.PolicyID] = deps
+		}
 		if c.rebuild {
 			// Removed and written anew in the same transaction: every
 			// row comes from the thing, none from what was stored.
@@ -271,7 +287,7 @@ func (s *Service) applyBatch(ctx context.Context, evs []event, reps []repair) er
 		}
 	}
 	s.prunePurged(b.Meta)
-	if len(b.Put)+len(b.Delete)+len(b.Meta) > 0 {
+	if len(b.Put)+len(b.Delete)+len(b.Meta)+len(b.PolicyDeps) > 0 {
 		if err := s.ix.Write(ctx, b); err != nil {
 			return err
 		}

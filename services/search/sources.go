@@ -15,6 +15,7 @@ import (
 	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
 	"github.com/dittonats/dittonats/services/internal/entity"
+	"github.com/dittonats/dittonats/services/internal/policyresolve"
 	"github.com/dittonats/dittonats/streams"
 )
 
@@ -138,6 +139,9 @@ type policyCache struct {
 type cachedPolicy struct {
 	enf    *enforcer.Enforcer // nil: the policy does not exist
 	loaded time.Time
+	// deps are the other policies its effective policy was computed
+	// from (its imports; policyresolve).
+	deps []string
 }
 
 func newPolicyCache(fetch func(ctx context.Context, id string) (jsonv.Value, error), ttl time.Duration, max int) *policyCache {
@@ -157,11 +161,25 @@ func (c *policyCache) get(ctx context.Context, id string) (*enforcer.Enforcer, e
 	}
 	doc, err := c.fetch(ctx, id)
 	var enf *enforcer.Enforcer
+	var deps []string
 	switch {
 	case errors.Is(err, errGone):
 	case err != nil:
 		return nil, err
 	default:
+		if policyresolve.Needed(doc) {
+			res, err := policyresolve.Resolve(ctx, doc, func(ctx context.Context, dep string) (jsonv.Value, bool, error) {
+				v, err := c.fetch(ctx, dep)
+				if errors.Is(err, errGone) {
+					return jsonv.Value{}, false, nil
+				}
+				return v, err == nil, err
+			}, policyresolve.Options{})
+			if err != nil {
+				return nil, fmt.Errorf("policy %s: %w", id, err)
+			}
+			doc, deps = res.Policy, res.DependsOn
+		}
 		if enf, err = c.compile(doc); err != nil {
 			return nil, fmt.Errorf("policy %s: %w", id, err)
 		}
@@ -175,9 +193,17 @@ func (c *policyCache) get(ctx context.Context, id string) (*enforcer.Enforcer, e
 			}
 		}
 	}
-	c.entries[id] = cachedPolicy{enf: enf, loaded: time.Now()}
+	c.entries[id] = cachedPolicy{enf: enf, loaded: time.Now(), deps: deps}
 	c.mu.Unlock()
 	return enf, nil
+}
+
+// depsOf returns the other policies the cached effective policy of id was
+// computed from.
+func (c *policyCache) depsOf(id string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries[id].deps
 }
 
 // prefetch loads the policies among ids that are not cached, up to n at

@@ -321,7 +321,7 @@ func (c *policyCache) load(ctx context.Context, e *cachedPolicy) (*enforcer.Enfo
 		return nil, nil, err
 	}
 	ns, _ := protocol.SplitID(e.id)
-	if !needsResolving(doc) && (c.roots == nil || len(c.roots(ns)) == 0) {
+	if !policyresolve.Needed(doc) && (c.roots == nil || len(c.roots(ns)) == 0) {
 		enf, err := c.compile(doc)
 		return enf, nil, err
 	}
@@ -340,21 +340,6 @@ func (c *policyCache) load(ctx context.Context, e *cachedPolicy) (*enforcer.Enfo
 	}
 	enf, err := c.compile(res.Policy)
 	return enf, res.DependsOn, err
-}
-
-// needsResolving reports whether a policy's effective policy differs from
-// its stored one: it imports policies or an entry references another.
-func needsResolving(doc jsonv.Value) bool {
-	if imports, _ := doc.Get("imports"); imports.Len() > 0 {
-		return true
-	}
-	entries, _ := doc.Get("entries")
-	for _, m := range entries.Members() {
-		if refs, ok := m.Value.Get("references"); ok && refs.Len() > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // compile returns the enforcer of a policy, shared with every policy of the

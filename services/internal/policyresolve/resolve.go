@@ -456,3 +456,20 @@ func replaceMember(obj jsonv.Value, key string, val jsonv.Value) jsonv.Value {
 	}
 	return jsonv.Object(append(ms, jsonv.Member{Key: key, Value: val})...)
 }
+
+// Needed reports whether a stored policy's effective policy may differ
+// from it without namespace root policies: it imports policies or one of
+// its entries references another. Policies without either (most) need no
+// Resolve.
+func Needed(policy jsonv.Value) bool {
+	if imports, _ := policy.Get(fieldImports); imports.Len() > 0 {
+		return true
+	}
+	entries, _ := policy.Get(fieldEntries)
+	for _, m := range entries.Members() {
+		if refs, ok := m.Value.Get("references"); ok && refs.Len() > 0 {
+			return true
+		}
+	}
+	return false
+}

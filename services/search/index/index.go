@@ -66,6 +66,11 @@ type Batch struct {
 	// Meta is written in the same transaction (the projector keeps its
 	// stream sequences here).
 	Meta map[string]string
+	// PolicyDeps replaces, for each policy id, the other policies its
+	// effective policy was computed from (its imports): a change to one
+	// of them changes who may read the policy's things (see
+	// DependentPolicies). An empty list removes the policy's rows.
+	PolicyDeps map[string][]string
 }
 
 // Entry is an indexed thing.
@@ -170,12 +175,18 @@ CREATE TABLE IF NOT EXISTS meta(
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS policy_deps(
+  dep       TEXT NOT NULL, -- a policy another one's effective policy is computed from
+  policy_id TEXT NOT NULL,
+  PRIMARY KEY(dep, policy_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS policy_deps_policy ON policy_deps(policy_id);
 `
 
 // schemaVersion names the layout; an index file of another layout is
 // emptied and built again (from the things service: an index holds nothing
 // that cannot be rebuilt).
-const schemaVersion = "6"
+const schemaVersion = "7"
 
 // pageSize is the page size of new index files.
 var pageSize = 2048
@@ -438,7 +449,36 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 			return fmt.Errorf("write meta %q: %w", k, err)
 		}
 	}
+	for pid, deps := range b.PolicyDeps {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM policy_deps WHERE policy_id = ?`, pid); err != nil {
+			return fmt.Errorf("write dependencies of policy %q: %w", pid, err)
+		}
+		for _, d := range deps {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO policy_deps(dep, policy_id) VALUES(?,?)`, d, pid); err != nil {
+				return fmt.Errorf("write dependencies of policy %q: %w", pid, err)
+			}
+		}
+	}
 	return nil
+}
+
+// DependentPolicies returns the ids of the policies whose effective policy
+// was last computed from policyID (Batch.PolicyDeps), sorted.
+func (ix *Index) DependentPolicies(ctx context.Context, policyID string) ([]string, error) {
+	rows, err := ix.query(ctx, `SELECT policy_id FROM policy_deps WHERE dep = ? ORDER BY policy_id`, policyID)
+	if err != nil {
+		return nil, fmt.Errorf("dependents of policy %q: %w", policyID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("dependents of policy %q: %w", policyID, err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // writer is the state of one Write.
