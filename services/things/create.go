@@ -94,6 +94,12 @@ func (h *handler) create(ctx context.Context, c *call) (entity.Outcome, error) {
 	if err := h.checkDocument(thing); err != nil {
 		return entity.Outcome{}, err
 	}
+	// Metadata is settled before any policy is made for the thing, so that
+	// a malformed header leaves nothing behind.
+	meta, err := c.metadataForCreate(val, thing)
+	if err != nil {
+		return entity.Outcome{}, err
+	}
 	// The thing does not exist, so If-Match fails whatever it names (Ditto
 	// checks it in CreateThingStrategy, which has no previous entity tag);
 	// checked before any policy is made for the thing.
@@ -161,7 +167,7 @@ func (h *handler) create(ctx context.Context, c *call) (entity.Outcome, error) {
 		return entity.Outcome{}, err
 	}
 	return entity.Outcome{
-		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionCreated, Path: nil, Value: thing}, Headers: evHeaders},
+		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionCreated, Path: nil, Value: thing, Metadata: meta}, Headers: evHeaders},
 		Response: c.response(http.StatusCreated, thing.AppendJSON(nil), nil),
 		After:    c.tagAfter(thing),
 	}, nil

@@ -54,3 +54,25 @@ func errMessagePathInvalid(path, subject string) *protocol.Error {
 		"The path '"+path+"' is not valid.",
 		"It should match the pattern: (/features/[^/]+)?/(inbox|outbox)/messages/"+subject)
 }
+
+// errMetadataHeadersConflict is Ditto's MetadataHeadersConflictException
+// with the message MetadataHeaderChecker gives a query or a modifying
+// command.
+func errMetadataHeadersConflict(query bool) *protocol.Error {
+	if query {
+		return protocol.NewError(http.StatusBadRequest, "things:metadata.headersconflict",
+			"Metadata of the Thing could not be retrieved.",
+			"Multiple metadata headers were specified. For GET requests only the 'get-metadata' header can be specified.")
+	}
+	return protocol.NewError(http.StatusBadRequest, "things:metadata.headersconflict",
+		"Metadata of the Thing could not be created, modified or deleted.",
+		"Multiple metadata headers were specified. For PUT/PATCH requests either the 'put-metadata' or 'delete-metadata' header can be specified not both at the same time.")
+}
+
+// errMetadataNotModifiable is Ditto's MetadataNotModifiableException: a
+// thing created with inline _metadata and put-metadata.
+func errMetadataNotModifiable() *protocol.Error {
+	return protocol.NewError(http.StatusBadRequest, "things:metadata.notmodifiable",
+		"Metadata of the Thing could not be modified",
+		"Multiple occurrences of metadata per request is not allowed. Either specify metadata in the header 'put-metadata' or in the Thing '_metadata'.")
+}

@@ -48,6 +48,9 @@ type call struct {
 	// authorize loaded it (not for sudo commands); events reuse it.
 	enf *enforcer.Enforcer
 	pid string
+	// meta is what the command's metadata headers ask for (metadata.go),
+	// nil when it has none: most commands, which pay nothing for it.
+	meta *metaHeaders
 }
 
 // Handle implements entity.Handler.
@@ -74,7 +77,11 @@ func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.St
 	if t.Action == protocol.ActionCheckPermissions {
 		return h.checkPermissions(ctx, &call{cmd: cmd, st: st, res: res}) // checkperms.go
 	}
-	c := &call{cmd: cmd, st: st, res: res}
+	meta, err := parseMetaHeaders(cmd.Envelope.Headers, t.Action == protocol.ActionRetrieve)
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	c := &call{cmd: cmd, st: st, res: res, meta: meta}
 	out, err := h.handle(ctx, c)
 	if err == nil && out.Event != nil {
 		out.After = withRevision(out.After)
@@ -308,6 +315,14 @@ func (h *handler) retrieve(ctx context.Context, c *call) (entity.Outcome, error)
 		return entity.Outcome{}, err
 	}
 	env := c.cmd.Envelope
+	var hdrs protocol.Headers
+	if c.meta != nil && c.meta.get != nil {
+		md, err := c.dittoMetadata()
+		if err != nil {
+			return entity.Outcome{}, err
+		}
+		hdrs = protocol.Headers{protocol.HeaderDittoMetadata: md}
+	}
 	if c.res.kind == kThing && env.Fields == "" && (c.view == nil || c.view.ReadsAll(enforcer.TypeThing)) {
 		// The common case: the whole thing for a caller who may read all
 		// of it. The stored bytes are the answer; nothing is parsed.
@@ -315,7 +330,7 @@ func (h *handler) retrieve(ctx context.Context, c *call) (entity.Outcome, error)
 		if err := c.checkPreconditions(tag, true); err != nil {
 			return entity.Outcome{}, err
 		}
-		return entity.Outcome{Response: c.response(http.StatusOK, c.st.Raw(), protocol.Headers{protocol.HeaderETag: tag})}, nil
+		return entity.Outcome{Response: c.response(http.StatusOK, c.st.Raw(), withHeader(hdrs, protocol.HeaderETag, tag))}, nil
 	}
 	doc, err := c.st.Doc()
 	if err != nil {
@@ -344,12 +359,23 @@ func (h *handler) retrieve(ctx context.Context, c *call) (entity.Outcome, error)
 		}
 	}
 	if c.view != nil && val.Kind() == jsonv.KindObject {
+		// _metadata is cut like any other field of the thing: by the
+		// caller's READ on thing:/_metadata/... (metadata.go).
 		val = c.viewOf(val)
 		if c.res.kind != kThing && val.Kind() == jsonv.KindNull {
 			return entity.Outcome{}, c.res.notAccessible(id)
 		}
 	}
-	return entity.Outcome{Response: c.response(http.StatusOK, val.AppendJSON(nil), protocol.Headers{protocol.HeaderETag: tag})}, nil
+	return entity.Outcome{Response: c.response(http.StatusOK, val.AppendJSON(nil), withHeader(hdrs, protocol.HeaderETag, tag))}, nil
+}
+
+// withHeader returns hs (a new map when nil) with k set to v.
+func withHeader(hs protocol.Headers, k, v string) protocol.Headers {
+	if hs == nil {
+		return protocol.Headers{k: v}
+	}
+	hs[k] = v
+	return hs
 }
 
 // allowlist names the thing fields every reader of a thing sees (Ditto's
@@ -394,6 +420,13 @@ func (c *call) viewOf(val jsonv.Value) jsonv.Value {
 // fields (_revision, _created, _modified, _namespace) and _policy.
 func (h *handler) selectThing(ctx context.Context, c *call, doc jsonv.Value, fs jsonv.FieldSelector) (jsonv.Value, error) {
 	x := extended(c.st, doc)
+	if c.st.HasMetadata() && selectsMetadata(fs) {
+		md, err := c.st.Metadata()
+		if err != nil {
+			return jsonv.Value{}, err
+		}
+		x = x.Set(jsonv.Pointer{"_metadata"}, md)
+	}
 	for _, p := range fs {
 		if len(p) > 0 && p[0] == "_policy" {
 			pid := c.pid // the policy enforced with: the current one
@@ -465,8 +498,12 @@ func (h *handler) modify(ctx context.Context, c *call) (entity.Outcome, error) {
 	if !exists {
 		action, status, body = entity.ActionCreated, http.StatusCreated, val.AppendJSON(nil)
 	}
+	ch := entity.Change{Action: action, Path: c.res.path, Value: val, KeepMemo: keepsPolicyID(c.res.path)}
+	if err := c.withMetadata(&ch, val); err != nil {
+		return entity.Outcome{}, err
+	}
 	out := entity.Outcome{
-		Event:    &entity.Event{Change: entity.Change{Action: action, Path: c.res.path, Value: val, KeepMemo: keepsPolicyID(c.res.path)}, Headers: headers},
+		Event:    &entity.Event{Change: ch, Headers: headers},
 		Response: c.response(status, body, nil),
 	}
 	out.After = c.tagAfter(val)
@@ -662,8 +699,14 @@ func (h *handler) merge(ctx context.Context, c *call) (entity.Outcome, error) {
 		return entity.Outcome{}, err
 	}
 	headers[protocol.HeaderContentType] = protocol.MediaTypeMergePatchJSON
+	ch := entity.Change{Action: entity.ActionMerged, Path: c.res.path, Value: patch, KeepMemo: keepsPolicyID(c.res.path)}
+	// Wildcards of put-metadata expand against the patch, as Ditto's
+	// MetadataFromCommand does for a MergeThing.
+	if err := c.withMetadata(&ch, patch); err != nil {
+		return entity.Outcome{}, err
+	}
 	return entity.Outcome{
-		Event:    &entity.Event{Change: entity.Change{Action: entity.ActionMerged, Path: c.res.path, Value: patch, KeepMemo: keepsPolicyID(c.res.path)}, Headers: headers},
+		Event:    &entity.Event{Change: ch, Headers: headers},
 		Response: c.response(http.StatusNoContent, nil, nil),
 		After: func(st *entity.State, resp *protocol.Envelope) {
 			if c.res.kind == kThing {

@@ -43,6 +43,16 @@ func (h *handler) HistoryView(ctx context.Context, cmd *entity.Command, st *enti
 		if err != nil || !view.HasPartial(enforcer.TypeThing, p, enforcer.Read) {
 			return false
 		}
+		if len(ev.Metadata) > 0 {
+			// Readable where thing:/_metadata/<path> is (metadata.go).
+			md, err := jsonv.Parse(ev.Metadata)
+			ev.Metadata = nil
+			if err == nil {
+				if md, ok := view.View(enforcer.TypeThing, metadataPath(p), md, enforcer.Read); ok && md.Kind() == jsonv.KindObject && md.Len() > 0 {
+					ev.Metadata = md.AppendJSON(nil)
+				}
+			}
+		}
 		if len(ev.Value) == 0 {
 			// A deletion: it tells no value, only that the path is gone.
 			return true

@@ -34,7 +34,8 @@ const (
 // checkpoint is an entity's state at a revision, immutable once cached.
 type checkpoint struct {
 	key               pastKey
-	raw               []byte // the document; nil when deleted
+	raw               []byte  // the document; nil when deleted
+	meta              *[]byte // the metadata; nil when none
 	created, modified int64
 	deleted           bool
 }
@@ -44,13 +45,19 @@ type pastKey struct {
 	rev int64
 }
 
-func (c *checkpoint) size() int64 { return int64(len(c.raw)+len(c.key.pid)) + checkpointOverhead }
+func (c *checkpoint) size() int64 {
+	n := int64(len(c.raw)+len(c.key.pid)) + checkpointOverhead
+	if c.meta != nil {
+		n += int64(len(*c.meta))
+	}
+	return n
+}
 
 // state returns a State of entity id from the checkpoint; its document
 // is shared with the cache and must not be modified in place (State never
 // does: a change builds a new document).
 func (c *checkpoint) state(id string) State {
-	return State{ID: id, Revision: c.key.rev, created: c.created, modified: c.modified, raw: c.raw, Deleted: c.deleted}
+	return State{ID: id, Revision: c.key.rev, created: c.created, modified: c.modified, raw: c.raw, meta: c.meta, Deleted: c.deleted}
 }
 
 // pastCache is a least-recently-used set of checkpoints bounded in bytes.
@@ -99,7 +106,7 @@ func (c *pastCache) put(pid string, st *State) {
 	if c == nil {
 		return
 	}
-	cp := &checkpoint{key: pastKey{pid, st.Revision}, raw: st.Raw(), created: st.created, modified: st.modified, deleted: st.Deleted}
+	cp := &checkpoint{key: pastKey{pid, st.Revision}, raw: st.Raw(), meta: st.meta, created: st.created, modified: st.modified, deleted: st.Deleted}
 	if cp.size() > c.max/8 {
 		return // one entity's huge document does not empty the cache
 	}

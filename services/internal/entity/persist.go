@@ -52,6 +52,9 @@ func (h *Host) persist(ctx context.Context, sl *slot, ev *Event, hh map[string]s
 	if ev.Action != ActionDeleted {
 		evEnv.Value = ev.Value.AppendJSON(nil)
 	}
+	if ev.Metadata.Kind() == jsonv.KindObject {
+		evEnv.Metadata = ev.Metadata.AppendJSON(nil)
+	}
 	payload, err := evEnv.AppendJSONTrusted(nil)
 	if err != nil {
 		h.pub.abort(shard, tsMs)
@@ -180,6 +183,11 @@ func ChangeOf(payload []byte, parsePath func(string) (jsonv.Pointer, error)) (Ch
 	ch := Change{Action: t.Action, Path: p}
 	if len(env.Value) > 0 {
 		if ch.Value, err = jsonv.ParseStored(env.Value); err != nil {
+			return Change{}, err
+		}
+	}
+	if len(env.Metadata) > 0 {
+		if ch.Metadata, err = jsonv.ParseStored(env.Metadata); err != nil {
 			return Change{}, err
 		}
 	}

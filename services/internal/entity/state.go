@@ -40,6 +40,10 @@ type State struct {
 
 	raw []byte
 	doc *jsonv.Value // parsed raw, for the current command only
+	// meta is the entity's metadata (Ditto's _metadata of a thing), a
+	// compact JSON object beside the document, nil when it has none. A
+	// pointer, so that a slot stays in its size class.
+	meta *[]byte
 	// Deleted is set once the entity was deleted (Revision stays).
 	Deleted bool
 }
@@ -95,6 +99,22 @@ func (s *State) Doc() (jsonv.Value, error) {
 	return *s.doc, nil
 }
 
+// Metadata returns the entity's metadata object, JSON null when it has
+// none. It is parsed on every call: only metadata requests read it.
+func (s *State) Metadata() (jsonv.Value, error) {
+	if !s.Exists() || s.meta == nil {
+		return jsonv.Null(), nil
+	}
+	v, err := jsonv.ParseStored(*s.meta)
+	if err != nil {
+		return jsonv.Value{}, fmt.Errorf("stored metadata of %s: %w", s.ID, err)
+	}
+	return v, nil
+}
+
+// HasMetadata reports whether the entity has metadata.
+func (s *State) HasMetadata() bool { return s.Exists() && s.meta != nil }
+
 // forget drops the parsed document so that idle entities hold bytes only.
 func (s *State) forget() { s.doc = nil }
 
@@ -109,6 +129,10 @@ type Change struct {
 	// Value is the new value at Path (created, modified), the merge patch
 	// (merged), or unused (deleted).
 	Value jsonv.Value
+	// Metadata, when an object, is the metadata the event sets at Path
+	// (Ditto's event payload field "metadata", relative to Path); JSON
+	// null when the event sets none. See MetadataTo.
+	Metadata jsonv.Value
 	// KeepMemo, set by a handler that knows the change leaves alone what
 	// its State.Memo derives from, keeps the memo. Changes replayed from the
 	// journal never keep it.
@@ -136,16 +160,32 @@ func (s *State) change(ch Change, rev int64, ts time.Time) error {
 	}
 	if ch.Action == ActionDeleted && ch.Path.IsRoot() {
 		s.Revision, s.modified, s.Deleted = rev, toUnixNano(ts), true
-		s.raw, s.doc = nil, nil
+		s.raw, s.doc, s.meta = nil, nil, nil
 		return nil
 	}
-	if (ch.Action == ActionCreated || ch.Action == ActionModified) && ch.Path.IsRoot() &&
-		(ch.Action == ActionCreated || !s.Exists()) {
+	fresh := (ch.Action == ActionCreated || ch.Action == ActionModified) && ch.Path.IsRoot() &&
+		(ch.Action == ActionCreated || !s.Exists())
+	if fresh {
 		s.created = toUnixNano(ts)
 	}
 	doc, _, err = ch.ApplyTo(doc)
 	if err != nil {
 		return err
+	}
+	if fresh || s.meta != nil || ch.Metadata.Kind() == jsonv.KindObject {
+		// Only entities with metadata, or events that bring some, pay
+		// for it.
+		var meta jsonv.Value
+		if !fresh {
+			if meta, err = s.Metadata(); err != nil {
+				return err
+			}
+		}
+		s.meta = nil
+		if meta = ch.MetadataTo(meta); meta.Kind() == jsonv.KindObject {
+			b := meta.AppendJSON(nil)
+			s.meta = &b
+		}
 	}
 	s.Revision, s.modified, s.Deleted = rev, toUnixNano(ts), false
 	s.doc = &doc
@@ -192,6 +232,70 @@ func (ch Change) ApplyTo(doc jsonv.Value) (out jsonv.Value, deleted bool, err er
 	return doc, false, fmt.Errorf("event action %q: unknown", ch.Action)
 }
 
+// MetadataTo returns an entity's metadata object after the change (JSON
+// null for none), given meta before it (JSON null for none; for an entity
+// the change creates anew, pass JSON null). As Ditto's thing event
+// strategies do: an event's metadata replaces the metadata at its path,
+// an event without metadata keeps what there is, and deleting a value
+// (a deletion, or null in a merge patch) deletes the metadata below it.
+// Metadata left empty is none.
+func (ch Change) MetadataTo(meta jsonv.Value) jsonv.Value {
+	switch ch.Action {
+	case ActionDeleted:
+		if ch.Path.IsRoot() {
+			return jsonv.Null()
+		}
+		meta = deleteMetadata(meta, ch.Path)
+	case ActionMerged:
+		meta = deleteMergedNulls(meta, ch.Path, ch.Value)
+	}
+	switch {
+	case ch.Metadata.Kind() != jsonv.KindObject:
+	case ch.Metadata.Len() == 0 && !ch.Path.IsRoot():
+		meta = deleteMetadata(meta, ch.Path)
+	default:
+		if meta.Kind() != jsonv.KindObject {
+			meta = jsonv.Object()
+		}
+		meta = meta.Set(ch.Path, ch.Metadata)
+	}
+	if meta.Kind() != jsonv.KindObject || meta.Len() == 0 {
+		return jsonv.Null()
+	}
+	return meta
+}
+
+// deleteMetadata deletes the metadata at p and the objects along p it
+// leaves empty.
+func deleteMetadata(meta jsonv.Value, p jsonv.Pointer) jsonv.Value {
+	meta, ok := meta.Delete(p)
+	for i := len(p) - 1; ok && i > 0; i-- {
+		if v, _ := meta.At(p[:i]); v.Kind() != jsonv.KindObject || v.Len() > 0 {
+			break
+		}
+		meta, ok = meta.Delete(p[:i])
+	}
+	return meta
+}
+
+// deleteMergedNulls deletes the metadata of what a merge patch at p
+// removes: the members it sets to null.
+func deleteMergedNulls(meta jsonv.Value, p jsonv.Pointer, patch jsonv.Value) jsonv.Value {
+	switch patch.Kind() {
+	case jsonv.KindNull:
+		if !p.IsRoot() {
+			meta = deleteMetadata(meta, p)
+		}
+	case jsonv.KindObject:
+		for _, m := range patch.Members() {
+			if m.Value.Kind() == jsonv.KindNull || m.Value.Kind() == jsonv.KindObject {
+				meta = deleteMergedNulls(meta, p.Append(m.Key), m.Value)
+			}
+		}
+	}
+	return meta
+}
+
 func valueAt(doc jsonv.Value, p jsonv.Pointer) jsonv.Value {
 	v, ok := doc.At(p)
 	if !ok {
@@ -206,6 +310,7 @@ type snapshot struct {
 	Created  time.Time       `json:"created"`
 	Modified time.Time       `json:"modified"`
 	Entity   json.RawMessage `json:"entity,omitempty"`
+	Metadata json.RawMessage `json:"metadata,omitempty"`
 }
 
 // marshalSnapshot writes the times with encoding/json and appends the
@@ -216,10 +321,14 @@ func (s *State) marshalSnapshot() ([]byte, error) {
 	if err != nil || s.Raw() == nil {
 		return head, err
 	}
-	out := make([]byte, 0, len(head)+len(`,"entity":`)+len(s.raw))
+	out := make([]byte, 0, len(head)+len(`,"entity":`)+len(s.raw)+1)
 	out = append(out, head[:len(head)-1]...) // without the closing brace
 	out = append(out, `,"entity":`...)
 	out = append(out, s.raw...)
+	if s.meta != nil {
+		out = append(out, `,"metadata":`...)
+		out = append(out, *s.meta...)
+	}
 	return append(out, '}'), nil
 }
 
@@ -235,9 +344,13 @@ func (s *State) unmarshalSnapshot(rev int64, deleted bool, data []byte) error {
 	}
 	s.Revision, s.Deleted = rev, deleted
 	s.created, s.modified = toUnixNano(sn.Created), toUnixNano(sn.Modified)
-	s.raw, s.doc = nil, nil
+	s.raw, s.doc, s.meta = nil, nil, nil
 	if !deleted {
 		s.raw = bytes.Clone(sn.Entity) // not the rest of the snapshot
+		if len(sn.Metadata) > 0 && !bytes.Equal(sn.Metadata, []byte("null")) {
+			m := bytes.Clone(sn.Metadata)
+			s.meta = &m
+		}
 	}
 	return nil
 }
@@ -262,6 +375,9 @@ func unmarshalDeepSnapshot(data []byte) (snapshot, error) {
 	}
 	if e, ok := v.Get("entity"); ok && e.Kind() != jsonv.KindNull {
 		sn.Entity = e.AppendJSON(nil)
+	}
+	if m, ok := v.Get("metadata"); ok && m.Kind() == jsonv.KindObject {
+		sn.Metadata = m.AppendJSON(nil)
 	}
 	return sn, nil
 }

@@ -1,0 +1,136 @@
+package platform
+
+import (
+	"testing"
+)
+
+// Thing metadata through HTTP (Ditto's basic-metadata.html): put-metadata
+// on create and modify with leaf wildcards, get-metadata answered in
+// ditto-metadata, fields=_metadata, delete-metadata, cascading deletes,
+// the one-header rule, malformed headers changing nothing, enforcement,
+// and a restart that keeps it all.
+func TestMetadata(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	pl := startPlatform(t, cfg)
+	const u = "/api/2/things/org.eclipse.ditto:meta"
+	const fields = u + "?fields=_metadata"
+
+	// Created with metadata: a leaf wildcard and a specific key.
+	r := pl.expect(t, "ditto", "PUT", u,
+		`{"attributes":{"a":1,"b":{"c":2}},"features":{"lamp":{"properties":{"on":true}}}}`,
+		map[string]string{"put-metadata": `[{"key":"*/unit","value":"m"},{"key":"/attributes/a/desc","value":"the a"}]`}, 201, "")
+	jsonEq(t, "created thing", r.body,
+		`{"thingId":"org.eclipse.ditto:meta","policyId":"org.eclipse.ditto:meta","attributes":{"a":1,"b":{"c":2}},"features":{"lamp":{"properties":{"on":true}}}}`)
+	got := pl.expect(t, "ditto", "GET", u, "", nil, 200, "")
+	jsonEq(t, "thing without fields", got.body,
+		`{"thingId":"org.eclipse.ditto:meta","policyId":"org.eclipse.ditto:meta","attributes":{"a":1,"b":{"c":2}},"features":{"lamp":{"properties":{"on":true}}}}`)
+	got = pl.expect(t, "ditto", "GET", fields, "", nil, 200, "")
+	jsonEq(t, "metadata after create", got.body, `{"_metadata":{
+		"thingId":{"unit":"m"},"policyId":{"unit":"m"},
+		"attributes":{"a":{"unit":"m","desc":"the a"},"b":{"c":{"unit":"m"}}},
+		"features":{"lamp":{"properties":{"on":{"unit":"m"}}}}}}`)
+
+	// Modify a sub-resource: keys relative to its path, wildcards expanded
+	// against the value written, existing metadata below it kept.
+	pl.expect(t, "ditto", "PUT", u+"/attributes/b", `{"c":3,"d":4}`,
+		map[string]string{"put-metadata": `[{"key":"*/ts","value":7}]`}, 204, "")
+	got = pl.expect(t, "ditto", "GET", u+"?fields=_metadata/attributes/b", "", nil, 200, "")
+	jsonEq(t, "metadata of b", got.body, `{"_metadata":{"attributes":{"b":{"c":{"unit":"m","ts":7},"d":{"ts":7}}}}}`)
+	// Attribute wildcard at the root; a merge.
+	pl.expect(t, "ditto", "PATCH", u, `{"attributes":{"a":5}}`,
+		map[string]string{"Content-Type": "application/merge-patch+json", "put-metadata": `[{"key":"attributes/*/by","value":"merge"}]`}, 204, "")
+
+	// get-metadata: ditto-metadata header, relative to the path, with
+	// wildcards; the body is the plain value.
+	got = pl.expect(t, "ditto", "GET", u, "", map[string]string{"get-metadata": "attributes/a"}, 200, "")
+	jsonEq(t, "ditto-metadata of attributes/a", got.header.Get("ditto-metadata"), `{"attributes":{"a":{"unit":"m","desc":"the a","by":"merge"}}}`)
+	got = pl.expect(t, "ditto", "GET", u+"/attributes", "", map[string]string{"get-metadata": "*/unit"}, 200, "")
+	jsonEq(t, "ditto-metadata */unit", got.header.Get("ditto-metadata"), `{"a":{"unit":"m"},"b":{"c":{"unit":"m"}}}`)
+	jsonEq(t, "attributes body", got.body, `{"a":5,"b":{"c":3,"d":4}}`)
+	got = pl.expect(t, "ditto", "GET", u+"/features/lamp", "", map[string]string{"get-metadata": "properties/*/unit"}, 200, "")
+	jsonEq(t, "ditto-metadata properties/*/unit", got.header.Get("ditto-metadata"), `{"properties":{"on":{"unit":"m"}}}`)
+
+	// delete-metadata.
+	pl.expect(t, "ditto", "PUT", u+"/attributes/a", `6`, map[string]string{"delete-metadata": "desc"}, 204, "")
+	got = pl.expect(t, "ditto", "GET", u, "", map[string]string{"get-metadata": "attributes/a"}, 200, "")
+	jsonEq(t, "after delete-metadata", got.header.Get("ditto-metadata"), `{"attributes":{"a":{"unit":"m","by":"merge"}}}`)
+
+	// Deleting a value deletes its metadata.
+	pl.expect(t, "ditto", "DELETE", u+"/attributes/b", "", nil, 204, "")
+	got = pl.expect(t, "ditto", "GET", fields, "", nil, 200, "")
+	jsonEq(t, "metadata after cascading delete", got.body, `{"_metadata":{
+		"thingId":{"unit":"m"},"policyId":{"unit":"m"},
+		"attributes":{"a":{"unit":"m","by":"merge"}},
+		"features":{"lamp":{"properties":{"on":{"unit":"m"}}}}}}`)
+	before := got.body
+
+	// One metadata header per request; malformed headers and wildcards:
+	// Ditto's errors, and nothing changes.
+	for _, c := range []struct {
+		name, method, path, body string
+		headers                  map[string]string
+		status                   int
+		code                     string
+	}{
+		{"put and delete", "PUT", u + "/attributes/a", `7`,
+			map[string]string{"put-metadata": `[{"key":"x","value":1}]`, "delete-metadata": "x"}, 400, "things:metadata.headersconflict"},
+		{"get and put on a retrieve", "GET", u, ``,
+			map[string]string{"get-metadata": "x", "put-metadata": `[]`}, 400, "things:metadata.headersconflict"},
+		{"not an array", "PUT", u + "/attributes/a", `7`,
+			map[string]string{"put-metadata": `{"key":"x"}`}, 400, "header.invalid"},
+		{"no value", "PUT", u + "/attributes/a", `7`,
+			map[string]string{"put-metadata": `[{"key":"x"}]`}, 400, "header.invalid"},
+		{"wildcard form not allowed at the root", "PUT", u, `{"attributes":{"a":7}}`,
+			map[string]string{"put-metadata": `[{"key":"attributes/*/*/x","value":1}]`}, 400, "header.invalid"},
+		{"wildcard form not allowed below the root", "PUT", u + "/attributes", `{"a":7}`,
+			map[string]string{"put-metadata": `[{"key":"a/*/x","value":1}]`}, 400, "header.invalid"},
+		{"bad selector", "GET", u, ``, map[string]string{"get-metadata": "a(b"}, 400, "header.invalid"},
+		{"create with a bad header", "PUT", "/api/2/things/org.eclipse.ditto:meta-nope", `{}`,
+			map[string]string{"put-metadata": `[{"key":"*/*/x","value":1}]`}, 400, "header.invalid"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pl.expect(t, "ditto", c.method, c.path, c.body, c.headers, c.status, c.code)
+		})
+	}
+	got = pl.expect(t, "ditto", "GET", fields+",attributes,_revision", "", nil, 200, "")
+	jsonEq(t, "thing after refused requests", got.body, `{"attributes":{"a":6},"_revision":5,`+before[1:])
+	pl.expect(t, "ditto", "GET", "/api/2/things/org.eclipse.ditto:meta-nope", "", nil, 404, "things:thing.notfound")
+	pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:meta-nope", "", nil, 404, "")
+
+	// As in Ditto, _metadata is a field of the thing: a reader of the
+	// attributes alone sees no metadata; with READ on
+	// thing:/_metadata/attributes too, their metadata and nothing else.
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:meta/entries/GUEST",
+		`{"subjects":{"nginx:ditto2":{"type":"guest"}},"resources":{"thing:/attributes":{"grant":["READ"],"revoke":[]}}}`, nil, 201, "")
+	got = pl.expect(t, "ditto2", "GET", fields, "", nil, 200, "")
+	jsonEq(t, "ditto2's metadata without a grant on it", got.body, `{}`)
+	got = pl.expect(t, "ditto2", "GET", u, "", map[string]string{"get-metadata": "*"}, 200, "")
+	jsonEq(t, "ditto2's ditto-metadata without a grant on it", got.header.Get("ditto-metadata"), `{}`)
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:meta/entries/GUEST",
+		`{"subjects":{"nginx:ditto2":{"type":"guest"}},"resources":{"thing:/attributes":{"grant":["READ"],"revoke":[]},"thing:/_metadata/attributes":{"grant":["READ"],"revoke":[]}}}`, nil, 204, "")
+	got = pl.expect(t, "ditto2", "GET", fields, "", nil, 200, "")
+	jsonEq(t, "ditto2's metadata", got.body, `{"_metadata":{"attributes":{"a":{"unit":"m","by":"merge"}}}}`)
+	got = pl.expect(t, "ditto2", "GET", u, "", map[string]string{"get-metadata": "*"}, 200, "")
+	jsonEq(t, "ditto2's ditto-metadata", got.header.Get("ditto-metadata"), `{"attributes":{"a":{"unit":"m","by":"merge"}}}`)
+	got = pl.expect(t, "ditto2", "GET", u, "", map[string]string{"get-metadata": "features"}, 200, "")
+	jsonEq(t, "ditto2's feature metadata", got.header.Get("ditto-metadata"), `{}`)
+
+	// Metadata is in the journal: a restart (past the snapshot threshold)
+	// keeps it.
+	pl.expect(t, "ditto", "PUT", u+"/attributes/n", `1`, nil, 201, "")
+	for range 5 {
+		pl.expect(t, "ditto", "PUT", u+"/attributes/n", `1`, nil, 204, "")
+	}
+	before = pl.expect(t, "ditto", "GET", fields, "", nil, 200, "").body
+	pl.stop(t)
+	pl2 := startPlatform(t, cfg)
+	after := pl2.expect(t, "ditto", "GET", fields, "", nil, 200, "").body
+	jsonEq(t, "metadata after restart", after, before)
+
+	// Deleting the thing deletes its metadata: created anew, it has none.
+	pl2.expect(t, "ditto", "DELETE", u, "", nil, 204, "")
+	pl2.expect(t, "ditto", "PUT", u, `{"policyId":"org.eclipse.ditto:meta","attributes":{"a":1}}`, nil, 201, "")
+	got = pl2.expect(t, "ditto", "GET", fields, "", nil, 200, "")
+	jsonEq(t, "metadata of a thing created anew", got.body, `{}`)
+}
