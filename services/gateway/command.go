@@ -182,6 +182,21 @@ func (g *Gateway) serveResource(ar *apiRequest, res resource) {
 			}
 			env.Fields = fields
 		}
+		if res.kind == resPolicyRoot {
+			// Ditto's PoliciesRoute reads policy-view as a parameter of
+			// this route alone and checks it.
+			if vs, ok := ar.query[protocol.HeaderPolicyView]; ok && len(vs) > 0 {
+				switch v := strings.ToLower(strings.TrimSpace(vs[0])); v {
+				case "", "original", "resolved":
+					ar.headers[protocol.HeaderPolicyView] = vs[0]
+				default:
+					g.fail(ar, protocol.NewError(http.StatusBadRequest, "policies:view.invalid",
+						"The 'policy-view' parameter has an invalid value.",
+						"Use 'original' (or omit) for the stored policy, or 'resolved' for the merged view."))
+					return
+				}
+			}
+		}
 	case methodPut, methodPatch:
 		if m == methodPatch {
 			ar.headers[protocol.HeaderContentType] = protocol.MediaTypeMergePatchJSON

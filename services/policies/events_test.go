@@ -33,7 +33,7 @@ func eventsHandler() *handler {
 	return &handler{granularity: time.Hour, now: func() time.Time { return testNow }}
 }
 
-func command(action, path, value string) *entity.Command {
+func policyCommand(action, path, value string) *entity.Command {
 	topic := protocol.NewTopic(eventsPolicyID, protocol.GroupPolicies, "", protocol.CriterionCommands, action)
 	env := protocol.Envelope{Topic: topic.String(), Path: path, Headers: protocol.Headers{"correlation-id": "c1"}}
 	if value != "" {
@@ -54,7 +54,7 @@ func checkEventHeaders(t *testing.T, name string, got protocol.Headers, wantRead
 // it.
 func TestCreatedEventReadSubjects(t *testing.T) {
 	t.Parallel()
-	out, err := eventsHandler().Handle(context.Background(), command(protocol.ActionCreate, "/", eventsPolicy), &entity.State{ID: eventsPolicyID})
+	out, err := eventsHandler().Handle(context.Background(), policyCommand(protocol.ActionCreate, "/", eventsPolicy), &entity.State{ID: eventsPolicyID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestEventReadSubjects(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		c := &call{h: eventsHandler(), cmd: command(protocol.ActionModify, tc.path, ""), r: r, norm: normalizer{now: testNow, granularity: time.Hour}}
+		c := &call{h: eventsHandler(), cmd: policyCommand(protocol.ActionModify, tc.path, ""), r: r, norm: normalizer{now: testNow, granularity: time.Hour}}
 		got, err := c.eventHeaders(tc.policy)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)

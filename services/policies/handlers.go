@@ -12,6 +12,7 @@ import (
 	"github.com/dittonats/dittonats/services/internal/enforcer"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/etag"
+	"github.com/dittonats/dittonats/services/internal/policyresolve"
 )
 
 // routeKind is the policy resource a command path addresses.
@@ -140,10 +141,15 @@ type handler struct {
 	granularity time.Duration
 	now         func() time.Time
 	creation    creation.Rules
+	// load reads the policies an effective policy is computed from;
+	// roots are the namespace root policies (nil: none). See resolve.go.
+	load  policyresolve.Loader
+	roots func(namespace string) []string
 }
 
 // call is one command being decided.
 type call struct {
+	ctx   context.Context
 	h     *handler
 	cmd   *entity.Command
 	st    *entity.State
@@ -154,7 +160,7 @@ type call struct {
 }
 
 // Handle implements entity.Handler.
-func (h *handler) Handle(_ context.Context, cmd *entity.Command, st *entity.State) (entity.Outcome, error) {
+func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.State) (entity.Outcome, error) {
 	if err := protocol.ValidatePolicyID(cmd.EntityID); err != nil {
 		return entity.Outcome{}, err
 	}
@@ -167,7 +173,7 @@ func (h *handler) Handle(_ context.Context, cmd *entity.Command, st *entity.Stat
 		return entity.Outcome{}, err
 	}
 	c := &call{
-		h: h, cmd: cmd, st: st, r: r,
+		ctx: ctx, h: h, cmd: cmd, st: st, r: r,
 		norm:  normalizer{now: h.now(), granularity: h.granularity},
 		topic: cmd.Envelope.Topic, path: cmd.Envelope.Path,
 	}
@@ -211,9 +217,14 @@ func (c *call) value() (jsonv.Value, error) {
 	return v, nil
 }
 
-// view compiles the stored policy for the caller.
+// view compiles the effective policy of the stored one, doc, for the
+// caller.
 func (c *call) view(doc jsonv.Value) (*enforcer.View, error) {
-	return callerView(doc, c.cmd.EntityID, c.cmd.Auth)
+	eff, err := c.h.effective(c.ctx, c.cmd.EntityID, doc)
+	if err != nil {
+		return nil, err
+	}
+	return callerView(eff, c.cmd.EntityID, c.cmd.Auth)
 }
 
 // response is the reply envelope of the command with status and value.
@@ -237,7 +248,11 @@ func (c *call) eventHeaders(policy jsonv.Value) (protocol.Headers, error) {
 	if len(c.cmd.Auth) > 0 {
 		h.Set(protocol.HeaderOriginator, c.cmd.Auth[0])
 	}
-	subjects, err := readSubjects(policy, c.cmd.EntityID, c.r.auth, c.norm.now)
+	eff, err := c.h.effective(c.ctx, c.cmd.EntityID, policy)
+	if err != nil {
+		return nil, err
+	}
+	subjects, err := readSubjects(eff, c.cmd.EntityID, c.r.auth, c.norm.now)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +328,11 @@ func (c *call) create() (entity.Outcome, error) {
 	// a CreatePolicy from the command, so this also precedes the conflict.
 	// A sudo command (an operator's piggyback) is not enforced at all.
 	if !c.cmd.Sudo && !c.allowsLockout() {
-		ok, err := mayCreate(doc, id, c.cmd.Auth)
+		eff, err := c.h.effective(c.ctx, id, doc)
+		if err != nil {
+			return entity.Outcome{}, err
+		}
+		ok, err := mayCreate(eff, id, c.cmd.Auth)
 		if err != nil {
 			return entity.Outcome{}, err
 		}
@@ -570,6 +589,9 @@ func (c *call) retrieve() (entity.Outcome, error) {
 			return entity.Outcome{}, err
 		}
 	}
+	if c.r.kind == routePolicy && c.cmd.History == nil && strings.EqualFold(c.cmd.Envelope.Headers[protocol.HeaderPolicyView], policyViewResolved) {
+		return c.retrieveResolved(doc, view, fields)
+	}
 	val, ok := doc.At(c.r.doc)
 	current := c.currentTag(doc)
 	if err := checkPreconditions(c.cmd.Envelope.Headers, current, true, false); err != nil {
@@ -597,6 +619,33 @@ func (c *call) retrieve() (entity.Outcome, error) {
 	if view != nil {
 		val = readableView(view, c.r, val)
 	}
+	return entity.Outcome{Response: c.response(200, val, headers)}, nil
+}
+
+// policyViewResolved is the policy-view that asks for the effective
+// policy (Ditto 3.9's "Effective policy view"); "original", the default,
+// is the policy as stored.
+const policyViewResolved = "resolved"
+
+// retrieveResolved answers GET /policies/{id} with policy-view=resolved:
+// the effective policy (own entries with references resolved, imported
+// and namespace root entries under their imported-/nsimported- labels),
+// cut down to what the caller may read of it and selected by fields. It
+// has no ETag and ignores If-Match and If-None-Match: the policy's
+// revision does not follow the policies it is computed from.
+func (c *call) retrieveResolved(doc jsonv.Value, view *enforcer.View, fields jsonv.FieldSelector) (entity.Outcome, error) {
+	eff, err := c.h.effective(c.ctx, c.cmd.EntityID, withImports(doc))
+	if err != nil {
+		return entity.Outcome{}, err
+	}
+	val := eff
+	if fields != nil {
+		val = c.withSpecialFields(val).Select(fields)
+	}
+	if view != nil {
+		val = readableView(view, c.r, val)
+	}
+	headers := protocol.Headers{protocol.HeaderEntityRevision: strconv.FormatInt(c.st.Revision, 10)}
 	return entity.Outcome{Response: c.response(200, val, headers)}, nil
 }
 

@@ -14,7 +14,7 @@ import (
 // policy now (else its not-found, as a retrieve answers it), each cut down
 // to what the policy as it is now lets the caller read of it; an event at
 // a path the caller may read nothing of is left out.
-func (h *handler) HistoryView(_ context.Context, cmd *entity.Command, st *entity.State) (func(*protocol.Envelope) bool, error) {
+func (h *handler) HistoryView(ctx context.Context, cmd *entity.Command, st *entity.State) (func(*protocol.Envelope) bool, error) {
 	id := cmd.EntityID
 	r, err := parseRoute(cmd.Envelope.Path)
 	if err != nil {
@@ -30,7 +30,11 @@ func (h *handler) HistoryView(_ context.Context, cmd *entity.Command, st *entity
 	if cmd.Sudo {
 		return func(*protocol.Envelope) bool { return true }, nil
 	}
-	view, err := callerView(doc, id, cmd.Auth)
+	eff, err := h.effective(ctx, id, doc)
+	if err != nil {
+		return nil, err
+	}
+	view, err := callerView(eff, id, cmd.Auth)
 	if err != nil {
 		return nil, err
 	}

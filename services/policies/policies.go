@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/limits"
@@ -38,6 +39,11 @@ type Config struct {
 	// Creation is who may create which policies where (Ditto's
 	// ditto.entity-creation), read from the configuration tree.
 	Creation creation.Rules `ignored:"true"`
+	// NamespaceRoots are the namespace root policies (Ditto's
+	// ditto.namespace-policies, read from the configuration tree): the
+	// ids of the policies whose implicit entries apply to every policy
+	// of a namespace. Nil: none.
+	NamespaceRoots func(namespace string) []string `ignored:"true"`
 }
 
 // Validate reports every setting that cannot work, naming its variable.
@@ -96,6 +102,8 @@ func New(cfg Config, d Deps) (*Service, error) {
 		granularity: cfg.SubjectExpiryGranularity,
 		now:         time.Now,
 		creation:    cfg.Creation,
+		load:        loader(command.New(d.NC, d.Names, d.Shards)),
+		roots:       cfg.NamespaceRoots,
 	}}
 	host, err := entity.New(entity.Config{
 		Kind:              "policy",

@@ -48,6 +48,9 @@ type Config struct {
 
 	// Limits are the platform's LIMITS_* settings (page sizes).
 	Limits limits.Config `ignored:"true"`
+	// NamespaceRoots are the namespace root policies (Ditto's
+	// ditto.namespace-policies, from the configuration tree); nil: none.
+	NamespaceRoots func(namespace string) []string `ignored:"true"`
 	// DataDir is where IndexPath defaults to.
 	DataDir string `ignored:"true"`
 }

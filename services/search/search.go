@@ -151,6 +151,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		erasure:            newErasure(),
 	}
 	s.policies = newPolicyCache(src.retrievePolicy, cfg.PolicyCacheTTL, cfg.PolicyCacheEntries)
+	s.policies.roots = cfg.NamespaceRoots
 	s.metrics = newMetrics()
 	s.tracer = d.Tracer
 	if len(ops) > 0 && d.OperatorMetrics != nil {

@@ -127,6 +127,8 @@ type policyCache struct {
 	fetch func(ctx context.Context, id string) (jsonv.Value, error)
 	ttl   time.Duration
 	max   int
+	// roots are the namespace root policies; nil: none.
+	roots func(namespace string) []string
 
 	mu      sync.Mutex
 	entries map[string]cachedPolicy
@@ -167,14 +169,15 @@ func (c *policyCache) get(ctx context.Context, id string) (*enforcer.Enforcer, e
 	case err != nil:
 		return nil, err
 	default:
-		if policyresolve.Needed(doc) {
+		ns, _ := protocol.SplitID(id)
+		if policyresolve.Needed(doc) || c.roots != nil && len(c.roots(ns)) > 0 {
 			res, err := policyresolve.Resolve(ctx, doc, func(ctx context.Context, dep string) (jsonv.Value, bool, error) {
 				v, err := c.fetch(ctx, dep)
 				if errors.Is(err, errGone) {
 					return jsonv.Value{}, false, nil
 				}
 				return v, err == nil, err
-			}, policyresolve.Options{})
+			}, policyresolve.Options{NamespaceRoots: c.roots})
 			if err != nil {
 				return nil, fmt.Errorf("policy %s: %w", id, err)
 			}

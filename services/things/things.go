@@ -37,6 +37,9 @@ type Config struct {
 	// Creation is who may create which things where (Ditto's
 	// ditto.entity-creation), read from the configuration tree.
 	Creation creation.Rules `ignored:"true"`
+	// NamespaceRoots are the namespace root policies (Ditto's
+	// ditto.namespace-policies, from the configuration tree); nil: none.
+	NamespaceRoots func(namespace string) []string `ignored:"true"`
 }
 
 // Validate reports every setting that cannot work.
@@ -89,6 +92,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Log != nil {
 		cache.log = d.Log
 	}
+	cache.roots = cfg.NamespaceRoots
 	h := &handler{
 		maxThingSize: int(cfg.Limits.ThingsMaxSize), // 0: no limit
 		creation:     cfg.Creation,

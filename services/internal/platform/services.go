@@ -16,6 +16,7 @@ import (
 	"github.com/dittonats/dittonats/services/internal/devops"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/policyresolve"
 	"github.com/dittonats/dittonats/services/internal/tracing"
 	"github.com/dittonats/dittonats/services/policies"
 	"github.com/dittonats/dittonats/services/search"
@@ -104,6 +105,9 @@ var services = []service{
 			if cfg.Creation, err = creation.FromTree(e.cfg.ConfigTree()); err != nil {
 				return nil, err
 			}
+			if cfg.NamespaceRoots, err = policyresolve.RootsFromTree(e.cfg.ConfigTree()); err != nil {
+				return nil, err
+			}
 			svc, err := policies.New(cfg, e.entityDeps())
 			if err != nil {
 				return nil, err
@@ -123,6 +127,9 @@ var services = []service{
 			if cfg.Creation, err = creation.FromTree(e.cfg.ConfigTree()); err != nil {
 				return nil, err
 			}
+			if cfg.NamespaceRoots, err = policyresolve.RootsFromTree(e.cfg.ConfigTree()); err != nil {
+				return nil, err
+			}
 			svc, err := things.New(cfg, e.entityDeps())
 			if err != nil {
 				return nil, err
@@ -138,8 +145,11 @@ var services = []service{
 	{name: Search, role: streams.RoleSearch,
 		start: func(e env) (runner, error) {
 			cfg := e.cfg.Search
-			cfg.DataDir = e.cfg.DataDir
 			var err error
+			if cfg.NamespaceRoots, err = policyresolve.RootsFromTree(e.cfg.ConfigTree()); err != nil {
+				return nil, err
+			}
+			cfg.DataDir = e.cfg.DataDir
 			if cfg.OperatorMetrics, err = search.OperatorMetricsFromTree(e.cfg.ConfigTree()); err != nil {
 				return nil, err
 			}

@@ -87,3 +87,30 @@ func namespaceMatchesPattern(namespace, pattern string) bool {
 	}
 	return namespace == pattern
 }
+
+// ConfigKey is where Ditto reads the namespace root policies.
+const ConfigKey = "ditto.namespace-policies"
+
+// Decoder reads a configuration value at a key into v, reporting whether
+// the key is set (dittoconf.Tree's Decode).
+type Decoder interface {
+	Decode(key string, v any) (bool, error)
+}
+
+// RootsFromTree reads ditto.namespace-policies from the configuration
+// tree: nil when it is not set or empty.
+func RootsFromTree(tree Decoder) (func(namespace string) []string, error) {
+	var cfg map[string][]string
+	found, err := tree.Decode(ConfigKey, &cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ConfigKey, err)
+	}
+	if !found || len(cfg) == 0 {
+		return nil, nil
+	}
+	roots, err := NamespaceRootsFromConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ConfigKey, err)
+	}
+	return roots, nil
+}
