@@ -78,6 +78,14 @@ func (g *Gateway) serveNATSStreaming(ctx context.Context) (stop func(), err erro
 		cancel()
 		return nil, fmt.Errorf("gateway: streaming over NATS: %w", err)
 	}
+	// The server knows both subscriptions before the gateway says it
+	// listens.
+	if err := g.nc.Flush(); err != nil {
+		_ = group.Unsubscribe()
+		_ = own.Unsubscribe()
+		cancel()
+		return nil, fmt.Errorf("gateway: streaming over NATS: %w", err)
+	}
 	sweep := time.NewTicker(natsCallerIdle / 2)
 	swept := make(chan struct{})
 	go func() {
