@@ -70,6 +70,7 @@ const (
 type normalizer struct {
 	now         time.Time
 	granularity time.Duration
+	maxImports  int // LIMITS_POLICIES_MAX_IMPORTS; 0: none
 }
 
 // policy validates a whole policy for id and returns its canonical form:
@@ -83,12 +84,11 @@ func (n normalizer) policy(v jsonv.Value, id string) (jsonv.Value, error) {
 			return jsonv.Value{}, protocol.ErrPolicyIDNotSettable()
 		}
 	}
-	if imports, ok := v.Get(fieldImports); ok {
-		if imports.Kind() != jsonv.KindObject {
-			return jsonv.Value{}, errWrongType(imports.String(), "/"+fieldImports, "JsonObject")
-		}
-		if imports.Len() > 0 {
-			return jsonv.Value{}, errImportsUnsupported()
+	imports := jsonv.Object()
+	if imp, ok := v.Get(fieldImports); ok {
+		var err error
+		if imports, err = n.imports(imp, id); err != nil {
+			return jsonv.Value{}, err
 		}
 	}
 	entries := jsonv.Object()
@@ -103,7 +103,7 @@ func (n normalizer) policy(v jsonv.Value, id string) (jsonv.Value, error) {
 	}
 	return jsonv.Object(
 		jsonv.Member{Key: fieldPolicyID, Value: jsonv.String(id)},
-		jsonv.Member{Key: fieldImports, Value: jsonv.Object()},
+		jsonv.Member{Key: fieldImports, Value: imports},
 		jsonv.Member{Key: fieldEntries, Value: entries},
 	), nil
 }
@@ -225,11 +225,12 @@ func (n normalizer) entry(label string, v jsonv.Value) (jsonv.Value, error) {
 		out = append(out, jsonv.Member{Key: fieldAllowedAdditions, Value: additions})
 	}
 	if refs, ok := v.Get(fieldReferences); ok {
-		if refs.Kind() != jsonv.KindArray {
-			return jsonv.Value{}, errWrongType(refs.String(), "/"+fieldReferences, "JsonArray")
+		refs, err := references(refs)
+		if err != nil {
+			return jsonv.Value{}, err
 		}
-		if refs.Len() > 0 {
-			return jsonv.Value{}, errReferencesUnsupported(label)
+		if refs.Len() > 0 { // Ditto writes no empty references
+			out = append(out, jsonv.Member{Key: fieldReferences, Value: refs})
 		}
 	}
 	return jsonv.Object(out...), nil
@@ -427,6 +428,19 @@ func normalizeResourceKey(key string) (string, error) {
 		return "", err
 	}
 	return typ + ":" + p.String(), nil
+}
+
+// validateLabelChars applies Ditto's Label rules to a label of another
+// policy (an imported or referenced one): not empty, at most 256 UTF-16
+// units, no slash, no control character.
+func validateLabelChars(label string) error {
+	if label == "" {
+		return protocol.ErrPolicyLabelCharsInvalid(label, reasonNoSlashesOrCtrls)
+	}
+	if reason := checkNoControlChars(label, true); reason != "" {
+		return protocol.ErrPolicyLabelCharsInvalid(label, reason)
+	}
+	return nil
 }
 
 // validateLabel applies Ditto's Label rules: not empty, no reserved import

@@ -33,7 +33,7 @@ var testNow = time.Date(2026, 3, 14, 10, 30, 0, 0, time.UTC)
 
 func TestNormalizePolicy(t *testing.T) {
 	t.Parallel()
-	n := normalizer{now: testNow, granularity: time.Hour}
+	n := normalizer{now: testNow, granularity: time.Hour, maxImports: 10}
 	const id = "org.eclipse.ditto:p1"
 	long := strings.Repeat("x", 257)
 	tests := []struct {
@@ -64,7 +64,14 @@ func TestNormalizePolicy(t *testing.T) {
 		{name: "not an object", in: `[1]`, code: protocol.CodeJSONInvalid},
 		{name: "policyId differs", in: `{"policyId":"org.eclipse.ditto:other"}`, code: protocol.CodePolicyIDNotSettable},
 		{name: "policyId not a string", in: `{"policyId":1}`, code: protocol.CodePolicyIDNotSettable},
-		{name: "imports declared", in: `{"imports":{"a:b":{}}}`, code: protocol.CodePolicyImportInvalid},
+		{name: "imports declared", in: `{"imports":{"a:b":{},"c:d":{"entries":["X","X",1],"transitiveImports":["e:f"]},"g:h":{"entries":[],"transitiveImports":[]}}}`,
+			want: `{"policyId":"org.eclipse.ditto:p1","imports":{"a:b":{},"c:d":{"entries":["X"],"transitiveImports":["e:f"]},"g:h":{"entries":[]}},"entries":{}}`},
+		{name: "import of itself", in: `{"imports":{"org.eclipse.ditto:p1":{}}}`, code: protocol.CodePolicyImportInvalid},
+		{name: "transitive import of itself", in: `{"imports":{"a:b":{"transitiveImports":["org.eclipse.ditto:p1"]}}}`, code: protocol.CodePolicyImportInvalid},
+		{name: "transitive import not a string", in: `{"imports":{"a:b":{"transitiveImports":[1]}}}`, code: protocol.CodePolicyImportInvalid},
+		{name: "import of an invalid id", in: `{"imports":{"nonamespace":{}}}`, code: protocol.CodePolicyIDInvalid},
+		{name: "import not an object", in: `{"imports":{"a:b":1}}`, code: protocol.CodeJSONInvalid},
+		{name: "too many imports", in: `{"imports":{"a:1":{},"a:2":{},"a:3":{},"a:4":{},"a:5":{},"a:6":{},"a:7":{},"a:8":{},"a:9":{},"a:10":{},"a:11":{}}}`, code: "policies:imports.toolarge"},
 		{name: "imports not an object", in: `{"imports":1}`, code: protocol.CodeJSONInvalid},
 		{name: "entries not an object", in: `{"entries":[]}`, code: protocol.CodeJSONInvalid},
 		{name: "entry not an object", in: `{"entries":{"l":1}}`, code: protocol.CodeJSONInvalid},
@@ -101,7 +108,10 @@ func TestNormalizePolicy(t *testing.T) {
 		{name: "importable not a string", in: `{"entries":{"l":{"importable":true}}}`, code: protocol.CodeJSONInvalid},
 		{name: "allowedAdditions unknown", in: `{"entries":{"l":{"allowedAdditions":["imports"]}}}`, code: protocol.CodePolicyEntryInvalid},
 		{name: "allowedAdditions with a number", in: `{"entries":{"l":{"allowedAdditions":[1]}}}`, code: protocol.CodePolicyEntryInvalid},
-		{name: "references declared", in: `{"entries":{"l":{"references":[{"entry":"x"}]}}}`, code: protocol.CodePolicyEntryInvalid},
+		{name: "references declared", in: `{"entries":{"l":{"references":[{"entry":"x"},{"import":"a:b","entry":"y"}]}}}`,
+			want: `{"policyId":"org.eclipse.ditto:p1","imports":{},"entries":{"l":{"subjects":{},"resources":{},"references":[{"entry":"x"},{"import":"a:b","entry":"y"}]}}}`},
+		{name: "reference without entry", in: `{"entries":{"l":{"references":[{"import":"a:b"}]}}}`, code: protocol.CodeJSONFieldMissing},
+		{name: "reference not an object", in: `{"entries":{"l":{"references":["x"]}}}`, code: protocol.CodePolicyEntryInvalid},
 		{name: "references not an array", in: `{"entries":{"l":{"references":{}}}}`, code: protocol.CodeJSONInvalid},
 	}
 	for _, tt := range tests {

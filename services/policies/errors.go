@@ -108,24 +108,6 @@ func errEntryInvalid(policyID, label, reason string) *protocol.Error {
 	return e
 }
 
-// errImportsUnsupported answers a policy that declares imports: this service
-// cannot resolve imported entries, and storing imports it then ignores would
-// leave their revokes unenforced.
-func errImportsUnsupported() *protocol.Error {
-	e := protocol.ErrPolicyImportInvalid()
-	e.Message = "Policy imports are not supported by this installation."
-	e.Description = "Remove the 'imports' of the Policy and copy the needed entries instead."
-	return e
-}
-
-// errReferencesUnsupported answers an entry with references, for the same
-// reason as errImportsUnsupported.
-func errReferencesUnsupported(label string) *protocol.Error {
-	return protocol.ErrPolicyEntryInvalidMessage(
-		fmt.Sprintf("The references of PolicyEntry '%s' are not supported by this installation.", label),
-		"Remove the 'references' of the PolicyEntry and copy the referenced subjects and resources instead.")
-}
-
 // clip shortens a JSON value quoted in a message.
 func clip(s string) string {
 	if len(s) <= maxEchoed {

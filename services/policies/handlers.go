@@ -145,6 +145,8 @@ type handler struct {
 	// roots are the namespace root policies (nil: none). See resolve.go.
 	load  policyresolve.Loader
 	roots func(namespace string) []string
+	// maxImports is LIMITS_POLICIES_MAX_IMPORTS.
+	maxImports int
 }
 
 // call is one command being decided.
@@ -174,7 +176,7 @@ func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.St
 	}
 	c := &call{
 		ctx: ctx, h: h, cmd: cmd, st: st, r: r,
-		norm:  normalizer{now: h.now(), granularity: h.granularity},
+		norm:  normalizer{now: h.now(), granularity: h.granularity, maxImports: h.maxImports},
 		topic: cmd.Envelope.Topic, path: cmd.Envelope.Path,
 	}
 	if r.kind == routeUnsupported {
@@ -353,7 +355,14 @@ func (c *call) create() (entity.Outcome, error) {
 	if err := c.checkDocument(doc); err != nil {
 		return entity.Outcome{}, err
 	}
-	if reason, ok := lockoutReason(doc); !ok {
+	if err := checkReferences(id, doc); err != nil {
+		return entity.Outcome{}, err
+	}
+	if err := c.checkImportAccess(c.ctx, doc, true, entryLabels(doc)); err != nil {
+		return entity.Outcome{}, err
+	}
+	// Ditto does not apply the lockout rule to a policy with imports.
+	if reason, ok := lockoutReason(doc); !ok && !hasImports(doc) {
 		return entity.Outcome{}, errPolicyInvalid(id, reason)
 	}
 	headers, err := c.eventHeaders(doc)
@@ -432,6 +441,18 @@ func (c *call) modify() (entity.Outcome, error) {
 	if err := c.checkDocument(next); err != nil {
 		return entity.Outcome{}, err
 	}
+	if err := checkReferences(id, next); err != nil {
+		return entity.Outcome{}, err
+	}
+	switch c.r.kind {
+	case routePolicy, routeEntries:
+		err = c.checkImportAccess(c.ctx, next, c.r.kind == routePolicy, entryLabels(next))
+	case routeEntry:
+		err = c.checkImportAccess(c.ctx, next, false, []string{c.r.label})
+	}
+	if err != nil {
+		return entity.Outcome{}, err
+	}
 	if err := c.checkLockout(next); err != nil {
 		return entity.Outcome{}, err
 	}
@@ -492,7 +513,7 @@ func (c *call) mayWrite(doc jsonv.Value) error {
 // error names the entry when an entry or a part of it was changed.
 func (c *call) checkLockout(next jsonv.Value) error {
 	reason, ok := lockoutReason(next)
-	if ok {
+	if ok || hasImports(next) { // Ditto does not apply it to a policy with imports
 		return nil
 	}
 	if c.r.kind == routePolicy || c.r.kind == routeEntries {
@@ -527,6 +548,11 @@ func (c *call) delete() (entity.Outcome, error) {
 	}
 	if !existed {
 		return entity.Outcome{}, notFound(id, c.r, doc)
+	}
+	if c.r.kind == routeEntry {
+		if referrer, ok := localReferrer(doc, c.r.label); ok && referrer != c.r.label {
+			return entity.Outcome{}, errEntryReferenced(id, c.r.label, referrer)
+		}
 	}
 	next, _ := doc.Delete(c.r.doc)
 	if err := c.checkLockout(next); err != nil {

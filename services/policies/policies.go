@@ -104,6 +104,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		creation:    cfg.Creation,
 		load:        loader(command.New(d.NC, d.Names, d.Shards)),
 		roots:       cfg.NamespaceRoots,
+		maxImports:  cfg.Limits.PoliciesMaxImports,
 	}}
 	host, err := entity.New(entity.Config{
 		Kind:              "policy",

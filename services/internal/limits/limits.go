@@ -20,12 +20,13 @@ type Config struct {
 	MessagesMaxSize       ByteSize `envconfig:"LIMITS_MESSAGES_MAX_SIZE" default:"250k" desc:"largest live message payload and WebSocket frame in bytes (0 for no limit)"`
 	SearchDefaultPageSize int      `envconfig:"LIMITS_THINGS_SEARCH_DEFAULT_PAGE_SIZE" default:"25" desc:"things per search page when the query gives no size"`
 	SearchMaxPageSize     int      `envconfig:"LIMITS_THINGS_SEARCH_MAX_PAGE_SIZE" default:"200" desc:"largest size(...) or limit count a search query may ask for"`
+	PoliciesMaxImports    int      `envconfig:"LIMITS_POLICIES_MAX_IMPORTS" default:"10" desc:"policies one policy may import (policies:imports.toolarge beyond)"`
 }
 
 // DefaultConfig is Config with the defaults of its variables, Ditto's.
 func DefaultConfig() Config {
 	return Config{ThingsMaxSize: 100 << 10, PoliciesMaxSize: 100 << 10, MessagesMaxSize: 250 << 10,
-		SearchDefaultPageSize: 25, SearchMaxPageSize: 200}
+		SearchDefaultPageSize: 25, SearchMaxPageSize: 200, PoliciesMaxImports: 10}
 }
 
 // Validate reports every size that is negative, naming its variable.
@@ -42,6 +43,9 @@ func (c Config) Validate() error {
 		if l.size < 0 {
 			errs = append(errs, fmt.Errorf("%s %d: must not be negative (0 for no limit)", l.name, l.size))
 		}
+	}
+	if c.PoliciesMaxImports < 0 {
+		errs = append(errs, fmt.Errorf("LIMITS_POLICIES_MAX_IMPORTS %d: must not be negative", c.PoliciesMaxImports))
 	}
 	// 0 stands for the default, so that a zero Config stays valid.
 	if c.SearchMaxPageSize < 0 {

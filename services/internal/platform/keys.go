@@ -59,6 +59,7 @@ var dittoKeys = map[string][]string{
 
 	"LIMITS_THINGS_MAX_SIZE":                 {"ditto.limits.things.max-size"},
 	"LIMITS_POLICIES_MAX_SIZE":               {"ditto.limits.policies.max-size"},
+	"LIMITS_POLICIES_MAX_IMPORTS":            {"ditto.limits.policies.imports-limit"},
 	"LIMITS_MESSAGES_MAX_SIZE":               {"ditto.limits.messages.max-size"},
 	"LIMITS_THINGS_SEARCH_DEFAULT_PAGE_SIZE": {"ditto.limits.search.default-page-size"},
 	"LIMITS_THINGS_SEARCH_MAX_PAGE_SIZE":     {"ditto.limits.search.max-page-size"},

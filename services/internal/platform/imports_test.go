@@ -1,0 +1,99 @@
+package platform
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dittonats/dittonats/streams/streamstest"
+)
+
+// Policy imports end to end: a template policy's entries apply to the
+// things of a policy importing it (reads, event read subjects, search),
+// an entry reference adds local subjects to a template role, a change to
+// the template takes effect everywhere, and only a caller who may read
+// the template's entries may import it.
+func TestPolicyImports(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	// The template: ditto administers it; "viewer" (implicit) lets
+	// ditto2 read things; "operator" (explicit) grants WRITE to whoever
+	// references it; "secret" is never imported.
+	template := func(viewer string) string {
+		return `{"entries":{
+			"ADMIN":{"subjects":{"nginx:ditto":{"type":"t"}},"resources":{"policy:/":{"grant":["READ","WRITE"],"revoke":[]}},"importable":"never"},
+			"viewer":{"subjects":{"` + viewer + `":{"type":"t"}},"resources":{"thing:/":{"grant":["READ"],"revoke":[]}}},
+			"operator":{"subjects":{},"resources":{"thing:/attributes":{"grant":["READ","WRITE"],"revoke":[]}},"importable":"explicit","allowedAdditions":["subjects"]},
+			"secret":{"subjects":{"nginx:ditto2":{"type":"t"}},"resources":{"thing:/":{"grant":["WRITE"],"revoke":[]}},"importable":"never"}}}`
+	}
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:template", template("nginx:ditto2"), nil, 201, "")
+	importing := `{"imports":{"org.eclipse.ditto:template":{"entries":["operator"]}},"entries":{
+		"OWNER":{"subjects":{"nginx:ditto":{"type":"t"}},"resources":{"thing:/":{"grant":["READ","WRITE"],"revoke":[]},"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}},
+		"operator":{"subjects":{"nginx:operator-user":{"type":"t"}},"references":[{"import":"org.eclipse.ditto:template","entry":"operator"}]}}}`
+	r := pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:plant", importing, nil, 201, "")
+	if !strings.Contains(r.body, `"imports":{"org.eclipse.ditto:template":{"entries":["operator"]}}`) {
+		t.Errorf("created policy: %s", r.body)
+	}
+	pl.expect(t, "ditto", "PUT", "/api/2/things/org.eclipse.ditto:reactor", `{"policyId":"org.eclipse.ditto:plant","attributes":{"t":1}}`, nil, 201, "")
+
+	// ditto2 reads through the imported viewer entry; the never entry
+	// grants it no WRITE.
+	pl.expect(t, "ditto2", "GET", "/api/2/things/org.eclipse.ditto:reactor", "", nil, 200, "")
+	pl.expect(t, "ditto2", "PUT", "/api/2/things/org.eclipse.ditto:reactor/attributes/t", "2", nil, 403, "things:attribute.notmodifiable")
+	// The resolved view of the importing policy shows the imported
+	// entries (Ditto's imported-<id>-<label>) and the referencing one
+	// with the template's resources.
+	r = pl.expect(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:plant?policy-view=resolved", "", nil, 200, "")
+	for _, want := range []string{`"imported-org.eclipse.ditto:template-viewer"`, `"imported-org.eclipse.ditto:template-operator"`, `"thing:/attributes":{"grant":["READ","WRITE"]`} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("resolved view lacks %s: %s", want, r.body)
+		}
+	}
+	if strings.Contains(r.body, "secret") || strings.Contains(r.body, "ADMIN") {
+		t.Errorf("resolved view holds a never entry: %s", r.body)
+	}
+
+	// Events reach ditto2 (read subjects from the effective policy).
+	c := pl.mustDial(t, "ditto2")
+	c.ack("START-SEND-EVENTS")
+	pl.expect(t, "ditto", "PUT", "/api/2/things/org.eclipse.ditto:reactor/attributes/t", "3", nil, 204, "")
+	if env := c.envelope(); env.Topic != "org.eclipse.ditto/reactor/things/twin/events/modified" {
+		t.Errorf("ditto2's event: %s %s", env.Topic, env.Value)
+	}
+	// Search finds it for ditto2.
+	search := func() string {
+		return pl.expect(t, "ditto2", "GET", "/api/2/search/things?fields=thingId", "", nil, 200, "").body
+	}
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		if got := search(); !strings.Contains(got, "org.eclipse.ditto:reactor") {
+			return fmt.Errorf("ditto2's search: %s", got)
+		}
+		return nil
+	})
+
+	// The template changes: ditto2 is no longer a viewer. Enforcement
+	// follows at once, search after re-indexing.
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:template", template("nginx:someone-else"), nil, 204, "")
+	pl.expect(t, "ditto2", "GET", "/api/2/things/org.eclipse.ditto:reactor", "", nil, 404, "things:thing.notfound")
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		if got := search(); strings.Contains(got, "org.eclipse.ditto:reactor") {
+			return fmt.Errorf("ditto2's search after the template changed: %s", got)
+		}
+		return nil
+	})
+
+	// Importing needs READ on what is imported: ditto2 may not read the
+	// template, so it cannot import it into a policy of its own.
+	pl.expect(t, "ditto2", "PUT", "/api/2/policies/org.eclipse.ditto:mine",
+		`{"imports":{"org.eclipse.ditto:template":{}},"entries":{"me":{"subjects":{"nginx:ditto2":{"type":"t"}},"resources":{"policy:/":{"grant":["READ","WRITE"],"revoke":[]}}}}}`,
+		nil, 404, "policies:policy.notfound")
+	pl.expect(t, "ditto2", "GET", "/api/2/policies/org.eclipse.ditto:mine", "", nil, 404, "policies:policy.notfound")
+	// A reference to a never entry is refused.
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:plant/entries/spy",
+		`{"subjects":{"nginx:ditto2":{"type":"t"}},"references":[{"import":"org.eclipse.ditto:template","entry":"secret"}]}`, nil, 400, "policies:import.invalid")
+	// The referenced local entry cannot be deleted while referenced.
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:plant/entries/extra",
+		`{"references":[{"entry":"operator"}]}`, nil, 201, "")
+	pl.expect(t, "ditto", "DELETE", "/api/2/policies/org.eclipse.ditto:plant/entries/operator", "", nil, 409, "policies:entry.referenceconflict")
+}
