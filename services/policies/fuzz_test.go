@@ -66,10 +66,12 @@ func FuzzNormalizePolicy(f *testing.F) {
 		`{"entries":{"l":{"namespaces":["a.*"],"importable":"never","allowedAdditions":["subjects"]}}}`,
 		`{"entries":{"__schemaVersion":2,"l":{"resources":{"thing:/a~0b":{"grant":[1,"A"],"revoke":["A","A"]}}}}}`,
 		`[]`, `{"entries":[]}`, `{"imports":{"x:y":{}}}`,
+		`{"imports":{"x:y":{"entries":["a",1,"a"],"transitiveImports":["u:v"]},"p:q":{"entries":[]}}}`,
+		`{"entries":{"l":{"references":[{"entry":"m"},{"import":"x:y","entry":"n"}]},"m":{}}}`,
 	} {
 		f.Add(s)
 	}
-	n := normalizer{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), granularity: time.Hour}
+	n := normalizer{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), granularity: time.Hour, maxImports: 10}
 	f.Fuzz(func(t *testing.T, in string) {
 		v, err := jsonv.ParseString(in)
 		if err != nil {
