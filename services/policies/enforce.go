@@ -61,7 +61,11 @@ func readSubjects(policy jsonv.Value, policyID string, path jsonv.Pointer, now t
 // PolicyCommandToAccessExceptionRegistry.
 func notAccessible(policyID string, r route) *protocol.Error {
 	switch r.kind {
-	case routeEntry:
+	case routeImports:
+		return errImportsNotFound(policyID)
+	case routeImport, routeImportField:
+		return errImportNotFound(policyID, r.key)
+	case routeEntry, routeEntryField:
 		return protocol.ErrPolicyEntryNotAccessible(policyID, r.label)
 	case routeSubjects:
 		return protocol.ErrPolicySubjectsNotAccessible(policyID, r.label)
@@ -82,7 +86,11 @@ func notAccessible(policyID string, r route) *protocol.Error {
 // Ditto's PolicyCommandToModifyExceptionRegistry.
 func notModifiable(policyID string, r route) *protocol.Error {
 	switch r.kind {
-	case routeEntry:
+	case routeImports:
+		return errImportsNotModifiable(policyID)
+	case routeImport, routeImportField:
+		return errImportNotModifiable(policyID, r.key)
+	case routeEntry, routeEntryField:
 		return protocol.ErrPolicyEntryNotModifiable(policyID, r.label)
 	case routeSubjects:
 		return protocol.ErrPolicySubjectsNotModifiable(policyID, r.label)
@@ -101,6 +109,10 @@ func notModifiable(policyID string, r route) *protocol.Error {
 // missing entry is reported as such even when a subject or resource of it
 // was addressed.
 func notFound(policyID string, r route, doc jsonv.Value) *protocol.Error {
+	switch r.kind {
+	case routeImports, routeImport, routeImportField:
+		return notAccessible(policyID, r)
+	}
 	if r.kind != routeEntries {
 		if _, ok := doc.At(jsonv.Pointer{fieldEntries, r.label}); !ok {
 			return protocol.ErrPolicyEntryNotAccessible(policyID, r.label)

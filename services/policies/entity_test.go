@@ -358,13 +358,17 @@ func TestParseRoute(t *testing.T) {
 		{path: "/entries/l/resources/thing:/features/x", kind: routeResource, label: "l", key: "thing:/features/x", auth: "/entries/l/resources/thing:/features/x"},
 		{path: "/entries/l/resources/thing:", kind: routeResource, label: "l", key: "thing:/", auth: "/entries/l/resources/thing:"},
 		{path: "/entries/l/resources/policy:/", kind: routeResource, label: "l", key: "policy:/", auth: "/entries/l/resources/policy:"},
-		{path: "/imports", kind: routeUnsupported},
-		{path: "/imports/a:b/entries", kind: routeUnsupported},
+		{path: "/imports", kind: routeImports, doc: "/imports"},
+		{path: "/imports/a:b", kind: routeImport, key: "a:b", doc: "/imports/a:b"},
+		{path: "/imports/a:b/entries", kind: routeImportField, key: "a:b", doc: "/imports/a:b/entries"},
+		{path: "/imports/a:b/transitiveImports", kind: routeImportField, key: "a:b", doc: "/imports/a:b/transitiveImports"},
+		{path: "/imports/a:b/other", code: codeUnknownPath},
+		{path: "/imports/nonamespace", code: protocol.CodePolicyIDInvalid},
 		{path: "/actions/activateTokenIntegration", kind: routeUnsupported},
-		{path: "/entries/l/namespaces", kind: routeUnsupported},
-		{path: "/entries/l/importable", kind: routeUnsupported},
-		{path: "/entries/l/allowedAdditions", kind: routeUnsupported},
-		{path: "/entries/l/references", kind: routeUnsupported},
+		{path: "/entries/l/namespaces", kind: routeEntryField, label: "l", doc: "/entries/l/namespaces"},
+		{path: "/entries/l/importable", kind: routeEntryField, label: "l", doc: "/entries/l/importable"},
+		{path: "/entries/l/allowedAdditions", kind: routeEntryField, label: "l", doc: "/entries/l/allowedAdditions"},
+		{path: "/entries/l/references", kind: routeEntryField, label: "l", doc: "/entries/l/references"},
 		{path: "/entries/l/actions/activateTokenIntegration", kind: routeUnsupported},
 		{path: "/entries/l/namespaces/x", code: codeUnknownPath},
 		{path: "/policyId", code: codeUnknownPath},
@@ -388,7 +392,7 @@ func TestParseRoute(t *testing.T) {
 			if r.kind == routeUnsupported {
 				return
 			}
-			if tt.key != "" {
+			if tt.key != "" && r.kind != routeImportField {
 				if got := r.doc[len(r.doc)-1]; got != tt.key {
 					t.Errorf("doc pointer ends in %q, want the key %q as one segment", got, tt.key)
 				}

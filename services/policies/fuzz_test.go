@@ -44,7 +44,7 @@ func FuzzParseRoute(f *testing.F) {
 		case routeUnsupported:
 			return
 		}
-		if r.kind != routePolicy && r.kind != routeEntries {
+		if r.kind != routePolicy && r.kind != routeEntries && r.kind != routeImports && r.kind != routeImport && r.kind != routeImportField {
 			if err := validateLabel(r.label); err != nil {
 				t.Fatalf("parseRoute(%q): accepted invalid label %q", path, r.label)
 			}

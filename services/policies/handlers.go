@@ -26,15 +26,23 @@ const (
 	routeSubject
 	routeResources
 	routeResource
+	// routeEntryField is an entry's namespaces, importable,
+	// allowedAdditions or references (field); routeImports the imports,
+	// routeImport one (key: the imported policy's id), routeImportField
+	// its entries or transitiveImports (field). See subresources.go.
+	routeEntryField
+	routeImports
+	routeImport
+	routeImportField
 	// routeUnsupported is a resource Ditto has that this service does not
-	// implement (imports, actions, entry namespaces/importable/
-	// allowedAdditions/references).
+	// implement (actions).
 	routeUnsupported
 )
 
 // route is a parsed command path.
 type route struct {
 	kind  routeKind
+	field string // of routeEntryField and routeImportField
 	label string
 	// key is the subject id or the normalised resource key.
 	key string
@@ -72,7 +80,9 @@ func parseRoute(path string) (route, error) {
 	head, rest, _ := strings.Cut(rest, "/")
 	switch head {
 	case fieldEntries:
-	case fieldImports, "actions":
+	case fieldImports:
+		return parseImportRoute(path, rest)
+	case "actions":
 		return route{kind: routeUnsupported}, nil
 	default:
 		return route{}, errUnknownPath(path)
@@ -110,10 +120,13 @@ func parseRoute(path string) (route, error) {
 			return route{}, err
 		}
 		r.kind, r.key = routeResource, norm
-	case fieldNamespaces, fieldImportable, fieldAllowedAdditions, fieldReferences, "actions":
-		if hasKey && field != "actions" {
+	case fieldNamespaces, fieldImportable, fieldAllowedAdditions, fieldReferences:
+		if hasKey {
 			return route{}, errUnknownPath(path)
 		}
+		r.kind, r.field = routeEntryField, field
+		return r, nil
+	case "actions":
 		return route{kind: routeUnsupported}, nil
 	default:
 		return route{}, errUnknownPath(path)
@@ -194,10 +207,16 @@ func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.St
 		if r.kind == routePolicy && !st.Exists() {
 			return c.create()
 		}
+		if r.isSubresource() {
+			return c.modifySub() // subresources.go
+		}
 		return c.modify()
 	case protocol.ActionRetrieve:
 		return c.retrieve()
 	case protocol.ActionDelete:
+		if r.isSubresource() {
+			return c.deleteSub()
+		}
 		return c.delete()
 	}
 	return entity.Outcome{}, errUnsupported(c.topic, c.path)
@@ -620,6 +639,11 @@ func (c *call) retrieve() (entity.Outcome, error) {
 	}
 	val, ok := doc.At(c.r.doc)
 	current := c.currentTag(doc)
+	if !ok {
+		if val, ok = c.r.subDefault(doc); ok {
+			current = etag.Value(val)
+		}
+	}
 	if err := checkPreconditions(c.cmd.Envelope.Headers, current, true, false); err != nil {
 		return entity.Outcome{}, err
 	}

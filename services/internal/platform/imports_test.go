@@ -96,4 +96,31 @@ func TestPolicyImports(t *testing.T) {
 	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:plant/entries/extra",
 		`{"references":[{"entry":"operator"}]}`, nil, 201, "")
 	pl.expect(t, "ditto", "DELETE", "/api/2/policies/org.eclipse.ditto:plant/entries/operator", "", nil, 409, "policies:entry.referenceconflict")
+
+	// The sub-resources: imports, one import, its entries and transitive
+	// imports, an entry's references and importable.
+	base := "/api/2/policies/org.eclipse.ditto:plant"
+	jsonEq(t, "imports", pl.expect(t, "ditto", "GET", base+"/imports", "", nil, 200, "").body,
+		`{"org.eclipse.ditto:template":{"entries":["operator"]}}`)
+	jsonEq(t, "import entries", pl.expect(t, "ditto", "GET", base+"/imports/org.eclipse.ditto:template/entries", "", nil, 200, "").body, `["operator"]`)
+	jsonEq(t, "transitive imports", pl.expect(t, "ditto", "GET", base+"/imports/org.eclipse.ditto:template/transitiveImports", "", nil, 200, "").body, `[]`)
+	pl.expect(t, "ditto", "GET", base+"/imports/org.eclipse.ditto:nope", "", nil, 404, "policies:import.notfound")
+	pl.expect(t, "ditto", "DELETE", base+"/imports/org.eclipse.ditto:template", "", nil, 409, "policies:import.referenceconflict")
+	jsonEq(t, "references", pl.expect(t, "ditto", "GET", base+"/entries/operator/references", "", nil, 200, "").body,
+		`[{"import":"org.eclipse.ditto:template","entry":"operator"}]`)
+	pl.expect(t, "ditto", "DELETE", base+"/entries/extra/references", "", nil, 204, "")
+	pl.expect(t, "ditto", "PUT", base+"/entries/operator/references", `[]`, nil, 204, "")
+	jsonEq(t, "importable", pl.expect(t, "ditto", "GET", base+"/entries/operator/importable", "", nil, 200, "").body, `"implicit"`)
+	// ditto2 becomes a viewer again, then the import goes: ditto2 loses
+	// the thing at once.
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:template/entries/viewer/subjects/nginx:ditto2", `{"type":"t"}`, nil, 201, "")
+	pl.expect(t, "ditto2", "GET", "/api/2/things/org.eclipse.ditto:reactor", "", nil, 200, "")
+	pl.expect(t, "ditto", "DELETE", base+"/imports/org.eclipse.ditto:template", "", nil, 204, "")
+	pl.expect(t, "ditto2", "GET", "/api/2/things/org.eclipse.ditto:reactor", "", nil, 404, "things:thing.notfound")
+	jsonEq(t, "imports after the delete", pl.expect(t, "ditto", "GET", base+"/imports", "", nil, 200, "").body, `{}`)
+	// Import it again through its own resource: created.
+	pl.expect(t, "ditto", "PUT", base+"/imports/org.eclipse.ditto:template", `{}`, nil, 201, "")
+	pl.expect(t, "ditto2", "GET", "/api/2/things/org.eclipse.ditto:reactor", "", nil, 200, "")
+	// ditto2 may not change the imports.
+	pl.expect(t, "ditto2", "PUT", base+"/imports/org.eclipse.ditto:template", `{}`, nil, 403, "policies:import.notmodifiable")
 }
