@@ -184,6 +184,9 @@ func (r *runner) pick(name string) picker {
 	if name == scHistoryRead {
 		return randomPick(r.historyRevisions())
 	}
+	if name == scImportsRead {
+		return randomPick(r.importedThings())
+	}
 	pick := randomPick(r.cfg.n)
 	if name == scSearchLag && r.cfg.lagRate > 0 {
 		pick = pacedPick(pick, r.cfg.lagRate)
@@ -326,6 +329,9 @@ func (r *runner) platform(ctx context.Context) (err error) {
 		}
 	}
 	if err := r.history(ctx, t, ws, srv, checked); err != nil {
+		return err
+	}
+	if err := r.importsRead(ctx, t, ws, srv, checked); err != nil {
 		return err
 	}
 	if err := r.modifyWithCleanup(ctx, t, ws, srv, checked); err != nil {

@@ -26,7 +26,7 @@ const (
 
 // allScenarios is the run order.
 func allScenarios() []string {
-	return []string{scBaseline, scCreate, scWarmup, scRead, scModify, scHistoryRead, scHistorySSE, scHistoryWS, scModifyCleanup,
+	return []string{scBaseline, scCreate, scWarmup, scRead, scModify, scHistoryRead, scHistorySSE, scHistoryWS, scImportsRead, scImportsChange, scModifyCleanup,
 		scSearchLag, scModifyAcked, scSearchThings, scSearchAttribute, scSearchSorted, scCount,
 		scLiveMessages, scEventFanout, scWSIdle, scRestart}
 }
