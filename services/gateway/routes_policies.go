@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/http"
 	"strings"
 
 	"github.com/dittonats/dittonats/protocol"
@@ -9,7 +10,7 @@ import (
 // policyResource resolves the segments after /api/2/policies the way
 // Ditto's PoliciesRoute, PolicyEntriesRoute and PolicyImportsRoute match
 // them. An invalid policy id is Ditto's policies:id.invalid whatever follows
-// it. Policy actions (token integration, which needs a JWT) answer 404.
+// it. Policy actions (token integration) need a JWT: see policyAction.
 //
 // Subject ids and resource keys may contain slashes ("thing:/attributes");
 // they take the rest of the path, so /resources/thing:/attributes/x
@@ -35,8 +36,28 @@ func policyResource(segs []string) (resource, error) {
 		return policyEntryResource(res, rest[1:])
 	case rest[0] == "imports":
 		return policyImportResource(res, rest[1:])
+	case rest[0] == "actions":
+		return resource{}, policyAction(rest[1:])
 	}
 	return resource{}, errNotFound
+}
+
+// policyAction answers a policy action (/policies/{id}/actions/<action>
+// and /entries/{label}/actions/<action>): Ditto's activateTokenIntegration
+// and deactivateTokenIntegration add or remove subjects derived from the
+// caller's JSON Web Token, so its PoliciesRoute refuses them, whatever
+// the method, for a caller authenticated otherwise, which every caller of
+// this gateway is (basic and pre-authentication).
+func policyAction(segs []string) error {
+	if len(segs) == 0 || !atEnd(segs[1:]) {
+		return errNotFound
+	}
+	switch segs[0] {
+	case "activateTokenIntegration", "deactivateTokenIntegration":
+		return protocol.NewError(http.StatusBadRequest, "policies:action.failed",
+			"Failed to execute action '"+segs[0]+"'.", "Policy action is only possible with JWT authentication.")
+	}
+	return errNotFound
 }
 
 // policyEntryResource resolves the segments after /policies/{id}/entries.
@@ -73,6 +94,8 @@ func policyEntryResource(res resource, segs []string) (resource, error) {
 			return resource{}, errNotFound
 		}
 		res.path, res.allowed = base+"/"+sub, methodsGetPut
+	case "actions":
+		return resource{}, policyAction(tail)
 	default:
 		return resource{}, errNotFound
 	}

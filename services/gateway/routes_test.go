@@ -84,7 +84,10 @@ func TestResources(t *testing.T) {
 			want: resource{group: "policies", id: "a:p", path: "/imports/a:q", allowed: methodsNoPatch}},
 		{name: "transitive imports", path: "a:p/imports/a:q/transitiveImports",
 			want: resource{group: "policies", id: "a:p", path: "/imports/a:q/transitiveImports", allowed: methodsGetPut}},
-		{name: "policy actions", path: "a:p/actions/activateTokenIntegration", errCode: "404"},
+		{name: "policy actions", path: "a:p/actions/activateTokenIntegration", errCode: "policies:action.failed"},
+		{name: "entry actions", path: "a:p/entries/l/actions/deactivateTokenIntegration", errCode: "policies:action.failed"},
+		{name: "unknown action", path: "a:p/actions/other", errCode: "404"},
+		{name: "action with more", path: "a:p/actions/activateTokenIntegration/x", errCode: "404"},
 		{name: "empty label", path: "a:p/entries//subjects", errCode: "404"},
 		{name: "invalid policy id", path: "nope", errCode: protocol.CodePolicyIDInvalid},
 	}
