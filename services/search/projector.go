@@ -371,6 +371,12 @@ func (s *Service) applyThingEvent(ctx context.Context, m jetstream.Msg, get func
 			return nil
 		}
 	}
+	if len(env.Metadata) > 0 {
+		if ch.Metadata, err = jsonv.ParseStored(env.Metadata); err != nil {
+			s.log.Warn("skipping thing event with bad metadata", "entity_id", id, "err", err)
+			return nil
+		}
+	}
 	created := ch.Path.IsRoot() && ch.Action == entity.ActionCreated
 	deleted := ch.Path.IsRoot() && ch.Action == entity.ActionDeleted
 	switch {
@@ -391,6 +397,17 @@ func (s *Service) applyThingEvent(ctx context.Context, m jetstream.Msg, get func
 			doc = doc.Set(jsonv.Pointer{"_created"}, v)
 		}
 		doc = doc.Set(jsonv.Pointer{"_modified"}, ts)
+		// The thing's metadata follows as the things service keeps it
+		// (entity.Change.MetadataTo), indexed as its _metadata field.
+		meta := jsonv.Null()
+		if !created && (!ch.Path.IsRoot() || c.exists) {
+			meta, _ = c.entry.Thing.Get("_metadata")
+		}
+		if meta = ch.MetadataTo(meta); meta.Kind() == jsonv.KindObject {
+			doc = doc.Set(jsonv.Pointer{"_metadata"}, meta)
+		} else {
+			doc, _ = doc.Delete(jsonv.Pointer{"_metadata"})
+		}
 		c.entry = index.Entry{ThingID: id, PolicyID: policyOf(doc), Revision: rev, Thing: doc}
 		c.exists, c.changed = true, true
 		return nil

@@ -293,6 +293,10 @@ func (s *Service) item(ctx context.Context, h index.Hit, q query, views map[stri
 		switch m.Key {
 		case "thingId", "_created", "_modified":
 			continue
+		case "_metadata":
+			if q.fields == nil {
+				continue // only when a field selector asks, as a retrieve
+			}
 		}
 		out = append(out, m)
 	}

@@ -24,7 +24,7 @@ var errGone = errors.New("search: entity does not exist")
 
 // thingFields are what the index keeps of a thing: the whole thing and the
 // computed fields a search can filter, sort and select on.
-const thingFields = "thingId,policyId,definition,attributes,features,_created,_modified,_revision"
+const thingFields = "thingId,policyId,definition,attributes,features,_created,_modified,_revision,_metadata"
 
 // sources loads things and policies from their services over the internal
 // command subjects: the search service sees them unfiltered, as Ditto's

@@ -1,7 +1,12 @@
 package platform
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/dittonats/dittonats/streams/streamstest"
 )
 
 // Thing metadata through HTTP (Ditto's basic-metadata.html): put-metadata
@@ -133,4 +138,45 @@ func TestMetadata(t *testing.T) {
 	pl2.expect(t, "ditto", "PUT", u, `{"policyId":"org.eclipse.ditto:meta","attributes":{"a":1}}`, nil, 201, "")
 	got = pl2.expect(t, "ditto", "GET", fields, "", nil, 200, "")
 	jsonEq(t, "metadata of a thing created anew", got.body, `{}`)
+}
+
+// Metadata is searchable: a filter on _metadata finds the thing (by the
+// metadata an event set and by what a full load brings), fields=_metadata
+// returns it, results without fields do not carry it, and who may not
+// read thing:/_metadata finds nothing by it.
+func TestMetadataSearch(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	const u = "/api/2/things/org.eclipse.ditto:meta-search"
+	pl.expect(t, "ditto", "PUT", u, `{"attributes":{"a":1,"b":2}}`,
+		map[string]string{"put-metadata": `[{"key":"attributes/a/unit","value":"m"}]`}, 201, "")
+	pl.expect(t, "ditto", "PUT", u+"/attributes/b", `3`, map[string]string{"put-metadata": `[{"key":"unit","value":"s"}]`}, 204, "")
+	search := func(user, query string) string {
+		t.Helper()
+		return pl.expect(t, user, "GET", "/api/2/search/things?"+query, "", nil, 200, "").body
+	}
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		if got := search("ditto", "filter=eq(_metadata/attributes/b/unit,%22s%22)&fields=thingId"); !strings.Contains(got, "meta-search") {
+			return fmt.Errorf("search by the modify's metadata: %s", got)
+		}
+		return nil
+	})
+	if got := search("ditto", "filter=eq(_metadata/attributes/a/unit,%22m%22)&fields=thingId,_metadata"); !strings.Contains(got, `"_metadata":{"attributes":{"a":{"unit":"m"},"b":{"unit":"s"}}}`) {
+		t.Errorf("search with fields=_metadata: %s", got)
+	}
+	if got := search("ditto", "filter=eq(thingId,%22org.eclipse.ditto:meta-search%22)"); strings.Contains(got, "_metadata") || !strings.Contains(got, "meta-search") {
+		t.Errorf("search without fields: %s", got)
+	}
+	// A reader of the attributes alone: the thing, but not by its metadata.
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:meta-search/entries/GUEST",
+		`{"subjects":{"nginx:ditto2":{"type":"t"}},"resources":{"thing:/attributes":{"grant":["READ"],"revoke":[]}}}`, nil, 201, "")
+	streamstest.Eventually(t, 10*time.Second, func() error {
+		if got := search("ditto2", "filter=eq(attributes/b,3)&fields=thingId"); !strings.Contains(got, "meta-search") {
+			return fmt.Errorf("ditto2 by attribute: %s", got)
+		}
+		return nil
+	})
+	if got := search("ditto2", "filter=eq(_metadata/attributes/a/unit,%22m%22)&fields=thingId"); strings.Contains(got, "meta-search") {
+		t.Errorf("ditto2 found the thing by metadata it may not read: %s", got)
+	}
 }

@@ -296,7 +296,7 @@ var thingColumns = map[string]string{"_revision": "+t.revision", "_modified": "+
 // policyFields are the top-level fields whose reading the policy decides;
 // thingFields are seen by whoever sees the thing.
 var (
-	policyFields = []string{"policyId", "definition", "attributes", "features"}
+	policyFields = []string{"policyId", "definition", "attributes", "features", "_metadata"}
 	thingFields  = []string{"_created"}
 )
 
