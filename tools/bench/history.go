@@ -93,11 +93,22 @@ const scHistorySSE = "HISTORY_SSE"
 // events and end by itself.
 func (r *runner) historySSE(ctx context.Context, t *target, srv *proc, path string, revs int) (result, error) {
 	cpu := startCPU(pidOf(srv))
+	p := streamThrice(revs, func() (int, error) {
+		return streamSSE(ctx, "http://"+t.addr+path+"?from-historical-revision=0&fields=thingId,_revision", t.auth)
+	})
+	res := r.row(scHistorySSE, p, cpu, srv)
+	res.Note = fmt.Sprintf("the %d events of HISTORY_READ's thing streamed over SSE 3 times; ops are events, p50/p99 are whole streams", revs)
+	return res, nil
+}
+
+// streamThrice runs stream three times: ops are the events of the
+// streams that held exactly revs, latencies whole streams.
+func streamThrice(revs int, stream func() (int, error)) phase {
 	p := phase{errs: errorTally{}}
 	start := time.Now()
 	for range 3 {
 		sent := time.Now()
-		n, err := streamSSE(ctx, "http://"+t.addr+path+"?from-historical-revision=0&fields=thingId,_revision", t.auth)
+		n, err := stream()
 		if err == nil && n != revs {
 			err = fmt.Errorf("stream held %d events, want %d", n, revs)
 		}
@@ -110,9 +121,7 @@ func (r *runner) historySSE(ctx context.Context, t *target, srv *proc, path stri
 	}
 	p.elapsed = time.Since(start)
 	slices.Sort(p.lat)
-	res := r.row(scHistorySSE, p, cpu, srv)
-	res.Note = fmt.Sprintf("the %d events of HISTORY_READ's thing streamed over SSE 3 times; ops are events, p50/p99 are whole streams", revs)
-	return res, nil
+	return p
 }
 
 // streamSSE reads an SSE response to its end and counts its events.
@@ -159,23 +168,7 @@ const historyWSDemand = 1000
 // revision order and end with complete.
 func (r *runner) historyWS(ctx context.Context, t *target, srv *proc, revs int) result {
 	cpu := startCPU(pidOf(srv))
-	p := phase{errs: errorTally{}}
-	start := time.Now()
-	for range 3 {
-		sent := time.Now()
-		n, err := streamWS(ctx, t, r.historyThing())
-		if err == nil && n != revs {
-			err = fmt.Errorf("stream held %d events, want %d", n, revs)
-		}
-		if err != nil {
-			p.errs.add("history stream", err.Error(), 1)
-			continue
-		}
-		p.ops += int64(n)
-		p.lat = append(p.lat, time.Since(sent))
-	}
-	p.elapsed = time.Since(start)
-	slices.Sort(p.lat)
+	p := streamThrice(revs, func() (int, error) { return streamWS(ctx, t, r.historyThing()) })
 	res := r.row(scHistoryWS, p, cpu, srv)
 	res.Note = fmt.Sprintf("the %d events of HISTORY_READ's thing streamed over a WebSocket streaming subscription 3 times, %d requested at a time; ops are events, p50/p99 are whole streams",
 		revs, historyWSDemand)
