@@ -101,12 +101,7 @@ func (n Names) Permissions(r Role) Permissions {
 		p.Publish = append(p.Publish, n.LiveAll())
 		return p
 	case RolePolicies:
-		p := n.entityService(ServicePolicies)
-		// A policy is enforced as its effective policy, computed from the
-		// policies it imports and the namespace root policies: the
-		// service loads them from their owners, unfiltered.
-		p.Publish = append(p.Publish, n.CommandsAll(ServicePolicies, KindInternal))
-		return p
+		return n.entityService(ServicePolicies)
 	case RoleGateway:
 		p := Permissions{
 			// Acknowledgements go from the gateway whose session issued

@@ -301,10 +301,10 @@ func TestCommandKindsByRole(t *testing.T) {
 		{streams.RoleOperator, streams.KindInternal, false},
 		{streams.RoleThings, streams.KindCommands, true},
 		{streams.RoleThings, streams.KindSudo, false},
-		// Its own piggyback commands, and loads of the policies an
-		// effective policy is computed from.
+		// Its own piggyback commands only; the policies an effective
+		// policy is computed from it reads from the journal.
 		{streams.RolePolicies, streams.KindSudo, true},
-		{streams.RolePolicies, streams.KindInternal, true},
+		{streams.RolePolicies, streams.KindInternal, false},
 		{streams.RoleThings, streams.KindInternal, true},
 		// Search loads what it indexes unfiltered, and acts for no caller.
 		{streams.RoleSearch, streams.KindCommands, false},

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/dittonats/dittonats/protocol"
-	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/limits"
@@ -102,7 +101,6 @@ func New(cfg Config, d Deps) (*Service, error) {
 		granularity: cfg.SubjectExpiryGranularity,
 		now:         time.Now,
 		creation:    cfg.Creation,
-		load:        loader(command.New(d.NC, d.Names, d.Shards)),
 		roots:       cfg.NamespaceRoots,
 		maxImports:  cfg.Limits.PoliciesMaxImports,
 	}}
@@ -128,6 +126,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		return nil, fmt.Errorf("policies: %w", err)
 	}
 	s.host = host
+	s.h.load = loader(host)
 	return s, nil
 }
 

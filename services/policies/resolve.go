@@ -6,18 +6,18 @@ import (
 
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
-	"github.com/dittonats/dittonats/services/internal/command"
+	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/policyresolve"
-	"github.com/dittonats/dittonats/streams"
 )
 
 // A policy is enforced as its effective policy (policyresolve): with the
 // entries of the namespace root policies configured for its namespace
-// (ditto.namespace-policies) and, once a policy may import others, with
-// the entries it imports. The policies it is computed from are loaded
-// over NATS from their owners (internal retrieves), on every command of a
-// policy that needs them; a policy that needs none is enforced as stored,
-// without any load.
+// (ditto.namespace-policies) and with the entries it imports. The
+// policies it is computed from are read from the journal as committed
+// (entity.Host.Stored) on every command of a policy that needs them, not
+// asked of their owners: two policies that import each other would each
+// wait for the other's mailbox. A policy that needs none is enforced as
+// stored, without any read.
 
 // effective returns the effective policy of doc, the policy id: doc
 // itself when nothing applies to it besides its own entries.
@@ -39,31 +39,21 @@ func (h *handler) effective(ctx context.Context, id string, doc jsonv.Value) (js
 	return res.Policy, nil
 }
 
-// loader loads stored policies from the policies service as the service
-// itself (an internal retrieve, unfiltered): what an effective policy is
-// computed from.
-func loader(cmd *command.Client) policyresolve.Loader {
+// loader reads stored policies from the journal (host.Stored): what an
+// effective policy is computed from.
+func loader(host *entity.Host) policyresolve.Loader {
 	return func(ctx context.Context, id string) (jsonv.Value, bool, error) {
 		if protocol.ValidatePolicyID(id) != nil {
 			return jsonv.Value{}, false, nil // no policy can have it
 		}
-		ns, name := protocol.SplitID(id)
-		env := protocol.Envelope{
-			Topic:   protocol.Topic{Namespace: ns, EntityName: name, Group: protocol.GroupPolicies, Criterion: protocol.CriterionCommands, Action: protocol.ActionRetrieve}.String(),
-			Headers: protocol.Headers{},
-			Path:    "/",
-		}
-		reply, err := cmd.Request(ctx, command.Request{Envelope: env, EntityID: id, Group: protocol.GroupPolicies, Kind: streams.KindInternal})
+		st, err := host.Stored(ctx, id)
 		if err != nil {
-			return jsonv.Value{}, false, fmt.Errorf("retrieve policy %s: %w", id, err)
+			return jsonv.Value{}, false, fmt.Errorf("read policy %s: %w", id, err)
 		}
-		if perr, ok := reply.AsError(); ok {
-			if perr.Status == 404 {
-				return jsonv.Value{}, false, nil
-			}
-			return jsonv.Value{}, false, fmt.Errorf("retrieve policy %s: %w", id, perr)
+		if !st.Exists() {
+			return jsonv.Value{}, false, nil
 		}
-		v, err := jsonv.Parse(reply.Value)
-		return v, err == nil, err
+		doc, err := st.Doc()
+		return doc, err == nil, err
 	}
 }

@@ -426,3 +426,22 @@ func (e Errors) historyNotAccessibleAt(id, ts string) *protocol.Error {
 	return protocol.NewError(404, "history.notfound",
 		fmt.Sprintf("The entity with ID '%s' at timestamp '%s' could not be found or requester had insufficient permissions to access it.", id, ts), "")
 }
+
+// Stored returns entity id as its journal holds it now: the state its
+// last committed event left, read from the store, not from its owner. A
+// handler that computes one entity from others (a policy from the
+// policies it imports) reads them so: asking their owners would wait on
+// their mailboxes, where a command of theirs may be waiting for this
+// entity in turn. An entity that never existed is returned with
+// revision 0.
+func (h *Host) Stored(ctx context.Context, id string) (State, error) {
+	rev, err := h.j.HighestSN(ctx, h.pid(id))
+	if err != nil {
+		return State{}, fmt.Errorf("highest revision of %s: %w", id, err)
+	}
+	if rev == 0 {
+		return State{ID: id}, nil
+	}
+	st, _, err := h.rebuild(ctx, id, rev)
+	return st, err
+}

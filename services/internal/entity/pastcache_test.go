@@ -123,3 +123,27 @@ func TestPastCacheBound(t *testing.T) {
 		t.Error("a document of more than an eighth of the cache was cached")
 	}
 }
+
+// Stored reads an entity's committed state from the journal: the current
+// document, a deleted one as deleted, one that never existed at revision 0.
+func TestStored(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.hostOn(t, f.j, &docHandler{}, func(c *Config) { c.SnapshotEvery, c.MailboxSize = 5, 100 })
+	id := "org.eclipse.ditto:stored"
+	f.send(t, id, "modify", "/", `{"n":1}`, nil)
+	for rev := 2; rev <= 12; rev++ {
+		f.send(t, id, "modify", "/n", strconv.Itoa(rev), nil)
+	}
+	st, err := h.Stored(context.Background(), id)
+	if err != nil || st.Revision != 12 || string(st.Raw()) != `{"n":12}` {
+		t.Fatalf("stored: rev %d %s (%v)", st.Revision, st.Raw(), err)
+	}
+	f.send(t, id, "delete", "/", "", nil)
+	if st, err := h.Stored(context.Background(), id); err != nil || st.Exists() || st.Revision != 13 {
+		t.Fatalf("stored after delete: rev %d exists %v (%v)", st.Revision, st.Exists(), err)
+	}
+	if st, err := h.Stored(context.Background(), "org.eclipse.ditto:never"); err != nil || st.Revision != 0 || st.Exists() {
+		t.Fatalf("never stored: %+v (%v)", st, err)
+	}
+}

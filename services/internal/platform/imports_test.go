@@ -124,3 +124,51 @@ func TestPolicyImports(t *testing.T) {
 	// ditto2 may not change the imports.
 	pl.expect(t, "ditto2", "PUT", base+"/imports/org.eclipse.ditto:template", `{}`, nil, 403, "policies:import.notmodifiable")
 }
+
+// Two policies that import each other: commands on both at once all come
+// back (the policies an effective policy is computed from are read from
+// the journal, not from their owners' mailboxes, which would wait for
+// each other).
+func TestMutualImportsDoNotWaitForEachOther(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	entry := func(subject string) string {
+		return `"OWNER":{"subjects":{"` + subject + `":{"type":"t"}},"resources":{"policy:/":{"grant":["READ","WRITE"],"revoke":[]},"thing:/":{"grant":["READ","WRITE"],"revoke":[]}}}`
+	}
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:mutual-b", `{"entries":{`+entry("nginx:ditto")+`}}`, nil, 201, "")
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:mutual-a",
+		`{"imports":{"org.eclipse.ditto:mutual-b":{}},"entries":{`+entry("nginx:ditto")+`}}`, nil, 201, "")
+	pl.expect(t, "ditto", "PUT", "/api/2/policies/org.eclipse.ditto:mutual-b/imports/org.eclipse.ditto:mutual-a", `{}`, nil, 201, "")
+	done := make(chan error, 40)
+	for i := range 20 {
+		go func() {
+			r := pl.do(t, "ditto", "GET", "/api/2/policies/org.eclipse.ditto:mutual-a", "", nil)
+			if r.status != 200 {
+				done <- fmt.Errorf("retrieve a: %d %s", r.status, r.body)
+				return
+			}
+			done <- nil
+		}()
+		go func() {
+			r := pl.do(t, "ditto", "PUT", fmt.Sprintf("/api/2/policies/org.eclipse.ditto:mutual-b/entries/e%d", i),
+				`{"subjects":{"nginx:x":{"type":"t"}},"resources":{"thing:/":{"grant":["READ"],"revoke":[]}}}`, nil)
+			if r.status != 201 {
+				done <- fmt.Errorf("modify b: %d %s", r.status, r.body)
+				return
+			}
+			done <- nil
+		}()
+	}
+	timeout := time.After(20 * time.Second)
+	for range 40 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-timeout:
+			t.Fatal("commands on two policies importing each other did not come back")
+		}
+	}
+}
+
