@@ -171,4 +171,3 @@ func TestMutualImportsDoNotWaitForEachOther(t *testing.T) {
 		}
 	}
 }
-
