@@ -180,3 +180,24 @@ func TestMetadataSearch(t *testing.T) {
 		t.Errorf("ditto2 found the thing by metadata it may not read: %s", got)
 	}
 }
+
+// The metadata headers work in Ditto Protocol commands on the WebSocket
+// as over HTTP: put-metadata on a modify, get-metadata answered in the
+// response's ditto-metadata header.
+func TestMetadataOverWebSocket(t *testing.T) {
+	t.Parallel()
+	pl := startPlatform(t, testConfig(t))
+	pl.expect(t, "ditto", "PUT", "/api/2/things/org.eclipse.ditto:meta-ws", `{"attributes":{"a":1}}`, nil, 201, "")
+	c := pl.mustDial(t, "ditto")
+	c.send(`{"topic":"org.eclipse.ditto/meta-ws/things/twin/commands/modify","headers":{"correlation-id":"m1","put-metadata":[{"key":"unit","value":"m"}]},"path":"/attributes/a","value":2}`)
+	if env := c.envelope(); env.Status != 204 {
+		t.Fatalf("modify with put-metadata: %d %s", env.Status, env.Value)
+	}
+	c.send(`{"topic":"org.eclipse.ditto/meta-ws/things/twin/commands/retrieve","headers":{"correlation-id":"r1","get-metadata":"a/unit"},"path":"/attributes"}`)
+	env := c.envelope()
+	if env.Status != 200 || env.Headers["ditto-metadata"] != `{"a":{"unit":"m"}}` {
+		t.Fatalf("retrieve with get-metadata: %d %v %s", env.Status, env.Headers, env.Value)
+	}
+	jsonEq(t, "fields=_metadata over HTTP", pl.expect(t, "ditto", "GET", "/api/2/things/org.eclipse.ditto:meta-ws?fields=_metadata", "", nil, 200, "").body,
+		`{"_metadata":{"attributes":{"a":{"unit":"m"}}}}`)
+}
