@@ -7,8 +7,11 @@
 //
 //   - request/reply on streams.Names.PolicyCommands(shard), queue group
 //     "policies": create, modify, retrieve and delete of a policy, its
-//     entries, an entry, its subjects, a subject, its resources and a
-//     resource, answered with Ditto's responses and errors;
+//     imports, an import and its entries and transitiveImports, its
+//     entries, an entry, its subjects, a subject, its resources, a
+//     resource, its references, allowedAdditions, namespaces and
+//     importable, and checkPermissions (checkperms.go), answered with
+//     Ditto's responses and errors;
 //   - sudo retrieve (NATS header streams.HeaderSudo "true") for other
 //     services, which answers the stored policy unfiltered;
 //   - a retrieve with streams.HeaderHistory, answered with a page of the
@@ -20,10 +23,12 @@
 // to streams.Names.PolicyEvents(namespace) with Nats-Msg-Id
 // "<policy id>:<revision>".
 //
-// Policy imports, entry references, token integration actions and the
-// endpoints of an entry's namespaces, importable and allowedAdditions are
-// not implemented: commands on them are answered with Ditto's 400
-// unknown.topicpath, and a policy or entry declaring imports or references
-// is refused. An entry's namespaces are stored and honoured when deciding
-// who may change the policy itself.
+// Imports (with transitiveImports), entry references and allowedAdditions,
+// and the namespace root policies of ditto.namespace-policies are
+// resolved by policyresolve into the effective policy every command is
+// enforced with (resolve.go); the policies it is computed from are read
+// from the journal (entity.Host.Stored), never asked of their owners.
+// imports.go checks what a write declares, subresources.go serves the
+// sub-resources of imports and of entries. Token integration actions
+// need a JWT, which the gateway refuses before they get here.
 package policies
