@@ -3,6 +3,7 @@ package policies
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/dittonats/dittonats/protocol"
@@ -128,6 +129,46 @@ func importReferenced(policy jsonv.Value, imported string) bool {
 	return false
 }
 
+// checkNarrowing is Ditto's checkLabelNarrowingDoesNotOrphan: an import
+// kept by a write must not lose, from its listed entries, a label an
+// entry references through it.
+func checkNarrowing(policyID string, before, after jsonv.Value) error {
+	old, _ := before.Get(fieldImports)
+	now, _ := after.Get(fieldImports)
+	labels := func(imp jsonv.Value) []string {
+		listed, _ := imp.Get(fieldImportEntries)
+		var out []string
+		for _, l := range listed.Elements() {
+			s, _ := l.Str()
+			out = append(out, s)
+		}
+		return out
+	}
+	entries, _ := before.Get(fieldEntries)
+	for _, m := range old.Members() {
+		imp, kept := now.Get(m.Key)
+		if !kept {
+			continue // a removed import: checkReferences answers that
+		}
+		remaining := labels(imp)
+		for _, label := range labels(m.Value) {
+			if slices.Contains(remaining, label) {
+				continue
+			}
+			for _, e := range entries.Members() {
+				for _, r := range referencesOf(e.Value) {
+					if r.imported == m.Key && r.label == label {
+						err := errImportReferenced(policyID, m.Key)
+						err.Description = fmt.Sprintf("Removing label '%s' from this import's filter would orphan the reference from entry '%s'.", label, e.Key)
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // modifySub handles a Modify of one of this file's routes.
 func (c *call) modifySub() (entity.Outcome, error) {
 	id := c.cmd.EntityID
@@ -171,12 +212,16 @@ func (c *call) modifySub() (entity.Outcome, error) {
 	if err := c.checkDocument(next); err != nil {
 		return entity.Outcome{}, err
 	}
+	if c.r.kind != routeEntryField {
+		if err := checkNarrowing(id, doc, next); err != nil {
+			return entity.Outcome{}, err
+		}
+	}
 	if err := checkReferences(id, next); err != nil {
 		return entity.Outcome{}, err
 	}
-	// Ditto keeps an import's labels from being narrowed under a
-	// reference to one of them: the references are checked as the policy
-	// is, and so is READ on what is imported.
+	// The references are checked as the policy is, and so is READ on
+	// what is imported.
 	importsChanged := c.r.kind != routeEntryField
 	var refEntries []string
 	if c.r.kind == routeEntryField && c.r.field == fieldReferences {

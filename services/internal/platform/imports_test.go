@@ -104,6 +104,9 @@ func TestPolicyImports(t *testing.T) {
 		`{"org.eclipse.ditto:template":{"entries":["operator"]}}`)
 	jsonEq(t, "import entries", pl.expect(t, "ditto", "GET", base+"/imports/org.eclipse.ditto:template/entries", "", nil, 200, "").body, `["operator"]`)
 	jsonEq(t, "transitive imports", pl.expect(t, "ditto", "GET", base+"/imports/org.eclipse.ditto:template/transitiveImports", "", nil, 200, "").body, `[]`)
+	// The listed operator entry is referenced: the filter cannot lose it.
+	pl.expect(t, "ditto", "PUT", base+"/imports/org.eclipse.ditto:template/entries", `[]`, nil, 409, "policies:import.referenceconflict")
+	pl.expect(t, "ditto", "PUT", base+"/imports/org.eclipse.ditto:template", `{}`, nil, 409, "policies:import.referenceconflict")
 	pl.expect(t, "ditto", "GET", base+"/imports/org.eclipse.ditto:nope", "", nil, 404, "policies:import.notfound")
 	pl.expect(t, "ditto", "DELETE", base+"/imports/org.eclipse.ditto:template", "", nil, 409, "policies:import.referenceconflict")
 	jsonEq(t, "references", pl.expect(t, "ditto", "GET", base+"/entries/operator/references", "", nil, 200, "").body,
