@@ -233,16 +233,7 @@ func (g *Gateway) serveCheckPermissions(ar *apiRequest, rest []string) {
 		writeMethodNotAllowed(ar.w, methodPost)
 		return
 	}
-	if err := g.checkMediaType(ar.r, methodPost); err != nil {
-		g.fail(ar, err)
-		return
-	}
-	body, err := g.readBody(ar, protocol.GroupPolicies)
-	if err != nil {
-		g.fail(ar, err)
-		return
-	}
-	v, err := parseBody(body)
+	_, v, err := g.readJSON(ar, protocol.GroupPolicies, methodPost)
 	if err != nil {
 		g.fail(ar, err)
 		return

@@ -405,6 +405,20 @@ func (g *Gateway) tooLargeToSend(c command.Request) *protocol.Error {
 	return tooLarge(n, g.nc.MaxPayload())
 }
 
+// readJSON reads the JSON body of a request with method m about an entity
+// of group: its media type checked, its size limited, parsed.
+func (g *Gateway) readJSON(ar *apiRequest, group string, m methods) ([]byte, jsonv.Value, error) {
+	if err := g.checkMediaType(ar.r, m); err != nil {
+		return nil, jsonv.Value{}, err
+	}
+	body, err := g.readBody(ar, group)
+	if err != nil {
+		return nil, jsonv.Value{}, err
+	}
+	v, err := parseBody(body)
+	return body, v, err
+}
+
 // parseBody validates a request body as JSON, as Ditto reads it
 // (JsonFactory.readFrom).
 func parseBody(body []byte) (jsonv.Value, error) {
@@ -426,14 +440,7 @@ func notAnObject(body []byte) *protocol.Error {
 // commandValue reads, limits and validates the body of a PUT or PATCH and
 // applies the checks Ditto's routes make before building the command.
 func (g *Gateway) commandValue(ar *apiRequest, res resource, m methods) ([]byte, error) {
-	if err := g.checkMediaType(ar.r, m); err != nil {
-		return nil, err
-	}
-	body, err := g.readBody(ar, res.group)
-	if err != nil {
-		return nil, err
-	}
-	v, err := parseBody(body)
+	body, v, err := g.readJSON(ar, res.group, m)
 	if err != nil {
 		return nil, err
 	}
@@ -546,16 +553,7 @@ func (g *Gateway) createEntity(ar *apiRequest, group string) {
 		g.fail(ar, err)
 		return
 	}
-	if err := g.checkMediaType(ar.r, methodPost); err != nil {
-		g.fail(ar, err)
-		return
-	}
-	body, err := g.readBody(ar, group)
-	if err != nil {
-		g.fail(ar, err)
-		return
-	}
-	v, err := parseBody(body)
+	body, v, err := g.readJSON(ar, group, methodPost)
 	if err != nil {
 		g.fail(ar, err)
 		return

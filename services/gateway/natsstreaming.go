@@ -183,15 +183,14 @@ func (ns *natsStreaming) forward(m *nats.Msg, topic protocol.Topic, env protocol
 // caller returns the subscriptions of subjects, set up on first use; nil
 // once stopped.
 func (ns *natsStreaming) caller(subjects []string) *natsCaller {
-	key := newPrincipal(subjects...).auth
+	p := newPrincipal(subjects...)
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	if ns.stopped {
 		return nil
 	}
-	c := ns.callers[key]
+	c := ns.callers[p.auth]
 	if c == nil {
-		p := newPrincipal(subjects...)
 		c = &natsCaller{}
 		c.hs = wsHistories{
 			emit: ns.emit,
@@ -205,7 +204,7 @@ func (ns *natsStreaming) caller(subjects []string) *natsCaller {
 			idPrefix:  ns.g.instance + ":",
 			maxDemand: streams.MaxStreamingDemand,
 		}
-		ns.callers[key] = c
+		ns.callers[p.auth] = c
 	}
 	c.lastUsed = time.Now()
 	return c
