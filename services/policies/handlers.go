@@ -164,14 +164,16 @@ type handler struct {
 
 // call is one command being decided.
 type call struct {
-	ctx   context.Context
-	h     *handler
-	cmd   *entity.Command
-	st    *entity.State
-	r     route
-	norm  normalizer
-	topic string
-	path  string
+	ctx context.Context
+	// loaded are the policies the command read (resolve.go).
+	loaded map[string]loadedPolicy
+	h      *handler
+	cmd    *entity.Command
+	st     *entity.State
+	r      route
+	norm   normalizer
+	topic  string
+	path   string
 }
 
 // Handle implements entity.Handler.
@@ -241,7 +243,7 @@ func (c *call) value() (jsonv.Value, error) {
 // view compiles the effective policy of the stored one, doc, for the
 // caller.
 func (c *call) view(doc jsonv.Value) (*enforcer.View, error) {
-	eff, err := c.h.effective(c.ctx, c.cmd.EntityID, doc)
+	eff, err := c.effective(c.cmd.EntityID, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +271,7 @@ func (c *call) eventHeaders(policy jsonv.Value) (protocol.Headers, error) {
 	if len(c.cmd.Auth) > 0 {
 		h.Set(protocol.HeaderOriginator, c.cmd.Auth[0])
 	}
-	eff, err := c.h.effective(c.ctx, c.cmd.EntityID, policy)
+	eff, err := c.effective(c.cmd.EntityID, policy)
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +351,7 @@ func (c *call) create() (entity.Outcome, error) {
 	// a CreatePolicy from the command, so this also precedes the conflict.
 	// A sudo command (an operator's piggyback) is not enforced at all.
 	if !c.cmd.Sudo && !c.allowsLockout() {
-		eff, err := c.h.effective(c.ctx, id, doc)
+		eff, err := c.effective(id, doc)
 		if err != nil {
 			return entity.Outcome{}, err
 		}
@@ -684,7 +686,7 @@ const policyViewResolved = "resolved"
 // has no ETag and ignores If-Match and If-None-Match: the policy's
 // revision does not follow the policies it is computed from.
 func (c *call) retrieveResolved(doc jsonv.Value, view *enforcer.View, fields jsonv.FieldSelector) (entity.Outcome, error) {
-	eff, err := c.h.effective(c.ctx, c.cmd.EntityID, withImports(doc))
+	eff, err := c.effective(c.cmd.EntityID, withImports(doc))
 	if err != nil {
 		return entity.Outcome{}, err
 	}

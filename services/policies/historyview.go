@@ -30,7 +30,7 @@ func (h *handler) HistoryView(ctx context.Context, cmd *entity.Command, st *enti
 	if cmd.Sudo {
 		return func(*protocol.Envelope) bool { return true }, nil
 	}
-	eff, err := h.effective(ctx, id, doc)
+	eff, err := h.effective(ctx, id, doc, h.load)
 	if err != nil {
 		return nil, err
 	}

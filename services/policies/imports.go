@@ -276,14 +276,14 @@ func (c *call) checkImportAccess(ctx context.Context, next jsonv.Value, imports 
 		}
 	}
 	for _, n := range needs {
-		doc, ok, err := c.h.load(ctx, n.id)
+		doc, ok, err := c.load(ctx, n.id)
 		if err != nil {
 			return protocol.ErrPolicyUnavailable(n.id)
 		}
 		if !ok {
 			return errImportNotAccessible(n.id)
 		}
-		eff, err := c.h.effective(ctx, n.id, doc)
+		eff, err := c.effective(n.id, doc)
 		if err != nil {
 			return err
 		}
