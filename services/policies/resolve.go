@@ -23,8 +23,7 @@ import (
 // from the policies load reads: doc itself when nothing applies to it
 // besides its own entries.
 func (h *handler) effective(ctx context.Context, id string, doc jsonv.Value, load policyresolve.Loader) (jsonv.Value, error) {
-	ns, _ := protocol.SplitID(id)
-	if !policyresolve.Needed(doc) && (h.roots == nil || len(h.roots(ns)) == 0) {
+	if !policyresolve.Applies(id, doc, h.roots) {
 		return doc, nil
 	}
 	if load == nil {

@@ -169,15 +169,8 @@ func (c *policyCache) get(ctx context.Context, id string) (*enforcer.Enforcer, e
 	case err != nil:
 		return nil, err
 	default:
-		ns, _ := protocol.SplitID(id)
-		if policyresolve.Needed(doc) || c.roots != nil && len(c.roots(ns)) > 0 {
-			res, err := policyresolve.Resolve(ctx, doc, func(ctx context.Context, dep string) (jsonv.Value, bool, error) {
-				v, err := c.fetch(ctx, dep)
-				if errors.Is(err, errGone) {
-					return jsonv.Value{}, false, nil
-				}
-				return v, err == nil, err
-			}, policyresolve.Options{NamespaceRoots: c.roots})
+		if policyresolve.Applies(id, doc, c.roots) {
+			res, err := policyresolve.Resolve(ctx, doc, policyresolve.LoaderOf(c.fetch, errGone), policyresolve.Options{NamespaceRoots: c.roots})
 			if err != nil {
 				return nil, fmt.Errorf("policy %s: %w", id, err)
 			}

@@ -320,21 +320,17 @@ func (c *policyCache) load(ctx context.Context, e *cachedPolicy) (*enforcer.Enfo
 	if err != nil {
 		return nil, nil, err
 	}
-	ns, _ := protocol.SplitID(e.id)
-	if !policyresolve.Needed(doc) && (c.roots == nil || len(c.roots(ns)) == 0) {
+	if !policyresolve.Applies(e.id, doc, c.roots) {
 		enf, err := c.compile(doc)
 		return enf, nil, err
 	}
-	res, err := policyresolve.Resolve(ctx, doc, func(ctx context.Context, id string) (jsonv.Value, bool, error) {
+	fetch := func(ctx context.Context, id string) (jsonv.Value, error) {
 		c.mu.Lock()
 		e.read = append(e.read, id)
 		c.mu.Unlock()
-		v, err := c.fetch(ctx, id)
-		if errors.Is(err, errPolicyGone) {
-			return jsonv.Value{}, false, nil
-		}
-		return v, err == nil, err
-	}, policyresolve.Options{NamespaceRoots: c.roots})
+		return c.fetch(ctx, id)
+	}
+	res, err := policyresolve.Resolve(ctx, doc, policyresolve.LoaderOf(fetch, errPolicyGone), policyresolve.Options{NamespaceRoots: c.roots})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,10 +2,12 @@ package policyresolve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/protocol/jsonv"
 )
 
@@ -472,4 +474,30 @@ func Needed(policy jsonv.Value) bool {
 		}
 	}
 	return false
+}
+
+// Applies reports whether the effective policy of the stored policy of id
+// may differ from it: Needed, or namespace root policies (roots, which
+// may be nil) are configured for id's namespace.
+func Applies(id string, policy jsonv.Value, roots func(namespace string) []string) bool {
+	if Needed(policy) {
+		return true
+	}
+	if roots == nil {
+		return false
+	}
+	ns, _ := protocol.SplitID(id)
+	return len(roots(ns)) > 0
+}
+
+// LoaderOf adapts fetch, which reports a policy that does not exist with
+// an error errors.Is gone, to a Loader.
+func LoaderOf(fetch func(ctx context.Context, id string) (jsonv.Value, error), gone error) Loader {
+	return func(ctx context.Context, id string) (jsonv.Value, bool, error) {
+		v, err := fetch(ctx, id)
+		if errors.Is(err, gone) {
+			return jsonv.Value{}, false, nil
+		}
+		return v, err == nil, err
+	}
 }
