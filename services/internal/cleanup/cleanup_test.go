@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/journal/journaltest"
 	"github.com/dittonats/dittonats/services/internal/sqlitestore"
 	"github.com/dittonats/dittonats/streams"
 )
@@ -126,33 +127,9 @@ func history(t *testing.T, j journal.Journal, pid string, n, snapEvery int64, at
 // longAgo times events an hour ago and more, a second apart.
 func longAgo(sn int64) time.Time { return time.Now().Add(-2*time.Hour + time.Duration(sn)*time.Second) }
 
-// stored lists the SNs of pid's events and snapshots.
-func stored(t *testing.T, j journal.Journal, pid string) (events, snaps []int64) {
-	t.Helper()
-	evs, err := j.Events(t.Context(), pid, 0, math.MaxInt64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range evs {
-		events = append(events, e.SN)
-	}
-	for maxSN := int64(math.MaxInt64); ; {
-		s, ok, err := j.LatestSnapshot(t.Context(), pid, maxSN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			break
-		}
-		snaps = append([]int64{s.SN}, snaps...)
-		maxSN = s.SN - 1
-	}
-	return events, snaps
-}
-
 func expectStored(t *testing.T, j journal.Journal, pid string, events, snaps []int64) {
 	t.Helper()
-	gotEvents, gotSnaps := stored(t, j, pid)
+	gotEvents, gotSnaps := journaltest.StoredSNs(t, j, pid)
 	if !slices.Equal(gotEvents, events) || !slices.Equal(gotSnaps, snaps) {
 		t.Errorf("%s: events %v, snapshots %v; want %v, %v", pid, gotEvents, gotSnaps, events, snaps)
 	}

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/journal/journaltest"
 	"github.com/dittonats/dittonats/streams/streamstest"
 )
 
@@ -24,25 +24,7 @@ func storedSNs(t *testing.T, pl *platform, name, pid string) (events, snaps []in
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, err := j.Events(t.Context(), pid, 0, math.MaxInt64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range evs {
-		events = append(events, e.SN)
-	}
-	for maxSN := int64(math.MaxInt64); ; {
-		s, ok, err := j.LatestSnapshot(t.Context(), pid, maxSN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			break
-		}
-		snaps = append([]int64{s.SN}, snaps...)
-		maxSN = s.SN - 1
-	}
-	return events, snaps
+	return journaltest.StoredSNs(t, j, pid)
 }
 
 // cleanupCommand sends a piggyback command to the things service's

@@ -47,8 +47,9 @@ func lowest(t *testing.T, j journal.Journal, pid string) (event, snap int64) {
 	return event, snap
 }
 
-// snSet lists the SNs of pid's events and of its snapshots.
-func snSet(t *testing.T, j journal.Journal, pid string) (events, snaps []int64) {
+// StoredSNs lists the SNs of pid's events and of its snapshots, in
+// ascending order: what a test of cleanup checks is left.
+func StoredSNs(t *testing.T, j journal.Journal, pid string) (events, snaps []int64) {
 	t.Helper()
 	for _, e := range readAll(t, j, pid) {
 		events = append(events, e.SN)
@@ -214,7 +215,7 @@ func testDeleteUpTo(t *testing.T, open OpenFunc) {
 			t.Errorf("DeleteSnapshots #%d: deleted %d, want %d", i+1, n, want)
 		}
 	}
-	events, snaps := snSet(t, j, pid)
+	events, snaps := StoredSNs(t, j, pid)
 	if !slices.Equal(events, []int64{20}) || !slices.Equal(snaps, []int64{20}) {
 		t.Errorf("after cleanup: events %v, snapshots %v; want [20], [20]", events, snaps)
 	}
@@ -230,7 +231,7 @@ func testDeleteUpTo(t *testing.T, open OpenFunc) {
 	}
 	appendAll(t, j, event(pid, 21, `{}`))
 	for _, p := range neighbours {
-		events, snaps := snSet(t, j, p)
+		events, snaps := StoredSNs(t, j, p)
 		if !slices.Equal(events, sns(1, 20, 1)) || !slices.Equal(snaps, sns(5, 20, 5)) {
 			t.Errorf("%s: events %v, snapshots %v; want all", p, events, snaps)
 		}
@@ -308,7 +309,7 @@ func testDeleteWhileAppending(t *testing.T, open OpenFunc) {
 	if err := <-appendErr; err != nil {
 		t.Fatalf("an append beside the deletes failed: %v", err)
 	}
-	events, snaps := snSet(t, j, pid)
+	events, snaps := StoredSNs(t, j, pid)
 	if !slices.Equal(events, sns(50, 100, 1)) || !slices.Equal(snaps, []int64{50}) {
 		t.Errorf("got events %v, snapshots %v; want 50..100, [50]", events, snaps)
 	}
@@ -344,7 +345,7 @@ func testCleanupInvalidAndClosed(t *testing.T, open OpenFunc) {
 	if _, err := j.DeleteSnapshots(ctx, pid, 2, 10); !errors.Is(err, context.Canceled) {
 		t.Errorf("DeleteSnapshots with a canceled context: got %v, want context.Canceled", err)
 	}
-	if events, snaps := snSet(t, j, pid); len(events) != 2 || len(snaps) != 1 {
+	if events, snaps := StoredSNs(t, j, pid); len(events) != 2 || len(snaps) != 1 {
 		t.Errorf("a canceled delete deleted: events %v, snapshots %v", events, snaps)
 	}
 	if err := s.Close(); err != nil {
