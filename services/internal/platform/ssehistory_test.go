@@ -59,17 +59,7 @@ func TestSSEHistory(t *testing.T) {
 	const thing = "/api/2/things/" + id
 	cid := func(n int) map[string]string { return map[string]string{"correlation-id": "h-" + strconv.Itoa(n)} }
 	modified := map[int]time.Time{}
-	mark := func(rev int) {
-		r := pl.expect(t, "ditto", "GET", thing+"?fields=_modified,_revision", "", nil, 200, "")
-		var m struct {
-			Modified time.Time `json:"_modified"`
-			Revision int       `json:"_revision"`
-		}
-		if err := json.Unmarshal([]byte(r.body), &m); err != nil || m.Revision != rev {
-			t.Fatalf("thing at %d: %s (%v)", rev, r.body, err)
-		}
-		modified[rev] = m.Modified
-	}
+	mark := func(rev int) { modified[rev] = pl.modifiedAt(t, thing, rev) }
 	pl.expect(t, "ditto", "PUT", thing, `{"attributes":{"n":1,"secret":"s1"}}`, cid(1), 201, "")
 	mark(1)
 	for n := 2; n <= 11; n++ {
@@ -200,4 +190,19 @@ func TestSSEHistory(t *testing.T) {
 			})
 		}
 	})
+}
+
+// modifiedAt returns the _modified of the thing at path, which must be at
+// revision rev.
+func (pl *platform) modifiedAt(t *testing.T, path string, rev int) time.Time {
+	t.Helper()
+	r := pl.expect(t, "ditto", "GET", path+"?fields=_modified,_revision", "", nil, 200, "")
+	var m struct {
+		Modified time.Time `json:"_modified"`
+		Revision int       `json:"_revision"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil || m.Revision != rev {
+		t.Fatalf("thing at %d: %s (%v)", rev, r.body, err)
+	}
+	return m.Modified
 }

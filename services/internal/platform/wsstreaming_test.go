@@ -104,17 +104,7 @@ func TestWebSocketStreamingHistory(t *testing.T) {
 	const id = streamingThing
 	const thing = "/api/2/things/" + id
 	modified := map[int]time.Time{}
-	mark := func(rev int) {
-		r := pl.expect(t, "ditto", "GET", thing+"?fields=_modified,_revision", "", nil, 200, "")
-		var m struct {
-			Modified time.Time `json:"_modified"`
-			Revision int       `json:"_revision"`
-		}
-		if err := json.Unmarshal([]byte(r.body), &m); err != nil || m.Revision != rev {
-			t.Fatalf("thing at %d: %s (%v)", rev, r.body, err)
-		}
-		modified[rev] = m.Modified
-	}
+	mark := func(rev int) { modified[rev] = pl.modifiedAt(t, thing, rev) }
 	pl.expect(t, "ditto", "PUT", thing, `{"attributes":{"n":1}}`, nil, 201, "")
 	mark(1)
 	for n := 2; n <= 12; n++ {
