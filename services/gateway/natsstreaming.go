@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -244,14 +243,9 @@ func (ns *natsStreaming) emit(to string, env protocol.Envelope) {
 // JSON array of subject ids; sorted, so that a caller is one whatever
 // their order.
 func natsCallerSubjects(header string) ([]string, bool) {
-	var subjects []string
-	if header == "" || json.Unmarshal([]byte(header), &subjects) != nil || len(subjects) == 0 {
+	subjects, ok := command.DecodeAuth(header)
+	if !ok {
 		return nil, false
-	}
-	for _, s := range subjects {
-		if s == "" {
-			return nil, false
-		}
 	}
 	slices.Sort(subjects)
 	return slices.Compact(subjects), true

@@ -96,6 +96,22 @@ func EncodeAuth(subjects []string) string {
 	return string(b)
 }
 
+// DecodeAuth reads the subjects of a streams.HeaderAuth value, the JSON
+// array EncodeAuth writes; false unless it is a non-empty array of
+// non-empty strings.
+func DecodeAuth(header string) ([]string, bool) {
+	var subjects []string
+	if header == "" || json.Unmarshal([]byte(header), &subjects) != nil || len(subjects) == 0 {
+		return nil, false
+	}
+	for _, s := range subjects {
+		if s == "" {
+			return nil, false
+		}
+	}
+	return subjects, true
+}
+
 // Subject returns the subject of req: the kind's subject of the shard
 // that owns the entity in its group's service.
 func (c *Client) Subject(req Request) (string, error) {

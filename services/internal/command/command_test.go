@@ -183,3 +183,17 @@ func TestRequestWithin(t *testing.T) {
 		}
 	})
 }
+
+// DecodeAuth reads what EncodeAuth writes and refuses anything but a
+// non-empty array of non-empty subject ids.
+func TestDecodeAuth(t *testing.T) {
+	t.Parallel()
+	if got, ok := DecodeAuth(EncodeAuth([]string{"nginx:a", "nginx:b"})); !ok || len(got) != 2 || got[0] != "nginx:a" || got[1] != "nginx:b" {
+		t.Errorf("round trip: %v %v", got, ok)
+	}
+	for _, bad := range []string{"", "[]", `[""]`, `["a",""]`, `"a"`, `{}`, `[1]`, "x"} {
+		if got, ok := DecodeAuth(bad); ok {
+			t.Errorf("DecodeAuth(%q) = %v, want refused", bad, got)
+		}
+	}
+}

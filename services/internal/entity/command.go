@@ -2,7 +2,6 @@ package entity
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -290,14 +289,9 @@ func (h *Host) subjects(header string) []string {
 	if v, ok := h.authCache.Load(header); ok {
 		return v.([]string)
 	}
-	var subjects []string
-	if json.Unmarshal([]byte(header), &subjects) != nil || len(subjects) == 0 {
+	subjects, ok := command.DecodeAuth(header)
+	if !ok {
 		return nil
-	}
-	for _, s := range subjects {
-		if s == "" {
-			return nil
-		}
 	}
 	if h.authCached.Add(1) > authCacheSize {
 		h.authCache.Clear()
