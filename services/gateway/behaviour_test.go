@@ -497,7 +497,7 @@ func TestHealthAndStatus(t *testing.T) {
 				}
 			}},
 		{name: "unsecured status", h: open, target: "/status", header: map[string]string{"Authorization": ""}, status: 200},
-		{name: "unknown status path", h: open, target: "/status/nope", status: 404, body: textNotFound},
+		{name: "unknown status path", h: open, target: "/status/nope", status: 404, body: string(errorJSON(errRouteNotFound()))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

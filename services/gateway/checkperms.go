@@ -230,7 +230,7 @@ func (g *Gateway) serveCheckPermissions(ar *apiRequest, rest []string) {
 		return
 	}
 	if methodOf(ar.r.Method) != methodPost {
-		writeMethodNotAllowed(ar.w, methodPost)
+		writeMethodNotAllowed(ar.w, ar.r.Method, methodPost)
 		return
 	}
 	_, v, err := g.readJSON(ar, protocol.GroupPolicies, methodPost)

@@ -149,7 +149,7 @@ func channel(h protocol.Headers) string {
 func (g *Gateway) serveResource(ar *apiRequest, res resource) {
 	m := methodOf(ar.r.Method)
 	if m&res.allowed == 0 {
-		writeMethodNotAllowed(ar.w, res.allowed)
+		writeMethodNotAllowed(ar.w, ar.r.Method, res.allowed)
 		return
 	}
 	switch res.kind {

@@ -79,7 +79,7 @@ func (g *Gateway) serveDevOps(w http.ResponseWriter, r *http.Request, rest []str
 	service = streams.DevOpsName(service) // things-search is accepted too
 	m := methodOf(r.Method)
 	if m != methodGet && m != methodPut {
-		writeMethodNotAllowed(w, methodsGetPut)
+		writeMethodNotAllowed(w, r.Method, methodsGetPut)
 		return
 	}
 	timeout, perr := devOpsTimeout(r)

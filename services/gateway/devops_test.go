@@ -99,8 +99,8 @@ func TestDevOpsBadRequests(t *testing.T) {
 		{"malformed", h, req{method: "PUT", target: "/devops/logging/things/a", body: `{"level"`, header: devOpsAuthHeader()}, 400, ""},
 		{"bad timeout", h, req{method: "GET", target: "/devops/logging?timeout=soon", header: devOpsAuthHeader()}, 400, ""},
 		{"method", h, req{method: "POST", target: "/devops/logging", body: `{}`, header: devOpsAuthHeader()}, 405, ""},
-		{"unknown resource", h, req{method: "GET", target: "/devops/nope", header: devOpsAuthHeader()}, 404, textNotFound},
-		{"too deep", h, req{method: "GET", target: "/devops/logging/things/a/b", header: devOpsAuthHeader()}, 404, textNotFound},
+		{"unknown resource", h, req{method: "GET", target: "/devops/nope", header: devOpsAuthHeader()}, 404, string(errorJSON(errRouteNotFound()))},
+		{"too deep", h, req{method: "GET", target: "/devops/logging/things/a/b", header: devOpsAuthHeader()}, 404, string(errorJSON(errRouteNotFound()))},
 		{"unsecured", open, req{method: "GET", target: "/devops/logging/things?timeout=100ms", header: map[string]string{"Authorization": ""}}, 408, "null"},
 	} {
 		w := c.h.do(c.r)

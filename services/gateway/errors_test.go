@@ -19,9 +19,8 @@ func TestRequestErrors(t *testing.T) {
 		name   string
 		req    req
 		status int
-		code   string // Ditto error code; "" for Pekko's plain-text answers
-		text   string // plain-text body, when code is ""
-		allow  string
+		code   string // Ditto error code
+		allow  string // Allow header of a 405
 		check  func(t *testing.T, e *protocol.Error)
 	}{
 		{name: "invalid thing id", req: req{method: "GET", target: "/api/2/things/no-namespace-colon"},
@@ -115,28 +114,60 @@ func TestRequestErrors(t *testing.T) {
 		{name: "unsupported API version", req: req{method: "GET", target: "/api/1/things/" + thingID},
 			status: 404, code: protocol.CodeUnsupportedSchemaVersion},
 
-		{name: "non-numeric API version", req: req{method: "GET", target: "/api/v2/things"}, status: 404, text: textNotFound},
-		{name: "unknown API resource", req: req{method: "GET", target: "/api/2/unknown"}, status: 404, text: textNotFound},
-		{name: "unknown thing sub-resource", req: req{method: "GET", target: thingURL + "/foo"}, status: 404, text: textNotFound},
+		{name: "non-numeric API version", req: req{method: "GET", target: "/api/v2/things"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown API resource", req: req{method: "GET", target: "/api/2/unknown"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown thing sub-resource", req: req{method: "GET", target: thingURL + "/foo"}, status: 404, code: codeRouteNotFound},
 		{name: "GET on a mailbox", req: req{method: "GET", target: thingURL + "/inbox/messages/hello"},
-			status: 405, text: textMethodNotAllowed + "POST", allow: "POST"},
+			status: 405, code: protocol.CodeGatewayMethodNotAllowed, allow: "POST"},
 		{name: "mailbox without subject", req: req{method: "POST", target: thingURL + "/inbox/messages/", body: `{}`},
-			status: 404, text: textNotFound},
+			status: 404, code: codeRouteNotFound},
 		{name: "claim of a feature", req: req{method: "POST", target: thingURL + "/features/f/inbox/claim", body: `{}`},
-			status: 404, text: textNotFound},
-		{name: "unknown search resource", req: req{method: "GET", target: "/api/2/search/policies"}, status: 404, text: textNotFound},
-		{name: "policyId with trailing slash", req: req{method: "GET", target: thingURL + "/policyId/"}, status: 404, text: textNotFound},
-		{name: "unknown root path", req: req{method: "GET", target: "/foo"}, status: 404, text: textNotFound},
+			status: 404, code: codeRouteNotFound},
+		{name: "unknown search resource", req: req{method: "GET", target: "/api/2/search/policies"}, status: 404, code: codeRouteNotFound},
+		{name: "policyId with trailing slash", req: req{method: "GET", target: thingURL + "/policyId/"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown root path", req: req{method: "GET", target: "/foo"}, status: 404, code: codeRouteNotFound,
+			check: func(t *testing.T, e *protocol.Error) {
+				if e.Message != textNotFound || e.Href != hrefHTTPAPI {
+					t.Errorf("message, href: got %q, %q, want %q, %q", e.Message, e.Href, textNotFound, hrefHTTPAPI)
+				}
+			}},
+		{name: "root", req: req{method: "GET", target: "/"}, status: 404, code: codeRouteNotFound},
+		{name: "api without version", req: req{method: "GET", target: "/api"}, status: 404, code: codeRouteNotFound},
+		{name: "api version without resource", req: req{method: "GET", target: "/api/2"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown API resource, nonsense", req: req{method: "GET", target: "/api/2/nonsense"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown API resource, POST", req: req{method: "POST", target: "/api/2/nonsense", body: `{}`}, status: 404, code: codeRouteNotFound},
+		{name: "unknown thing sub-resource, nonsense", req: req{method: "GET", target: "/api/2/things/x:y/nonsense"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown feature sub-resource", req: req{method: "GET", target: thingURL + "/features/f/nonsense"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown policy sub-resource", req: req{method: "GET", target: polURL + "/nonsense"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown policy entry sub-resource", req: req{method: "GET", target: polURL + "/entries/owner/nonsense"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown whoami sub-resource", req: req{method: "GET", target: "/api/2/whoami/x"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown health sub-resource", req: req{method: "GET", target: "/health/x"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown overall resource", req: req{method: "GET", target: "/overall/nope"}, status: 404, code: codeRouteNotFound},
+		{name: "unknown WebSocket path", req: req{method: "GET", target: "/ws/2/x"}, status: 404, code: codeRouteNotFound},
+		{name: "unsupported API version 3", req: req{method: "GET", target: "/api/3/things/" + thingID},
+			status: 404, code: protocol.CodeUnsupportedSchemaVersion},
+		{name: "unsupported WebSocket version 3", req: req{method: "GET", target: "/ws/3"},
+			status: 404, code: protocol.CodeUnsupportedSchemaVersion},
+		{name: "PUT on whoami", req: req{method: "PUT", target: "/api/2/whoami", body: `{}`},
+			status: 405, code: protocol.CodeGatewayMethodNotAllowed, allow: "GET",
+			check: func(t *testing.T, e *protocol.Error) {
+				if want := "The provided HTTP method 'PUT' is not allowed on this resource."; e.Message != want {
+					t.Errorf("message: got %q, want %q", e.Message, want)
+				}
+			}},
+		{name: "POST on health", req: req{method: "POST", target: "/health"}, status: 405, code: protocol.CodeGatewayMethodNotAllowed, allow: "GET"},
+		{name: "PUT on search", req: req{method: "PUT", target: "/api/2/search/things", body: `{}`},
+			status: 405, code: protocol.CodeGatewayMethodNotAllowed, allow: "GET, POST"},
 		{name: "POST on a thing", req: req{method: "POST", target: thingURL, body: `{}`},
-			status: 405, text: textMethodNotAllowed + "GET, PUT, PATCH, DELETE", allow: "GET, PUT, PATCH, DELETE"},
+			status: 405, code: protocol.CodeGatewayMethodNotAllowed, allow: "GET, PUT, PATCH, DELETE"},
 		{name: "HEAD is no GET", req: req{method: "HEAD", target: thingURL},
-			status: 405, text: textMethodNotAllowed + "GET, PUT, PATCH, DELETE", allow: "GET, PUT, PATCH, DELETE"},
+			status: 405, code: protocol.CodeGatewayMethodNotAllowed, allow: "GET, PUT, PATCH, DELETE"},
 		{name: "PATCH on a policy", req: req{method: "PATCH", target: polURL, body: `{}`},
-			status: 405, text: textMethodNotAllowed + "GET, PUT, DELETE", allow: "GET, PUT, DELETE"},
+			status: 405, code: protocol.CodeGatewayMethodNotAllowed, allow: "GET, PUT, DELETE"},
 		{name: "DELETE on policyId", req: req{method: "DELETE", target: thingURL + "/policyId"},
-			status: 405, text: textMethodNotAllowed + "GET, PUT, PATCH", allow: "GET, PUT, PATCH"},
+			status: 405, code: protocol.CodeGatewayMethodNotAllowed, allow: "GET, PUT, PATCH"},
 		{name: "DELETE on things", req: req{method: "DELETE", target: "/api/2/things"},
-			status: 405, text: textMethodNotAllowed + "GET, POST", allow: "GET, POST"},
+			status: 405, code: protocol.CodeGatewayMethodNotAllowed, allow: "GET, POST"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,30 +175,27 @@ func TestRequestErrors(t *testing.T) {
 			if w.Code != tt.status {
 				t.Fatalf("status: got %d, want %d; body %s", w.Code, tt.status, w.Body)
 			}
-			if tt.code == "" {
-				if w.Body.String() != tt.text {
-					t.Errorf("body: got %q, want %q", w.Body, tt.text)
-				}
-				if g := w.Header().Get("Content-Type"); g != contentTypeText {
-					t.Errorf("Content-Type: got %q, want %q", g, contentTypeText)
-				}
-				if g := w.Header().Get("Allow"); g != tt.allow {
-					t.Errorf("Allow: got %q, want %q", g, tt.allow)
-				}
-			} else {
-				var e protocol.Error
-				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
-					t.Fatalf("body %q: %v", w.Body, err)
-				}
-				if !errors.Is(&e, &protocol.Error{Code: tt.code}) {
-					t.Errorf("error: got %q, want %q", e.Code, tt.code)
-				}
-				if e.Status != tt.status {
-					t.Errorf("body status: got %d, want %d", e.Status, tt.status)
-				}
-				if tt.check != nil {
-					tt.check(t, &e)
-				}
+			if g := w.Header().Get("Content-Type"); g != contentTypeJSON {
+				t.Errorf("Content-Type: got %q, want %q", g, contentTypeJSON)
+			}
+			if g := w.Header().Get("Allow"); g != tt.allow {
+				t.Errorf("Allow: got %q, want %q", g, tt.allow)
+			}
+			var e protocol.Error
+			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+				t.Fatalf("body %q: %v", w.Body, err)
+			}
+			if !errors.Is(&e, &protocol.Error{Code: tt.code}) {
+				t.Errorf("error: got %q, want %q", e.Code, tt.code)
+			}
+			if e.Status != tt.status {
+				t.Errorf("body status: got %d, want %d", e.Status, tt.status)
+			}
+			if e.Message == "" || e.Description == "" {
+				t.Errorf("got message %q, description %q, want both", e.Message, e.Description)
+			}
+			if tt.check != nil {
+				tt.check(t, &e)
 			}
 			if got := h.commands(); len(got) != 0 {
 				t.Errorf("sent %d commands, want none: %+v", len(got), got[0].env)

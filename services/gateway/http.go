@@ -10,9 +10,10 @@ import (
 )
 
 // This file is the one place that turns Ditto's answers into HTTP responses:
-// reply envelopes, *protocol.Error values, and the plain-text answers of the
-// HTTP layer Ditto's gateway is built on (Apache Pekko HTTP) for requests no
-// route accepts.
+// reply envelopes, *protocol.Error values, the JSON errors for requests no
+// route accepts, and the plain-text answers of the HTTP layer Ditto's
+// gateway is built on (Apache Pekko HTTP) for bad credentials on /status
+// and unreadable bodies.
 
 const (
 	contentTypeJSON = "application/json"
@@ -22,7 +23,6 @@ const (
 // Pekko HTTP's texts for rejections Ditto leaves to its default handler.
 const (
 	textNotFound           = "The requested resource could not be found."
-	textMethodNotAllowed   = "HTTP method not allowed, supported methods: "
 	textCredentialsMissing = "The resource requires authentication, which was not supplied with the request"
 	textCredentialsInvalid = "The supplied authentication is invalid"
 	// Pekko's summaries of a request entity its parser fails on: the one
@@ -164,17 +164,39 @@ func writeUnreadableBody(w http.ResponseWriter, err error) {
 	writeText(w, http.StatusBadRequest, text)
 }
 
-// writeNotFound answers a path no route serves, as Ditto (Pekko) does.
-func writeNotFound(w http.ResponseWriter) {
-	writeText(w, http.StatusNotFound, textNotFound)
+// codeRouteNotFound is the error code of a path no route serves. Ditto has
+// no exception for it (its gateway leaves the rejection to Pekko), so the
+// code is ours, in the gateway's namespace and Ditto's naming style.
+const codeRouteNotFound = "gateway:route.notfound"
+
+// hrefHTTPAPI is the HTTP API documentation the not-found error links to.
+const hrefHTTPAPI = "https://www.eclipse.dev/ditto/http-api-doc.html"
+
+// errRouteNotFound is the error of a path no route serves: 404 with Pekko's
+// text as message.
+func errRouteNotFound() *protocol.Error {
+	e := protocol.NewError(http.StatusNotFound, codeRouteNotFound, textNotFound,
+		"Check the path and the API version of the request: no resource of the HTTP API is served at it.")
+	e.Href = hrefHTTPAPI
+	return e
 }
 
-// writeMethodNotAllowed answers a method the matched route does not serve,
-// as Ditto (Pekko) does: 405, an Allow header and a text naming the methods.
-func writeMethodNotAllowed(w http.ResponseWriter, allowed methods) {
-	list := allowed.String()
-	w.Header()["Allow"] = []string{list}
-	writeText(w, http.StatusMethodNotAllowed, textMethodNotAllowed+list)
+// writeNotFound answers a path no route serves with 404, as Ditto does.
+// Ditto answers Pekko's plain-text rejection here; we answer JSON so
+// clients and the explorer UI get details (the explorer shows "No error
+// details from Ditto" for a body that is not Ditto's error JSON).
+func writeNotFound(w http.ResponseWriter) {
+	writeError(w, nil, errRouteNotFound())
+}
+
+// writeMethodNotAllowed answers a method (the request's) the matched route
+// does not serve with 405 and an Allow header naming the methods it
+// serves, as Ditto does. Ditto answers Pekko's plain-text rejection here;
+// we answer JSON so clients and the explorer UI get details, with Ditto's
+// own GatewayMethodNotAllowedException.
+func writeMethodNotAllowed(w http.ResponseWriter, method string, allowed methods) {
+	w.Header()["Allow"] = []string{allowed.String()}
+	writeError(w, nil, protocol.ErrGatewayMethodNotAllowed(method))
 }
 
 // writeBasicChallenge answers a request to a resource protected with

@@ -373,7 +373,7 @@ func TestWhoami(t *testing.T) {
 			header: map[string]string{"X-Ditto-Pre-Authenticated": "google:x, nginx:y", "Authorization": ""}}, 200,
 			`{"defaultSubject":"google:x","subjects":["google:x","nginx:y"]}`},
 		{"POST not allowed", req{method: "POST", target: "/api/2/whoami", body: "{}"}, 405,
-			textMethodNotAllowed + "GET"},
+			string(errorJSON(protocol.ErrGatewayMethodNotAllowed("POST")))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

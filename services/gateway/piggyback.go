@@ -33,7 +33,7 @@ const maxPiggybackBody = 1 << 20
 func (g *Gateway) servePiggyback(w http.ResponseWriter, r *http.Request, service, instance string) {
 	m := methodOf(r.Method)
 	if m != methodPost && m != methodPut {
-		writeMethodNotAllowed(w, methodPost|methodPut)
+		writeMethodNotAllowed(w, r.Method, methodPost|methodPut)
 		return
 	}
 	timeout, wait, perr := piggybackTimeout(r)
@@ -191,7 +191,7 @@ func piggybackTimeout(r *http.Request) (d time.Duration, wait bool, _ *protocol.
 // addressed, as Ditto's route sets the aggregate header.
 func (g *Gateway) serveDevOpsConfig(w http.ResponseWriter, r *http.Request, service, instance string) {
 	if methodOf(r.Method) != methodGet {
-		writeMethodNotAllowed(w, methodGet)
+		writeMethodNotAllowed(w, r.Method, methodGet)
 		return
 	}
 	timeout, perr := devOpsTimeout(r)

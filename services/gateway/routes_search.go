@@ -54,7 +54,7 @@ func (g *Gateway) serveSearch(ar *apiRequest, rest []string) {
 	}
 	m := methodOf(ar.r.Method)
 	if m != methodGet && m != methodPost {
-		writeMethodNotAllowed(ar.w, methodGet|methodPost)
+		writeMethodNotAllowed(ar.w, ar.r.Method, methodGet|methodPost)
 		return
 	}
 	// Search results as server-sent events (wssearch.go), Ditto's SSE

@@ -9,7 +9,7 @@ import (
 )
 
 // errNotFound means that no route serves the path; it is answered with
-// Pekko's plain 404 as Ditto does.
+// 404 and the gateway:route.notfound error JSON (writeNotFound).
 var errNotFound = errors.New("no route")
 
 // resourceKind selects what a route does beyond mapping the request to one

@@ -163,15 +163,15 @@ func TestSearchRejected(t *testing.T) {
 	}{
 		{"unauthenticated", req{method: "GET", target: "/api/2/search/things", header: map[string]string{"Authorization": ""}},
 			401, protocol.CodeGatewayAuthenticationFailed, ""},
-		{"method", req{method: "PUT", target: "/api/2/search/things", body: "{}"}, 405, "", "GET, POST"},
-		{"count method", req{method: "DELETE", target: "/api/2/search/things/count"}, 405, "", "GET, POST"},
+		{"method", req{method: "PUT", target: "/api/2/search/things", body: "{}"}, 405, protocol.CodeGatewayMethodNotAllowed, "GET, POST"},
+		{"count method", req{method: "DELETE", target: "/api/2/search/things/count"}, 405, protocol.CodeGatewayMethodNotAllowed, "GET, POST"},
 		{"post json", req{method: "POST", target: "/api/2/search/things", body: `{"filter":"exists(a)"}`},
 			415, protocol.CodeMediaTypeUnsupported, ""},
 		{"post malformed form", req{method: "POST", target: "/api/2/search/things", body: "filter=%zz",
 			header: map[string]string{"Content-Type": mediaTypeForm}}, 400, "", ""},
-		{"count trailing slash", req{method: "GET", target: "/api/2/search/things/count/"}, 404, "", ""},
-		{"search alone", req{method: "GET", target: "/api/2/search"}, 404, "", ""},
-		{"other collection", req{method: "GET", target: "/api/2/search/policies"}, 404, "", ""},
+		{"count trailing slash", req{method: "GET", target: "/api/2/search/things/count/"}, 404, codeRouteNotFound, ""},
+		{"search alone", req{method: "GET", target: "/api/2/search"}, 404, codeRouteNotFound, ""},
+		{"other collection", req{method: "GET", target: "/api/2/search/policies"}, 404, codeRouteNotFound, ""},
 		{"bad timeout", req{method: "GET", target: "/api/2/search/things?timeout=2m"}, 400, protocol.CodeGatewayTimeoutInvalid, ""},
 	}
 	for _, tt := range tests {

@@ -23,7 +23,7 @@ func (g *Gateway) serveWhoami(ar *apiRequest, rest []string) {
 		return
 	}
 	if methodOf(ar.r.Method) != methodGet {
-		writeMethodNotAllowed(ar.w, methodGet)
+		writeMethodNotAllowed(ar.w, ar.r.Method, methodGet)
 		return
 	}
 	body, err := json.Marshal(struct {
@@ -51,7 +51,7 @@ func (g *Gateway) healthUp() bool {
 // ready. /overall/status/health reports every service instance.
 func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if methodOf(r.Method) != methodGet {
-		writeMethodNotAllowed(w, methodGet)
+		writeMethodNotAllowed(w, r.Method, methodGet)
 		return
 	}
 	if g.healthUp() {
@@ -84,7 +84,7 @@ func (g *Gateway) serveStatus(w http.ResponseWriter, r *http.Request, rest []str
 		}
 	}
 	if methodOf(r.Method) != methodGet {
-		writeMethodNotAllowed(w, methodGet)
+		writeMethodNotAllowed(w, r.Method, methodGet)
 		return
 	}
 	var (
