@@ -79,9 +79,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, n Names, cfg Config, se
 }
 
 // bucketConfigs are svc's KV buckets: shard leases, publication
-// watermarks and blocked namespaces.
+// watermarks and blocked namespaces; the policies service also keeps its
+// subject expiries.
 func (n Names) bucketConfigs(svc string, cfg Config) []jetstream.KeyValueConfig {
-	return []jetstream.KeyValueConfig{{
+	out := []jetstream.KeyValueConfig{{
 		Bucket:      n.ShardLeaseBucket(svc),
 		Description: "shard leases of the " + svc + " service",
 		History:     1,
@@ -106,6 +107,18 @@ func (n Names) bucketConfigs(svc string, cfg Config) []jetstream.KeyValueConfig 
 		Storage:  jetstream.FileStorage,
 		Replicas: cfg.Replicas,
 	}}
+	if svc == ServicePolicies {
+		out = append(out, jetstream.KeyValueConfig{
+			Bucket:      n.PolicyExpiriesBucket(),
+			Description: "per policy with expiring subjects: when the policies service next announces or removes one",
+			History:     1,
+			// Expiries outlive restarts: a subject must go at its expiry
+			// whether or not its policy was loaded since.
+			Storage:  jetstream.FileStorage,
+			Replicas: cfg.Replicas,
+		})
+	}
+	return out
 }
 
 func (n Names) streamConfig(svc string, cfg Config) jetstream.StreamConfig {

@@ -180,6 +180,30 @@ func (n Names) PolicyEvents(ns string) string {
 // PolicyEventsAll matches every policy event.
 func (n Names) PolicyEventsAll() string { return n.prefix + ".policies.events.>" }
 
+// PolicyAnnouncements is the subject the policies service publishes the
+// announcements of namespace ns's policies on (Ditto's
+// policies/announcements/subjectDeletion): the gateways pass each to the
+// sessions authenticated as one of its subjects.
+func (n Names) PolicyAnnouncements(ns string) string {
+	return n.prefix + ".policies.announcements." + NamespaceToken(ns)
+}
+
+// PolicyAnnouncementsAll matches every policy announcement.
+func (n Names) PolicyAnnouncementsAll() string { return n.prefix + ".policies.announcements.>" }
+
+// PolicyAcksToken is the token of Acks addresses at which the policies
+// service collects the acknowledgements of its announcements: every
+// instance subscribes AcksOf(PolicyAcksToken) and takes those it waits
+// for (announcements that request acknowledgements are rare).
+const PolicyAcksToken = "policies"
+
+// PolicyExpiriesBucket names the KV bucket in which the policies service
+// keeps, per policy with expiring subjects, when it next has to act on
+// them (announce, delete): the instances watch it, so a policy that is
+// not in memory still has its subjects removed and announced in time,
+// also after a restart.
+func (n Names) PolicyExpiriesBucket() string { return n.upper + "_POLICIES_EXPIRIES" }
+
 // DevOps is the group subject every instance of service listens on.
 func (n Names) DevOps(service string) string { return n.prefix + ".devops." + service }
 

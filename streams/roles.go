@@ -101,7 +101,12 @@ func (n Names) Permissions(r Role) Permissions {
 		p.Publish = append(p.Publish, n.LiveAll())
 		return p
 	case RolePolicies:
-		return n.entityService(ServicePolicies)
+		p := n.entityService(ServicePolicies)
+		// Subject deletion announcements go to the gateways' sessions;
+		// the acknowledgements they request come back to the service.
+		p.Publish = append(p.Publish, n.PolicyAnnouncementsAll())
+		p.Subscribe = append(p.Subscribe, n.AcksOf(PolicyAcksToken))
+		return p
 	case RoleGateway:
 		p := Permissions{
 			// Acknowledgements go from the gateway whose session issued
@@ -116,7 +121,8 @@ func (n Names) Permissions(r Role) Permissions {
 			// messages carry the sender's reply subject), so a gateway can
 			// answer only what was delivered to it.
 			Subscribe: []string{InboxPrefix(r) + ".>",
-				n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies), n.LiveAll(), n.AcksAll(), n.AckLabelsAll(),
+				n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies), n.PolicyAnnouncementsAll(),
+				n.LiveAll(), n.AcksAll(), n.AckLabelsAll(),
 				n.DevOps(ServiceGateway), n.DevOpsInstance(ServiceGateway, "*"),
 				n.GatewayStreaming(), n.GatewayStreamingInstance(">")},
 			// Streaming subscriptions over NATS answer a request with up to

@@ -661,3 +661,65 @@ func TestDevOpsSubjectsByRole(t *testing.T) {
 	}
 	v.await(t, "publish", other)
 }
+
+// Policy announcements name the subjects they are for; the gateways
+// deliver them to those subjects' sessions only. So only the policies
+// service may publish them (a forged one would reach any subject's
+// sessions) and only the gateways may read them; the acknowledgements of
+// announcements reach only the policies service.
+func TestPolicyAnnouncementsByRole(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	subject := s.names.PolicyAnnouncements("org.eclipse.ditto")
+	gw, _ := s.as(t, streams.RoleGateway)
+	watch, err := gw.SubscribeSync(s.names.PolicyAnnouncementsAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []streams.Role{streams.RoleGateway, streams.RoleThings, streams.RoleOperator, streams.RoleSearch} {
+		nc, v := s.as(t, r)
+		if err := nc.Publish(subject, []byte(`{"forged":true}`)); err != nil {
+			t.Fatal(err)
+		}
+		v.await(t, "publish", subject)
+		if received(t, watch) {
+			t.Errorf("%s published a policy announcement", r)
+		}
+	}
+	policies, _ := s.as(t, streams.RolePolicies)
+	if err := policies.Publish(subject, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !received(t, watch) {
+		t.Error("the policies service cannot publish announcements")
+	}
+	for _, r := range []streams.Role{streams.RoleThings, streams.RoleSearch, streams.RoleOperator} {
+		nc, v := s.as(t, r)
+		if _, err := nc.SubscribeSync(s.names.PolicyAnnouncementsAll()); err != nil {
+			t.Fatal(err)
+		}
+		v.await(t, "subscription", s.names.PolicyAnnouncementsAll())
+	}
+	acks := s.names.AcksOf(streams.PolicyAcksToken)
+	packs, err := policies.SubscribeSync(acks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := policies.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Publish(s.names.Acks(streams.PolicyAcksToken, "x1"), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !received(t, packs) {
+		t.Error("a gateway cannot acknowledge an announcement to the policies service")
+	}
+	things, v := s.as(t, streams.RoleThings)
+	if _, err := things.SubscribeSync(acks); err != nil {
+		t.Fatal(err)
+	}
+	v.await(t, "subscription", acks)
+}

@@ -265,6 +265,7 @@ type Gateway struct {
 
 	hub      *eventHub    // fans events out to WebSocket sessions
 	msgHub   *eventHub    // fans live messages, commands and events out to WebSocket sessions
+	annHub   *eventHub    // fans policy announcements out to WebSocket sessions
 	ackHub   *ackHub      // routes acknowledgements to the requests awaiting them
 	sessions atomic.Int64 // open WebSocket sessions
 	// running tracks the goroutines of open WebSocket sessions, which
@@ -322,6 +323,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g.hub = newEventHub(deps.NC, deps.Names, log)
 	g.msgHub = newLiveHub(deps.NC, deps.Names, log)
+	g.annHub = newAnnouncementHub(deps.NC, deps.Names, log)
 	g.ackHub = newAckHub(deps.NC, deps.Names)
 	g.closing = make(chan struct{})
 	g.wsSessions = map[*wsSession]struct{}{}

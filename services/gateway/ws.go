@@ -288,8 +288,10 @@ func (s *wsSession) handle(ctx context.Context, data []byte) {
 		s.searchCommand(ctx, topic, env) // wssearch.go
 	case topic.Criterion == protocol.CriterionStreaming:
 		s.streamingCommand(ctx, topic, env) // wsstreaming.go
-	case topic.Group == protocol.GroupThings && topic.Criterion == protocol.CriterionAcks && topic.Action != "":
-		s.issueAck(topic, env) // wsacks.go: an acknowledgement of a signal the session got
+	case (topic.Group == protocol.GroupThings || topic.Group == protocol.GroupPolicies) && topic.Criterion == protocol.CriterionAcks && topic.Action != "":
+		// wsacks.go: an acknowledgement of a signal the session got (of a
+		// policy announcement also on the policy's own topic).
+		s.issueAck(topic, env)
 	default:
 		s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path, errUnsupportedSignal(topic)))
 	}

@@ -219,7 +219,9 @@ func (s *wsSession) expectAcks(ev *hubEvent) {
 // weakAcks acknowledges weakly the labels the session declared of an
 // event it does not get.
 func (s *wsSession) weakAcks(ev *hubEvent) {
-	if ev.acks == nil || len(s.declared) == 0 {
+	// Announcements reach only the sessions of the subjects they name,
+	// which acknowledge them or not: nobody acknowledges them weakly.
+	if ev.acks == nil || len(s.declared) == 0 || ev.stream == streamPolicyAnnouncements {
 		return
 	}
 	for _, l := range s.declares(ev.acks) {
@@ -277,7 +279,13 @@ func (s *wsSession) issueAck(topic protocol.Topic, env protocol.Envelope) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	out := ackEnvelope(p.thingID, topic.Channel, label, status, externalHeaders(env.Headers), env.Value)
+	channel := topic.Channel
+	if channel == "" {
+		// An acknowledgement of a policy announcement: passed on in the
+		// one form acknowledgements have in Ditto's protocol.
+		channel = protocol.ChannelTwin
+	}
+	out := ackEnvelope(p.thingID, channel, label, status, externalHeaders(env.Headers), env.Value)
 	if err := s.g.sendAck(p.address, out); err != nil {
 		s.log.Warn("pass on acknowledgement", "label", label, logging.CorrelationID(cid), "err", err)
 	}

@@ -118,7 +118,9 @@ type eventHub struct {
 	nc      *nats.Conn
 	subject string
 	live    bool // the hub carries live signals, not twin events
-	log     *slog.Logger
+	// announcements: the hub carries policy announcements.
+	announcements bool
+	log           *slog.Logger
 
 	mu    sync.RWMutex
 	sinks map[eventSink]struct{}
@@ -136,6 +138,15 @@ func newEventHub(nc *nats.Conn, names streams.Names, log *slog.Logger) *eventHub
 // started, see take).
 func newLiveHub(nc *nats.Conn, names streams.Names, log *slog.Logger) *eventHub {
 	return &eventHub{nc: nc, subject: names.LiveAll(), live: true, log: log, sinks: map[eventSink]struct{}{}}
+}
+
+// newAnnouncementHub returns the hub of the policy announcements the
+// policies service publishes (policies/announcements/subjectDeletion),
+// for the sessions that started policy announcements: each goes to the
+// sessions authenticated as one of the subjects it is about (NATS header
+// ditto-read-subjects, which only the policies service sets).
+func newAnnouncementHub(nc *nats.Conn, names streams.Names, log *slog.Logger) *eventHub {
+	return &eventHub{nc: nc, subject: names.PolicyAnnouncementsAll(), announcements: true, log: log, sinks: map[eventSink]struct{}{}}
 }
 
 // join adds s; the first sink subscribes the gateway to the events.
@@ -183,6 +194,9 @@ func (h *eventHub) deliver(m *nats.Msg) {
 	}
 	readers, partial := env.Headers[protocol.HeaderReadSubjects], env.Headers[protocol.HeaderPartialAccessPaths]
 	stream := streamEvents
+	if h.announcements {
+		readers, partial, stream = m.Header.Get(protocol.HeaderReadSubjects), "", streamPolicyAnnouncements
+	}
 	if h.live {
 		// Live signals carry who may read them in NATS headers, which
 		// only the things service sets; the envelope is the sender's.
@@ -213,7 +227,7 @@ func (h *eventHub) deliver(m *nats.Msg) {
 		if (origin != "" && origin == s.origin()) || !access.Readable(s.subjects()) {
 			// Its own change, or not for its subjects: a subscriber that
 			// declared a label the event requests acknowledges it weakly.
-			if ws, ok := s.(*wsSession); ok && ev.acks != nil {
+			if ws, ok := s.(*wsSession); ok && ev.acks != nil && !h.announcements {
 				ws.weakAcks(ev)
 			}
 			continue
@@ -258,6 +272,8 @@ func (s *wsSession) control(ctl control) {
 		hub = s.g.hub
 	case streamMessages, streamLiveCommands, streamLiveEvents:
 		hub = s.g.msgHub
+	case streamPolicyAnnouncements:
+		hub = s.g.annHub
 	}
 	if hub != nil {
 		if ctl.start {
@@ -305,6 +321,7 @@ func (s *wsSession) eventLoop(ctx context.Context) {
 	// The session leaves the live hub when it ends (run leaves the
 	// events hub): started once, the loop runs until then.
 	defer s.g.msgHub.leave(s)
+	defer s.g.annHub.leave(s)
 	for {
 		select {
 		case <-s.done:
@@ -396,6 +413,16 @@ func (g *Gateway) viewEvent(ctx context.Context, caller *principal, p streamPara
 // prepareEvent returns the frame of ev for this session, or false when the
 // session does not get it.
 func (s *wsSession) prepareEvent(ctx context.Context, sub *control, ev *hubEvent) ([]byte, bool) {
+	if ev.stream == streamPolicyAnnouncements {
+		// Announcements are for the subjects they name, whole; of the
+		// parameters only namespaces applies (Ditto ignores the filter).
+		if len(sub.namespaces) > 0 && !slices.Contains(sub.namespaces, ev.topic.Namespace) {
+			return nil, false
+		}
+		env := ev.env
+		env.Headers = clientHeaders(env.Headers)
+		return s.encode(env)
+	}
 	v, ok := s.g.viewEvent(ctx, s.caller, streamParams{namespaces: sub.namespaces, filter: sub.filterNode, extraFields: sub.extraFields}, ev)
 	if !ok {
 		return nil, false

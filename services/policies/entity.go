@@ -70,7 +70,10 @@ const (
 type normalizer struct {
 	now         time.Time
 	granularity time.Duration
-	maxImports  int // LIMITS_POLICIES_MAX_IMPORTS; 0: none
+	// announcementGranularity is what announcements' beforeExpiry is
+	// rounded up to (POLICY_SUBJECT_DELETION_ANNOUNCEMENT_GRANULARITY).
+	announcementGranularity time.Duration
+	maxImports              int // LIMITS_POLICIES_MAX_IMPORTS; 0: none
 }
 
 // policy validates a whole policy for id and returns its canonical form:
@@ -345,6 +348,10 @@ func (n normalizer) subject(id string, v jsonv.Value) (jsonv.Value, error) {
 	if a, ok := v.Get(fieldAnnouncement); ok {
 		if a.Kind() != jsonv.KindObject {
 			return jsonv.Value{}, errWrongType(a.String(), "/"+fieldAnnouncement, "JsonObject")
+		}
+		a, err := normalizeAnnouncement(a, n.announcementGranularity)
+		if err != nil {
+			return jsonv.Value{}, err
 		}
 		out = append(out, jsonv.Member{Key: fieldAnnouncement, Value: a})
 	}

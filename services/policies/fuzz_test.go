@@ -101,3 +101,43 @@ func FuzzNormalizePolicy(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNormalizeAnnouncement checks the subject announcement parser: it
+// never panics, refuses only with Ditto errors, and what it accepts is a
+// fixed point (the canonical form reads back to itself, granularity
+// applied once) that parseAnnouncement reads without loss.
+func FuzzNormalizeAnnouncement(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"beforeExpiry":"1h","whenDeleted":true}`, `{"beforeExpiry":"30s"}`, `{"beforeExpiry":"3600"}`,
+		`{"requestedAcks":{"labels":["a:b","{{connection:id}}:x"],"timeout":"10s"},"randomizationInterval":"5m"}`,
+		`{"beforeExpiry":"-1s"}`, `{"beforeExpiry":"1d"}`, `{"beforeExpiry":"+5m"}`, `{"requestedAcks":[]}`,
+		`{"beforeExpiry":"99999999999999999999h"}`, `{"whenDeleted":null}`,
+	} {
+		f.Add(s, int64(time.Minute))
+	}
+	f.Fuzz(func(t *testing.T, in string, granularity int64) {
+		v, err := jsonv.Parse([]byte(in))
+		if err != nil || v.Kind() != jsonv.KindObject {
+			return
+		}
+		g := time.Duration(granularity)
+		if g < 0 {
+			g = -g
+		}
+		out, err := normalizeAnnouncement(v, g)
+		if err != nil {
+			if protocol.AsError(err) == nil {
+				t.Fatalf("%s: non-Ditto error %v", in, err)
+			}
+			return
+		}
+		again, err := normalizeAnnouncement(out, g)
+		if err != nil || !again.Equal(out) {
+			t.Fatalf("%s: canonical %s reads back as %s, %v", in, out, again, err)
+		}
+		a := parseAnnouncement(out)
+		if _, has := out.Get(fieldBeforeExpiry); has != a.hasBefore || (a.hasBefore && a.before <= 0) {
+			t.Fatalf("%s: canonical %s parsed as %+v", in, out, a)
+		}
+	})
+}

@@ -160,6 +160,10 @@ type handler struct {
 	roots func(namespace string) []string
 	// maxImports is LIMITS_POLICIES_MAX_IMPORTS.
 	maxImports int
+	// announcementGranularity is POLICY_SUBJECT_DELETION_ANNOUNCEMENT_GRANULARITY.
+	announcementGranularity time.Duration
+	// exp schedules the work on expiring subjects; nil: none (tests).
+	exp *expiries
 }
 
 // call is one command being decided.
@@ -176,8 +180,17 @@ type call struct {
 	path   string
 }
 
-// Handle implements entity.Handler.
+// Handle implements entity.Handler. Every change of a policy goes past
+// the subject expiry scheduler (expiry.go), once applied.
 func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.State) (entity.Outcome, error) {
+	out, err := h.handle(ctx, cmd, st)
+	if err != nil || h.exp == nil || out.Event == nil {
+		return out, err
+	}
+	return h.exp.follow(cmd.EntityID, st, out), nil
+}
+
+func (h *handler) handle(ctx context.Context, cmd *entity.Command, st *entity.State) (entity.Outcome, error) {
 	if err := protocol.ValidatePolicyID(cmd.EntityID); err != nil {
 		return entity.Outcome{}, err
 	}
@@ -191,8 +204,12 @@ func (h *handler) Handle(ctx context.Context, cmd *entity.Command, st *entity.St
 	}
 	c := &call{
 		ctx: ctx, h: h, cmd: cmd, st: st, r: r,
-		norm:  normalizer{now: h.now(), granularity: h.granularity, maxImports: h.maxImports},
+		norm: normalizer{now: h.now(), granularity: h.granularity, maxImports: h.maxImports,
+			announcementGranularity: h.announcementGranularity},
 		topic: cmd.Envelope.Topic, path: cmd.Envelope.Path,
+	}
+	if cmd.Sudo && cmd.Envelope.Headers[headerExpire] == "true" && t.Action == protocol.ActionModify {
+		return c.expire() // expiry.go
 	}
 	if r.kind == routeUnsupported {
 		return entity.Outcome{}, errUnsupported(c.topic, c.path)
@@ -702,7 +719,10 @@ func (c *call) retrieveResolved(doc jsonv.Value, view *enforcer.View, fields jso
 }
 
 // withSpecialFields adds the fields Ditto writes only when a field selector
-// asks for them.
+// asks for them. "_metadata" is not among them: a policy in Ditto never has
+// metadata (AbstractPolicyCommandStrategy.calculateRelativeMetadata is
+// empty, CreatePolicyStrategy sets that on the new policy), so
+// fields=_metadata selects nothing.
 func (c *call) withSpecialFields(policy jsonv.Value) jsonv.Value {
 	ns, _ := protocol.SplitID(c.cmd.EntityID)
 	members := append([]jsonv.Member{

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dittonats/dittonats/protocol"
+	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/creation"
 	"github.com/dittonats/dittonats/services/internal/entity"
 	"github.com/dittonats/dittonats/services/internal/limits"
@@ -23,6 +24,18 @@ type Config struct {
 	// SubjectExpiryGranularity is Ditto's
 	// ditto.policies.policy.subject-expiry-granularity.
 	SubjectExpiryGranularity time.Duration `envconfig:"POLICY_SUBJECT_EXPIRY_GRANULARITY" default:"1h" desc:"subject expiries are rounded up to a multiple of this; 0 keeps them exact"`
+	// AnnouncementGranularity is Ditto's
+	// ditto.policies.policy.subject-deletion-announcement-granularity.
+	AnnouncementGranularity time.Duration `envconfig:"POLICY_SUBJECT_DELETION_ANNOUNCEMENT_GRANULARITY" default:"1m" desc:"the beforeExpiry of subject announcements is rounded up to a multiple of this"`
+	// Ditto's ditto.policies.policy.announcement: how subject deletion
+	// announcements are sent (expiry.go).
+	GracePeriod          time.Duration `envconfig:"POLICY_ANNOUNCEMENT_GRACE_PERIOD" default:"4h" desc:"how long after a subject's expiry its announcement is sent again while the acknowledgements it requests do not come; the subject is removed when they came or this has passed"`
+	MaxTimeout           time.Duration `envconfig:"POLICY_ANNOUNCEMENT_MAX_TIMEOUT" default:"60s" desc:"the longest an announcement waits for its requested acknowledgements (requestedAcks/timeout is capped at it)"`
+	WhenDeleted          bool          `envconfig:"POLICY_ENABLE_ANNOUNCEMENTS_WHEN_DELETED" default:"true" desc:"send announcements of subjects with whenDeleted when they are deleted"`
+	DefaultRandomization time.Duration `envconfig:"POLICY_ANNOUNCEMENT_DEFAULT_RANDOMIZATION_INTERVAL" default:"5m" desc:"a beforeExpiry announcement is sent up to this much earlier (a random part of it) when the subject gives no randomizationInterval"`
+	BackoffMin           time.Duration `envconfig:"POLICY_ANNOUNCEMENT_BACKOFF_MIN" default:"1s" desc:"first wait before an unacknowledged announcement is sent again"`
+	BackoffMax           time.Duration `envconfig:"POLICY_ANNOUNCEMENT_BACKOFF_MAX" default:"1h" desc:"longest wait between sending an unacknowledged announcement again"`
+	BackoffRandomFactor  float64       `envconfig:"POLICY_ANNOUNCEMENT_BACKOFF_RANDOM_FACTOR" default:"1.0" desc:"random factor of the back-off: next = previous * (1.5 + factor * rand(0, 0.5))"`
 	// MailboxSize bounds the commands queued per policy.
 	MailboxSize int `envconfig:"POLICIES_MAILBOX_SIZE" default:"100" desc:"commands queued per policy before answering 429"`
 	// MaxEntities bounds the policies held in memory.
@@ -56,6 +69,13 @@ func (c Config) Validate() error {
 	}
 	if c.SubjectExpiryGranularity < 0 {
 		errs = append(errs, fmt.Errorf("POLICY_SUBJECT_EXPIRY_GRANULARITY %s: must not be negative", c.SubjectExpiryGranularity))
+	}
+	if c.AnnouncementGranularity < 0 {
+		errs = append(errs, fmt.Errorf("POLICY_SUBJECT_DELETION_ANNOUNCEMENT_GRANULARITY %s: must not be negative", c.AnnouncementGranularity))
+	}
+	if c.GracePeriod < 0 || c.MaxTimeout < 0 || c.DefaultRandomization < 0 || c.BackoffMin < 0 || c.BackoffMax < 0 || c.BackoffRandomFactor < 0 {
+		errs = append(errs, fmt.Errorf("POLICY_ANNOUNCEMENT_*: grace period %s, max timeout %s, randomization %s, back-off %s..%s, random factor %g: none may be negative",
+			c.GracePeriod, c.MaxTimeout, c.DefaultRandomization, c.BackoffMin, c.BackoffMax, c.BackoffRandomFactor))
 	}
 	if c.MailboxSize < 1 {
 		errs = append(errs, fmt.Errorf("POLICIES_MAILBOX_SIZE %d: must be at least 1", c.MailboxSize))
@@ -103,6 +123,8 @@ func New(cfg Config, d Deps) (*Service, error) {
 		creation:    cfg.Creation,
 		roots:       cfg.NamespaceRoots,
 		maxImports:  cfg.Limits.PoliciesMaxImports,
+
+		announcementGranularity: cfg.AnnouncementGranularity,
 	}}
 	host, err := entity.New(entity.Config{
 		Kind:              "policy",
@@ -127,6 +149,22 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	s.host = host
 	s.h.load = loader(host)
+	// Zero (a Config not read from the environment) means Ditto's
+	// defaults where zero cannot work.
+	xc := announceConfig{GracePeriod: cfg.GracePeriod, MaxTimeout: cfg.MaxTimeout, DefaultRandomization: cfg.DefaultRandomization,
+		BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax, WhenDeleted: cfg.WhenDeleted, BackoffRandomFactor: cfg.BackoffRandomFactor}
+	if xc.MaxTimeout == 0 {
+		xc.MaxTimeout = time.Minute
+	}
+	if xc.BackoffMin == 0 {
+		xc.BackoffMin = time.Second
+	}
+	xc.BackoffMax = max(xc.BackoffMax, xc.BackoffMin)
+	s.h.exp = newExpiries(xc, d.NC, d.JS, d.Names, command.New(d.NC, d.Names, d.Shards),
+		func(id string) bool {
+			_, serving := host.Published(streams.Shard(id, d.Shards))
+			return serving
+		}, d.Log, s.h.now)
 	return s, nil
 }
 
@@ -134,5 +172,19 @@ func New(cfg Config, d Deps) (*Service, error) {
 // ends, then hands the shards back and returns once every command received
 // has been answered.
 func (s *Service) Run(ctx context.Context) error {
-	return s.host.Serve(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	expired := make(chan struct{})
+	go func() {
+		defer close(expired)
+		// Without it subjects still lose their effect at expiry
+		// (enforcement ignores expired subjects); they are only not
+		// removed and announced.
+		if err := s.h.exp.run(ctx); err != nil && ctx.Err() == nil {
+			s.d.Log.Error("subject expiry stopped", "err", err)
+		}
+	}()
+	err := s.host.Serve(ctx)
+	cancel()
+	<-expired
+	return err
 }

@@ -16,7 +16,10 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestConfigDefaults(t *testing.T) {
-	for _, v := range []string{"POLICY_SNAPSHOT_THRESHOLD", "POLICY_SUBJECT_EXPIRY_GRANULARITY", "POLICIES_MAILBOX_SIZE", "POLICIES_MAX_ENTITIES_IN_MEMORY"} {
+	for _, v := range []string{"POLICY_SNAPSHOT_THRESHOLD", "POLICY_SUBJECT_EXPIRY_GRANULARITY", "POLICIES_MAILBOX_SIZE", "POLICIES_MAX_ENTITIES_IN_MEMORY",
+		"POLICY_SUBJECT_DELETION_ANNOUNCEMENT_GRANULARITY", "POLICY_ANNOUNCEMENT_GRACE_PERIOD", "POLICY_ANNOUNCEMENT_MAX_TIMEOUT",
+		"POLICY_ENABLE_ANNOUNCEMENTS_WHEN_DELETED", "POLICY_ANNOUNCEMENT_DEFAULT_RANDOMIZATION_INTERVAL", "POLICY_ANNOUNCEMENT_BACKOFF_MIN",
+		"POLICY_ANNOUNCEMENT_BACKOFF_MAX", "POLICY_ANNOUNCEMENT_BACKOFF_RANDOM_FACTOR"} {
 		t.Setenv(v, "") // restored after the test
 		os.Unsetenv(v)
 	}
@@ -24,7 +27,11 @@ func TestConfigDefaults(t *testing.T) {
 	if err := envconfig.Process("", &cfg); err != nil {
 		t.Fatal(err)
 	}
-	want := Config{SnapshotThreshold: 500, SubjectExpiryGranularity: time.Hour, MailboxSize: 100, MaxEntities: 20000}
+	want := Config{SnapshotThreshold: 500, SubjectExpiryGranularity: time.Hour, MailboxSize: 100, MaxEntities: 20000,
+		// Ditto's policies.conf announcement defaults.
+		AnnouncementGranularity: time.Minute,
+		GracePeriod:             4 * time.Hour, MaxTimeout: time.Minute, WhenDeleted: true,
+		DefaultRandomization: 5 * time.Minute, BackoffMin: time.Second, BackoffMax: time.Hour, BackoffRandomFactor: 1}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
 	}

@@ -95,6 +95,15 @@ var dittoKeys = map[string][]string{
 	"THINGS_POLICY_CACHE_TTL":           {"ditto.policies-enforcer-cache.expire-after-write"},
 	"POLICY_SNAPSHOT_THRESHOLD":         {"ditto.policies.policy.snapshot.threshold"},
 	"POLICY_SUBJECT_EXPIRY_GRANULARITY": {"ditto.policies.policy.subject-expiry-granularity"},
+	// Subject deletion announcements (policies.conf).
+	"POLICY_SUBJECT_DELETION_ANNOUNCEMENT_GRANULARITY":   {"ditto.policies.policy.subject-deletion-announcement-granularity"},
+	"POLICY_ANNOUNCEMENT_GRACE_PERIOD":                   {"ditto.policies.policy.announcement.grace-period"},
+	"POLICY_ANNOUNCEMENT_MAX_TIMEOUT":                    {"ditto.policies.policy.announcement.max-timeout"},
+	"POLICY_ENABLE_ANNOUNCEMENTS_WHEN_DELETED":           {"ditto.policies.policy.announcement.enable-announcements-when-deleted"},
+	"POLICY_ANNOUNCEMENT_DEFAULT_RANDOMIZATION_INTERVAL": {"ditto.policies.policy.announcement.default-randomization-interval"},
+	"POLICY_ANNOUNCEMENT_BACKOFF_MIN":                    {"ditto.policies.policy.announcement.exponential-backoff.min"},
+	"POLICY_ANNOUNCEMENT_BACKOFF_MAX":                    {"ditto.policies.policy.announcement.exponential-backoff.max"},
+	"POLICY_ANNOUNCEMENT_BACKOFF_RANDOM_FACTOR":          {"ditto.policies.policy.announcement.exponential-backoff.random-factor"},
 	// History: the headers journaled with each event.
 	"THING_EVENT_HISTORICAL_HEADERS_TO_PERSIST":  {"ditto.things.thing.event.historical-headers-to-persist"},
 	"POLICY_EVENT_HISTORICAL_HEADERS_TO_PERSIST": {"ditto.policies.policy.event.historical-headers-to-persist"},

@@ -121,6 +121,19 @@ func TestMetadata(t *testing.T) {
 	got = pl.expect(t, "ditto2", "GET", u, "", map[string]string{"get-metadata": "features"}, 200, "")
 	jsonEq(t, "ditto2's feature metadata", got.header.Get("ditto-metadata"), `{}`)
 
+	// A policy has no metadata, as in Ditto (its command strategies compute
+	// none): put-metadata on a policy request is accepted and ignored.
+	const policyURL = "/api/2/policies/org.eclipse.ditto:meta"
+	pl.expect(t, "ditto", "PUT", policyURL+"/entries/GUEST/subjects/nginx:ditto3", `{"type":"guest"}`,
+		map[string]string{"put-metadata": `[{"key":"*/unit","value":"m"}]`}, 201, "")
+	got = pl.expect(t, "ditto", "GET", policyURL+"?fields=_metadata", "", nil, 200, "")
+	jsonEq(t, "the policy's _metadata", got.body, `{}`)
+	got = pl.expect(t, "ditto", "GET", policyURL+"?fields=_metadata,_revision", "", map[string]string{"get-metadata": "*"}, 200, "")
+	if !strings.HasPrefix(got.body, `{"_revision":`) || got.header.Get("ditto-metadata") != "" {
+		t.Errorf("policy with fields=_metadata,_revision and get-metadata: %s, ditto-metadata %q, want only _revision and no ditto-metadata",
+			got.body, got.header.Get("ditto-metadata"))
+	}
+
 	// Metadata is in the journal: a restart (past the snapshot threshold)
 	// keeps it.
 	pl.expect(t, "ditto", "PUT", u+"/attributes/n", `1`, nil, 201, "")
