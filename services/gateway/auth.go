@@ -115,6 +115,9 @@ type principal struct {
 	// auth is subjects as the JSON array services read from
 	// streams.HeaderAuth, encoded once.
 	auth string
+	// jwt is the token a caller authenticated with (jwt.go); nil for
+	// basic and pre-authentication.
+	jwt *jsonWebToken
 }
 
 func newPrincipal(subjects ...string) *principal {
@@ -138,6 +141,8 @@ const maxCachedLogins = 10000
 type authenticator struct {
 	users   map[string][]byte // read-only after construction
 	preAuth bool
+	// jwt verifies bearer tokens; nil refuses them (see jwt.go).
+	jwt *jwtAuthenticator
 
 	mu     sync.RWMutex // guards logins
 	logins map[[sha256.Size]byte]*principal
@@ -145,6 +150,12 @@ type authenticator struct {
 
 func newAuthenticator(users map[string][]byte, preAuth bool) *authenticator {
 	return &authenticator{users: users, preAuth: preAuth, logins: make(map[[sha256.Size]byte]*principal)}
+}
+
+// withJWT lets a verify bearer tokens with j.
+func (a *authenticator) withJWT(j *jwtAuthenticator) *authenticator {
+	a.jwt = j
+	return a
 }
 
 // errNoCredentials and errBadCredentials both answer Ditto's
@@ -155,16 +166,38 @@ var (
 )
 
 // authenticate returns the caller of r. Pre-authentication (when enabled)
-// wins over basic auth, as the header of a trusted proxy is meant to. When
-// pre-authentication is disabled the header is ignored, as in Ditto, where
-// its provider is then not part of the authentication chain.
+// wins over a bearer token and basic auth, as the header of a trusted
+// proxy is meant to; then a bearer token, as Ditto's authentication chain
+// orders its providers. When pre-authentication is disabled the header is
+// ignored, as in Ditto, where its provider is then not part of the
+// authentication chain.
 func (a *authenticator) authenticate(r *http.Request, query func(string) (string, bool)) (*principal, error) {
 	if a.preAuth {
 		if v, ok := preAuthenticated(r, query); ok {
 			return parsePreAuthenticated(v)
 		}
 	}
-	return a.basicLogin(r.Header.Get("Authorization"))
+	h := r.Header.Get("Authorization")
+	if h == "" && strings.HasPrefix(r.URL.Path, "/ws/") {
+		// Ditto's WebSocketJwtExtractor: browsers cannot set headers
+		// on a WebSocket upgrade, so the token may come as access_token.
+		if t, ok := query("access_token"); ok && t != "" {
+			h = "Bearer " + t
+		}
+	}
+	if isBearer(h) {
+		if a.jwt == nil {
+			return nil, errJWTNotVerified("JWT authentication is not configured.")
+		}
+		return a.jwt.authenticate(r.Context(), h)
+	}
+	return a.basicLogin(h)
+}
+
+// isBearer reports whether h is an Authorization header value of Ditto's
+// JWT provider (HttpUtils.containsAuthorizationForPrefix "Bearer").
+func isBearer(h string) bool {
+	return strings.HasPrefix(h, "Bearer ")
 }
 
 func preAuthenticated(r *http.Request, query func(string) (string, bool)) (string, bool) {

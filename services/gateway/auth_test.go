@@ -125,8 +125,6 @@ func TestAuthentication(t *testing.T) {
 			status: 401, message: "Unauthorized."},
 		{name: "devops is no API user", h: off, header: map[string]string{"Authorization": "Basic " + enc("devops:foobar")},
 			status: 401, message: "Unauthorized."},
-		{name: "bearer token", h: off, header: map[string]string{"Authorization": "Bearer abc"},
-			status: 401, message: "Unauthorized."},
 		{name: "garbage basic", h: off, header: map[string]string{"Authorization": "Basic %%%"},
 			status: 401, message: "Unauthorized."},
 		{name: "right credentials", h: off, status: 200, subject: `["nginx:ditto"]`},

@@ -47,8 +47,10 @@
 // basic auth and passes "nginx:<user>" as pre-authenticated subject: users
 // come from an htpasswd-style file of bcrypt hashes (GATEWAY_USERS_FILE),
 // and the x-ditto-pre-authenticated header is trusted only when
-// ENABLE_PRE_AUTHENTICATION is set. CORS is answered as that deployment's
-// nginx answers it.
+// ENABLE_PRE_AUTHENTICATION is set. Bearer tokens of the configured OpenID
+// Connect issuers authenticate as Ditto's gateway does it (jwt.go), and
+// are what the policy actions need (servePolicyAction). CORS is answered
+// as that deployment's nginx answers it.
 //
 // Commands go out through internal/command's Client, which the services
 // use too; Gateway.Commands hands it to other endpoints (WebSocket).

@@ -48,6 +48,13 @@ type Config struct {
 
 	PreAuthentication bool   `envconfig:"ENABLE_PRE_AUTHENTICATION" default:"false" desc:"trust the x-ditto-pre-authenticated header (only behind a proxy that sets it)"`
 	UsersFile         string `envconfig:"GATEWAY_USERS_FILE" desc:"htpasswd-style file of bcrypt users; empty means ditto:ditto and ditto2:ditto2"`
+	// OpenID Connect (ditto.gateway.authentication.oauth, see jwt.go).
+	// The issuers are a structured setting: Ditto's HOCON map, or its
+	// JSON form in the variable.
+	OAuthIssuers                 string        `envconfig:"OAUTH_OPENID_CONNECT_ISSUERS" default:"{\"google\":{\"issuer\":\"accounts.google.com\"}}" desc:"Ditto's openid-connect-issuers as JSON: {\"<subject issuer>\":{\"issuer\":\"<iss without protocol>\",\"auth-subjects\":[\"{{ jwt:sub }}\"]}}; a bearer token of such an issuer authenticates <subject issuer>:<auth-subject>"`
+	OAuthProtocol                string        `envconfig:"OAUTH_PROTOCOL" default:"https" desc:"protocol of the OpenID Connect issuers' discovery endpoints"`
+	OAuthAllowedClockSkew        time.Duration `envconfig:"OAUTH_ALLOWED_CLOCK_SKEW" default:"10s" desc:"clock skew tolerated when checking a JWT's exp and nbf"`
+	OAuthTokenIntegrationSubject string        `envconfig:"OAUTH_TOKEN_INTEGRATION_SUBJECT" default:"integration:{{policy-entry:label}}:{{jwt:aud}}" desc:"subject id the policy action activateTokenIntegration adds, resolved with the caller's JWT"`
 	// DevOpsSecured and DevOpsPassword guard /devops (and
 	// /api/2/connections, not served yet); DevOpsPassword also opens
 	// /status.
@@ -142,6 +149,18 @@ func (c Config) Validate() error {
 	if c.DevOpsPassword == "" {
 		bad("DEVOPS_PASSWORD", "must not be empty")
 	}
+	if _, err := ParseOIDCIssuers(c.OAuthIssuers); err != nil {
+		bad("OAUTH_OPENID_CONNECT_ISSUERS", "%v", err)
+	}
+	if c.OAuthProtocol != "https" && c.OAuthProtocol != "http" {
+		bad("OAUTH_PROTOCOL", "%q is neither https nor http", c.OAuthProtocol)
+	}
+	if c.OAuthAllowedClockSkew < 0 {
+		bad("OAUTH_ALLOWED_CLOCK_SKEW", "%s is negative", c.OAuthAllowedClockSkew)
+	}
+	if _, err := parseTemplate(c.OAuthTokenIntegrationSubject); err != nil || c.OAuthTokenIntegrationSubject == "" {
+		bad("OAUTH_TOKEN_INTEGRATION_SUBJECT", "%q is not a subject template", c.OAuthTokenIntegrationSubject)
+	}
 	if len(acceptedMediaTypes(c.AdditionalAcceptedMediaTypes)) == 0 {
 		bad("ADDITIONAL_ACCEPTED_MEDIA_TYPES", "%q names no media type", c.AdditionalAcceptedMediaTypes)
 	}
@@ -177,6 +196,10 @@ func DefaultConfig() Config {
 		ShutdownTimeout:              65 * time.Second,
 		EnableCORS:                   true,
 		AdditionalAcceptedMediaTypes: "application/octet-stream",
+		OAuthIssuers:                 `{"google":{"issuer":"accounts.google.com"}}`,
+		OAuthProtocol:                "https",
+		OAuthAllowedClockSkew:        10 * time.Second,
+		OAuthTokenIntegrationSubject: "integration:{{policy-entry:label}}:{{jwt:aud}}",
 		DevOpsSecured:                true,
 		DevOpsPassword:               "foobar",
 		StatusSecured:                true,
@@ -302,6 +325,14 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	issuers, err := ParseOIDCIssuers(cfg.OAuthIssuers)
+	if err != nil {
+		return nil, fmt.Errorf("gateway config: OAUTH_OPENID_CONNECT_ISSUERS: %w", err)
+	}
+	jwtAuth, err := newJWTAuthenticator(issuers, cfg.OAuthProtocol, cfg.OAuthAllowedClockSkew)
+	if err != nil {
+		return nil, fmt.Errorf("gateway config: OAUTH_OPENID_CONNECT_ISSUERS: %w", err)
+	}
 	if deps.Names.Prefix() == "" {
 		deps.Names = streams.New("")
 	}
@@ -311,7 +342,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		log:             log,
 		nc:              deps.NC,
 		cmds:            command.New(deps.NC, deps.Names, deps.Shards).WithMetrics(deps.Metrics),
-		auth:            newAuthenticator(users, cfg.PreAuthentication),
+		auth:            newAuthenticator(users, cfg.PreAuthentication).withJWT(jwtAuth),
 		names:           deps.Names,
 		mediaTypes:      make(map[string]bool, len(accepted)),
 		mediaTypesOrder: javaHashSetOrder(accepted),
@@ -573,6 +604,10 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, segs []string
 		res, err = thingResource(rest[1:])
 	case "policies":
 		res, err = policyResource(rest[1:])
+		if act, ok := errors.AsType[*policyActionRequest](err); ok {
+			g.servePolicyAction(ar, act) // routes_policies.go
+			return
+		}
 	case "whoami":
 		g.serveWhoami(ar, rest[1:])
 		return
@@ -611,7 +646,11 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, query url
 		if perr == nil {
 			perr = protocol.ErrGatewayUnauthorized()
 		}
-		w.Header()["Www-Authenticate"] = []string{`Basic realm="` + realmAPI + `"`}
+		if !isBearer(r.Header.Get("Authorization")) {
+			// A token's caller gets no Basic challenge: a browser would
+			// answer it with a login dialog.
+			w.Header()["Www-Authenticate"] = []string{`Basic realm="` + realmAPI + `"`}
+		}
 		writeError(w, hdrs, perr)
 		return nil, false
 	}

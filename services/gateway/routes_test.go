@@ -84,8 +84,8 @@ func TestResources(t *testing.T) {
 			want: resource{group: "policies", id: "a:p", path: "/imports/a:q", allowed: methodsNoPatch}},
 		{name: "transitive imports", path: "a:p/imports/a:q/transitiveImports",
 			want: resource{group: "policies", id: "a:p", path: "/imports/a:q/transitiveImports", allowed: methodsGetPut}},
-		{name: "policy actions", path: "a:p/actions/activateTokenIntegration", errCode: "policies:action.failed"},
-		{name: "entry actions", path: "a:p/entries/l/actions/deactivateTokenIntegration", errCode: "policies:action.failed"},
+		{name: "policy actions", path: "a:p/actions/activateTokenIntegration", errCode: "action"},
+		{name: "entry actions", path: "a:p/entries/l/actions/deactivateTokenIntegration", errCode: "action"},
 		{name: "unknown action", path: "a:p/actions/other", errCode: "404"},
 		{name: "action with more", path: "a:p/actions/activateTokenIntegration/x", errCode: "404"},
 		{name: "empty label", path: "a:p/entries//subjects", errCode: "404"},
@@ -107,6 +107,10 @@ func TestResources(t *testing.T) {
 			case tt.errCode == "404":
 				if !errors.Is(err, errNotFound) {
 					t.Errorf("got %+v, %v, want errNotFound", got, err)
+				}
+			case tt.errCode == "action": // servePolicyAction's (jwt_test.go)
+				if _, ok := errors.AsType[*policyActionRequest](err); !ok {
+					t.Errorf("got %+v, %v, want a policy action", got, err)
 				}
 			case tt.errCode != "":
 				if !protocol.HasCode(err, tt.errCode) {

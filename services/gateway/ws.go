@@ -350,6 +350,13 @@ func frameCorrelation(data []byte) protocol.Headers {
 // command sends a thing or policy command for the session's caller and
 // replies with the answer, without holding up the frames after it.
 func (s *wsSession) command(ctx context.Context, topic protocol.Topic, env protocol.Envelope) {
+	if topic.Group == protocol.GroupPolicies && isPolicyActionPath(env.Path) {
+		// Ditto's protocol has no policy actions; here only the HTTP
+		// route builds them, from a verified token (servePolicyAction).
+		s.reply(protocol.ErrorEnvelope(topic, correlationOnly(env.Headers), env.Path,
+			protocol.ErrUnknownTopicPath(topic.String(), "Policy actions are only available over HTTP.")))
+		return
+	}
 	if _, ok := env.Headers[protocol.HeaderCorrelationID]; !ok {
 		env.Headers[protocol.HeaderCorrelationID] = newCorrelationID()
 	}

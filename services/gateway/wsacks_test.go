@@ -247,13 +247,15 @@ func TestAcksDeclarationRules(t *testing.T) {
 	deadline := time.Now().Add(wsWait)
 	for {
 		third = dialDeclaring(t, base, "ditto", "unique-ack")
-		third.send("START-SEND-EVENTS")
-		f := third.next()
-		if string(f) == "START-SEND-EVENTS:ACK" {
-			break
+		// While the label is still taken the gateway ends the session at
+		// once, which may be before this frame is written.
+		if err := third.conn.WriteMessage(websocket.TextMessage, []byte("START-SEND-EVENTS")); err == nil {
+			if f := third.next(); string(f) == "START-SEND-EVENTS:ACK" {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("label not free after its holder left: %s", f)
+			t.Fatal("label not free after its holder left")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

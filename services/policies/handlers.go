@@ -208,6 +208,9 @@ func (h *handler) handle(ctx context.Context, cmd *entity.Command, st *entity.St
 			announcementGranularity: h.announcementGranularity},
 		topic: cmd.Envelope.Topic, path: cmd.Envelope.Path,
 	}
+	if label, name, ok := actionPath(c.path); ok && t.Action == protocol.ActionModify {
+		return c.policyAction(label, name) // actions.go
+	}
 	if cmd.Sudo && cmd.Envelope.Headers[headerExpire] == "true" && t.Action == protocol.ActionModify {
 		return c.expire() // expiry.go
 	}

@@ -87,6 +87,12 @@ var dittoKeys = map[string][]string{
 	"GATEWAY_WEBSOCKET_PING_INTERVAL":       {"pekko.http.server.websocket.periodic-keep-alive-max-idle"},
 	"GATEWAY_SSE_PUBLISHER_BACKPRESSURE":    {"ditto.gateway.streaming.sse.publisher.backpressure-buffer-size"},
 	"GATEWAY_STREAMING_SEARCH_IDLE_TIMEOUT": {"ditto.gateway.streaming.search-idle-timeout"},
+	// gateway.conf's oauth section; the issuers have no variable in
+	// Ditto (a HOCON map), here also their JSON form.
+	"OAUTH_OPENID_CONNECT_ISSUERS":    {"ditto.gateway.authentication.oauth.openid-connect-issuers"},
+	"OAUTH_PROTOCOL":                  {"ditto.gateway.authentication.oauth.protocol"},
+	"OAUTH_ALLOWED_CLOCK_SKEW":        {"ditto.gateway.authentication.oauth.allowed-clock-skew"},
+	"OAUTH_TOKEN_INTEGRATION_SUBJECT": {"ditto.gateway.authentication.oauth.token-integration-subject"},
 
 	// things.conf, policies.conf and the policy enforcer cache
 	// (policies/enforcement reference.conf).
