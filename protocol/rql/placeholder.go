@@ -91,47 +91,15 @@ func shiftAndTruncate(t time.Time, suffix string) (time.Time, bool) {
 	return t, true
 }
 
-// dittoUnits are DittoDuration's suffixes in the order Ditto tries them;
-// a bare number means seconds.
-var dittoUnits = []struct {
-	suffix string
-	size   time.Duration
-}{
-	{"s", time.Second}, {"", time.Second}, {"ms", time.Millisecond}, {"m", time.Minute},
-	{"h", time.Hour}, {"d", day}, {"w", 7 * day}, {"mo", month}, {"y", year},
-}
-
-// parseDittoDuration reads "<amount><unit>" like DittoDuration: the first
-// unit whose pattern matches decides; a negative amount, or one too large
-// for a time.Duration, makes the placeholder unresolvable.
+// parseDittoDuration reads "<amount><unit>" like DittoDuration; a
+// negative amount, or one too large for a time.Duration, makes the
+// placeholder unresolvable.
 func parseDittoDuration(s string) (time.Duration, bool) {
-	for _, u := range dittoUnits {
-		amount, ok := strings.CutSuffix(s, u.suffix)
-		if !ok || !isSignedDigits(amount) {
-			continue
-		}
-		n, err := strconv.ParseInt(amount, 10, 64)
-		if err != nil || n < 0 || n > math.MaxInt64/int64(u.size) {
-			return 0, false
-		}
-		return time.Duration(n) * u.size, true
+	d, ok := protocol.ParseDittoDuration(s)
+	if !ok || d.Amount > math.MaxInt64/int64(d.Unit) {
+		return 0, false
 	}
-	return 0, false
-}
-
-func isSignedDigits(s string) bool {
-	if s != "" && (s[0] == '+' || s[0] == '-') {
-		s = s[1:]
-	}
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) {
-			return false
-		}
-	}
-	return true
+	return d.Duration(), true
 }
 
 // truncateTo cuts t down to the start of unit. Weeks start on Monday. Ditto

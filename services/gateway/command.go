@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -112,13 +111,8 @@ func headerTimeout(h protocol.Headers, def time.Duration) (time.Duration, bool, 
 }
 
 // formatTimeout renders a timeout header value as Ditto's DittoDuration
-// does: whole seconds as "Ns", anything else in milliseconds.
-func formatTimeout(d time.Duration) string {
-	if d%time.Second == 0 {
-		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
-	}
-	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
-}
+// does.
+func formatTimeout(d time.Duration) string { return protocol.FormatDuration(d) }
 
 // actionOf maps a method to the command action of a resource.
 func actionOf(m methods) string {

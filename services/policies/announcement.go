@@ -2,10 +2,7 @@ package policies
 
 import (
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dittonats/dittonats/protocol"
@@ -46,67 +43,6 @@ type announcement struct {
 	// not given (the configured default applies).
 	randomization    time.Duration
 	hasRandomization bool
-}
-
-// dittoDuration is a duration in Ditto's DittoDuration syntax: an amount
-// and a unit suffix; no suffix means seconds.
-type dittoDuration struct {
-	amount int64
-	suffix string
-	unit   time.Duration
-}
-
-func (d dittoDuration) String() string { return strconv.FormatInt(d.amount, 10) + d.suffix }
-
-func (d dittoDuration) duration() time.Duration {
-	if d.amount > int64(math.MaxInt64/d.unit) {
-		return time.Duration(math.MaxInt64)
-	}
-	return time.Duration(d.amount) * d.unit
-}
-
-// dittoUnits are DittoDuration's units in the order Ditto tries them
-// (DittoTimeUnit); months and years have Java's average lengths.
-var dittoUnits = []struct {
-	suffix string
-	unit   time.Duration
-}{
-	{"s", time.Second}, {"", time.Second}, {"ms", time.Millisecond}, {"m", time.Minute},
-	{"h", time.Hour}, {"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour},
-	{"mo", 2629746 * time.Second}, {"y", 31556952 * time.Second},
-}
-
-// parseDittoDuration reads s as DittoDuration.parseDuration does: the
-// first unit whose "[+-]digits<suffix>" pattern matches decides. Negative
-// amounts are refused, as DittoDuration refuses them.
-func parseDittoDuration(s string) (dittoDuration, bool) {
-	for _, u := range dittoUnits {
-		amount, ok := strings.CutSuffix(s, u.suffix)
-		if !ok || !signedDigits(amount) {
-			continue
-		}
-		n, err := strconv.ParseInt(amount, 10, 64)
-		if err != nil || n < 0 {
-			return dittoDuration{}, false
-		}
-		return dittoDuration{amount: n, suffix: u.suffix, unit: u.unit}, true
-	}
-	return dittoDuration{}, false
-}
-
-func signedDigits(s string) bool {
-	if s != "" && (s[0] == '+' || s[0] == '-') {
-		s = s[1:]
-	}
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // errAnnouncementInvalid is Ditto's SubjectAnnouncementInvalidException.
@@ -164,7 +100,7 @@ func normalizeAnnouncement(a jsonv.Value, granularity time.Duration) (jsonv.Valu
 			if !isStr {
 				return jsonv.Value{}, errWrongType(t.String(), "/"+fieldRequestedAcks+"/"+fieldTimeout, "String")
 			}
-			d, ok := parseDittoDuration(s)
+			d, ok := protocol.ParseDittoDuration(s)
 			if !ok {
 				return jsonv.Value{}, errAnnouncementInvalid(s)
 			}
@@ -178,7 +114,7 @@ func normalizeAnnouncement(a jsonv.Value, granularity time.Duration) (jsonv.Valu
 		if !isStr {
 			return jsonv.Value{}, errWrongType(r.String(), "/"+fieldRandomizationInterval, "String")
 		}
-		d, ok := parseDittoDuration(s)
+		d, ok := protocol.ParseDittoDuration(s)
 		if !ok {
 			return jsonv.Value{}, errAnnouncementInvalid(s)
 		}
@@ -186,9 +122,9 @@ func normalizeAnnouncement(a jsonv.Value, granularity time.Duration) (jsonv.Valu
 	}
 	var out []jsonv.Member
 	if hasBefore {
-		d, ok := parseDittoDuration(beforeStr)
+		d, ok := protocol.ParseDittoDuration(beforeStr)
 		// Ditto allows seconds, minutes and hours only.
-		if !ok || (d.unit != time.Second && d.unit != time.Minute && d.unit != time.Hour) {
+		if !ok || (d.Unit != time.Second && d.Unit != time.Minute && d.Unit != time.Hour) {
 			return jsonv.Value{}, errAnnouncementInvalid(beforeStr)
 		}
 		out = append(out, jsonv.Member{Key: fieldBeforeExpiry, Value: jsonv.String(roundBeforeExpiry(d, granularity).String())})
@@ -213,11 +149,11 @@ func normalizeAnnouncement(a jsonv.Value, granularity time.Duration) (jsonv.Valu
 // roundBeforeExpiry rounds d up to a multiple of granularity, in d's own
 // unit, as Ditto's roundUpDuration and DittoDuration.setAmount do: at
 // least one granularity and at least one unit.
-func roundBeforeExpiry(d dittoDuration, granularity time.Duration) dittoDuration {
+func roundBeforeExpiry(d protocol.DittoDuration, granularity time.Duration) protocol.DittoDuration {
 	g := max(int64(granularity/time.Millisecond), 1)
-	ms := max(int64(d.duration()/time.Millisecond), g)
+	ms := max(int64(d.Duration()/time.Millisecond), g)
 	rounded := ((ms + g - 1) / g) * g
-	d.amount = max(1, rounded/int64(d.unit/time.Millisecond))
+	d.Amount = max(1, rounded/int64(d.Unit/time.Millisecond))
 	return d
 }
 
@@ -226,8 +162,8 @@ func parseAnnouncement(a jsonv.Value) announcement {
 	var out announcement
 	if s, ok := a.Get(fieldBeforeExpiry); ok {
 		if str, ok := s.Str(); ok {
-			if d, ok := parseDittoDuration(str); ok {
-				out.before, out.hasBefore = d.duration(), true
+			if d, ok := protocol.ParseDittoDuration(str); ok {
+				out.before, out.hasBefore = d.Duration(), true
 			}
 		}
 	}
@@ -244,16 +180,16 @@ func parseAnnouncement(a jsonv.Value) announcement {
 		}
 		if t, ok := ra.Get(fieldTimeout); ok {
 			if s, ok := t.Str(); ok {
-				if d, ok := parseDittoDuration(s); ok {
-					out.timeout = d.duration()
+				if d, ok := protocol.ParseDittoDuration(s); ok {
+					out.timeout = d.Duration()
 				}
 			}
 		}
 	}
 	if r, ok := a.Get(fieldRandomizationInterval); ok {
 		if s, ok := r.Str(); ok {
-			if d, ok := parseDittoDuration(s); ok {
-				out.randomization, out.hasRandomization = d.duration(), true
+			if d, ok := protocol.ParseDittoDuration(s); ok {
+				out.randomization, out.hasRandomization = d.Duration(), true
 			}
 		}
 	}

@@ -656,7 +656,7 @@ func (x *expiries) sendAndAwait(ctx context.Context, policyID string, s expiring
 		delete(x.waiting, id)
 		x.mu.Unlock()
 	}()
-	if err := x.publish(policyID, s, deleteAt, x.names.Acks(streams.PolicyAcksToken, id), formatDuration(timeout)); err != nil {
+	if err := x.publish(policyID, s, deleteAt, x.names.Acks(streams.PolicyAcksToken, id), protocol.FormatDuration(timeout)); err != nil {
 		x.log.Warn("subject deletion announcement", "policy_id", policyID, "err", err)
 		return false
 	}
@@ -764,14 +764,6 @@ func (q *dueQueue) Pop() any {
 	it := old[len(old)-1]
 	*q = old[:len(old)-1]
 	return it
-}
-
-// formatDuration renders d in Ditto's duration syntax.
-func formatDuration(d time.Duration) string {
-	if d%time.Second == 0 {
-		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
-	}
-	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
 }
 
 // follow makes the outcome of a command that changes policy id (st, as
