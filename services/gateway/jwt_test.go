@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/dittonats/dittonats/protocol"
 	"github.com/dittonats/dittonats/services/internal/oidctest"
 	"github.com/dittonats/dittonats/streams"
@@ -265,5 +267,69 @@ func TestPolicyActionsWithJWT(t *testing.T) {
 				t.Errorf("value: got %s, want %s", cmd.Value, tt.value)
 			}
 		})
+	}
+}
+
+// A WebSocket session opened with a token lasts as long as the token: it
+// ends with gateway:websocket.session.expired at the token's expiry
+// unless a JWT-TOKEN message brought a fresh token of the same subjects;
+// a fresh token of other subjects, or an invalid one, ends it with
+// gateway:websocket.session.closed.
+func TestWebSocketSessionFollowsToken(t *testing.T) {
+	t.Parallel()
+	is := oidctest.Start(t)
+	h := jwtHarness(t, is)
+	base := startWS(t, h.gw)
+	token := func(sub string, life time.Duration) string {
+		return is.Sign(t, map[string]any{"iss": is.URL(), "sub": sub, "exp": time.Now().Add(life).Unix()})
+	}
+	dial := func(tok string) *wsClient {
+		conn, resp, err := websocket.DefaultDialer.Dial(wsURL(base), http.Header{"Authorization": {"Bearer " + tok}})
+		if err != nil {
+			t.Fatalf("dial: %v (%v)", err, resp)
+		}
+		return readWS(t, conn)
+	}
+	endsWith := func(c *wsClient, status int, code string) {
+		t.Helper()
+		env := c.envelope()
+		var perr protocol.Error
+		if env.Status != status || json.Unmarshal(env.Value, &perr) != nil || perr.Code != code {
+			t.Fatalf("got %+v %s, want %d %s", env, env.Value, status, code)
+		}
+		if !c.ended(wsWait) {
+			t.Fatal("session still open")
+		}
+	}
+
+	// exp has seconds granularity; the clock skew does not extend a session.
+	expiring := dial(token("alice", 2*time.Second))
+	refreshed := dial(token("alice", 2*time.Second))
+	refreshed.send("JWT-TOKEN?jwtToken=" + token("alice", time.Hour))
+	start := time.Now()
+	endsWith(expiring, http.StatusUnauthorized, "gateway:websocket.session.expired")
+	if time.Since(start) < 500*time.Millisecond {
+		t.Error("session ended long before its token expired")
+	}
+	// The refreshed one outlives its first token.
+	time.Sleep(1500 * time.Millisecond)
+	refreshed.send("START-SEND-EVENTS")
+	if got := string(refreshed.next()); got != "START-SEND-EVENTS:ACK" {
+		t.Fatalf("refreshed session answered %q", got)
+	}
+
+	other := dial(token("alice", time.Hour))
+	other.send("JWT-TOKEN?jwtToken=" + token("bob", time.Hour))
+	endsWith(other, http.StatusForbidden, "gateway:websocket.session.closed")
+
+	invalid := dial(token("alice", time.Hour))
+	invalid.send("JWT-TOKEN?jwtToken=not.a.token")
+	endsWith(invalid, http.StatusForbidden, "gateway:websocket.session.closed")
+
+	// Basic sessions have no token to expire.
+	basicSession := dialWS(t, base, "ditto")
+	basicSession.send("START-SEND-EVENTS")
+	if got := string(basicSession.next()); got != "START-SEND-EVENTS:ACK" {
+		t.Fatalf("basic session answered %q", got)
 	}
 }

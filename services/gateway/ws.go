@@ -131,6 +131,9 @@ type wsSession struct {
 	declared  []string
 	labelSubs []*nats.Subscription
 	ackees    map[string]pendingAcks
+	// expiry ends a session authenticated with a token when the token
+	// expires (wsjwt.go).
+	expiry atomic.Pointer[time.Timer]
 }
 
 // wsFrame is a frame queued for the writer.
@@ -167,6 +170,7 @@ func (s *wsSession) run(ctx context.Context) {
 	defer s.g.sessions.Add(-1)
 	s.ctx = ctx
 	s.pinger = time.AfterFunc(s.g.cfg.WSPingInterval, s.ping)
+	s.startExpiry()
 	if !s.g.track(s) {
 		s.goAway() // the gateway is shutting down
 	}
@@ -191,6 +195,9 @@ func (s *wsSession) close() {
 		s.out.mu.Unlock()
 		close(s.done)
 		s.pinger.Stop()
+		if t := s.expiry.Load(); t != nil {
+			t.Stop()
+		}
 		_ = s.conn.Close()
 	})
 }
@@ -243,7 +250,8 @@ func (s *wsSession) handle(ctx context.Context, data []byte) {
 			return
 		}
 		if ctl.jwt {
-			return // tokens are not how this gateway authenticates; nothing to refresh
+			s.refreshToken(ctl.jwtToken) // wsjwt.go
+			return
 		}
 		s.control(ctl)
 		return
