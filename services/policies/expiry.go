@@ -84,8 +84,9 @@ const (
 	// command failed.
 	expiryRetry = 10 * time.Second
 	// ownerRecheck is when a due policy of a shard another instance
-	// serves is looked at again (the shard may have come here).
-	ownerRecheck = 30 * time.Second
+	// serves (or none yet, at start-up) is looked at again: the shard may
+	// have come here. Only policies that are due wait like this.
+	ownerRecheck = 2 * time.Second
 	// expiryCommandTimeout bounds one expiry command.
 	expiryCommandTimeout = 30 * time.Second
 )
@@ -228,6 +229,9 @@ func (x *expiries) watched(e jetstream.KeyValueEntry) {
 
 // scheduleLocked makes id due at t.
 func (x *expiries) scheduleLocked(id string, t time.Time) {
+	if cur, ok := x.due[id]; ok && cur.Equal(t) {
+		return // queued already: a policy changed often queues once
+	}
 	x.due[id] = t
 	heap.Push(&x.queue, dueItem{at: t, id: id})
 	select {
@@ -262,6 +266,9 @@ func (x *expiries) scheduleLoop(ctx context.Context) {
 				break
 			}
 			heap.Pop(&x.queue)
+			// Taken off the schedule: what the command leaves schedules it
+			// again, also at the same time.
+			delete(x.due, top.id)
 			if x.busy[top.id] {
 				continue // its command reschedules it
 			}
