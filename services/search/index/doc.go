@@ -11,7 +11,11 @@
 //     value; a second index (thing, path) serves rewrites and sorting;
 //   - sets and set_members: each distinct visibility key once, with the
 //     subjects that occur in it, so a caller's subjects map to set ids;
-//   - meta: key/value pairs written with the rows (stream sequences).
+//   - meta: key/value pairs written with the rows (stream sequences);
+//   - thing_counts and leaf_counts: things per (vis, namespace) and rows
+//     per (path, vis, value) of values that many things hold, kept exact
+//     by every write, so that counts of many things read a few rows
+//     (counts.go).
 //
 // Queries follow Ditto's search semantics, which rql.SearchMatchesAt
 // evaluates in memory; the conformance tests hold the two to one truth.

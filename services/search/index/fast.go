@@ -44,9 +44,12 @@ func (ix *view) countLeaves(ctx context.Context, b *builder, c *rql.Comparison) 
 	multi := true
 	if !f.wildcard && c.Op != rql.Exists {
 		var err error
-		if multi, err = ix.multiValued(ctx, b.vis, f.path); err != nil {
+		if multi, err = ix.multiValuedCached(ctx, b.vis, f.path); err != nil {
 			return 0, err
 		}
+	}
+	if values, ok := b.equalValues(c, f); ok && !multi {
+		return ix.countEqual(ctx, b, f, values)
 	}
 	cond, args, never, err := b.leafCond(c)
 	if err != nil || never {
@@ -205,9 +208,14 @@ func (ix *view) sortedByLeaf(ctx context.Context, q Query, keys []rql.SortKey, f
 		if q.After != nil && !afterMissing {
 			start = &after
 		}
-		h, err := ix.valueOrder(ctx, q, f, desc, start, afterID, want-len(hits))
+		h, ok, err := ix.mergedOrder(ctx, q, f, desc, start, afterID, want-len(hits))
 		if err != nil {
 			return nil, err
+		}
+		if !ok {
+			if h, err = ix.valueOrder(ctx, q, f, desc, start, afterID, want-len(hits)); err != nil {
+				return nil, err
+			}
 		}
 		hits = append(hits, h...)
 	}
@@ -306,14 +314,14 @@ type completeResult struct {
 }
 
 func (ix *view) countNoneMissing(ctx context.Context, b *builder, f field) (bool, error) {
-	multi, err := ix.multiValued(ctx, b.vis, f.path)
+	multi, err := ix.multiValuedCached(ctx, b.vis, f.path)
 	if err != nil || multi {
 		return false, err
 	}
 	var rowsN, thingsN int64
 	err = ix.queryRow(ctx, `SELECT
 		(SELECT count(*) FROM leaves WHERE path = ?1 AND vis IN (`+b.vis+`)`+sortable+`),
-		(SELECT count(*) FROM things WHERE vis IN (`+b.vis+`))`, f.path).Scan(&rowsN, &thingsN)
+		(SELECT coalesce(sum(n), 0) FROM thing_counts WHERE vis IN (`+b.vis+`))`, f.path).Scan(&rowsN, &thingsN)
 	if err != nil {
 		return false, fmt.Errorf("search: %w", err)
 	}
@@ -350,6 +358,130 @@ func (ix *view) multiValued(ctx context.Context, vis, path string) (bool, error)
 		return false, fmt.Errorf("search: %w", err)
 	}
 	return multi, nil
+}
+
+// mergedOrder answers what valueOrder does when each thing has at most one
+// sortable readable row at f (see multiValued), in one statement: one arm
+// per visibility set walks the set's rows at f in value order (the
+// primary key's), joins each to its thing and tests the filter there,
+// and SQLite merges the arms in order. Rows are read only as far as the
+// page needs, a thing that fails the filter never leaves SQLite, and only
+// the things of the page are parsed. ok is false when a thing may have
+// several rows at f.
+func (ix *view) mergedOrder(ctx context.Context, q Query, f field, desc bool, after *jsonv.Value, afterID string, n int) ([]Hit, bool, error) {
+	b, err := ix.builder(ctx, q)
+	if err != nil {
+		return nil, false, err
+	}
+	if !strings.Contains(b.vis, ",") {
+		return nil, true, nil // no readable set: nothing to walk
+	}
+	if multi, err := ix.multiValuedCached(ctx, b.vis, f.path); err != nil || multi {
+		return nil, false, err
+	}
+	if err := b.mergedWalk(q, f, desc, after); err != nil {
+		return nil, false, err
+	}
+	if len(b.args) > maxMergedArgs {
+		return nil, false, nil // a long filter in every arm: walk in Go
+	}
+	rows, err := ix.query(ctx, b.sb.String(), b.args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	type row struct {
+		hit Hit
+		doc []byte
+	}
+	var out, run []row
+	var runVal any
+	// flush ends a run of equal values: its things in thingId order.
+	flush := func() {
+		slices.SortFunc(run, func(a, b row) int { return strings.Compare(a.hit.ThingID, b.hit.ThingID) })
+		out = append(out, run...)
+		run = run[:0]
+	}
+	for rows.Next() {
+		var r row
+		var val any
+		if err := rows.Scan(&val, &r.hit.ThingID, &r.hit.PolicyID, &r.hit.Revision, &r.doc); err != nil {
+			return nil, false, fmt.Errorf("search: %w", err)
+		}
+		if len(run) > 0 && !sameColumn(val, runVal) {
+			flush()
+			if len(out) >= n {
+				break
+			}
+		}
+		if after != nil && toColumnEqual(val, *after) && r.hit.ThingID <= afterID {
+			continue // at the cursor's value: only things after it
+		}
+		runVal = val
+		r.hit.SortValues = []jsonv.Value{fromColumn(val), jsonv.String(r.hit.ThingID)}
+		run = append(run, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("search: %w", err)
+	}
+	flush()
+	out = out[:min(len(out), n)]
+	hits := make([]Hit, len(out))
+	for i, r := range out {
+		hits[i] = r.hit
+		if hits[i].Thing, err = jsonv.ParseStored(r.doc); err != nil {
+			return nil, false, fmt.Errorf("search: thing %q: %w", r.hit.ThingID, err)
+		}
+	}
+	return hits, true, nil
+}
+
+// maxMergedArgs bounds the arguments of mergedOrder's statement, well
+// below SQLite's limit of 32766.
+const maxMergedArgs = 8192
+
+// mergedWalk writes mergedOrder's statement: per readable set, its
+// sortable rows at f from the cursor's value on, joined (in that order:
+// CROSS JOIN) to their things, which must match q; ordered by value, so
+// that SQLite merges the arms, each already in order, without sorting.
+func (b *builder) mergedWalk(q Query, f field, desc bool, after *jsonv.Value) error {
+	b.correlated = true
+	cmp, order := ">=", ""
+	if desc {
+		cmp, order = "<=", " DESC"
+	}
+	for i, vis := range strings.Split(b.vis, ",")[1:] { // the first is the -1 sentinel
+		if i > 0 {
+			b.sb.WriteString(" UNION ALL ")
+		}
+		b.sb.WriteString("SELECT l.value, t.thing_id, t.policy_id, t.revision, t.doc FROM leaves l CROSS JOIN things t ON t.id = l.thing WHERE l.path = ")
+		b.arg(f.path)
+		b.sb.WriteString(" AND l.vis = " + vis + " AND l.value <> x'' AND l.value NOT IN (x'02', x'03', x'04')")
+		if after != nil {
+			b.sb.WriteString(" AND l.value " + cmp + " ")
+			b.arg(toColumn(*after))
+		}
+		b.sb.WriteString(" AND ")
+		if err := b.whereRows(q); err != nil {
+			return err
+		}
+	}
+	b.sb.WriteString(" ORDER BY 1" + order)
+	return nil
+}
+
+// multiValuedCached is multiValued, remembered until the next write.
+func (ix *view) multiValuedCached(ctx context.Context, vis, path string) (bool, error) {
+	key := path + "\x00" + vis
+	gen := ix.writes.Load()
+	if c, ok := ix.multi.Load(key); ok && c.(completeResult).gen == gen {
+		return c.(completeResult).none, nil
+	}
+	multi, err := ix.multiValued(ctx, vis, path)
+	if err == nil {
+		ix.multi.Store(key, completeResult{gen: gen, none: multi})
+	}
+	return multi, err
 }
 
 // valueOrder walks f's sortable readable rows in value order from the

@@ -115,6 +115,9 @@ type Index struct {
 	stmts2 stmtCache
 	// complete caches noneMissing per path and readable sets.
 	complete sync.Map // string -> completeResult
+	// multi caches multiValued per path and readable sets, as complete
+	// does (its none is multiValued's answer).
+	multi sync.Map // string -> completeResult
 	// rowReads counts puts that read a thing's stored rows (its access
 	// or indexed fields changed), for tests.
 	rowReads atomic.Int64
@@ -124,6 +127,15 @@ type Index struct {
 	maxOvh atomic.Int64
 	// callers caches readable set ids per subject list (see readable).
 	callers sync.Map // string -> *callerSets
+	// countWant holds the leaf count rows counts asked for, until the
+	// background job that creates them (see requestCount) has run;
+	// countJob is that job while it runs.
+	countWant sync.Map // string -> countKey
+	countBusy atomic.Bool
+	countJob  sync.WaitGroup
+	// counted holds the keys (countKey.String) of the leaf count rows,
+	// mirror of leaf_counts; guarded by wmu.
+	counted map[string]bool
 
 	likes likeCache
 	stmts statements
@@ -181,12 +193,40 @@ CREATE TABLE IF NOT EXISTS policy_deps(
   PRIMARY KEY(dep, policy_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS policy_deps_policy ON policy_deps(policy_id);
+` + countsSchema
+
+// countsSchema keeps counts that every write keeps exact (see countDeltas),
+// so that a count of many things reads a few rows instead of an index
+// entry per thing (see countThings and countEqual):
+//   - thing_counts: the things per visibility set and namespace;
+//   - leaf_counts: the rows per (path, vis, value), for the values that a
+//     count found to hold at least countedRows rows (see requestCount);
+//     the others are counted from their rows, which costs no more.
+//
+// The writer knows which values have a count row (Index.counted): a write
+// of any other value costs nothing more. SQL triggers kept the counts
+// exact as well, but made building 100k things 40-55% slower.
+const countsSchema = `
+CREATE TABLE IF NOT EXISTS thing_counts(
+  vis       INTEGER NOT NULL,
+  namespace TEXT NOT NULL,
+  n         INTEGER NOT NULL,
+  PRIMARY KEY(vis, namespace)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leaf_counts(
+  path  TEXT NOT NULL,
+  vis   INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  n     INTEGER NOT NULL,
+  PRIMARY KEY(path, vis, value)
+) WITHOUT ROWID;
 `
 
 // schemaVersion names the layout; an index file of another layout is
 // emptied and built again (from the things service: an index holds nothing
-// that cannot be rebuilt).
-const schemaVersion = "7"
+// that cannot be rebuilt). 8: count tables, which only a writer that keeps
+// them may write (a file an older writer wrote to would have them wrong).
+const schemaVersion = "8"
 
 // pageSize is the page size of new index files.
 var pageSize = 2048
@@ -243,7 +283,7 @@ func Open(path string, opt Options) (*Index, error) {
 	if opt.ReadConns <= 0 {
 		opt.ReadConns = 4
 	}
-	ix := &Index{opt: opt, sets: map[string]int64{}}
+	ix := &Index{opt: opt, sets: map[string]int64{}, counted: map[string]bool{}}
 	drv := &sqlite.Driver{}
 	if err := ix.registerFunctions(drv); err != nil {
 		return nil, err
@@ -327,6 +367,10 @@ func Open(path string, opt Options) (*Index, error) {
 		_ = ix.Close()
 		return nil, err
 	}
+	if err := ix.loadCounted(); err != nil {
+		_ = ix.Close()
+		return nil, err
+	}
 	return ix, nil
 }
 
@@ -336,7 +380,7 @@ func (ix *Index) prepare() error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&s.thingByID, `SELECT id FROM things WHERE thing_id = ?`},
+		{&s.thingByID, `SELECT id, vis, namespace FROM things WHERE thing_id = ?`},
 		{&s.thingForPut, `SELECT id, policy_id, vis, acc, doc FROM things WHERE thing_id = ?`},
 		{&s.insertThing, `INSERT INTO things(thing_id, namespace, policy_id, revision, modified, vis, acc, ovh, doc) VALUES(?,?,?,?,?,?,?,?,?)`},
 		{&s.updateThing, `UPDATE things SET policy_id = ?, revision = ?, modified = ?, vis = ?, acc = ?, doc = ? WHERE id = ?`},
@@ -449,6 +493,9 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 			return fmt.Errorf("write meta %q: %w", k, err)
 		}
 	}
+	if err := w.counts.flush(w); err != nil {
+		return err
+	}
 	for pid, deps := range b.PolicyDeps {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM policy_deps WHERE policy_id = ?`, pid); err != nil {
 			return fmt.Errorf("write dependencies of policy %q: %w", pid, err)
@@ -489,6 +536,8 @@ type writer struct {
 	added map[string]int64 // sets created in this transaction
 	gen   uint64           // Index.writes before this transaction
 	done  map[string]bool  // things already written in this transaction
+	// counts are the changes of the count tables this transaction makes.
+	counts countDeltas
 }
 
 func (w *writer) stmt(s *sql.Stmt) *sql.Stmt { return w.tx.StmtContext(w.ctx, s) }
@@ -549,12 +598,17 @@ func setMembers(key string) ([]string, error) {
 
 func (w *writer) delete(thingID string) error {
 	w.done[thingID] = true
-	var id int64
-	switch err := w.stmt(w.ix.stmts.thingByID).QueryRow(thingID).Scan(&id); {
+	var id, vis int64
+	var ns string
+	switch err := w.stmt(w.ix.stmts.thingByID).QueryRow(thingID).Scan(&id, &vis, &ns); {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil
 	case err != nil:
 		return fmt.Errorf("look up thing %q: %w", thingID, err)
+	}
+	w.counts.thing(vis, ns, -1)
+	if err := w.countThingLeaves(thingID, id); err != nil {
+		return err
 	}
 	if _, err := w.stmt(w.ix.stmts.deleteLeaves).Exec(id); err != nil {
 		return fmt.Errorf("delete leaves of %q: %w", thingID, err)
@@ -568,6 +622,12 @@ func (w *writer) delete(thingID string) error {
 // deleteNamespace removes the things of namespace and their rows, through
 // the things_ns and leaves_thing indexes.
 func (w *writer) deleteNamespace(namespace string) error {
+	if err := w.countNamespaceLeaves(namespace); err != nil {
+		return err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM thing_counts WHERE namespace = ?`, namespace); err != nil {
+		return fmt.Errorf("delete counts of namespace %q: %w", namespace, err)
+	}
 	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM leaves WHERE thing IN (SELECT id FROM things WHERE namespace = ?)`, namespace); err != nil {
 		return fmt.Errorf("delete leaves of namespace %q: %w", namespace, err)
 	}
@@ -658,6 +718,7 @@ func (w *writer) put(d Doc) error {
 		if thing, err = res.LastInsertId(); err != nil {
 			return err
 		}
+		w.counts.thing(visID, ns, 1)
 		return w.insertRows(d.ThingID, thing, want)
 	}
 	if err := w.updateThing(d, old, visID, modified, tok, doc); err != nil {
@@ -699,7 +760,11 @@ func (w *writer) put(d Doc) error {
 		return fmt.Errorf("read leaves of %q: %w", d.ThingID, err)
 	}
 	for _, r := range gone {
-		if _, err := w.stmt(w.ix.stmts.deleteLeaf).Exec(r.path, r.vis, r.value, thing); err != nil {
+		res, err := w.stmt(w.ix.stmts.deleteLeaf).Exec(r.path, r.vis, r.value, thing)
+		if err == nil {
+			err = w.countLeaf(res, r.path, r.vis, r.value, -1)
+		}
+		if err != nil {
 			return fmt.Errorf("delete leaf of %q: %w", d.ThingID, err)
 		}
 	}
@@ -714,6 +779,11 @@ func (w *writer) updateThing(d Doc, old stored, visID int64, modified any, tok i
 		_, err = w.stmt(w.ix.stmts.updateThingDoc).Exec(d.Revision, modified, tok, doc, old.id)
 	} else {
 		_, err = w.stmt(w.ix.stmts.updateThing).Exec(d.PolicyID, d.Revision, modified, visID, tok, doc, old.id)
+		if old.vis != visID {
+			ns := namespaceOf(d.ThingID)
+			w.counts.thing(old.vis, ns, -1)
+			w.counts.thing(visID, ns, 1)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("update thing %q: %w", d.ThingID, err)
@@ -725,7 +795,11 @@ func (w *writer) updateThing(d Doc, old stored, visID int64, modified any, tok i
 func (w *writer) insertRows(thingID string, thing int64, rows map[string]newRow) error {
 	ins := w.stmt(w.ix.stmts.insertLeaf)
 	for _, r := range rows {
-		if _, err := ins.Exec(r.path, r.vis, r.value, thing, r.flags); err != nil {
+		res, err := ins.Exec(r.path, r.vis, r.value, thing, r.flags)
+		if err == nil {
+			err = w.countLeaf(res, r.path, r.vis, r.value, 1)
+		}
+		if err != nil {
 			return fmt.Errorf("insert leaf of %q: %w", thingID, err)
 		}
 	}
@@ -748,7 +822,11 @@ func (w *writer) rewrite(d Doc, thing int64, prev jsonv.Value, prefixes []string
 		if err != nil {
 			return err
 		}
-		if _, err := w.stmt(w.ix.stmts.deleteLeaf).Exec(r.path, id, r.value, thing); err != nil {
+		res, err := w.stmt(w.ix.stmts.deleteLeaf).Exec(r.path, id, r.value, thing)
+		if err == nil {
+			err = w.countLeaf(res, r.path, id, r.value, -1)
+		}
+		if err != nil {
 			return fmt.Errorf("delete leaf of %q: %w", d.ThingID, err)
 		}
 	}
@@ -758,7 +836,11 @@ func (w *writer) rewrite(d Doc, thing int64, prev jsonv.Value, prefixes []string
 		if err != nil {
 			return err
 		}
-		if _, err := ins.Exec(r.path, id, r.value, thing, r.flags); err != nil {
+		res, err := ins.Exec(r.path, id, r.value, thing, r.flags)
+		if err == nil {
+			err = w.countLeaf(res, r.path, id, r.value, 1)
+		}
+		if err != nil {
 			return fmt.Errorf("insert leaf of %q: %w", d.ThingID, err)
 		}
 	}

@@ -84,6 +84,9 @@ func (ix *view) count(ctx context.Context, q Query) (int64, error) {
 	if c, ok := leafComparison(q); ok && !ix.opt.NoFastPaths {
 		return ix.countLeaves(ctx, b, c)
 	}
+	if q.Filter == nil && !ix.opt.NoFastPaths {
+		return ix.countThings(ctx, b, q.Namespaces)
+	}
 	b.sb.WriteString("SELECT count(*) FROM things t WHERE ")
 	if err := b.where(q); err != nil {
 		return 0, err
@@ -405,15 +408,20 @@ func (b *builder) leaves(f field, under bool, cond func()) {
 		b.sb.WriteString(")")
 		return
 	}
+	vis := " AND vis IN ("
 	if b.correlated {
 		// Probing the rows of one thing at a time: the (thing, path) index
-		// answers, nothing is materialized.
+		// answers, nothing is materialized. The unary + makes it one seek
+		// to the thing's rows at the path, whose visibility and value are
+		// then tested, instead of one seek per readable set and value
+		// (a thing has few rows at a path).
 		b.sb.WriteString("EXISTS (SELECT 1 FROM leaves WHERE thing = t.id AND ")
+		vis = " AND +vis IN ("
 	} else {
 		b.sb.WriteString("t.id IN (SELECT thing FROM leaves WHERE ")
 	}
 	b.pathCond(f, under)
-	b.sb.WriteString(" AND vis IN (")
+	b.sb.WriteString(vis)
 	b.sb.WriteString(b.vis)
 	b.sb.WriteString(")")
 	if cond != nil {
