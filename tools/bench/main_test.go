@@ -148,3 +148,26 @@ func TestPacedPick(t *testing.T) {
 		t.Errorf("10 picks for missed slots took %s, want them at once", d)
 	}
 }
+
+// Each scenario reads only things that exist: the imports scenarios read
+// among the things that import templates (fewer than N when N is large),
+// HISTORY_READ among the revisions of its thing.
+func TestPickStaysWithinTheScenariosThings(t *testing.T) {
+	t.Parallel()
+	r := &runner{cfg: config{n: 100000}}
+	w := newWorkers(1)[0]
+	for _, sc := range []string{scImportsRead, scImportsChange} {
+		pick := r.pick(sc)
+		for range 10000 {
+			if i, _ := pick(w); i >= r.importedThings() {
+				t.Fatalf("%s picked thing %d of %d", sc, i, r.importedThings())
+			}
+		}
+	}
+	pick := r.pick(scHistoryRead)
+	for range 10000 {
+		if i, _ := pick(w); i >= r.historyRevisions() {
+			t.Fatalf("%s picked revision %d of %d", scHistoryRead, i, r.historyRevisions())
+		}
+	}
+}

@@ -184,7 +184,8 @@ func (r *runner) pick(name string) picker {
 	if name == scHistoryRead {
 		return randomPick(r.historyRevisions())
 	}
-	if name == scImportsRead {
+	if name == scImportsRead || name == scImportsChange {
+		// Only the first importedThings things import templates.
 		return randomPick(r.importedThings())
 	}
 	pick := randomPick(r.cfg.n)
