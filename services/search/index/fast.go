@@ -21,8 +21,17 @@ import (
 // fast path applies to it: one condition that only a readable row at a
 // plain path can satisfy.
 func leafComparison(q Query) (*rql.Comparison, bool) {
-	c, ok := q.Filter.(*rql.Comparison)
-	if !ok || len(q.Namespaces) > 0 { // see namespacesCover
+	if len(q.Namespaces) > 0 { // see coveredNamespaces
+		return nil, false
+	}
+	return filterComparison(q.Filter)
+}
+
+// filterComparison returns filter when it is one comparison that only a
+// readable row at a plain path can satisfy.
+func filterComparison(filter rql.Node) (*rql.Comparison, bool) {
+	c, ok := filter.(*rql.Comparison)
+	if !ok {
 		return nil, false
 	}
 	switch c.Op {
@@ -107,25 +116,43 @@ func (ix *view) leavesAtLeast(ctx context.Context, b *builder, c *rql.Comparison
 
 // coveredNamespaces returns the namespaces a query is restricted to, or
 // none when they cover every thing the caller sees (see namespacesCover).
-func (ix *view) coveredNamespaces(ctx context.Context, vis string, namespaces []string) ([]string, error) {
-	if len(namespaces) == 0 {
+func (ix *view) coveredNamespaces(ctx context.Context, b *builder, q Query) ([]string, error) {
+	if len(q.Namespaces) == 0 {
 		return nil, nil
 	}
-	cover, err := ix.namespacesCover(ctx, vis, namespaces)
+	cover, err := ix.namespacesCover(ctx, b, q.Namespaces, nil)
 	if err != nil || cover {
 		return nil, err
 	}
-	return namespaces, nil
+	// They may still hold every thing the filter can match: things of
+	// other namespaces are often of another kind, without its fields.
+	if c, ok := filterComparison(q.Filter); ok {
+		if cover, err = ix.namespacesCover(ctx, b, q.Namespaces, c); err != nil || cover {
+			return nil, err
+		}
+	}
+	return q.Namespaces, nil
 }
 
-// namespacesCover reports whether every thing the caller sees lies in one
-// of the namespaces: then restricting to them changes nothing, and the
-// fast paths, which do not look at things' namespaces, apply. It probes the
-// (namespace, vis) index in the ranges between the namespaces; the answer
-// holds until the next write.
-func (ix *view) namespacesCover(ctx context.Context, vis string, namespaces []string) (bool, error) {
+// namespacesCover reports whether every thing the caller sees (that
+// satisfies c, when c is not nil) lies in one of the namespaces: then
+// restricting to them changes nothing, and the fast paths, which do not
+// look at things' namespaces, apply. It probes the (namespace, vis) index
+// in the ranges between the namespaces (and each thing there for a row
+// satisfying c); the answer holds until the next write.
+func (ix *view) namespacesCover(ctx context.Context, b *builder, namespaces []string, c *rql.Comparison) (bool, error) {
+	vis := b.vis
+	var cond string
+	var condArgs []any
+	if c != nil {
+		var never bool
+		var err error
+		if cond, condArgs, never, err = b.leafCond(c); err != nil || never {
+			return never, err
+		}
+	}
 	ns := slices.Compact(slices.Sorted(slices.Values(namespaces)))
-	key := "ns\x00" + strings.Join(ns, "\x00") + "\x00" + vis
+	key := "ns\x00" + strings.Join(ns, "\x00") + "\x00" + vis + "\x00" + cond + fmt.Sprint(condArgs...)
 	gen := ix.writes.Load()
 	if c, ok := ix.complete.Load(key); ok && c.(completeResult).gen == gen {
 		return c.(completeResult).none, nil
@@ -134,12 +161,17 @@ func (ix *view) namespacesCover(ctx context.Context, vis string, namespaces []st
 	// namespaces; the planner would otherwise scan things by visibility.
 	var sb strings.Builder
 	var args []any
-	probe := func(cond string, vals ...any) {
+	probe := func(rng string, vals ...any) {
 		if len(args) > 0 {
 			sb.WriteString(" OR ")
 		}
-		sb.WriteString("EXISTS (SELECT 1 FROM things INDEXED BY things_ns WHERE " + cond + " AND vis IN (" + vis + "))")
+		sb.WriteString("EXISTS (SELECT 1 FROM things t INDEXED BY things_ns WHERE " + rng + " AND t.vis IN (" + vis + ")")
 		args = append(args, vals...)
+		if cond != "" {
+			sb.WriteString(" AND EXISTS (SELECT 1 FROM leaves WHERE thing = t.id AND " + cond + ")")
+			args = append(args, condArgs...)
+		}
+		sb.WriteString(")")
 	}
 	sb.WriteString("SELECT ")
 	probe("namespace < ?", ns[0])
@@ -254,6 +286,12 @@ func (ix *view) missing(ctx context.Context, q Query, f field, afterID string, n
 	if err != nil || none {
 		return nil, err
 	}
+	// Namespaces only narrow the things this looks for: ignored here.
+	if c, ok := filterComparison(q.Filter); ok {
+		if none, err = ix.noneMissingMatch(ctx, b, c, f); err != nil || none {
+			return nil, err
+		}
+	}
 	b.sb.WriteString("SELECT t.id, t.thing_id, t.policy_id, t.revision, t.doc FROM things t WHERE ")
 	if err := b.where(q); err != nil {
 		return nil, err
@@ -306,6 +344,36 @@ func (ix *view) noneMissing(ctx context.Context, b *builder, f field) (bool, err
 		ix.complete.Store(key, completeResult{gen: gen, none: none})
 	}
 	return none, err
+}
+
+// noneMissingMatch reports whether no thing that lacks a sortable
+// readable row at f satisfies the single comparison c, so that a sorted
+// page needs no things without a sort value even though some visible
+// things lack one (things of another kind, as a rule). It reads the rows
+// satisfying c and probes each one's thing for f: far less than walking
+// every visible thing against the filter, which the query of missing does.
+// A thing matching c has such a row, so "none" is never wrong. Like
+// noneMissing, the answer holds until the next write.
+func (ix *view) noneMissingMatch(ctx context.Context, b *builder, c *rql.Comparison, f field) (bool, error) {
+	cond, args, never, err := b.leafCond(c)
+	if err != nil || never {
+		return never, err
+	}
+	key := "match\x00" + f.path + "\x00" + b.vis + "\x00" + cond + fmt.Sprint(args...)
+	gen := ix.writes.Load()
+	if r, ok := ix.complete.Load(key); ok && r.(completeResult).gen == gen {
+		return r.(completeResult).none, nil
+	}
+	var found int
+	err = ix.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM leaves WHERE "+cond+
+		" AND NOT EXISTS (SELECT 1 FROM leaves s WHERE s.thing = leaves.thing AND s.path = ? AND s.vis IN ("+b.vis+")"+
+		strings.ReplaceAll(sortable, "value", "s.value")+"))", append(args, f.path)...).Scan(&found)
+	if err != nil {
+		return false, fmt.Errorf("search: %w", err)
+	}
+	none := found == 0
+	ix.complete.Store(key, completeResult{gen: gen, none: none})
+	return none, nil
 }
 
 type completeResult struct {

@@ -77,7 +77,7 @@ func (ix *view) count(ctx context.Context, q Query) (int64, error) {
 		return 0, err
 	}
 	if !ix.opt.NoFastPaths {
-		if q.Namespaces, err = ix.coveredNamespaces(ctx, b.vis, q.Namespaces); err != nil {
+		if q.Namespaces, err = ix.coveredNamespaces(ctx, b, q); err != nil {
 			return 0, err
 		}
 	}
@@ -118,7 +118,7 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 		return nil, fmt.Errorf("cursor has %d sort values, want %d", len(q.After), len(keys))
 	}
 	if f, ok := sortField(keys); ok && !ix.opt.NoFastPaths && strings.Count(b.vis, ",") <= maxMergedSets {
-		if q.Namespaces, err = ix.coveredNamespaces(ctx, b.vis, q.Namespaces); err != nil {
+		if q.Namespaces, err = ix.coveredNamespaces(ctx, b, q); err != nil {
 			return nil, err
 		}
 		return ix.sortedByLeaf(ctx, q, keys, f)
