@@ -117,14 +117,32 @@ type jwtAuthenticator struct {
 	client   *http.Client
 	now      func() time.Time
 
-	mu     sync.Mutex // guards keys and tokens
+	mu     sync.Mutex // guards keys, discoveries and tokens
 	keys   map[string]*oidc.RemoteKeySet
 	tokens map[[sha256.Size]byte]*principal
+	// discoveries are the discovery requests in flight or failed lately,
+	// by endpoint: tokens naming an issuer whose keys are being fetched
+	// wait for that one fetch, and for discoveryBackoff after a failed
+	// one get 503 without another. Without this, anyone could make the
+	// gateway send a request to a configured issuer per token it sends
+	// (the default google issuer included).
+	discoveries map[string]*discovery
 }
+
+// discovery is one read of an issuer's discovery document.
+type discovery struct {
+	done   chan struct{}
+	err    error
+	failed time.Time // when it failed; zero while in flight
+}
+
+// discoveryBackoff is how long a failed discovery is not tried again.
+const discoveryBackoff = 5 * time.Second
 
 func newJWTAuthenticator(issuers map[string]OIDCIssuer, protocol string, skew time.Duration) (*jwtAuthenticator, error) {
 	a := &jwtAuthenticator{protocol: protocol, skew: skew, client: &http.Client{Timeout: 10 * time.Second},
-		now: time.Now, keys: map[string]*oidc.RemoteKeySet{}, tokens: map[[sha256.Size]byte]*principal{}}
+		now: time.Now, keys: map[string]*oidc.RemoteKeySet{}, tokens: map[[sha256.Size]byte]*principal{},
+		discoveries: map[string]*discovery{}}
 	for prefix, c := range issuers {
 		is := oidcIssuer{prefix: prefix}
 		if c.Issuer != "" {
@@ -275,26 +293,46 @@ func (a *jwtAuthenticator) issuer(iss string) (oidcIssuer, string, bool) {
 }
 
 // keySet returns the key set of a configured issuer, reading its
-// discovery document the first time. A failed discovery is not
-// remembered: the next token tries again.
+// discovery document the first time: once for all tokens that need it at
+// the same time, and not again for discoveryBackoff after it failed.
 func (a *jwtAuthenticator) keySet(ctx context.Context, issuer string) (*oidc.RemoteKeySet, error) {
 	endpoint := a.protocol + "://" + strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
 	a.mu.Lock()
-	ks := a.keys[endpoint]
-	a.mu.Unlock()
-	if ks != nil {
+	if ks := a.keys[endpoint]; ks != nil {
+		a.mu.Unlock()
 		return ks, nil
 	}
-	jwksURI, err := a.discover(ctx, endpoint)
-	if err != nil {
-		return nil, errPublicKeyProviderUnavailable()
+	d := a.discoveries[endpoint]
+	if d != nil && !d.failed.IsZero() && a.now().Sub(d.failed) >= discoveryBackoff {
+		d = nil // failed long enough ago: try again
 	}
+	if d != nil {
+		a.mu.Unlock()
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			return nil, errPublicKeyProviderUnavailable()
+		}
+		if d.err != nil {
+			return nil, errPublicKeyProviderUnavailable()
+		}
+		return a.keySet(ctx, issuer)
+	}
+	d = &discovery{done: make(chan struct{})}
+	a.discoveries[endpoint] = d
+	a.mu.Unlock()
+	// One fetch for every waiting token: not ended by the first one's client.
+	jwksURI, err := a.discover(context.WithoutCancel(ctx), endpoint)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if ks = a.keys[endpoint]; ks == nil {
-		ks = oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), a.client), jwksURI)
-		a.keys[endpoint] = ks
+	defer close(d.done)
+	if err != nil {
+		d.err, d.failed = err, a.now()
+		return nil, errPublicKeyProviderUnavailable()
 	}
+	delete(a.discoveries, endpoint)
+	ks := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), a.client), jwksURI)
+	a.keys[endpoint] = ks
 	return ks, nil
 }
 

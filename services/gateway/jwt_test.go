@@ -5,6 +5,10 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,5 +335,43 @@ func TestWebSocketSessionFollowsToken(t *testing.T) {
 	basicSession.send("START-SEND-EVENTS")
 	if got := string(basicSession.next()); got != "START-SEND-EVENTS:ACK" {
 		t.Fatalf("basic session answered %q", got)
+	}
+}
+
+// Tokens of an issuer whose discovery document cannot be read share one
+// attempt to read it, and for a while after it failed get 503 without
+// another: a client cannot make the gateway call the issuer per token.
+func TestJWTDiscoveryIsNotRepeatedPerToken(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		time.Sleep(100 * time.Millisecond)
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	h := newHarness(t, func(c *Config) {
+		c.OAuthIssuers = `{"down":{"issuer":"` + host + `"}}`
+		c.OAuthProtocol = "http"
+	})
+	is := oidctest.Start(t)
+	tok := is.Sign(t, map[string]any{"iss": srv.URL, "sub": "x", "exp": time.Now().Add(time.Hour).Unix()})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			w := h.do(req{method: "GET", target: "/api/2/whoami", header: bearer(tok)})
+			if w.Code != http.StatusServiceUnavailable {
+				t.Errorf("got %d %s, want 503", w.Code, w.Body)
+			}
+		})
+	}
+	wg.Wait()
+	w := h.do(req{method: "GET", target: "/api/2/whoami", header: bearer(tok)})
+	if w.Code != http.StatusServiceUnavailable {
+		t.Errorf("got %d %s, want 503", w.Code, w.Body)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("the issuer was asked %d times, want once", n)
 	}
 }
