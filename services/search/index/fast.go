@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/protocol/rql"
@@ -153,10 +154,14 @@ func (ix *view) namespacesCover(ctx context.Context, b *builder, namespaces []st
 	}
 	ns := slices.Compact(slices.Sorted(slices.Values(namespaces)))
 	key := "ns\x00" + strings.Join(ns, "\x00") + "\x00" + vis + "\x00" + cond + fmt.Sprint(condArgs...)
-	gen := ix.writes.Load()
-	if c, ok := ix.complete.Load(key); ok && c.(completeResult).gen == gen {
-		return c.(completeResult).none, nil
-	}
+	return ix.untilWrite(&ix.complete, key, func() (bool, error) {
+		return ix.noneOutside(ctx, vis, ns, cond, condArgs)
+	})
+}
+
+// noneOutside reports whether no thing the caller sees (with a row
+// satisfying cond, when given) lies outside the sorted namespaces ns.
+func (ix *view) noneOutside(ctx context.Context, vis string, ns []string, cond string, condArgs []any) (bool, error) {
 	// One range of the (namespace, vis) index per gap between the
 	// namespaces; the planner would otherwise scan things by visibility.
 	var sb strings.Builder
@@ -183,7 +188,6 @@ func (ix *view) namespacesCover(ctx context.Context, b *builder, namespaces []st
 	if err := ix.queryRow(ctx, sb.String(), args...).Scan(&outside); err != nil {
 		return false, fmt.Errorf("search: %w", err)
 	}
-	ix.complete.Store(key, completeResult{gen: gen, none: !outside})
 	return !outside, nil
 }
 
@@ -332,18 +336,9 @@ func (ix *view) missing(ctx context.Context, q Query, f field, afterID string, n
 // arrays or values across arrays at f, and as many such rows as visible
 // things. Two index range counts instead of a check of every thing.
 func (ix *view) noneMissing(ctx context.Context, b *builder, f field) (bool, error) {
-	// The answer holds until the next write; a read of the generation
-	// before the counts keeps a write in between from being missed.
-	key := f.path + "\x00" + b.vis
-	gen := ix.writes.Load()
-	if c, ok := ix.complete.Load(key); ok && c.(completeResult).gen == gen {
-		return c.(completeResult).none, nil
-	}
-	none, err := ix.countNoneMissing(ctx, b, f)
-	if err == nil {
-		ix.complete.Store(key, completeResult{gen: gen, none: none})
-	}
-	return none, err
+	return ix.untilWrite(&ix.complete, f.path+"\x00"+b.vis, func() (bool, error) {
+		return ix.countNoneMissing(ctx, b, f)
+	})
 }
 
 // noneMissingMatch reports whether no thing that lacks a sortable
@@ -360,20 +355,32 @@ func (ix *view) noneMissingMatch(ctx context.Context, b *builder, c *rql.Compari
 		return never, err
 	}
 	key := "match\x00" + f.path + "\x00" + b.vis + "\x00" + cond + fmt.Sprint(args...)
+	return ix.untilWrite(&ix.complete, key, func() (bool, error) {
+		var found bool
+		err := ix.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM leaves WHERE "+cond+
+			" AND NOT EXISTS (SELECT 1 FROM leaves s WHERE s.thing = leaves.thing AND s.path = ? AND s.vis IN ("+b.vis+")"+
+			strings.ReplaceAll(sortable, "value", "s.value")+"))", append(args, f.path)...).Scan(&found)
+		if err != nil {
+			return false, fmt.Errorf("search: %w", err)
+		}
+		return !found, nil
+	})
+}
+
+// untilWrite returns the answer remembered under key in m, when no write
+// was committed since it was computed, or computes and remembers it. The
+// generation is read before computing, so that a write in between makes
+// the answer stale rather than lost.
+func (ix *view) untilWrite(m *sync.Map, key string, compute func() (bool, error)) (bool, error) {
 	gen := ix.writes.Load()
-	if r, ok := ix.complete.Load(key); ok && r.(completeResult).gen == gen {
-		return r.(completeResult).none, nil
+	if c, ok := m.Load(key); ok && c.(completeResult).gen == gen {
+		return c.(completeResult).none, nil
 	}
-	var found int
-	err = ix.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM leaves WHERE "+cond+
-		" AND NOT EXISTS (SELECT 1 FROM leaves s WHERE s.thing = leaves.thing AND s.path = ? AND s.vis IN ("+b.vis+")"+
-		strings.ReplaceAll(sortable, "value", "s.value")+"))", append(args, f.path)...).Scan(&found)
-	if err != nil {
-		return false, fmt.Errorf("search: %w", err)
+	v, err := compute()
+	if err == nil {
+		m.Store(key, completeResult{gen: gen, none: v})
 	}
-	none := found == 0
-	ix.complete.Store(key, completeResult{gen: gen, none: none})
-	return none, nil
+	return v, err
 }
 
 type completeResult struct {
@@ -540,16 +547,9 @@ func (b *builder) mergedWalk(q Query, f field, desc bool, after *jsonv.Value) er
 
 // multiValuedCached is multiValued, remembered until the next write.
 func (ix *view) multiValuedCached(ctx context.Context, vis, path string) (bool, error) {
-	key := path + "\x00" + vis
-	gen := ix.writes.Load()
-	if c, ok := ix.multi.Load(key); ok && c.(completeResult).gen == gen {
-		return c.(completeResult).none, nil
-	}
-	multi, err := ix.multiValued(ctx, vis, path)
-	if err == nil {
-		ix.multi.Store(key, completeResult{gen: gen, none: multi})
-	}
-	return multi, err
+	return ix.untilWrite(&ix.multi, path+"\x00"+vis, func() (bool, error) {
+		return ix.multiValued(ctx, vis, path)
+	})
 }
 
 // valueOrder walks f's sortable readable rows in value order from the
