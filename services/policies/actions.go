@@ -181,11 +181,9 @@ func (c *call) policyAction(label, name string) (entity.Outcome, error) {
 	}
 	// Enforcement first, as PolicyCommandEnforcement runs before the
 	// strategy: the labels the caller may execute the action on.
-	var view *enforcer.View
-	if !c.cmd.Sudo {
-		if view, err = c.view(doc); err != nil {
-			return entity.Outcome{}, err
-		}
+	view, err := c.viewUnlessSudo(doc)
+	if err != nil {
+		return entity.Outcome{}, err
 	}
 	mayExecute := func(l string) bool {
 		return view == nil || view.HasUnrestricted(enforcer.TypePolicy, jsonv.Pointer{fieldEntries, l, "actions", name}, permExecute)

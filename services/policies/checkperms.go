@@ -28,11 +28,9 @@ func (c *call) checkPermissions() (entity.Outcome, error) {
 		if err != nil {
 			return entity.Outcome{}, err
 		}
-		var view *enforcer.View
-		if !c.cmd.Sudo {
-			if view, err = c.view(doc); err != nil {
-				return entity.Outcome{}, err
-			}
+		view, err := c.viewUnlessSudo(doc)
+		if err != nil {
+			return entity.Outcome{}, err
 		}
 		result = enforcer.CheckPermissions(view, checks, enforcer.TypePolicy)
 	}
