@@ -81,6 +81,18 @@ func (f *fixture) hasSubject(t *testing.T, id, label, s string) bool {
 	return ok
 }
 
+// awaitRemoved waits until the subject of withTemp is gone from policy id.
+func (f *fixture) awaitRemoved(t *testing.T, id string, within time.Duration) {
+	t.Helper()
+	start := time.Now()
+	streamstest.Eventually(t, within, func() error {
+		if f.hasSubject(t, id, "temp", "nginx:temp") {
+			return fmt.Errorf("subject still there %s after the wait began", time.Since(start))
+		}
+		return nil
+	})
+}
+
 // A subject is announced beforeExpiry before it expires, to the subject
 // only, and removed from the policy at its expiry by an ordinary event;
 // its announcement was acknowledged (it requested nothing), so its
@@ -120,12 +132,7 @@ func TestSubjectAnnouncedThenRemovedAtExpiry(t *testing.T) {
 		t.Error("subject removed before its expiry")
 	}
 
-	streamstest.Eventually(t, 10*time.Second, func() error {
-		if f.hasSubject(t, id, "temp", "nginx:temp") {
-			return fmt.Errorf("subject still there %s after creation", time.Since(start))
-		}
-		return nil
-	})
+	f.awaitRemoved(t, id, 10*time.Second)
 	if gone := time.Now(); gone.Before(start.Add(4 * time.Second)) {
 		t.Errorf("removed %s after creation, before its expiry", gone.Sub(start))
 	}
@@ -230,12 +237,7 @@ func TestAnnouncementAwaitsAcknowledgements(t *testing.T) {
 	if err := f.nc.Publish(addr, data); err != nil {
 		t.Fatal(err)
 	}
-	streamstest.Eventually(t, 10*time.Second, func() error {
-		if f.hasSubject(t, id, "temp", "nginx:temp") {
-			return fmt.Errorf("subject still there after the acknowledgement")
-		}
-		return nil
-	})
+	f.awaitRemoved(t, id, 10*time.Second)
 }
 
 // Without acknowledgements the subject goes when the grace period after
@@ -251,12 +253,7 @@ func TestAnnouncementGivesUpAfterGracePeriod(t *testing.T) {
 	expiry := start.Add(2 * time.Second)
 	f.must(t, id, "create", "/", withTemp(`"nginx:temp":{"type":"t","expiry":"`+protocol.FormatInstant(expiry)+
 		`","announcement":{"beforeExpiry":"1s","randomizationInterval":"0s","requestedAcks":{"labels":["conn:ack"],"timeout":"200ms"}}}`))
-	streamstest.Eventually(t, 15*time.Second, func() error {
-		if f.hasSubject(t, id, "temp", "nginx:temp") {
-			return fmt.Errorf("subject still there %s after creation", time.Since(start))
-		}
-		return nil
-	})
+	f.awaitRemoved(t, id, 15*time.Second)
 	if gone := time.Now(); gone.Before(expiry.Add(500 * time.Millisecond)) {
 		t.Errorf("removed %s after its expiry, want after most of the grace period", gone.Sub(expiry))
 	}
@@ -274,12 +271,7 @@ func TestExpiryAfterRestart(t *testing.T) {
 	f.must(t, id, "create", "/", withTemp(`"nginx:temp":{"type":"t","expiry":"`+protocol.FormatInstant(expiry)+`"}`))
 	stop()
 	f.start(t, expiryConfig())
-	streamstest.Eventually(t, 15*time.Second, func() error {
-		if f.hasSubject(t, id, "temp", "nginx:temp") {
-			return fmt.Errorf("subject still there")
-		}
-		return nil
-	})
+	f.awaitRemoved(t, id, 15*time.Second)
 	if time.Now().Before(expiry) {
 		t.Error("removed before its expiry")
 	}
