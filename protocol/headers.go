@@ -598,26 +598,10 @@ func ParseTimeout(s string) (time.Duration, error) {
 
 // durationUnit maps DittoDuration's unit suffixes to their length.
 func durationUnit(suffix string) (time.Duration, bool) {
-	const day = 24 * time.Hour
-	switch suffix {
-	case "", "s":
-		return time.Second, true
-	case "ms":
-		return time.Millisecond, true
-	case "m":
-		return time.Minute, true
-	case "h":
-		return time.Hour, true
-	case "d":
-		return day, true
-	case "w":
-		return 7 * day, true
-	case "mo":
-		// java.time.temporal.ChronoUnit.MONTHS: 31556952s / 12.
-		return 2629746 * time.Second, true
-	case "y":
-		// java.time.temporal.ChronoUnit.YEARS: 365.2425 days.
-		return 31556952 * time.Second, true
+	for _, u := range dittoUnits {
+		if u.suffix == suffix {
+			return u.unit, true
+		}
 	}
 	return 0, false
 }
