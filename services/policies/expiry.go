@@ -317,9 +317,8 @@ func (x *expiries) scheduleLoop(ctx context.Context) {
 // expire sends the expiry command to policy id. The command's handling
 // reschedules the policy (update); a failed one is tried again later.
 func (x *expiries) expire(ctx context.Context, id string) {
-	ns, name := protocol.SplitID(id)
 	env := protocol.Envelope{
-		Topic:   ns + "/" + name + "/policies/commands/" + protocol.ActionModify,
+		Topic:   protocol.NewTopic(id, protocol.GroupPolicies, "", protocol.CriterionCommands, protocol.ActionModify).String(),
 		Path:    "/",
 		Headers: protocol.Headers{headerExpire: "true", protocol.HeaderCorrelationID: nuid.Next()},
 	}
@@ -719,10 +718,14 @@ func (x *expiries) deliverAck(m *nats.Msg) {
 	}
 }
 
+// announcementSubjectDeletion is the name of Ditto's
+// SubjectDeletionAnnouncement in its topic.
+const announcementSubjectDeletion = "subjectDeletion"
+
 // publish sends one subject deletion announcement. address and timeout
 // are set when acknowledgements are requested.
 func (x *expiries) publish(policyID string, s expiringSubject, deleteAt time.Time, address, timeout string) error {
-	ns, name := protocol.SplitID(policyID)
+	ns, _ := protocol.SplitID(policyID)
 	value, err := json.Marshal(struct {
 		DeleteAt   string   `json:"deleteAt"`
 		SubjectIDs []string `json:"subjectIds"`
@@ -738,7 +741,8 @@ func (x *expiries) publish(policyID string, s expiringSubject, deleteAt time.Tim
 		h[protocol.HeaderAckregatorAddress] = address
 	}
 	env := protocol.Envelope{
-		Topic: ns + "/" + name + "/policies/announcements/subjectDeletion", Path: "/", Headers: h, Value: value,
+		Topic: protocol.NewTopic(policyID, protocol.GroupPolicies, "", protocol.CriterionAnnouncements, announcementSubjectDeletion).String(),
+		Path:  "/", Headers: h, Value: value,
 	}
 	data, err := env.AppendJSONTrusted(nil)
 	if err != nil {
