@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -52,15 +53,39 @@ func Bin(t testing.TB, name string) string {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// It is drawn below Linux's ephemeral range (32768-60999): a process that
+// binds port 0 (every metrics listener started by Start does) takes its
+// port from that range, and could otherwise be handed the very port this
+// returned before its intended user binds it. Within this test binary no
+// port is handed out twice.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := portLow + mathrand.IntN(portHigh-portLow)
+		if portsGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue // in use
+		}
+		l.Close()
+		portsGiven[port] = true
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("free port: none found in %d-%d", portLow, portHigh)
+	return 0
 }
+
+// The range FreePort draws from.
+const portLow, portHigh = 20000, 32000
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // Proc is one running (or exited) process started by Start.
 type Proc struct {
