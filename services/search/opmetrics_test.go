@@ -377,7 +377,17 @@ func TestSearchServiceMetrics(t *testing.T) {
 	f.ids(t, ditto, "", "")
 	f.ids(t, ditto, "", "")
 	f.count(t, ditto, "")
-	after := histogramCounts(t, svc)
+	// The service observes a latency just after it has answered: wait
+	// for the observations, then check there are no more than asked.
+	var after map[string]uint64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		after = histogramCounts(t, svc)
+		if after[`search_query_seconds{kind="query"}`]-before[`search_query_seconds{kind="query"}`] >= 2 &&
+			after[`search_query_seconds{kind="count"}`]-before[`search_query_seconds{kind="count"}`] >= 1 ||
+			time.Now().After(deadline) {
+			break
+		}
+	}
 	if got := after[`search_query_seconds{kind="query"}`] - before[`search_query_seconds{kind="query"}`]; got != 2 {
 		t.Errorf("query latencies observed: %d, want 2", got)
 	}
