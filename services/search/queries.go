@@ -239,67 +239,68 @@ func (s *Service) search(ctx context.Context, q query, correlationID string) ([]
 	if more {
 		hits = hits[:q.page]
 	}
-	res := searchapi.Result{Items: make([]json.RawMessage, 0, len(hits))}
+	// The body is written by hand: encoding/json would re-validate and
+	// compact every rendered item, which costs as much as rendering it.
+	body := make([]byte, 0, 64+len(hits)*256)
+	body = append(body, `{"items":[`...)
 	views := map[string]*enforcer.View{}
-	for _, h := range hits {
-		item, err := s.item(ctx, h, q, views)
-		if err != nil {
+	for i, h := range hits {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		if body, err = s.item(ctx, body, h, q, views); err != nil {
 			return nil, err
 		}
-		res.Items = append(res.Items, item)
 	}
+	body = append(body, ']')
 	limited := q.opts.Limit != nil
 	if !q.cursored && q.opts.Size == 0 {
 		next := int64(-1)
 		if more {
 			next = int64(q.ix.Offset + q.page)
 		}
-		res.NextPageOffset = &next
+		body = append(body, `,"nextPageOffset":`...)
+		body = strconv.AppendInt(body, next, 10)
 	}
 	if more && !limited && len(hits) > 0 {
 		vals, _ := json.Marshal(hits[len(hits)-1].SortValues)
-		res.Cursor = cursor{Filter: q.filter, Namespaces: q.ix.Namespaces, CorrelationID: correlationID,
+		c := cursor{Filter: q.filter, Namespaces: q.ix.Namespaces, CorrelationID: correlationID,
 			Sort: (rql.Options{Sort: q.ix.Sort}).String(), Values: vals}.encode()
+		body = append(body, `,"cursor":`...)
+		body = jsonv.String(c).AppendJSON(body)
 	}
-	return json.Marshal(res)
+	return append(body, '}'), nil
 }
 
-// item renders one hit as the caller may see it.
-func (s *Service) item(ctx context.Context, h index.Hit, q query, views map[string]*enforcer.View) (json.RawMessage, error) {
+// item appends one hit to dst as the caller may see it.
+func (s *Service) item(ctx context.Context, dst []byte, h index.Hit, q query, views map[string]*enforcer.View) ([]byte, error) {
 	ns, _ := protocol.SplitID(h.ThingID)
 	view, ok := views[h.PolicyID+"\x00"+ns]
 	if !ok {
 		enf, err := s.policies.get(ctx, h.PolicyID)
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
 		if enf != nil {
 			view = enf.For(ns, q.ix.Subjects)
 		}
 		views[h.PolicyID+"\x00"+ns] = view
 	}
-	doc := h.Thing
+	if q.fields == nil && view != nil && view.ReadsAll(enforcer.TypeThing) {
+		// The common case: the stored bytes, not parsed and rendered again.
+		if out, ok := appendWhole(dst, h.Raw); ok {
+			return out, nil
+		}
+	}
+	doc, err := h.Document()
+	if err != nil {
+		return dst, err
+	}
 	var visible jsonv.Value
 	if view != nil {
 		visible, _ = view.View(enforcer.TypeThing, nil, doc, enforcer.Read)
 	}
-	if visible.Kind() != jsonv.KindObject {
-		visible = jsonv.Object()
-	}
-	// Fields everyone who sees the thing may read (Ditto's allowlist).
-	out := make([]jsonv.Member, 0, visible.Len()+4)
-	out = append(out, jsonv.Member{Key: "thingId", Value: jsonv.String(h.ThingID)})
-	for _, m := range visible.Members() {
-		switch m.Key {
-		case "thingId", "_created", "_modified":
-			continue
-		case "_metadata":
-			if q.fields == nil {
-				continue // only when a field selector asks, as a retrieve
-			}
-		}
-		out = append(out, m)
-	}
+	out := visibleMembers(h.ThingID, visible, q.fields != nil)
 	if q.fields != nil {
 		if v, ok := doc.Get("_created"); ok {
 			out = append(out, jsonv.Member{Key: "_created", Value: v})
@@ -310,9 +311,33 @@ func (s *Service) item(ctx context.Context, h index.Hit, q query, views map[stri
 		out = append(out,
 			jsonv.Member{Key: "_revision", Value: jsonv.Int(h.Revision)},
 			jsonv.Member{Key: "_namespace", Value: jsonv.String(ns)})
-		return jsonv.Object(out...).Select(q.fields).AppendJSON(nil), nil
+		return jsonv.Object(out...).Select(q.fields).AppendJSON(dst), nil
 	}
-	return jsonv.Object(out...).AppendJSON(nil), nil
+	return jsonv.Object(out...).AppendJSON(dst), nil
+}
+
+// visibleMembers returns what a hit shows of the visible part of its
+// thing: thingId first (everyone who sees the thing may read it, Ditto's
+// allowlist), then the visible members but the system fields, _metadata
+// only when a field selector may ask for it (as a retrieve).
+func visibleMembers(thingID string, visible jsonv.Value, selected bool) []jsonv.Member {
+	if visible.Kind() != jsonv.KindObject {
+		visible = jsonv.Object()
+	}
+	out := make([]jsonv.Member, 0, visible.Len()+4)
+	out = append(out, jsonv.Member{Key: "thingId", Value: jsonv.String(thingID)})
+	for _, m := range visible.Members() {
+		switch m.Key {
+		case "thingId", "_created", "_modified":
+			continue
+		case "_metadata":
+			if !selected {
+				continue
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // await answers a search-persisted request: 204 once this instance's index

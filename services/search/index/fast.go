@@ -322,9 +322,7 @@ func (ix *view) missing(ctx context.Context, q Query, f field, afterID string, n
 		if err := rows.Scan(&id, &h.ThingID, &h.PolicyID, &h.Revision, &doc); err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		if h.Thing, err = jsonv.ParseStored(doc); err != nil {
-			return nil, fmt.Errorf("search: thing %q: %w", h.ThingID, err)
-		}
+		h.Raw = doc
 		h.SortValues = []jsonv.Value{jsonv.Null(), jsonv.String(h.ThingID)}
 		out = append(out, h)
 	}
@@ -504,9 +502,7 @@ func (ix *view) mergedOrder(ctx context.Context, q Query, f field, desc bool, af
 	hits := make([]Hit, len(out))
 	for i, r := range out {
 		hits[i] = r.hit
-		if hits[i].Thing, err = jsonv.ParseStored(r.doc); err != nil {
-			return nil, false, fmt.Errorf("search: thing %q: %w", r.hit.ThingID, err)
-		}
+		hits[i].Raw = r.doc
 	}
 	return hits, true, nil
 }
@@ -889,10 +885,7 @@ func (ix *view) matching(ctx context.Context, q Query, ids []int64) (map[int64]H
 				rows.Close()
 				return nil, fmt.Errorf("search: %w", err)
 			}
-			if h.Thing, err = jsonv.ParseStored(doc); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("search: thing %q: %w", h.ThingID, err)
-			}
+			h.Raw = doc
 			out[id] = h
 		}
 		err = rows.Err()

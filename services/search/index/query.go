@@ -41,10 +41,22 @@ type Query struct {
 }
 
 // Hit is one thing found, with its value per effective sort key (Null when
-// missing): the cursor of the next page.
+// missing): the cursor of the next page. Its Entry's Thing is not set: Raw
+// holds the stored document, which Document parses, so that a caller who
+// may read all of it can answer with the bytes.
 type Hit struct {
 	Entry
 	SortValues []jsonv.Value
+	Raw        []byte
+}
+
+// Document parses the hit's stored document.
+func (h Hit) Document() (jsonv.Value, error) {
+	v, err := jsonv.ParseStored(h.Raw)
+	if err != nil {
+		return v, fmt.Errorf("search: thing %q: %w", h.ThingID, err)
+	}
+	return v, nil
 }
 
 // EffectiveSort returns the sort keys q runs with: q.Sort up to its first
@@ -194,9 +206,7 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 		if err := rows.Scan(dst...); err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		if h.Thing, err = jsonv.ParseStored([]byte(doc)); err != nil {
-			return nil, fmt.Errorf("search: thing %q: %w", h.ThingID, err)
-		}
+		h.Raw = []byte(doc)
 		h.SortValues = make([]jsonv.Value, len(keys))
 		for i, v := range vals {
 			h.SortValues[i] = fromColumn(v)
