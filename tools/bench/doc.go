@@ -18,7 +18,8 @@
 //	               INDEX_CATCHUP row waits until search counts all N things
 //	DEVICE_LIVE_MESSAGES  POST a message to random things' inboxes, answered by a WebSocket device session
 //	EVENT_FANOUT   MODIFY_THINGS at -fanout-rate with -subscribers WebSocket sessions following the
-//	               events: events received, latency from send to receipt, lost and reordered events
+//	               events: events received, latency from send to receipt (and, in the note, from
+//	               the modify's answer to receipt), lost and reordered events
 //	WS_IDLE        -idle-sessions authenticated WebSocket sessions held: the server's RSS per session
 //	RESTART        SIGTERM, start again on the same data, time until the first GET answers 200
 //

@@ -73,6 +73,9 @@ type op struct {
 	// request as failed. Search scenarios use it, since a query that
 	// answers 200 with the wrong things has not succeeded.
 	check func(i int, body []byte) error
+	// answered, when set, is told of each successful answer, as soon as
+	// it is read (EVENT_FANOUT times events from it).
+	answered func(w *worker, i int)
 }
 
 // worker is one connection's closed loop: it sends the next request when the
@@ -134,13 +137,22 @@ func (w *worker) do(ctx context.Context, t *target, o *op, i int) error {
 	}
 	if o.check == nil {
 		_, err := w.exchange(ctx, t, o.method, path, header, body, false)
+		if err == nil && o.answered != nil {
+			o.answered(w, i)
+		}
 		return err
 	}
 	resp, err := w.exchange(ctx, t, o.method, path, header, body, true)
 	if err != nil {
 		return err
 	}
-	return o.check(i, resp)
+	if err := o.check(i, resp); err != nil {
+		return err
+	}
+	if o.answered != nil {
+		o.answered(w, i)
+	}
+	return nil
 }
 
 // exchange sends one request and reads its whole answer; a non-2xx answer

@@ -102,6 +102,10 @@ func startStream(conn *websocket.Conn, control string) error {
 type fanout struct {
 	next atomic.Int64 // the last value written
 	sent sync.Map     // value (int64) -> send time (time.Time)
+	// answered is when each value's write was answered (value ->
+	// time.Time), and writing the value each worker's request in flight
+	// writes (*worker -> int64).
+	answered, writing sync.Map
 }
 
 // op writes a fresh value to a thing's bench property and notes its send
@@ -110,19 +114,60 @@ func (f *fanout) op(r *runner) *op {
 	return &op{
 		method: "PUT",
 		path:   func(i int) string { return r.corpus.property[i] },
-		body: func(_ *worker, _ int) []byte {
+		body: func(w *worker, _ int) []byte {
 			v := f.next.Add(1)
+			f.writing.Store(w, v)
 			f.sent.Store(v, time.Now())
 			return strconv.AppendInt(nil, v, 10)
+		},
+		answered: func(w *worker, _ int) {
+			if v, ok := f.writing.Load(w); ok {
+				f.answered.Store(v, time.Now())
+			}
 		},
 	}
 }
 
+// sinceAnswers returns, per event received, the time from its write's
+// answer to its receipt: the measure of fan-out latency. An event
+// received before its write's answer (the event is published before the
+// write is answered) counts as 0.
+func (f *fanout) sinceAnswers(subs []*subscriber) []time.Duration {
+	var out []time.Duration
+	for _, s := range subs {
+		for _, r := range s.receipts {
+			a, ok := f.answered.Load(r.value)
+			if !ok {
+				continue // a write whose answer was not read (the run's end)
+			}
+			out = append(out, max(0, r.at.Sub(a.(time.Time))))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// fmtSince prints a percentile of sinceAnswers: "0" for an event that
+// came before its answer, "-" when there were none.
+func fmtSince(sorted []time.Duration, p float64) string {
+	if len(sorted) > 0 && percentile(sorted, p) == 0 {
+		return "0"
+	}
+	return fmtDur(percentile(sorted, p))
+}
+
+// receipt is when a session received the event of a value.
+type receipt struct {
+	value int64
+	at    time.Time
+}
+
 // subscriber is one session of EVENT_FANOUT.
 type subscriber struct {
-	conn *websocket.Conn
-	lat  []time.Duration
-	seen map[int64]bool // values received
+	conn     *websocket.Conn
+	lat      []time.Duration
+	receipts []receipt
+	seen     map[int64]bool // values received
 	// duplicates counts events received twice.
 	duplicates int64
 	last       map[string]int64 // revision of the last event per thing
@@ -168,6 +213,7 @@ func (s *subscriber) read(f *fanout) {
 		}
 		s.seen[v] = true
 		s.lat = append(s.lat, at.Sub(sent.(time.Time)))
+		s.receipts = append(s.receipts, receipt{value: v, at: at})
 		s.received.Add(1)
 	}
 }
@@ -251,8 +297,11 @@ func (r *runner) eventFanout(ctx context.Context, t *target, ws []*worker, srv *
 	res.Errors, res.ErrorKinds = errs.total(), errs.sorted()
 	res.ServerCPU, res.LoadCPU = serverCPU, loadCPU
 	res.RSS = rssOf(srv)
-	res.Note = fmt.Sprintf("%d modifies acknowledged (%s/s) x %d sessions = %d events wanted, %d received, %d lost, %d reordered; latency from the modify's send to each session's receipt",
-		p.ops, fmtRate(float64(p.ops)/elapsed.Seconds()), len(subs), want, got, max(lost, 0), reordered)
+	since := f.sinceAnswers(subs)
+	early := len(since) - len(slices.DeleteFunc(slices.Clone(since), func(d time.Duration) bool { return d == 0 }))
+	res.Note = fmt.Sprintf("%d modifies acknowledged (%s/s) x %d sessions = %d events wanted, %d received, %d lost, %d reordered; latency from the modify's send to each session's receipt; from the modify's answer: p50 %s, p99 %s (%.0f%% of the events arrived before their modify's answer, counted as 0)",
+		p.ops, fmtRate(float64(p.ops)/elapsed.Seconds()), len(subs), want, got, max(lost, 0), reordered,
+		fmtSince(since, 50), fmtSince(since, 99), 100*float64(early)/float64(max(1, len(since))))
 	if foreign > 0 {
 		res.Note += fmt.Sprintf("; %d events of other writes", foreign)
 	}
