@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"modernc.org/sqlite"
 
@@ -99,6 +100,11 @@ type Index struct {
 	opt   Options
 	write *sql.DB // one connection; used only under wmu
 	read  *sql.DB
+	// ckpt is the checkpointer's connection (see checkpointer); restart
+	// asks the writer to start the WAL over after its next commit.
+	ckpt               *sql.DB
+	ckptStop, ckptDone chan struct{}
+	restart            atomic.Bool
 
 	// wmu serializes Write and guards sets.
 	wmu sync.Mutex
@@ -309,8 +315,12 @@ func Open(path string, opt Options) (*Index, error) {
 	// page_size, and a file in WAL mode keeps its page size: both are set
 	// here, in order (the file keeps both).
 	openWriter := func() (*sql.DB, error) {
+		// No automatic checkpoints: one ran inside the commit that
+		// crossed the threshold and held the writer up to 290 ms (index
+		// lag p99 of ~400 ms at 1,000 modifies/s); checkpointer copies the
+		// WAL in the background instead.
 		db := sql.OpenDB(connector{drv, dsn("synchronous(NORMAL)", "cache_size(-16000)",
-			"wal_autocheckpoint(16384)", "journal_size_limit(67108864)") + "&_txlock=immediate"})
+			"wal_autocheckpoint(0)", "journal_size_limit(67108864)") + "&_txlock=immediate"})
 		db.SetMaxOpenConns(1)
 		db.SetMaxIdleConns(1)
 		db.SetConnMaxIdleTime(0)
@@ -349,6 +359,10 @@ func Open(path string, opt Options) (*Index, error) {
 		_ = ix.write.Close()
 		return nil, fmt.Errorf("index %s: %w", path, err)
 	}
+	ix.ckpt = sql.OpenDB(connector{drv, dsn("synchronous(NORMAL)")})
+	ix.ckpt.SetMaxOpenConns(1)
+	ix.ckptStop, ix.ckptDone = make(chan struct{}), make(chan struct{})
+	go ix.checkpointer()
 	ix.read = sql.OpenDB(connector{drv, dsn("query_only(1)", "cache_size(-2000)")})
 	ix.read.SetMaxOpenConns(opt.ReadConns)
 	ix.read.SetMaxIdleConns(opt.ReadConns)
@@ -424,9 +438,17 @@ func (ix *Index) loadSets() error {
 
 // Close closes the index. Calls in flight may fail.
 func (ix *Index) Close() error {
+	if ix.ckptStop != nil {
+		close(ix.ckptStop)
+		<-ix.ckptDone
+		ix.ckptStop = nil
+	}
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
 	var errs []error
+	if ix.ckpt != nil {
+		errs = append(errs, ix.ckpt.Close())
+	}
 	ix.stmts2.m.Range(func(_, v any) bool {
 		errs = append(errs, v.(*sql.Stmt).Close())
 		return true
@@ -463,6 +485,9 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 		if err = tx.Commit(); err != nil {
 			err = fmt.Errorf("commit index write: %w", err)
 			return
+		}
+		if ix.restart.CompareAndSwap(true, false) {
+			ix.restartWAL()
 		}
 		ix.writes.Add(1)
 		if len(added) > 0 {
@@ -993,4 +1018,43 @@ func (ix *Index) Len(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("count index: %w", err)
 	}
 	return n, nil
+}
+
+// ckptInterval is how often the checkpointer copies the WAL into the
+// file, and walLimit the WAL size past which the writer starts it over.
+const (
+	ckptInterval = 100 * time.Millisecond
+	walLimit     = 64 << 20
+)
+
+// checkpointer copies committed WAL frames into the index file in the
+// background (PASSIVE: it waits for neither the writer nor readers), so
+// that no commit runs a checkpoint. Under a steady stream of writes the
+// WAL is never wholly copied when a write begins, so SQLite never starts
+// it over: past walLimit the writer does (restartWAL), after a commit,
+// when little is left to copy.
+func (ix *Index) checkpointer() {
+	defer close(ix.ckptDone)
+	t := time.NewTicker(ckptInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ix.ckptStop:
+			return
+		case <-t.C:
+			var busy, frames, copied int64
+			if err := ix.ckpt.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+				continue // the next tick tries again
+			}
+			if frames*int64(pageSize+24) >= walLimit {
+				ix.restart.Store(true)
+			}
+		}
+	}
+}
+
+// restartWAL copies what is left of the WAL and has the next write start
+// it from its beginning; it runs on the writer, under wmu.
+func (ix *Index) restartWAL() {
+	_, _ = ix.write.Exec("PRAGMA wal_checkpoint(RESTART)")
 }
