@@ -99,6 +99,9 @@ func (ix *view) count(ctx context.Context, q Query) (int64, error) {
 	if q.Filter == nil && !ix.opt.NoFastPaths {
 		return ix.countThings(ctx, b, q.Namespaces)
 	}
+	if b.nsDrive, err = ix.namespacesDrive(ctx, b, q); err != nil {
+		return 0, err
+	}
 	b.sb.WriteString("SELECT count(*) FROM things t WHERE ")
 	if err := b.where(q); err != nil {
 		return 0, err
@@ -166,6 +169,9 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 		fmt.Fprintf(&b.sb, " AS s%d", i)
 	}
 	b.sb.WriteString(" FROM things t WHERE ")
+	if b.nsDrive, err = ix.namespacesDrive(ctx, b, q); err != nil {
+		return nil, err
+	}
 	if err := b.where(q); err != nil {
 		return nil, err
 	}
@@ -260,6 +266,10 @@ type builder struct {
 	// correlated writes conditions as probes of the current thing's rows,
 	// for statements that name a few things (by id) rather than search.
 	correlated bool
+	// nsDrive lets the namespaces of a filtered query choose the things
+	// (their index on namespace) rather than the filter's rows; set where
+	// the namespaces hold few things (see namespacesDrive).
+	nsDrive bool
 	// sudo reads every thing and row, whoever may read them (see Sudo):
 	// no condition on things' visibility, and vis is every set.
 	sudo bool
@@ -312,7 +322,15 @@ func (b *builder) whereWith(q Query, search bool) error {
 // restrict writes the namespaces and the filter of q, each after " AND ".
 func (b *builder) restrict(q Query) error {
 	if len(q.Namespaces) > 0 {
-		b.sb.WriteString(" AND t.namespace IN (")
+		if q.Filter != nil && !b.nsDrive {
+			// The filter's rows find the things; the unary + keeps the
+			// planner from walking every thing of the namespaces and
+			// testing the filter on each (30 ms instead of 0.1 for a
+			// filter matching nothing in a namespace of 100,000 things).
+			b.sb.WriteString(" AND +t.namespace IN (")
+		} else {
+			b.sb.WriteString(" AND t.namespace IN (")
+		}
 		for i, ns := range q.Namespaces {
 			if i > 0 {
 				b.sb.WriteByte(',')
@@ -866,4 +884,33 @@ func (ix *Index) registerFunctions(drv *sqlite.Driver) error {
 		n := budget(path, int(ovh))
 		return boolean(n >= 0 && truncate(x, n) == v), nil
 	})
+}
+
+// smallNamespaces is how many visible things the namespaces of a filtered
+// query may hold for them to choose the things the filter is tested on:
+// testing that many costs about what a selective filter's own rows do.
+const smallNamespaces = 1000
+
+// namespacesDrive reports whether q's namespaces hold so few things the
+// caller sees (thing_counts) that walking them beats the filter's rows.
+func (ix *view) namespacesDrive(ctx context.Context, b *builder, q Query) (bool, error) {
+	if len(q.Namespaces) == 0 || q.Filter == nil || b.sudo {
+		return false, nil
+	}
+	var sb strings.Builder
+	args := make([]any, 0, len(q.Namespaces))
+	sb.WriteString("SELECT coalesce(sum(n), 0) FROM thing_counts WHERE vis IN (" + b.vis + ") AND namespace IN (")
+	for i, ns := range q.Namespaces {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteByte('?')
+		args = append(args, ns)
+	}
+	sb.WriteByte(')')
+	var n int64
+	if err := ix.queryRow(ctx, sb.String(), args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("search: %w", err)
+	}
+	return n <= smallNamespaces, nil
 }

@@ -1,0 +1,135 @@
+package index
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dittonats/dittonats/protocol/jsonv"
+	"github.com/dittonats/dittonats/protocol/rql"
+	"github.com/dittonats/dittonats/services/internal/enforcer"
+)
+
+// A filtered query's namespaces choose the things to test only when they
+// hold few: a big namespace is searched through the filter's rows. Both
+// plans give the same answers.
+func TestNamespacesDrivePlan(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var enf []*enforcer.Enforcer
+	for _, p := range benchPolicies {
+		e, err := enforcer.Compile(jsonv.MustParse(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		enf = append(enf, e)
+	}
+	ix, err := Open(filepath.Join(t.TempDir(), "plan.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ix.Close() })
+	var batch Batch
+	for i := range smallNamespaces + 200 { // namespace "bench"
+		batch.Put = append(batch.Put, benchDoc(enf, i, 1))
+	}
+	for i := range 50 { // namespace "small"
+		d := benchDoc(enf, i, 1)
+		d.ThingID = strings.Replace(d.ThingID, "bench:", "small:", 1)
+		d.Thing = d.Thing.Set(jsonv.Pointer{"thingId"}, jsonv.String(d.ThingID))
+		batch.Put = append(batch.Put, d)
+	}
+	if err := ix.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	filter, err := rql.Parse(`eq(attributes/color,"red")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		ns    string
+		drive bool
+		want  int
+	}{
+		{"bench", false, (smallNamespaces + 200) / 8},
+		{"small", true, 7}, // 0, 8, ..., 48
+	} {
+		q := Query{Filter: filter, Namespaces: []string{tt.ns}, Subjects: []string{"nginx:owner"}, Limit: 1000, Now: fixedNow}
+		v, err := ix.view(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := v.builder(ctx, q)
+		if err == nil {
+			var drive bool
+			if drive, err = v.namespacesDrive(ctx, b, q); err == nil && drive != tt.drive {
+				t.Errorf("%s: namespaces drive %t, want %t", tt.ns, drive, tt.drive)
+			}
+		}
+		v.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits, err := ix.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := ix.Count(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, h := range hits {
+			if !strings.HasPrefix(h.ThingID, tt.ns+":") {
+				t.Errorf("%s: hit %s from another namespace", tt.ns, h.ThingID)
+			}
+			ids = append(ids, h.ThingID)
+		}
+		if len(hits) != tt.want || n != int64(tt.want) || !slices.IsSorted(ids) {
+			t.Errorf("%s: %d hits, count %d, sorted %t; want %d", tt.ns, len(hits), n, slices.IsSorted(ids), tt.want)
+		}
+	}
+}
+
+// The checkpointer copies what writes put in the WAL into the file,
+// without any write running a checkpoint itself.
+func TestCheckpointerCopiesTheWAL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	enf, err := enforcer.Compile(jsonv.MustParse(benchPolicies[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(filepath.Join(t.TempDir(), "ckpt.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ix.Close() })
+	var batch Batch
+	for i := range 200 {
+		d := benchDoc([]*enforcer.Enforcer{enf, enf}, i, 1)
+		batch.Put = append(batch.Put, d)
+	}
+	if err := ix.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	// A PASSIVE checkpoint of nothing new reports the WAL's frames and
+	// how many are in the file: all of them, once the checkpointer ran.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var busy, frames, copied int64
+		if err := ix.write.QueryRow("PRAGMA wal_checkpoint(NOOP)").Scan(&busy, &frames, &copied); err != nil {
+			t.Skipf("wal_checkpoint(NOOP) not supported: %v", err)
+		}
+		if frames > 0 && copied == frames {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s: %d of %d WAL frames copied", copied, frames)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
