@@ -73,11 +73,13 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, segs []
 		writeError(w, nil, perr)
 		return
 	}
-	conn, err := wsUpgrader.Upgrade(w, r, nil)
+	bw := &batchingWriter{ResponseWriter: w}
+	conn, err := wsUpgrader.Upgrade(bw, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
 	s := g.newSession(conn, caller)
+	s.batch = bw.conn
 	s.declared = declared
 	s.run(r.Context())
 }
@@ -93,6 +95,7 @@ func errNotUpgrade() *protocol.Error {
 type wsSession struct {
 	g      *Gateway
 	conn   *websocket.Conn
+	batch  *batchConn // conn's connection, when it batches writes
 	caller *principal
 	log    *slog.Logger
 	// id names the session: the ditto-origin of its commands, so that
@@ -528,7 +531,13 @@ func (s *wsSession) push(f wsFrame, wait bool) bool {
 	q.frames = append(q.frames, f)
 	if !q.writing {
 		q.writing = true
+		q.wake = make(chan struct{}, 1)
 		s.wg.Go(s.drain)
+	} else if f.answer || len(q.frames) >= s.halfQueue() {
+		select { // a writer waiting for its batch goes now
+		case q.wake <- struct{}{}:
+		default:
+		}
 	}
 	return true
 }
@@ -542,6 +551,9 @@ type outQueue struct {
 	frames  []wsFrame
 	writing bool // a drain goroutine runs
 	closed  bool
+	// wake ends the running writer's wait for its batch (see batchConn):
+	// an answer or a filling queue is not held back.
+	wake chan struct{}
 }
 
 // drain writes the queued frames in order and ends when none is left.
@@ -555,6 +567,45 @@ func (s *wsSession) drain() {
 			q.mu.Unlock()
 			return
 		}
+		// An answer does not wait, nor does a queue filling up.
+		urgent := q.frames[0].answer || len(q.frames) >= s.halfQueue()
+		wake := q.wake
+		q.mu.Unlock()
+		if s.batch != nil {
+			// Every frame queued by the end of the batch interval goes out
+			// in one write.
+			s.batch.holdWrites(urgent, wake)
+			s.batch.start()
+		}
+		if !s.writeQueued() {
+			s.close()
+			return
+		}
+		if s.batch != nil {
+			if err := s.batch.flush(time.Now().Add(s.g.cfg.WSWriteTimeout)); err != nil {
+				s.close()
+				return
+			}
+		}
+	}
+}
+
+// halfQueue is the queue length at which a waiting writer is woken.
+func (s *wsSession) halfQueue() int { return max(1, s.g.cfg.WSOutgoingBuffer/2) }
+
+// writeQueued writes the frames queued when it starts, in order; false
+// when a write failed.
+func (s *wsSession) writeQueued() bool {
+	q := &s.out
+	q.mu.Lock()
+	n := len(q.frames)
+	q.mu.Unlock()
+	for range n {
+		q.mu.Lock()
+		if q.closed || len(q.frames) == 0 {
+			q.mu.Unlock()
+			return true
+		}
 		f := q.frames[0]
 		q.frames[0] = wsFrame{}
 		q.frames = q.frames[1:]
@@ -565,10 +616,10 @@ func (s *wsSession) drain() {
 		}
 		_ = s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WSWriteTimeout))
 		if err := s.conn.WriteMessage(websocket.TextMessage, f.data); err != nil {
-			s.close()
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // ping sends a ping and arms the next one; control frames may be written
