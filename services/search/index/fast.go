@@ -452,7 +452,14 @@ func (ix *view) mergedOrder(ctx context.Context, q Query, f field, desc bool, af
 	if multi, err := ix.multiValuedCached(ctx, b.vis, f.path); err != nil || multi {
 		return nil, false, err
 	}
-	if err := b.mergedWalk(q, f, desc, after); err != nil {
+	sets, err := ix.setsAt(ctx, b.vis, f.path)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(sets) == 0 {
+		return nil, true, nil // no readable row at f
+	}
+	if err := b.mergedWalk(q, f, desc, after, sets); err != nil {
 		return nil, false, err
 	}
 	if len(b.args) > maxMergedArgs {
@@ -511,17 +518,18 @@ func (ix *view) mergedOrder(ctx context.Context, q Query, f field, desc bool, af
 // below SQLite's limit of 32766.
 const maxMergedArgs = 8192
 
-// mergedWalk writes mergedOrder's statement: per readable set, its
-// sortable rows at f from the cursor's value on, joined (in that order:
-// CROSS JOIN) to their things, which must match q; ordered by value, so
-// that SQLite merges the arms, each already in order, without sorting.
-func (b *builder) mergedWalk(q Query, f field, desc bool, after *jsonv.Value) error {
+// mergedWalk writes mergedOrder's statement: per readable set with rows
+// at f (sets), its sortable rows at f from the cursor's value on, joined
+// (in that order: CROSS JOIN) to their things, which must match q; ordered
+// by value, so that SQLite merges the arms, each already in order, without
+// sorting.
+func (b *builder) mergedWalk(q Query, f field, desc bool, after *jsonv.Value, sets []string) error {
 	b.correlated = true
 	cmp, order := ">=", ""
 	if desc {
 		cmp, order = "<=", " DESC"
 	}
-	for i, vis := range strings.Split(b.vis, ",")[1:] { // the first is the -1 sentinel
+	for i, vis := range sets {
 		if i > 0 {
 			b.sb.WriteString(" UNION ALL ")
 		}
@@ -539,6 +547,61 @@ func (b *builder) mergedWalk(q Query, f field, desc bool, after *jsonv.Value) er
 	}
 	b.sb.WriteString(" ORDER BY 1" + order)
 	return nil
+}
+
+// setsAt returns those of the readable sets vis (an SQL list, the -1
+// sentinel first) that have rows at path in the view: one primary key
+// probe each, remembered for views of the same generation (a set left out
+// wrongly would hide things, so the answer is remembered only when no
+// commit can have come between the view's start and its computation). A
+// caller who belongs to many sets
+// (one per combination of subjects in the policies) reads a path through
+// few of them; an arm per set without rows cost the sorted walk as much
+// as the rows it read (18 sets: 1,200 pages/s instead of 1,800).
+func (ix *view) setsAt(ctx context.Context, vis, path string) ([]string, error) {
+	key := path + "\x00" + vis
+	cacheable, err := ix.pin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := ix.armSets.Load(key); cacheable && ok && c.(armSetsResult).gen == ix.gen {
+		return c.(armSetsResult).sets, nil
+	}
+	all := strings.Split(vis, ",")[1:]
+	if len(all) == 0 {
+		return nil, nil
+	}
+	var sb strings.Builder
+	sb.WriteString("SELECT ")
+	for i, s := range all {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString("EXISTS (SELECT 1 FROM leaves WHERE path = ?1 AND vis = " + s + ")")
+	}
+	has := make([]bool, len(all))
+	dst := make([]any, len(all))
+	for i := range has {
+		dst[i] = &has[i]
+	}
+	if err := ix.queryRow(ctx, sb.String(), path).Scan(dst...); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	var out []string
+	for i, ok := range has {
+		if ok {
+			out = append(out, all[i])
+		}
+	}
+	if cacheable {
+		ix.armSets.Store(key, armSetsResult{gen: ix.gen, sets: out})
+	}
+	return out, nil
+}
+
+type armSetsResult struct {
+	gen  uint64
+	sets []string
 }
 
 // multiValuedCached is multiValued, remembered until the next write.

@@ -114,8 +114,9 @@ type Index struct {
 	// setsGen counts commits that added sets; a caller's readable set ids
 	// are cached until it changes.
 	setsGen atomic.Uint64
-	// writes counts committed writes: results derived from the whole
-	// index (see noneMissing) hold until it changes.
+	// writes counts committed writes, twice each (odd while one
+	// commits): results derived from the whole index (see noneMissing)
+	// hold until it changes.
 	writes atomic.Uint64
 	// stmts2 caches prepared read statements (see stmtCache).
 	stmts2 stmtCache
@@ -124,6 +125,8 @@ type Index struct {
 	// multi caches multiValued per path and readable sets, as complete
 	// does (its none is multiValued's answer).
 	multi sync.Map // string -> completeResult
+	// armSets caches setsAt per path and readable sets, as complete does.
+	armSets sync.Map // string -> armSetsResult
 	// rowReads counts puts that read a thing's stored rows (its access
 	// or indexed fields changed), for tests.
 	rowReads atomic.Int64
@@ -482,14 +485,19 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 			_ = tx.Rollback()
 			return
 		}
+		// writes is odd while a commit may be under way and even after:
+		// a view that saw the same even count before it began and after
+		// it computed something read exactly that generation (see setsAt).
+		ix.writes.Add(1)
 		if err = tx.Commit(); err != nil {
+			ix.writes.Add(1)
 			err = fmt.Errorf("commit index write: %w", err)
 			return
 		}
+		ix.writes.Add(1)
 		if ix.restart.CompareAndSwap(true, false) {
 			ix.restartWAL()
 		}
-		ix.writes.Add(1)
 		if len(added) > 0 {
 			for k, id := range added {
 				ix.sets[k] = id

@@ -84,14 +84,36 @@ func (r errRow) Scan(...any) error { return r.err }
 type view struct {
 	*Index
 	tx *sql.Tx
+	// gen is Index.writes before the view began: its snapshot holds at
+	// least the writes counted then. exact says it holds exactly those
+	// (see pin), once pinned is set.
+	gen           uint64
+	pinned, exact bool
+}
+
+// pin makes sure the view's snapshot is taken (SQLite takes it at the
+// first read) and reports whether it holds exactly the writes of gen: gen
+// is even (no commit was under way) and still counted after the snapshot
+// was taken, so that no commit came in between.
+func (v *view) pin(ctx context.Context) (bool, error) {
+	if !v.pinned {
+		var one int
+		if err := v.tx.QueryRowContext(ctx, "SELECT count(*) FROM meta").Scan(&one); err != nil {
+			return false, fmt.Errorf("search: %w", err)
+		}
+		v.pinned = true
+		v.exact = v.gen%2 == 0 && v.writes.Load() == v.gen
+	}
+	return v.exact, nil
 }
 
 func (ix *Index) view(ctx context.Context) (*view, error) {
+	gen := ix.writes.Load()
 	tx, err := ix.read.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	return &view{Index: ix, tx: tx}, nil
+	return &view{Index: ix, tx: tx, gen: gen}, nil
 }
 
 // close ends the read transaction; it changed nothing, so rolling back is
