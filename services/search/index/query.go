@@ -102,6 +102,7 @@ func (ix *view) count(ctx context.Context, q Query) (int64, error) {
 	if b.nsDrive, err = ix.namespacesDrive(ctx, b, q); err != nil {
 		return 0, err
 	}
+	b.setsAt = func(path string) ([]string, error) { return ix.setsAt(ctx, b.vis, path) }
 	b.sb.WriteString("SELECT count(*) FROM things t WHERE ")
 	if err := b.where(q); err != nil {
 		return 0, err
@@ -172,6 +173,7 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 	if b.nsDrive, err = ix.namespacesDrive(ctx, b, q); err != nil {
 		return nil, err
 	}
+	b.setsAt = func(path string) ([]string, error) { return ix.setsAt(ctx, b.vis, path) }
 	if err := b.where(q); err != nil {
 		return nil, err
 	}
@@ -266,6 +268,9 @@ type builder struct {
 	// correlated writes conditions as probes of the current thing's rows,
 	// for statements that name a few things (by id) rather than search.
 	correlated bool
+	// setsAt, when set, gives the readable sets with rows at a path (see
+	// view.setsAt), to seek only those for a filter's rows.
+	setsAt func(path string) ([]string, error)
 	// nsDrive lets the namespaces of a filtered query choose the things
 	// (their index on namespace) rather than the filter's rows; set where
 	// the namespaces hold few things (see namespacesDrive).
@@ -450,7 +455,12 @@ func (b *builder) leaves(f field, under bool, cond func()) {
 	}
 	b.pathCond(f, under)
 	b.sb.WriteString(vis)
-	b.sb.WriteString(b.vis)
+	if list, ok := b.setsAtPath(f, under); ok && !b.correlated {
+		// One seek per set: only the sets with rows at the path.
+		b.sb.WriteString(list)
+	} else {
+		b.sb.WriteString(b.vis)
+	}
 	b.sb.WriteString(")")
 	if cond != nil {
 		b.sb.WriteString(" AND (")
@@ -913,4 +923,17 @@ func (ix *view) namespacesDrive(ctx context.Context, b *builder, q Query) (bool,
 		return false, fmt.Errorf("search: %w", err)
 	}
 	return n <= smallNamespaces, nil
+}
+
+// setsAtPath returns the SQL list of the readable sets with rows at f, the
+// -1 sentinel first, when b knows them and f is one exact path.
+func (b *builder) setsAtPath(f field, under bool) (string, bool) {
+	if b.setsAt == nil || under || f.wildcard || b.sudo {
+		return "", false
+	}
+	sets, err := b.setsAt(f.path)
+	if err != nil {
+		return "", false // the general list is right too
+	}
+	return strings.Join(append([]string{"-1"}, sets...), ","), true
 }
