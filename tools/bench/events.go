@@ -79,7 +79,15 @@ func (r *runner) readEvents(ctx context.Context, natsPort int) (eventTally, erro
 		return t, err
 	}
 	total := int64(info.State.Subjects[subject])
-	cons, err := js.OrderedConsumer(ctx, names.ThingEventsStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	// One ephemeral consumer, left to the server to remove once idle: an
+	// ordered consumer makes a new one per fetch and deletes the last,
+	// which the operator role may not (each refusal was printed).
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     subject,
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: 30 * time.Second,
+	})
 	if err != nil {
 		return t, err
 	}
