@@ -135,9 +135,13 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 }
 
 // The sorted walk reads only the sets with rows at the sort path, and a
-// thing written in a set that had none there shows in the next page.
+// thing written in a set that had none there shows in the next page. Not
+// parallel: it has every caller ask setsAt (fewSets), which parallel tests
+// read only after it.
 func TestSortedWalkSetsFollowWrites(t *testing.T) {
-	t.Parallel()
+	saved := fewSets
+	fewSets = 0
+	t.Cleanup(func() { fewSets = saved })
 	ctx := context.Background()
 	var enf []*enforcer.Enforcer
 	for _, p := range benchPolicies {

@@ -928,7 +928,7 @@ func (ix *view) namespacesDrive(ctx context.Context, b *builder, q Query) (bool,
 // setsAtPath returns the SQL list of the readable sets with rows at f, the
 // -1 sentinel first, when b knows them and f is one exact path.
 func (b *builder) setsAtPath(f field, under bool) (string, bool) {
-	if b.setsAt == nil || under || f.wildcard || b.sudo {
+	if b.setsAt == nil || under || f.wildcard || b.sudo || strings.Count(b.vis, ",") <= fewSets {
 		return "", false
 	}
 	sets, err := b.setsAt(f.path)
