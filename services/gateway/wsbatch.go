@@ -23,10 +23,12 @@ const wsBatchInterval = 5 * time.Millisecond
 // goroutines (pings, close) join the buffer while it is held.
 type batchConn struct {
 	net.Conn
-	mu   sync.Mutex
-	hold bool
-	buf  []byte
-	last time.Time // when the session last wrote to the socket
+	// interval is wsBatchInterval unless a test sets another.
+	interval time.Duration
+	mu       sync.Mutex
+	hold     bool
+	buf      []byte
+	last     time.Time // when the session last wrote to the socket
 }
 
 func (c *batchConn) Write(p []byte) (int, error) {
@@ -44,7 +46,7 @@ func (c *batchConn) Write(p []byte) (int, error) {
 // wsBatchInterval since the last write unless now is set or wake fires.
 func (c *batchConn) holdWrites(now bool, wake <-chan struct{}) {
 	c.mu.Lock()
-	wait := wsBatchInterval - time.Since(c.last)
+	wait := c.interval - time.Since(c.last)
 	c.hold = true
 	c.mu.Unlock()
 	if now || wait <= 0 {
@@ -108,6 +110,6 @@ func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = &batchConn{Conn: c}
+	w.conn = &batchConn{Conn: c, interval: wsBatchInterval}
 	return w.conn, brw, nil
 }

@@ -33,16 +33,20 @@ func (c *countingConn) got() [][]byte {
 // batch goes through at once; a batch right after a write waits out the
 // interval unless woken.
 func TestBatchConn(t *testing.T) {
+	t.Parallel()
+	// A long interval, so that waiting or not is told apart on a busy
+	// machine.
+	const interval = 300 * time.Millisecond
 	cc := &countingConn{}
-	c := &batchConn{Conn: cc}
+	c := &batchConn{Conn: cc, interval: interval}
 	if _, err := c.Write([]byte("a")); err != nil || len(cc.got()) != 1 {
 		t.Fatalf("write outside a batch: %v, %d writes", err, len(cc.got()))
 	}
 
 	start := time.Now()
 	c.holdWrites(false, nil)
-	if waited := time.Since(start); waited < wsBatchInterval/2 {
-		t.Errorf("a batch right after a write went after %v, want about %v", waited, wsBatchInterval)
+	if waited := time.Since(start); waited < interval/2 {
+		t.Errorf("a batch right after a write went after %v, want about %v", waited, interval)
 	}
 	c.start()
 	for _, p := range []string{"b", "c", "d"} {
@@ -69,17 +73,17 @@ func TestBatchConn(t *testing.T) {
 	wake <- struct{}{}
 	start = time.Now()
 	c.holdWrites(false, wake)
-	if waited := time.Since(start); waited >= wsBatchInterval {
+	if waited := time.Since(start); waited >= interval/2 {
 		t.Errorf("a woken batch waited %v", waited)
 	}
 	if err := c.flush(time.Now().Add(time.Second)); err != nil || len(cc.got()) != 2 {
 		t.Errorf("empty flush: %v, %d writes", err, len(cc.got()))
 	}
 	// After a quiet spell a batch does not wait.
-	time.Sleep(wsBatchInterval)
+	time.Sleep(interval)
 	start = time.Now()
 	c.holdWrites(false, nil)
-	if waited := time.Since(start); waited >= wsBatchInterval/2 {
+	if waited := time.Since(start); waited >= interval/2 {
 		t.Errorf("a batch after a quiet spell waited %v", waited)
 	}
 	_ = c.flush(time.Now().Add(time.Second))
