@@ -452,11 +452,9 @@ func (ix *view) mergedOrder(ctx context.Context, q Query, f field, desc bool, af
 	if multi, err := ix.multiValuedCached(ctx, b.vis, f.path); err != nil || multi {
 		return nil, false, err
 	}
-	sets := strings.Split(b.vis, ",")[1:] // the first is the -1 sentinel
-	if len(sets) > fewSets {
-		if sets, err = ix.setsAt(ctx, b.vis, f.path); err != nil {
-			return nil, false, err
-		}
+	sets, err := ix.setsAt(ctx, b.vis, f.path)
+	if err != nil {
+		return nil, false, err
 	}
 	if len(sets) == 0 {
 		return nil, true, nil // no readable row at f
@@ -561,6 +559,10 @@ func (b *builder) mergedWalk(q Query, f field, desc bool, after *jsonv.Value, se
 // few of them; an arm per set without rows cost the sorted walk as much
 // as the rows it read (18 sets: 1,200 pages/s instead of 1,800).
 func (ix *view) setsAt(ctx context.Context, vis, path string) ([]string, error) {
+	all := strings.Split(vis, ",")[1:]
+	if len(all) <= fewSets {
+		return all, nil
+	}
 	key := path + "\x00" + vis
 	cacheable, err := ix.pin(ctx)
 	if err != nil {
@@ -568,10 +570,6 @@ func (ix *view) setsAt(ctx context.Context, vis, path string) ([]string, error) 
 	}
 	if c, ok := ix.armSets.Load(key); cacheable && ok && c.(armSetsResult).gen == ix.gen {
 		return c.(armSetsResult).sets, nil
-	}
-	all := strings.Split(vis, ",")[1:]
-	if len(all) == 0 {
-		return nil, nil
 	}
 	var sb strings.Builder
 	sb.WriteString("SELECT ")
@@ -601,9 +599,9 @@ func (ix *view) setsAt(ctx context.Context, vis, path string) ([]string, error) 
 	return out, nil
 }
 
-// fewSets is how many readable sets a caller may have for the index to
-// read all of them at a path without asking setsAt which have rows there:
-// for so few, the probes cost about what they save. A variable for tests.
+// fewSets is how many readable sets a caller may have for setsAt to
+// return all of them without asking which have rows at the path: for so
+// few, the probes cost about what they save. A variable for tests.
 var fewSets = 4
 
 type armSetsResult struct {

@@ -907,20 +907,10 @@ func (ix *view) namespacesDrive(ctx context.Context, b *builder, q Query) (bool,
 	if len(q.Namespaces) == 0 || q.Filter == nil || b.sudo {
 		return false, nil
 	}
-	var sb strings.Builder
-	args := make([]any, 0, len(q.Namespaces))
-	sb.WriteString("SELECT coalesce(sum(n), 0) FROM thing_counts WHERE vis IN (" + b.vis + ") AND namespace IN (")
-	for i, ns := range q.Namespaces {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteByte('?')
-		args = append(args, ns)
-	}
-	sb.WriteByte(')')
-	var n int64
-	if err := ix.queryRow(ctx, sb.String(), args...).Scan(&n); err != nil {
-		return false, fmt.Errorf("search: %w", err)
+	// A builder of its own: b holds the statement being written.
+	n, err := ix.countThings(ctx, &builder{vis: b.vis}, q.Namespaces)
+	if err != nil {
+		return false, err
 	}
 	return n <= smallNamespaces, nil
 }
@@ -928,7 +918,7 @@ func (ix *view) namespacesDrive(ctx context.Context, b *builder, q Query) (bool,
 // setsAtPath returns the SQL list of the readable sets with rows at f, the
 // -1 sentinel first, when b knows them and f is one exact path.
 func (b *builder) setsAtPath(f field, under bool) (string, bool) {
-	if b.setsAt == nil || under || f.wildcard || b.sudo || strings.Count(b.vis, ",") <= fewSets {
+	if b.setsAt == nil || under || f.wildcard || b.sudo {
 		return "", false
 	}
 	sets, err := b.setsAt(f.path)
