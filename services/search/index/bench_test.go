@@ -41,6 +41,29 @@ func benchDoc(enf []*enforcer.Enforcer, i, rev int) Doc {
 		Access: enf[pol].Readers("bench", time.Now())}
 }
 
+// compileBenchPolicies compiles benchPolicies, in order.
+func compileBenchPolicies() ([]*enforcer.Enforcer, error) {
+	var enf []*enforcer.Enforcer
+	for _, p := range benchPolicies {
+		e, err := enforcer.Compile(jsonv.MustParse(p))
+		if err != nil {
+			return nil, err
+		}
+		enf = append(enf, e)
+	}
+	return enf, nil
+}
+
+// benchEnforcers is compileBenchPolicies for a test.
+func benchEnforcers(t testing.TB) []*enforcer.Enforcer {
+	t.Helper()
+	enf, err := compileBenchPolicies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enf
+}
+
 var bench struct {
 	once sync.Once
 	ix   *Index
@@ -59,13 +82,8 @@ func benchIndex(b *testing.B) (*Index, []*enforcer.Enforcer) {
 				return
 			}
 		}
-		for _, p := range benchPolicies {
-			e, err := enforcer.Compile(jsonv.MustParse(p))
-			if err != nil {
-				bench.err = err
-				return
-			}
-			bench.enf = append(bench.enf, e)
+		if bench.enf, bench.err = compileBenchPolicies(); bench.err != nil {
+			return
 		}
 		// INDEX_BENCH_FILE names an index to build once and reuse in later
 		// runs (of query benchmarks: the write benchmarks change it).

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/dittonats/dittonats/protocol/jsonv"
-	"github.com/dittonats/dittonats/services/internal/enforcer"
 )
 
 // The counts read from the count tables are the counts of the general
@@ -20,14 +19,7 @@ import (
 func TestCountTables(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var enf []*enforcer.Enforcer
-	for _, p := range benchPolicies {
-		e, err := enforcer.Compile(jsonv.MustParse(p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		enf = append(enf, e)
-	}
+	enf := benchEnforcers(t)
 	path := filepath.Join(t.TempDir(), "index.db")
 	ix, err := Open(path, Options{})
 	if err != nil {

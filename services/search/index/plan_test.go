@@ -19,14 +19,7 @@ import (
 func TestNamespacesDrivePlan(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var enf []*enforcer.Enforcer
-	for _, p := range benchPolicies {
-		e, err := enforcer.Compile(jsonv.MustParse(p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		enf = append(enf, e)
-	}
+	enf := benchEnforcers(t)
 	ix, err := Open(filepath.Join(t.TempDir(), "plan.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -143,14 +136,7 @@ func TestSortedWalkSetsFollowWrites(t *testing.T) {
 	fewSets = 0
 	t.Cleanup(func() { fewSets = saved })
 	ctx := context.Background()
-	var enf []*enforcer.Enforcer
-	for _, p := range benchPolicies {
-		e, err := enforcer.Compile(jsonv.MustParse(p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		enf = append(enf, e)
-	}
+	enf := benchEnforcers(t)
 	ix, err := Open(filepath.Join(t.TempDir(), "sets.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
