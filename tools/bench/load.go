@@ -135,24 +135,19 @@ func (w *worker) do(ctx context.Context, t *target, o *op, i int) error {
 	if o.headerOf != nil {
 		header = o.headerOf(i)
 	}
+	var err error
 	if o.check == nil {
-		_, err := w.exchange(ctx, t, o.method, path, header, body, false)
-		if err == nil && o.answered != nil {
-			o.answered(w, i)
+		_, err = w.exchange(ctx, t, o.method, path, header, body, false)
+	} else {
+		var resp []byte
+		if resp, err = w.exchange(ctx, t, o.method, path, header, body, true); err == nil {
+			err = o.check(i, resp)
 		}
-		return err
 	}
-	resp, err := w.exchange(ctx, t, o.method, path, header, body, true)
-	if err != nil {
-		return err
-	}
-	if err := o.check(i, resp); err != nil {
-		return err
-	}
-	if o.answered != nil {
+	if err == nil && o.answered != nil {
 		o.answered(w, i)
 	}
-	return nil
+	return err
 }
 
 // exchange sends one request and reads its whole answer; a non-2xx answer

@@ -128,26 +128,25 @@ func (f *fanout) op(r *runner) *op {
 	}
 }
 
-// sinceAnswers returns, per event received, the time from its write's
-// answer to its receipt: the measure of fan-out latency. An event
-// received before its write's answer (the event is published before the
-// write is answered) counts as 0.
-func (f *fanout) sinceAnswers(subs []*subscriber) []time.Duration {
+// since returns, sorted, per event received, the time from its write's
+// moment in from (f.sent or f.answered) to its receipt. An event received
+// before its write's answer (the event is published before the write is
+// answered) counts as 0; a write whose answer was not read (at the run's
+// end) is left out.
+func since(subs []*subscriber, from *sync.Map) []time.Duration {
 	var out []time.Duration
 	for _, s := range subs {
 		for _, r := range s.receipts {
-			a, ok := f.answered.Load(r.value)
-			if !ok {
-				continue // a write whose answer was not read (the run's end)
+			if t, ok := from.Load(r.value); ok {
+				out = append(out, max(0, r.at.Sub(t.(time.Time))))
 			}
-			out = append(out, max(0, r.at.Sub(a.(time.Time))))
 		}
 	}
 	slices.Sort(out)
 	return out
 }
 
-// fmtSince prints a percentile of sinceAnswers: "0" for an event that
+// fmtSince prints a percentile of the times from the answers: "0" for an event that
 // came before its answer, "-" when there were none.
 func fmtSince(sorted []time.Duration, p float64) string {
 	if len(sorted) > 0 && percentile(sorted, p) == 0 {
@@ -165,7 +164,6 @@ type receipt struct {
 // subscriber is one session of EVENT_FANOUT.
 type subscriber struct {
 	conn     *websocket.Conn
-	lat      []time.Duration
 	receipts []receipt
 	seen     map[int64]bool // values received
 	// duplicates counts events received twice.
@@ -198,8 +196,7 @@ func (s *subscriber) read(f *fanout) {
 			s.foreign++
 			continue
 		}
-		sent, ok := f.sent.Load(v)
-		if !ok {
+		if _, ok := f.sent.Load(v); !ok {
 			s.foreign++
 			continue
 		}
@@ -212,7 +209,6 @@ func (s *subscriber) read(f *fanout) {
 			s.duplicates++
 		}
 		s.seen[v] = true
-		s.lat = append(s.lat, at.Sub(sent.(time.Time)))
 		s.receipts = append(s.receipts, receipt{value: v, at: at})
 		s.received.Add(1)
 	}
@@ -268,10 +264,8 @@ func (r *runner) eventFanout(ctx context.Context, t *target, ws []*worker, srv *
 		_ = s.conn.Close()
 	}
 	readers.Wait()
-	var lat []time.Duration
 	var got, lost, reordered, foreign, dup int64
 	for _, s := range subs {
-		lat = append(lat, s.lat...)
 		got += int64(len(s.seen))
 		reordered += s.reordered
 		foreign += s.foreign
@@ -291,17 +285,17 @@ func (r *runner) eventFanout(ctx context.Context, t *target, ws []*worker, srv *
 		errs.add("event reordered", "an event older than one already received for the same thing", reordered)
 	}
 	errs.merge(p.errs)
-	slices.Sort(lat)
+	lat := since(subs, &f.sent)
 	res.Ops, res.Elapsed = got, elapsed
 	res.P50, res.P99 = percentile(lat, 50), percentile(lat, 99)
 	res.Errors, res.ErrorKinds = errs.total(), errs.sorted()
 	res.ServerCPU, res.LoadCPU = serverCPU, loadCPU
 	res.RSS = rssOf(srv)
-	since := f.sinceAnswers(subs)
-	early := len(since) - len(slices.DeleteFunc(slices.Clone(since), func(d time.Duration) bool { return d == 0 }))
+	fromAnswer := since(subs, &f.answered)
+	early, _ := slices.BinarySearch(fromAnswer, 1) // the zeros, first
 	res.Note = fmt.Sprintf("%d modifies acknowledged (%s/s) x %d sessions = %d events wanted, %d received, %d lost, %d reordered; latency from the modify's send to each session's receipt; from the modify's answer: p50 %s, p99 %s (%.0f%% of the events arrived before their modify's answer, counted as 0)",
 		p.ops, fmtRate(float64(p.ops)/elapsed.Seconds()), len(subs), want, got, max(lost, 0), reordered,
-		fmtSince(since, 50), fmtSince(since, 99), 100*float64(early)/float64(max(1, len(since))))
+		fmtSince(fromAnswer, 50), fmtSince(fromAnswer, 99), 100*float64(early)/float64(max(1, len(fromAnswer))))
 	if foreign > 0 {
 		res.Note += fmt.Sprintf("; %d events of other writes", foreign)
 	}
