@@ -146,8 +146,8 @@ func since(subs []*subscriber, from *sync.Map) []time.Duration {
 	return out
 }
 
-// fmtSince prints a percentile of the times from the answers: "0" for an event that
-// came before its answer, "-" when there were none.
+// fmtSince prints a percentile of the times from the answers: "0" for an
+// event that came before its answer, "-" when there were none.
 func fmtSince(sorted []time.Duration, p float64) string {
 	if len(sorted) > 0 && percentile(sorted, p) == 0 {
 		return "0"
