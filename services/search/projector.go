@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -452,7 +453,7 @@ func (s *Service) noteExpiry(policyID string, r *enforcer.Readers) {
 		return
 	}
 	if cur, ok := s.expiries[policyID]; !ok || exp.Before(cur) {
-		s.expiries[policyID] = exp
+		s.expiries[strings.Clone(policyID)] = exp // see policyCache.get
 	}
 }
 

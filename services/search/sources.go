@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -189,7 +190,9 @@ func (c *policyCache) get(ctx context.Context, id string) (*enforcer.Enforcer, e
 			}
 		}
 	}
-	c.entries[id] = cachedPolicy{enf: enf, loaded: time.Now(), deps: deps}
+	// A copy: id is often cut from a thing event's document, whose whole
+	// text the key would otherwise keep alive as long as the entry.
+	c.entries[strings.Clone(id)] = cachedPolicy{enf: enf, loaded: time.Now(), deps: deps}
 	c.mu.Unlock()
 	return enf, nil
 }
