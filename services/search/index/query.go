@@ -148,6 +148,7 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 		if err != nil {
 			return nil, err
 		}
+		eb.setsAt = func(path string) ([]string, error) { return ix.setsAt(ctx, eb.vis, path) }
 		dense, err := ix.leavesAtLeast(ctx, eb, c, ix.denseMatches())
 		if err != nil {
 			return nil, err

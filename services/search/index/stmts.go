@@ -98,7 +98,7 @@ type view struct {
 func (v *view) pin(ctx context.Context) (bool, error) {
 	if !v.pinned {
 		var one int
-		if err := v.tx.QueryRowContext(ctx, "SELECT count(*) FROM meta").Scan(&one); err != nil {
+		if err := v.queryRow(ctx, "SELECT count(*) FROM meta").Scan(&one); err != nil {
 			return false, fmt.Errorf("search: %w", err)
 		}
 		v.pinned = true
