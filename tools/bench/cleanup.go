@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -33,12 +35,48 @@ func (r *runner) modifyWithCleanup(ctx context.Context, t *target, ws []*worker,
 		r.logf("%s: skipped, -url names a platform bench did not start", scModifyCleanup)
 		return nil
 	}
-	base := "http://" + t.addr
-	body := `{"targetActorSelection":"/user/thingsRoot/persistenceCleanup","headers":{},` +
-		`"piggybackCommand":{"type":"common.commands:modifyConfig","config":` + cleanupConfig + `}}`
-	if err := devopsPost(ctx, base+"/devops/piggyback/things?timeout=10s", body); err != nil {
+	url := "http://" + t.addr + "/devops/piggyback/things?timeout=10s"
+	const target = `{"targetActorSelection":"/user/thingsRoot/persistenceCleanup",`
+	// The configuration in effect is put back afterwards: left at a
+	// retention of zero, cleanup would go on rewriting the journal through
+	// every later scenario.
+	answer, err := devopsPost(ctx, url, target+`"headers":{"aggregate":false},"piggybackCommand":{"type":"common.commands:retrieveConfig"}}`)
+	if err != nil {
+		return fmt.Errorf("%s: read the cleanup configuration: %w", scModifyCleanup, err)
+	}
+	var current struct {
+		Config json.RawMessage `json:"config"`
+	}
+	if err := json.Unmarshal(answer, &current); err != nil || len(current.Config) == 0 {
+		return fmt.Errorf("%s: cleanup configuration answer %s: %v", scModifyCleanup, answer, err)
+	}
+	configure := func(config string) ([]byte, error) {
+		return devopsPost(ctx, url, target+`"headers":{"aggregate":false},"piggybackCommand":{"type":"common.commands:modifyConfig","config":`+config+`}}`)
+	}
+	if _, err := configure(cleanupConfig); err != nil {
 		return fmt.Errorf("%s: configure the cleanup: %w", scModifyCleanup, err)
 	}
+	restored := false
+	restore := func() error {
+		if restored {
+			return nil
+		}
+		restored = true
+		answer, err := configure(string(current.Config))
+		if err != nil {
+			return fmt.Errorf("%s: restore the cleanup configuration: %w", scModifyCleanup, err)
+		}
+		var after struct {
+			Config map[string]any `json:"config"`
+		}
+		var want map[string]any
+		_ = json.Unmarshal(current.Config, &want)
+		if err := json.Unmarshal(answer, &after); err != nil || !reflect.DeepEqual(after.Config, want) {
+			return fmt.Errorf("%s: cleanup configuration not restored: %s, want %s", scModifyCleanup, answer, current.Config)
+		}
+		return nil
+	}
+	defer func() { _ = restore() }() // on an early return
 	before, err := r.platformCounter(ctx, "cleanup_delete_events_total", `type="thing"`)
 	if err != nil {
 		return fmt.Errorf("%s: %w", scModifyCleanup, err)
@@ -46,6 +84,9 @@ func (r *runner) modifyWithCleanup(ctx context.Context, t *target, ws []*worker,
 	snapsBefore, _ := r.platformCounter(ctx, "cleanup_delete_snapshots_total", `type="thing"`)
 	res := r.load(ctx, scModifyCleanup, t, ws, srv, r.modifyOp())
 	if err := checked(); err != nil {
+		return err
+	}
+	if err := restore(); err != nil {
 		return err
 	}
 	after, err := r.platformCounter(ctx, "cleanup_delete_events_total", `type="thing"`)
@@ -61,27 +102,27 @@ func (r *runner) modifyWithCleanup(ctx context.Context, t *target, ws []*worker,
 	return nil
 }
 
-// devopsPost sends a DevOps request as the default DevOps user and wants
-// an answer of 200.
-func devopsPost(ctx context.Context, url, body string) error {
+// devopsPost sends a DevOps request as the default DevOps user, wants an
+// answer of 200 and returns its body.
+func devopsPost(ctx context.Context, url, body string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.SetBasicAuth("devops", "foobar")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, b)
+		return nil, fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, b)
 	}
-	return nil
+	return b, nil
 }
 
 // platformCounter sums the started platform's series of the metric name
