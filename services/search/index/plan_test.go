@@ -51,7 +51,7 @@ func TestNamespacesDrivePlan(t *testing.T) {
 		{"small", true, 7}, // 0, 8, ..., 48
 	} {
 		q := Query{Filter: filter, Namespaces: []string{tt.ns}, Subjects: []string{"nginx:owner"}, Limit: 1000, Now: fixedNow}
-		v, err := ix.view(ctx)
+		v, err := ix.callerView(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -75,7 +75,7 @@ func EffectiveSort(sort []rql.SortKey) []rql.SortKey {
 // Count returns how many visible things match q (ignoring sort, cursor and
 // limit).
 func (ix *Index) Count(ctx context.Context, q Query) (int64, error) {
-	v, err := ix.view(ctx)
+	v, err := ix.callerView(ctx, q)
 	if err != nil {
 		return 0, err
 	}
@@ -116,7 +116,7 @@ func (ix *view) count(ctx context.Context, q Query) (int64, error) {
 
 // Query returns a page of the visible things matching q, in sort order.
 func (ix *Index) Query(ctx context.Context, q Query) ([]Hit, error) {
-	v, err := ix.view(ctx)
+	v, err := ix.callerView(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -281,11 +281,30 @@ type builder struct {
 	sudo bool
 }
 
-func (ix *view) builder(ctx context.Context, q Query) (*builder, error) {
+// callerView opens a view for q's caller, whose readable sets are read
+// first, in a statement of their own on the pool: the answer is
+// remembered for the sets generation loaded before it, so it must come
+// from a state at least that new, which a view's snapshot was seen not to
+// be under load (0 set members where the pool and the writer read 2; the
+// empty answer then hid the caller's things until the next new set). Sets
+// are never deleted, so ids newer than the view's state only name rows
+// the view does not have. Read before the view takes its connection, so a
+// query still needs one connection at a time.
+func (ix *Index) callerView(ctx context.Context, q Query) (*view, error) {
 	vis, err := ix.readable(ctx, q.Subjects)
 	if err != nil {
 		return nil, err
 	}
+	v, err := ix.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v.vis = vis
+	return v, nil
+}
+
+func (ix *view) builder(ctx context.Context, q Query) (*builder, error) {
+	vis := ix.vis
 	now := q.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -750,7 +769,7 @@ type callerSets struct {
 // readable returns the ids of the visibility sets the subjects may read:
 // thing-level sets that name one of them, and leaf sets whose grants
 // enforcer.LeafReadable accepts for them.
-func (ix *view) readable(ctx context.Context, subjects []string) (string, error) {
+func (ix *Index) readable(ctx context.Context, subjects []string) (string, error) {
 	subjects = slices.Compact(slices.Sorted(slices.Values(subjects)))
 	key := strings.Join(subjects, "\x00")
 	gen := ix.setsGen.Load()

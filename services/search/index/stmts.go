@@ -89,6 +89,8 @@ type view struct {
 	// (see pin), once pinned is set.
 	gen           uint64
 	pinned, exact bool
+	// vis is the caller's readable sets (see callerView).
+	vis string
 }
 
 // pin makes sure the view's snapshot is taken (SQLite takes it at the
