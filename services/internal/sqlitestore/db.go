@@ -16,6 +16,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/dittonats/dittonats/services/internal/journal"
+	"github.com/dittonats/dittonats/services/internal/sqlitewal"
 )
 
 // db is one SQLite file opened for group commit: a single write connection
@@ -29,14 +30,10 @@ type db struct {
 	write *sql.DB
 	// read is the pool of query_only connections.
 	read *sql.DB
-	// ckpt is the connection the checkpointer goroutine uses.
+	// ckpt is the checkpointer's connection, ckptr the checkpointer
+	// (sqlitewal): appends never wait for a checkpoint.
 	ckpt     *sql.DB
-	ckptStop chan struct{}
-	ckptDone chan struct{}
-	ckpts    atomic.Uint64 // checkpoints run
-	ckptErrs atomic.Uint64
-	restarts atomic.Uint64 // WAL truncations by the writer
-	restart  atomic.Bool   // set by the checkpointer: the writer should restart the WAL
+	ckptr    *sqlitewal.Checkpointer
 	maxBatch int
 
 	// mu guards closed, stmts and every send on reqs, so that close can
@@ -105,7 +102,7 @@ func openDB(path string, o dbOptions) (*db, error) {
 
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
 	// fails half-way for want of it when another process writes the file.
-	// Checkpoints run on their own connection (see checkpointer): done by
+	// Checkpoints run on their own connection (see sqlitewal): done by
 	// the committing connection they would stall every append behind them.
 	write, err := sql.Open("sqlite", pragmas("journal_mode(WAL)", "synchronous("+o.synchronous+")", "wal_autocheckpoint(0)")+"&_txlock=immediate")
 	if err != nil {
@@ -147,55 +144,11 @@ func openDB(path string, o dbOptions) (*db, error) {
 		maxBatch:   o.maxBatch,
 		reqs:       make(chan *request, 4*o.maxBatch),
 		writerDone: make(chan struct{}),
-		ckptStop:   make(chan struct{}),
-		ckptDone:   make(chan struct{}),
+		// The store keeps SQLite's default page size.
+		ckptr: sqlitewal.Start(ckpt, 4096),
 	}
 	go d.runWriter()
-	go d.checkpointer()
 	return d, nil
-}
-
-// checkpointInterval is how often the WAL is copied back into the database
-// file. Between checkpoints the WAL grows by what was written meanwhile.
-const checkpointInterval = 100 * time.Millisecond
-
-// walLimit bounds the WAL file. Under a steady stream of appends the WAL is
-// never completely copied when the writer starts a transaction, so SQLite
-// never starts it over and it grows without end; past walLimit the writer
-// restarts it between two batches, right after a background checkpoint
-// finished, so that only what was committed during that checkpoint is left
-// to copy. (Truncating at any moment copied up to a whole interval of frames
-// and held the writer, and every append waiting for it, for ~90 ms.)
-const walLimit = 64 << 20
-
-// walFrameSize is the size of one WAL frame: a page (SQLite's default
-// 4096 bytes, which the store keeps) and its 24-byte header.
-const walFrameSize = 4096 + 24
-
-// checkpointer copies committed WAL frames into the database file in the
-// background (PASSIVE: it never blocks the writer or readers), so that
-// appends never wait for a checkpoint and the WAL stays small.
-func (d *db) checkpointer() {
-	defer close(d.ckptDone)
-	t := time.NewTicker(checkpointInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-d.ckptStop:
-			return
-		case <-t.C:
-			// The result row: busy flag, frames in the WAL, frames copied.
-			var busy, frames, copied int64
-			if err := d.ckpt.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
-				d.ckptErrs.Add(1)
-				continue
-			}
-			d.ckpts.Add(1)
-			if frames*walFrameSize >= walLimit {
-				d.restart.Store(true)
-			}
-		}
-	}
 }
 
 // exec runs fn in the writer's next batch and returns its result once the
@@ -270,8 +223,7 @@ func (d *db) close() error {
 	d.mu.Unlock()
 
 	<-d.writerDone
-	close(d.ckptStop)
-	<-d.ckptDone
+	d.ckptr.Stop()
 	var errs []error
 	for _, s := range d.stmts {
 		errs = append(errs, s.Close())
@@ -305,24 +257,8 @@ func (d *db) runWriter() {
 		}
 		d.commit(batch)
 		clear(batch)
-		if d.restart.Load() {
-			d.restart.Store(false)
-			d.boundWAL()
-		}
+		_ = d.ckptr.RestartIfDue(d.write) // a failed restart is tried again when due
 	}
-}
-
-// boundWAL restarts the WAL, which the checkpointer found past walLimit:
-// it copies what is left and has the next transaction write from the
-// WAL's start again. It runs on the writer goroutine, between batches.
-// RESTART rather than TRUNCATE: shrinking the file and syncing that took
-// most of the time the writer (and every append) waited.
-func (d *db) boundWAL() {
-	if _, err := d.write.Exec("PRAGMA wal_checkpoint(RESTART)"); err != nil {
-		d.ckptErrs.Add(1)
-		return
-	}
-	d.restarts.Add(1)
 }
 
 // commit runs batch in one transaction and answers every request. If the

@@ -14,12 +14,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"modernc.org/sqlite"
 
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/enforcer"
+	"github.com/dittonats/dittonats/services/internal/sqlitewal"
 )
 
 // Options configure an Index.
@@ -103,11 +103,10 @@ type Index struct {
 	opt   Options
 	write *sql.DB // one connection; used only under wmu
 	read  *sql.DB
-	// ckpt is the checkpointer's connection (see checkpointer); restart
-	// asks the writer to start the WAL over after its next commit.
-	ckpt               *sql.DB
-	ckptStop, ckptDone chan struct{}
-	restart            atomic.Bool
+	// ckpt is the checkpointer's connection, ckptr the checkpointer
+	// (sqlitewal): no commit runs a checkpoint.
+	ckpt  *sql.DB
+	ckptr *sqlitewal.Checkpointer
 
 	// wmu serializes Write and guards sets.
 	wmu sync.Mutex
@@ -323,7 +322,7 @@ func Open(path string, opt Options) (*Index, error) {
 	openWriter := func() (*sql.DB, error) {
 		// No automatic checkpoints: one ran inside the commit that
 		// crossed the threshold and held the writer up to 290 ms (index
-		// lag p99 of ~400 ms at 1,000 modifies/s); checkpointer copies the
+		// lag p99 of ~400 ms at 1,000 modifies/s); sqlitewal copies the
 		// WAL in the background instead.
 		db := sql.OpenDB(connector{drv, dsn("synchronous(NORMAL)", "cache_size(-16000)",
 			"wal_autocheckpoint(0)", "journal_size_limit(67108864)") + "&_txlock=immediate"})
@@ -367,8 +366,7 @@ func Open(path string, opt Options) (*Index, error) {
 	}
 	ix.ckpt = sql.OpenDB(connector{drv, dsn("synchronous(NORMAL)")})
 	ix.ckpt.SetMaxOpenConns(1)
-	ix.ckptStop, ix.ckptDone = make(chan struct{}), make(chan struct{})
-	go ix.checkpointer()
+	ix.ckptr = sqlitewal.Start(ix.ckpt, pageSize)
 	ix.read = sql.OpenDB(connector{drv, dsn("query_only(1)", "cache_size(-2000)")})
 	ix.read.SetMaxOpenConns(opt.ReadConns)
 	ix.read.SetMaxIdleConns(opt.ReadConns)
@@ -444,10 +442,8 @@ func (ix *Index) loadSets() error {
 
 // Close closes the index. Calls in flight may fail.
 func (ix *Index) Close() error {
-	if ix.ckptStop != nil {
-		close(ix.ckptStop)
-		<-ix.ckptDone
-		ix.ckptStop = nil
+	if ix.ckptr != nil {
+		ix.ckptr.Stop()
 	}
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
@@ -498,9 +494,7 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 			return
 		}
 		ix.writes.Add(1)
-		if ix.restart.CompareAndSwap(true, false) {
-			ix.restartWAL()
-		}
+		_ = ix.ckptr.RestartIfDue(ix.write) // a failed restart is tried again when due
 		if len(added) > 0 {
 			for k, id := range added {
 				ix.sets[k] = id
@@ -1029,43 +1023,4 @@ func (ix *Index) Len(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("count index: %w", err)
 	}
 	return n, nil
-}
-
-// ckptInterval is how often the checkpointer copies the WAL into the
-// file, and walLimit the WAL size past which the writer starts it over.
-const (
-	ckptInterval = 100 * time.Millisecond
-	walLimit     = 64 << 20
-)
-
-// checkpointer copies committed WAL frames into the index file in the
-// background (PASSIVE: it waits for neither the writer nor readers), so
-// that no commit runs a checkpoint. Under a steady stream of writes the
-// WAL is never wholly copied when a write begins, so SQLite never starts
-// it over: past walLimit the writer does (restartWAL), after a commit,
-// when little is left to copy.
-func (ix *Index) checkpointer() {
-	defer close(ix.ckptDone)
-	t := time.NewTicker(ckptInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ix.ckptStop:
-			return
-		case <-t.C:
-			var busy, frames, copied int64
-			if err := ix.ckpt.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
-				continue // the next tick tries again
-			}
-			if frames*int64(pageSize+24) >= walLimit {
-				ix.restart.Store(true)
-			}
-		}
-	}
-}
-
-// restartWAL copies what is left of the WAL and has the next write start
-// it from its beginning; it runs on the writer, under wmu.
-func (ix *Index) restartWAL() {
-	_, _ = ix.write.Exec("PRAGMA wal_checkpoint(RESTART)")
 }
