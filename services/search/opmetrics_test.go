@@ -398,6 +398,11 @@ func TestSearchServiceMetrics(t *testing.T) {
 	if after["search_index_lag_seconds"] < 1 {
 		t.Errorf("index lag observations: %d, want at least 1", after["search_index_lag_seconds"])
 	}
+	// Stale readings are counted (none here: a test cannot make SQLite
+	// hand out an older state; TestViewsHoldEveryEndedCommit counts some).
+	if got := exposition(t, svc, "search_index_stale_reads_total"); len(got) != 1 || !strings.HasSuffix(got[0], " 0") {
+		t.Errorf("search_index_stale_reads_total: %q, want one series at 0", got)
+	}
 	// No operator registry: nothing computed, nothing exported.
 	if got := exposition(t, svc, "total_things"); len(got) != 0 {
 		t.Errorf("total_things on the service registry: %q", got)

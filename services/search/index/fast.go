@@ -365,18 +365,16 @@ func (ix *view) noneMissingMatch(ctx context.Context, b *builder, c *rql.Compari
 	})
 }
 
-// untilWrite returns the answer remembered under key in m, when no write
-// was committed since it was computed, or computes and remembers it. The
-// generation is read before computing, so that a write in between makes
-// the answer stale rather than lost.
+// untilWrite returns the answer remembered under key in m for the view's
+// generation, or computes and remembers it: an answer computed in a view
+// holds for every view of the same state.
 func (ix *view) untilWrite(m *sync.Map, key string, compute func() (bool, error)) (bool, error) {
-	gen := ix.writes.Load()
-	if c, ok := m.Load(key); ok && c.(completeResult).gen == gen {
+	if c, ok := m.Load(key); ok && c.(completeResult).gen == ix.gen {
 		return c.(completeResult).none, nil
 	}
 	v, err := compute()
 	if err == nil {
-		m.Store(key, completeResult{gen: gen, none: v})
+		m.Store(key, completeResult{gen: ix.gen, none: v})
 	}
 	return v, err
 }
@@ -551,10 +549,8 @@ func (b *builder) mergedWalk(q Query, f field, desc bool, after *jsonv.Value, se
 
 // setsAt returns those of the readable sets vis (an SQL list, the -1
 // sentinel first) that have rows at path in the view: one primary key
-// probe each, remembered for views of the same generation (a set left out
-// wrongly would hide things, so the answer is remembered only when no
-// commit can have come between the view's start and its computation). A
-// caller who belongs to many sets
+// probe each, remembered for views of the same generation (the view knows
+// exactly which state it reads). A caller who belongs to many sets
 // (one per combination of subjects in the policies) reads a path through
 // few of them; an arm per set without rows cost the sorted walk as much
 // as the rows it read (18 sets: 1,200 pages/s instead of 1,800).
@@ -564,11 +560,7 @@ func (ix *view) setsAt(ctx context.Context, vis, path string) ([]string, error) 
 		return all, nil
 	}
 	key := path + "\x00" + vis
-	cacheable, err := ix.pin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if c, ok := ix.armSets.Load(key); cacheable && ok && c.(armSetsResult).gen == ix.gen {
+	if c, ok := ix.armSets.Load(key); ok && c.(armSetsResult).gen == ix.gen {
 		return c.(armSetsResult).sets, nil
 	}
 	var sb strings.Builder
@@ -593,9 +585,7 @@ func (ix *view) setsAt(ctx context.Context, vis, path string) ([]string, error) 
 			out = append(out, all[i])
 		}
 	}
-	if cacheable {
-		ix.armSets.Store(key, armSetsResult{gen: ix.gen, sets: out})
-	}
+	ix.armSets.Store(key, armSetsResult{gen: ix.gen, sets: out})
 	return out, nil
 }
 

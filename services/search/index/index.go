@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,7 +90,7 @@ type Entry struct {
 // storedRow is a thing's row as read by GetMany, valid while the index has
 // not been written since (gen).
 type storedRow struct {
-	gen          uint64 // Index.writes when read
+	gen          uint64 // Index.commits when read
 	id, vis, tok int64
 }
 
@@ -116,10 +117,14 @@ type Index struct {
 	// setsGen counts commits that added sets; a caller's readable set ids
 	// are cached until it changes.
 	setsGen atomic.Uint64
-	// writes counts committed writes, twice each (odd while one
-	// commits): results derived from the whole index (see noneMissing)
-	// hold until it changes.
-	writes atomic.Uint64
+	// commits counts committed writes; each write stores its number in
+	// the meta row commitKey, so that a view reads which state it holds
+	// (see view). Results derived from the whole index (see noneMissing)
+	// are remembered for that number.
+	commits atomic.Uint64
+	// staleViews counts views whose snapshot was older than a commit that
+	// had ended before they began (see view).
+	staleViews atomic.Int64
 	// stmts2 caches prepared read statements (see stmtCache).
 	stmts2 stmtCache
 	// complete caches noneMissing per path and readable sets.
@@ -381,6 +386,20 @@ func Open(path string, opt Options) (*Index, error) {
 		return nil, fmt.Errorf("read index overhead: %w", err)
 	}
 	ix.maxOvh.Store(ovh)
+	var commit string
+	switch err := ix.write.QueryRow(`SELECT value FROM meta WHERE key = ?`, commitKey).Scan(&commit); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		_ = ix.Close()
+		return nil, fmt.Errorf("read index commit number: %w", err)
+	default:
+		n, err := strconv.ParseUint(commit, 10, 64)
+		if err != nil {
+			_ = ix.Close()
+			return nil, fmt.Errorf("index commit number %q: %w", commit, err)
+		}
+		ix.commits.Store(n)
+	}
 	if err := ix.loadSets(); err != nil {
 		_ = ix.Close()
 		return nil, err
@@ -479,21 +498,17 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 		return fmt.Errorf("begin index write: %w", err)
 	}
 	added := map[string]int64{}
+	commit := ix.commits.Load() + 1
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
 			return
 		}
-		// writes is odd while a commit may be under way and even after:
-		// a view that saw the same even count before it began and after
-		// it computed something read exactly that generation (see setsAt).
-		ix.writes.Add(1)
 		if err = tx.Commit(); err != nil {
-			ix.writes.Add(1)
 			err = fmt.Errorf("commit index write: %w", err)
 			return
 		}
-		ix.writes.Add(1)
+		ix.commits.Store(commit)
 		_ = ix.ckptr.RestartIfDue(ix.write) // a failed restart is tried again when due
 		if len(added) > 0 {
 			for k, id := range added {
@@ -502,7 +517,10 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 			ix.setsGen.Add(1)
 		}
 	}()
-	w := &writer{ix: ix, tx: tx, ctx: ctx, added: added, gen: ix.writes.Load(), done: map[string]bool{}}
+	if _, err := tx.StmtContext(ctx, ix.stmts.putMeta).Exec(commitKey, strconv.FormatUint(commit, 10)); err != nil {
+		return fmt.Errorf("write commit number: %w", err)
+	}
+	w := &writer{ix: ix, tx: tx, ctx: ctx, added: added, gen: commit - 1, done: map[string]bool{}}
 	for _, ns := range b.DeleteNamespaces {
 		if err := w.deleteNamespace(ns); err != nil {
 			return err
@@ -542,20 +560,32 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 // DependentPolicies returns the ids of the policies whose effective policy
 // was last computed from policyID (Batch.PolicyDeps), sorted.
 func (ix *Index) DependentPolicies(ctx context.Context, policyID string) ([]string, error) {
-	rows, err := ix.query(ctx, `SELECT policy_id FROM policy_deps WHERE dep = ? ORDER BY policy_id`, policyID)
+	out, err := ix.strings(ctx, `SELECT policy_id FROM policy_deps WHERE dep = ? ORDER BY policy_id`, policyID)
 	if err != nil {
 		return nil, fmt.Errorf("dependents of policy %q: %w", policyID, err)
 	}
-	defer rows.Close()
+	return out, nil
+}
+
+// strings returns the first column of a read's rows, in a view.
+func (ix *Index) strings(ctx context.Context, text string, args ...any) ([]string, error) {
 	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("dependents of policy %q: %w", policyID, err)
+	err := ix.inView(ctx, func(v *view) error {
+		rows, err := v.query(ctx, text, args...)
+		if err != nil {
+			return err
 		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+		defer rows.Close()
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 // writer is the state of one Write.
@@ -564,7 +594,7 @@ type writer struct {
 	tx    *sql.Tx
 	ctx   context.Context
 	added map[string]int64 // sets created in this transaction
-	gen   uint64           // Index.writes before this transaction
+	gen   uint64           // Index.commits before this transaction
 	done  map[string]bool  // things already written in this transaction
 	// counts are the changes of the count tables this transaction makes.
 	counts countDeltas
@@ -902,8 +932,10 @@ func accessToken(d Doc, prefixes []string) int64 {
 func (ix *Index) Get(ctx context.Context, thingID string) (Entry, bool, error) {
 	var e Entry
 	var doc string
-	err := ix.queryRow(ctx, `SELECT thing_id, policy_id, revision, doc FROM things WHERE thing_id = ?`, thingID).
-		Scan(&e.ThingID, &e.PolicyID, &e.Revision, &doc)
+	err := ix.inView(ctx, func(v *view) error {
+		return v.queryRow(ctx, `SELECT thing_id, policy_id, revision, doc FROM things WHERE thing_id = ?`, thingID).
+			Scan(&e.ThingID, &e.PolicyID, &e.Revision, &doc)
+	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return Entry{}, false, nil
@@ -926,7 +958,7 @@ func (ix *Index) GetMany(ctx context.Context, ids []string) (map[string]Entry, e
 	}
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
-	gen := ix.writes.Load()
+	gen := ix.commits.Load()
 	for chunk := range slices.Chunk(ids, 500) {
 		var sb strings.Builder
 		sb.WriteString(`SELECT id, vis, acc, thing_id, policy_id, revision, doc FROM things WHERE thing_id IN (`)
@@ -968,7 +1000,9 @@ func (ix *Index) GetMany(ctx context.Context, ids []string) (map[string]Entry, e
 // Meta returns the value stored under key.
 func (ix *Index) Meta(ctx context.Context, key string) (string, bool, error) {
 	var v string
-	err := ix.queryRow(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	err := ix.inView(ctx, func(vw *view) error {
+		return vw.queryRow(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", false, nil
@@ -980,46 +1014,45 @@ func (ix *Index) Meta(ctx context.Context, key string) (string, bool, error) {
 
 // ThingsOfPolicy returns the ids of the things governed by policyID, sorted.
 func (ix *Index) ThingsOfPolicy(ctx context.Context, policyID string) ([]string, error) {
-	rows, err := ix.query(ctx, `SELECT thing_id FROM things WHERE policy_id = ? ORDER BY thing_id`, policyID)
+	out, err := ix.strings(ctx, `SELECT thing_id FROM things WHERE policy_id = ? ORDER BY thing_id`, policyID)
 	if err != nil {
 		return nil, fmt.Errorf("things of policy %q: %w", policyID, err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("things of policy %q: %w", policyID, err)
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Walk returns up to limit things with ids after after, ascending, with
 // their revision and policy but without the thing JSON: what a background
 // sync compares with the things service.
 func (ix *Index) Walk(ctx context.Context, after string, limit int) ([]Entry, error) {
-	rows, err := ix.query(ctx, `SELECT thing_id, policy_id, revision FROM things WHERE thing_id > ? ORDER BY thing_id LIMIT ?`, after, limit)
+	var out []Entry
+	err := ix.inView(ctx, func(v *view) error {
+		rows, err := v.query(ctx, `SELECT thing_id, policy_id, revision FROM things WHERE thing_id > ? ORDER BY thing_id LIMIT ?`, after, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e Entry
+			if err := rows.Scan(&e.ThingID, &e.PolicyID, &e.Revision); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("walk index: %w", err)
 	}
-	defer rows.Close()
-	var out []Entry
-	for rows.Next() {
-		var e Entry
-		if err := rows.Scan(&e.ThingID, &e.PolicyID, &e.Revision); err != nil {
-			return nil, fmt.Errorf("walk index: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Len returns the number of things indexed.
 func (ix *Index) Len(ctx context.Context) (int64, error) {
 	var n int64
-	if err := ix.queryRow(ctx, `SELECT count(*) FROM things`).Scan(&n); err != nil {
+	if err := ix.inView(ctx, func(v *view) error {
+		return v.queryRow(ctx, `SELECT count(*) FROM things`).Scan(&n)
+	}); err != nil {
 		return 0, fmt.Errorf("count index: %w", err)
 	}
 	return n, nil

@@ -108,3 +108,73 @@ func TestQueriesNeedOneConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestViewsHoldEveryEndedCommit checks the commit number a view reads: it
+// is the number of the last write, also after reopening the file, and a
+// view whose state is older than a commit that ended before it began
+// (here: a number the file does not have yet) begins again and, as long as
+// the state stays older, fails rather than answer from it.
+func TestViewsHoldEveryEndedCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "index.db")
+	fx := conformanceFixture(t)
+	ix, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := func(ix *Index) uint64 {
+		t.Helper()
+		v, err := ix.view(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.close()
+		return v.gen
+	}
+	if g := gen(ix); g != 0 {
+		t.Fatalf("new index: view of commit %d, want 0", g)
+	}
+	for i := range 3 {
+		if err := ix.Write(ctx, Batch{Put: fx.docs[i : i+1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g := gen(ix); g != 3 {
+		t.Fatalf("after 3 writes: view of commit %d, want 3", g)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ix, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if err := ix.Write(ctx, Batch{Put: fx.docs[3:4]}); err != nil {
+		t.Fatal(err)
+	}
+	if g := gen(ix); g != 4 {
+		t.Fatalf("after reopening and a write: view of commit %d, want 4", g)
+	}
+	if n := ix.StaleViews(); n != 0 {
+		t.Fatalf("stale views: %d, want 0", n)
+	}
+	// A commit the state does not hold: every try is stale.
+	ix.commits.Add(1)
+	if _, err := ix.Query(ctx, Query{Subjects: []string{"x"}}); err == nil {
+		t.Fatal("query on a state older than the last commit: no error")
+	}
+	if n := ix.StaleViews(); n != maxViewTries {
+		t.Fatalf("stale views: %d, want %d", n, maxViewTries)
+	}
+	if _, err := ix.Len(ctx); err == nil {
+		t.Fatal("Len on a state older than the last commit: no error")
+	}
+	// The next write stores the number the index counts; views hold it.
+	if err := ix.Write(ctx, Batch{Put: fx.docs[4:5]}); err != nil {
+		t.Fatal(err)
+	}
+	if g := gen(ix); g != 6 {
+		t.Fatalf("after the next write: view of commit %d, want 6", g)
+	}
+}

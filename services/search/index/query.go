@@ -281,25 +281,22 @@ type builder struct {
 	sudo bool
 }
 
-// callerView opens a view for q's caller, whose readable sets are read
-// first, in a statement of their own on the pool: the answer is
-// remembered for the sets generation loaded before it, so it must come
-// from a state at least that new, which a view's snapshot was seen not to
-// be under load (0 set members where the pool and the writer read 2; the
-// empty answer then hid the caller's things until the next new set). Sets
-// are never deleted, so ids newer than the view's state only name rows
-// the view does not have. Read before the view takes its connection, so a
-// query still needs one connection at a time.
+// callerView opens a view for q's caller and reads the caller's readable
+// sets in it. Their answer is remembered for the sets generation loaded
+// before the view began, whose state holds every commit that ended before
+// (see view), so at least those sets. Sets are never deleted, so
+// remembered ids newer than a later view's state only name rows it does
+// not have.
 func (ix *Index) callerView(ctx context.Context, q Query) (*view, error) {
-	vis, err := ix.readable(ctx, q.Subjects)
-	if err != nil {
-		return nil, err
-	}
+	setsGen := ix.setsGen.Load()
 	v, err := ix.view(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v.vis = vis
+	if v.vis, err = v.readable(ctx, q.Subjects, setsGen); err != nil {
+		v.close()
+		return nil, err
+	}
 	return v, nil
 }
 
@@ -768,11 +765,11 @@ type callerSets struct {
 
 // readable returns the ids of the visibility sets the subjects may read:
 // thing-level sets that name one of them, and leaf sets whose grants
-// enforcer.LeafReadable accepts for them.
-func (ix *Index) readable(ctx context.Context, subjects []string) (string, error) {
+// enforcer.LeafReadable accepts for them; remembered for the sets
+// generation gen, which the caller loaded before the view began.
+func (ix *view) readable(ctx context.Context, subjects []string, gen uint64) (string, error) {
 	subjects = slices.Compact(slices.Sorted(slices.Values(subjects)))
 	key := strings.Join(subjects, "\x00")
-	gen := ix.setsGen.Load()
 	if c, ok := ix.callers.Load(key); ok && c.(*callerSets).gen == gen {
 		return c.(*callerSets).ids, nil
 	}
