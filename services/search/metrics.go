@@ -17,7 +17,9 @@ type metrics struct {
 	collectors []prometheus.Collector
 }
 
-func newMetrics() *metrics {
+// newMetrics makes the metrics; staleReads counts the index's stale
+// readings (index.Index.StaleViews).
+func newMetrics(staleReads func() int64) *metrics {
 	query := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "search_query_seconds",
 		Help:    "Time to answer a search query (kind=query) or count (kind=count), from its arrival at this instance to its answer.",
@@ -32,10 +34,14 @@ func newMetrics() *metrics {
 		Name: "search_operator_metric_scrape_failures_total",
 		Help: "Computations of an operator metric (ditto.search.operator-metrics) that failed.",
 	}, []string{"metric"})
+	stale := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "search_index_stale_reads_total",
+		Help: "Readings of the search index that found a state older than a write committed before they began, and began again.",
+	}, func() float64 { return float64(staleReads()) })
 	return &metrics{
 		queryKind: query.WithLabelValues("query"), countKind: query.WithLabelValues("count"),
 		indexLag: lag, scrapeFailures: failures,
-		collectors: []prometheus.Collector{query, lag, failures},
+		collectors: []prometheus.Collector{query, lag, failures, stale},
 	}
 }
 

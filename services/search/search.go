@@ -152,11 +152,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	s.policies = newPolicyCache(src.retrievePolicy, cfg.PolicyCacheTTL, cfg.PolicyCacheEntries)
 	s.policies.roots = cfg.NamespaceRoots
-	s.metrics = newMetrics()
-	s.metrics.collectors = append(s.metrics.collectors, prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "search_index_stale_reads_total",
-		Help: "Readings of the search index that found a state older than a write committed before they began, and began again.",
-	}, func() float64 { return float64(ix.StaleViews()) }))
+	s.metrics = newMetrics(ix.StaleViews)
 	s.tracer = d.Tracer
 	if len(ops) > 0 && d.OperatorMetrics != nil {
 		s.ops = newOpCollector(ops)

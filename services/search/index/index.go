@@ -386,20 +386,12 @@ func Open(path string, opt Options) (*Index, error) {
 		return nil, fmt.Errorf("read index overhead: %w", err)
 	}
 	ix.maxOvh.Store(ovh)
-	var commit string
-	switch err := ix.write.QueryRow(`SELECT value FROM meta WHERE key = ?`, commitKey).Scan(&commit); {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
+	commit, err := scanCommit(ix.write.QueryRow(commitQuery))
+	if err != nil {
 		_ = ix.Close()
 		return nil, fmt.Errorf("read index commit number: %w", err)
-	default:
-		n, err := strconv.ParseUint(commit, 10, 64)
-		if err != nil {
-			_ = ix.Close()
-			return nil, fmt.Errorf("index commit number %q: %w", commit, err)
-		}
-		ix.commits.Store(n)
 	}
+	ix.commits.Store(commit)
 	if err := ix.loadSets(); err != nil {
 		_ = ix.Close()
 		return nil, err

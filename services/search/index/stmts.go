@@ -73,6 +73,19 @@ type view struct {
 // commit.
 const commitKey = "index.commit"
 
+// commitQuery reads the number of the index's last commit: NULL on an
+// index never written.
+const commitQuery = "SELECT (SELECT value FROM meta WHERE key = '" + commitKey + "')"
+
+// scanCommit reads commitQuery's answer; 0 for an index never written.
+func scanCommit(r rowScanner) (uint64, error) {
+	var commit sql.NullString
+	if err := r.Scan(&commit); err != nil || !commit.Valid {
+		return 0, err
+	}
+	return strconv.ParseUint(commit.String, 10, 64)
+}
+
 // maxViewTries bounds how often view begins again on a stale snapshot.
 const maxViewTries = 5
 
@@ -93,12 +106,7 @@ func (ix *Index) view(ctx context.Context) (*view, error) {
 			return nil, fmt.Errorf("search: %w", err)
 		}
 		v := &view{Index: ix, tx: tx}
-		var commit sql.NullString
-		err = v.queryRow(ctx, "SELECT (SELECT value FROM meta WHERE key = '"+commitKey+"')").Scan(&commit)
-		if err == nil && commit.Valid {
-			v.gen, err = strconv.ParseUint(commit.String, 10, 64)
-		}
-		if err != nil {
+		if v.gen, err = scanCommit(v.queryRow(ctx, commitQuery)); err != nil {
 			v.close()
 			return nil, fmt.Errorf("search: read index commit number: %w", err)
 		}
