@@ -97,7 +97,11 @@ func openDB(path string, o dbOptions) (*db, error) {
 		for _, p := range extra {
 			q.Add("_pragma", p)
 		}
+		q.Add("vfs", sqlitewal.VFSName)
 		return path + "?" + q.Encode()
+	}
+	if err := sqlitewal.Register(); err != nil {
+		return nil, err
 	}
 
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -159,12 +160,8 @@ func reportP50(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
 		return
 	}
-	s := append([]time.Duration(nil), lat...)
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
 	b.ReportMetric(float64(s[len(s)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(s[len(s)*99/100].Microseconds()), "p99-µs")
 }

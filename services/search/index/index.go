@@ -299,6 +299,9 @@ func Open(path string, opt Options) (*Index, error) {
 	if opt.ReadConns <= 0 {
 		opt.ReadConns = 4
 	}
+	if err := sqlitewal.Register(); err != nil {
+		return nil, err
+	}
 	ix := &Index{opt: opt, sets: map[string]int64{}, counted: map[string]bool{}}
 	drv := &sqlite.Driver{}
 	if err := ix.registerFunctions(drv); err != nil {
@@ -311,6 +314,7 @@ func Open(path string, opt Options) (*Index, error) {
 		for _, p := range append([]string{"busy_timeout(5000)", "mmap_size(0)"}, extra...) {
 			q.Add("_pragma", p)
 		}
+		q.Add("vfs", sqlitewal.VFSName)
 		return path + "?" + q.Encode()
 	}
 	// 2 KiB pages: a change rewrites a few rows in random places, and

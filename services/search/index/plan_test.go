@@ -121,7 +121,7 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 10s: %d of %d WAL frames copied", copied, frames)
+			t.Fatalf("after 10s: %d of %d WAL frames copied (runs %d errs %d)", copied, frames, ix.ckptr.Runs(), ix.ckptr.Errors())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
