@@ -255,7 +255,7 @@ func (l *walLog) flush(tls *libc.TLS) int32 {
 	rc := l.write(tls, l.buf, int32(l.n), l.off)
 	l.n = 0
 	l.commit = false
-	gathering.Delete(tls)
+	gathering.CompareAndDelete(tls, l)
 	return rc
 }
 
@@ -286,6 +286,13 @@ func walWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32
 	}
 	if l.n == 0 {
 		l.off = iOfst
+		if prev, ok := gathering.Load(tls); ok && prev.(*walLog) != l {
+			// A connection writing two logs (attached databases): the
+			// barrier knows one, so the other's bytes go now.
+			if rc := prev.(*walLog).flush(tls); rc != sqlite3.SQLITE_OK {
+				return rc
+			}
+		}
 		gathering.Store(tls, l)
 	}
 	libc.Xmemcpy(tls, l.buf+uintptr(l.n), zBuf, sqlite3.Tsize_t(n))
