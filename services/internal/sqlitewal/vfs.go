@@ -17,7 +17,7 @@ const VFSName = "dittowal"
 
 // The VFS this package registers is SQLite's own unix VFS with one change:
 // what a connection writes to a write-ahead log goes out in one write per
-// transaction instead of two per page.
+// transaction (per 128 KiB of a larger one) instead of two per page.
 //
 // SQLite writes each WAL frame as two writes, its 24-byte header and then
 // the page, each a pwrite system call. A transaction of the search index
