@@ -47,10 +47,6 @@ func (ix *Index) stmt(ctx context.Context, text string) (*sql.Stmt, error) {
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-type errRow struct{ err error }
-
-func (r errRow) Scan(...any) error { return r.err }
-
 // view is one reading of the index: a Count's or Query's, or one of the
 // Index's lookups. Its statements run in one read transaction, so they all
 // see the state of one commit: a page is computed from candidates read by
