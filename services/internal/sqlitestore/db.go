@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,13 +91,7 @@ func openDB(path string, o dbOptions) (*db, error) {
 		return nil, fmt.Errorf("create directory of %s: %w", path, err)
 	}
 	pragmas := func(extra ...string) string {
-		q := url.Values{}
-		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.busyTimeout.Milliseconds()))
-		for _, p := range extra {
-			q.Add("_pragma", p)
-		}
-		q.Add("vfs", sqlitewal.VFSName)
-		return path + "?" + q.Encode()
+		return sqlitewal.DSN(path, append([]string{fmt.Sprintf("busy_timeout(%d)", o.busyTimeout.Milliseconds())}, extra...)...)
 	}
 	if err := sqlitewal.Register(); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package sqlitewal
 import (
 	"encoding/binary"
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -85,6 +86,17 @@ var (
 	dbMethods = map[uintptr]uintptr{}
 	barriers  sync.Map // copy -> the unix VFS's xShmBarrier
 )
+
+// DSN is the database/sql data source name of the SQLite file at path,
+// opened through the VFS (Register it first) with pragmas.
+func DSN(path string, pragmas ...string) string {
+	q := url.Values{}
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	q.Add("vfs", VFSName)
+	return path + "?" + q.Encode()
+}
 
 // Register registers the VFS named VFSName; later calls return the first
 // call's result. Call it before opening a database through the VFS.

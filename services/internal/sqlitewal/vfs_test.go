@@ -16,13 +16,15 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
+// dsn is DSN, or with vfs false the same through the unix VFS.
 func dsn(path string, vfs bool, pragmas ...string) string {
-	q := url.Values{}
-	for _, p := range append([]string{"busy_timeout(5000)"}, pragmas...) {
-		q.Add("_pragma", p)
-	}
+	pragmas = append([]string{"busy_timeout(5000)"}, pragmas...)
 	if vfs {
-		q.Add("vfs", VFSName)
+		return DSN(path, pragmas...)
+	}
+	q := url.Values{}
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
 	}
 	return path + "?" + q.Encode()
 }

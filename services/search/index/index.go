@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -308,14 +307,9 @@ func Open(path string, opt Options) (*Index, error) {
 		return nil, err
 	}
 	dsn := func(extra ...string) string {
-		q := url.Values{}
 		// No mmap: every connection would map the file on its own, and
 		// the process's resident size would count each mapping.
-		for _, p := range append([]string{"busy_timeout(5000)", "mmap_size(0)"}, extra...) {
-			q.Add("_pragma", p)
-		}
-		q.Add("vfs", sqlitewal.VFSName)
-		return path + "?" + q.Encode()
+		return sqlitewal.DSN(path, append([]string{"busy_timeout(5000)", "mmap_size(0)"}, extra...)...)
 	}
 	// 2 KiB pages: a change rewrites a few rows in random places, and
 	// every page it touches is written to the WAL and again to the file.
