@@ -27,6 +27,12 @@ type Config struct {
 	// IndexedFields is ditto.search.namespace-indexed-fields as JSON.
 	IndexedFields string `envconfig:"SEARCH_NAMESPACE_INDEXED_FIELDS" desc:"Ditto's ditto.search.namespace-indexed-fields as a JSON array of {\"namespace-pattern\":\"org.acme*\",\"indexed-fields\":[\"attributes\",\"features/info\"]}; first matching pattern wins; empty indexes every field"`
 
+	// EventProcessing is Ditto's ditto.search.updater.event-processing-active.
+	// Ditto 3 reads it and only warns when it is off; earlier Ditto stopped
+	// following the thing events, which is what off does here (operators
+	// pause indexing with it, and the bench measures writes without it).
+	EventProcessing bool `envconfig:"EVENT_PROCESSING_ACTIVE" default:"true" desc:"follow the thing and policy events and apply them to the index; false leaves the index as it is (queries are answered from it, background sync still repairs it)"`
+
 	SyncEnabled        bool          `envconfig:"BACKGROUND_SYNC_ENABLED" default:"true" desc:"walk things and index in the background and repair missing, stale and orphaned index entries"`
 	SyncQuietPeriod    time.Duration `envconfig:"BACKGROUND_SYNC_QUIET_PERIOD" default:"8m" desc:"time from start-up to the first background sync pass, and from the end of a pass (or a restart by DevOps command) to the next"`
 	SyncTolerance      time.Duration `envconfig:"BACKGROUND_SYNC_TOLERANCE_WINDOW" default:"20m" desc:"an index entry behind its thing is repaired only when the thing changed longer ago than this (younger differences are events in flight)"`

@@ -143,7 +143,7 @@ func (f *fixture) startEntity(t *testing.T, svc, jname string, build func(entity
 // searchConfig is the search service's configuration in these tests:
 // background sync on demand only (a long quiet period), no tolerance.
 func (f *fixture) searchConfig(index string) search.Config {
-	return search.Config{IndexPath: filepath.Join(f.dataDir, index), QueryTimeout: 10 * time.Second, Queries: 4, Fetches: 8,
+	return search.Config{IndexPath: filepath.Join(f.dataDir, index), QueryTimeout: 10 * time.Second, Queries: 4, Fetches: 8, EventProcessing: true,
 		SyncEnabled: true, SyncQuietPeriod: time.Hour, SyncThroughput: 1000, SyncPeriod: 10 * time.Millisecond,
 		PolicyCacheTTL: time.Hour, PolicyCacheEntries: 1000, Limits: testLimits}
 }

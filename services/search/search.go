@@ -204,14 +204,22 @@ func (s *Service) Run(ctx context.Context) error {
 	wctx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
 	workers.Go(func() { s.runUpdates(wctx) })
-	lost, stopFollow, err := s.follow(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+	lost := false
+	if s.cfg.EventProcessing {
+		l, stopFollow, err := s.follow(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
-		return err
+		defer stopFollow()
+		lost = l
+	} else {
+		// No consumers: the streams keep the events for the durable
+		// consumers, which resume where they were when it is turned on.
+		s.log.Warn("event processing is disabled (EVENT_PROCESSING_ACTIVE=false): the index follows no events")
 	}
-	defer stopFollow()
 	if lost {
 		// Queries are answered only from a filled index: a partly filled
 		// one would answer with some of the matches, and with other

@@ -399,3 +399,42 @@ func TestSearchRepairsWithheldEvents(t *testing.T) {
 	f.eventuallyIDs(t, ditto, `eq(attributes/v,2)`, "org.acme:w1", "org.acme:w3")
 	f.eventuallyIDs(t, ditto, `exists(attributes/v)`, "org.acme:w1", "org.acme:w3")
 }
+
+// With event processing off (EVENT_PROCESSING_ACTIVE=false) the index
+// follows no events: it answers from what it holds, a wait for a change
+// times out, and once processing is on again the durable consumers resume
+// where they stopped and every change made meanwhile is applied.
+func TestSearchEventProcessingOff(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.searchConfig("paused.db")
+	_, r := f.startSearch(t, cfg)
+	f.put(t, "org.acme:kept", `{"attributes":{"color":"red"}}`)
+	f.eventuallyIDs(t, ditto, `eq(attributes/color,"red")`, "org.acme:kept")
+	r.stop()
+
+	off := cfg
+	off.EventProcessing = false
+	_, r = f.startSearch(t, off)
+	rev := f.put(t, "org.acme:kept", `{"attributes":{"color":"blue"}}`)
+	added := f.put(t, "org.acme:added", `{"attributes":{"color":"blue"}}`)
+	status, body := f.ask(t, ditto, searchapi.Request{Type: searchapi.TypeAwait, ThingID: "org.acme:added", Revision: added, TimeoutMillis: 500})
+	if status != 408 {
+		t.Fatalf("await with event processing off: %d %s, want 408", status, body)
+	}
+	if got := f.ids(t, ditto, `eq(attributes/color,"red")`, ""); !slices.Equal(got, []string{"org.acme:kept"}) {
+		t.Fatalf("with event processing off the index changed: red %v", got)
+	}
+	if n := f.count(t, ditto, ""); n != 1 {
+		t.Fatalf("with event processing off the index counts %d, want 1", n)
+	}
+	r.stop()
+
+	f.startSearch(t, cfg)
+	for id, want := range map[string]int64{"org.acme:kept": rev, "org.acme:added": added} {
+		status, body := f.ask(t, ditto, searchapi.Request{Type: searchapi.TypeAwait, ThingID: id, Revision: want, TimeoutMillis: 10000})
+		if status != 204 {
+			t.Fatalf("await %s revision %d after processing resumed: %d %s", id, want, status, body)
+		}
+	}
+	f.eventuallyIDs(t, ditto, `eq(attributes/color,"blue")`, "org.acme:added", "org.acme:kept")
+}

@@ -126,6 +126,7 @@ var dittoKeys = map[string][]string{
 
 	// search.conf. Ditto reads the throttle period from the misspelt
 	// variable only; both name the same key.
+	"EVENT_PROCESSING_ACTIVE":             {"ditto.search.updater.event-processing-active"},
 	"BACKGROUND_SYNC_ENABLED":             {"ditto.search.updater.background-sync.enabled"},
 	"BACKGROUND_SYNC_QUIET_PERIOD":        {"ditto.search.updater.background-sync.quiet-period"},
 	"BACKGROUND_SYNC_TOLERANCE_WINDOW":    {"ditto.search.updater.background-sync.tolerance-window"},
