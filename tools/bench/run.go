@@ -350,22 +350,78 @@ func (r *runner) platform(ctx context.Context) (err error) {
 			return nil
 		}
 		closeWorkers(ws)
-		srv, err = r.restart(ctx, srv, base, port)
+		if srv, err = r.restart(ctx, srv, base, port); err != nil {
+			return err
+		}
+	}
+	if r.cfg.selected(scModifyUnindexed) {
+		if srv == nil && port == 0 {
+			r.logf("%s: skipped, -url names a platform bench did not start", scModifyUnindexed)
+			return nil
+		}
+		closeWorkers(ws)
+		srv, err = r.modifyUnindexed(ctx, t, srv, port)
 		return err
 	}
 	return nil
 }
 
+// modifyUnindexed runs MODIFY_THINGS once more on the same data, with the
+// platform started again with EVENT_PROCESSING_ACTIVE=false: the search
+// service runs but its index follows no events. MODIFY_THINGS' rate against
+// this one is what indexing every write costs the writes. Every thing is
+// read once first (unmeasured), as WARMUP did for MODIFY_THINGS. It runs last:
+// the index no longer holds what the things hold afterwards. It returns the
+// process still running (nil once stopped).
+func (r *runner) modifyUnindexed(ctx context.Context, t *target, srv *proc, port int) (*proc, error) {
+	if srv != nil {
+		if _, err := srv.stop(stopGrace); err != nil {
+			return nil, fmt.Errorf("%s: stop the platform: %w", scModifyUnindexed, err)
+		}
+	}
+	next, _, err := r.startDitto(ctx, port, "EVENT_PROCESSING_ACTIVE=false")
+	if err != nil {
+		return nil, fmt.Errorf("%s: start the platform without event processing: %w", scModifyUnindexed, err)
+	}
+	ws := newWorkers(r.cfg.c)
+	defer closeWorkers(ws)
+	r.logf("%s: GET each of %d things once", scModifyUnindexed, r.cfg.n)
+	warm := r.counted(ctx, scWarmup, t, ws, next, r.readOp())
+	if next.exited() {
+		return nil, next.diedError()
+	}
+	res := r.load(ctx, scModifyUnindexed, t, ws, next, r.modifyOp())
+	if ctx.Err() != nil {
+		return next, ctx.Err()
+	}
+	if next.exited() {
+		return nil, next.diedError()
+	}
+	res.Errors += warm.Errors
+	for _, k := range warm.ErrorKinds {
+		res.ErrorKinds = append(res.ErrorKinds, errorKind{Kind: "(warm-up reads) " + k.Kind, Example: k.Example, Count: k.Count})
+	}
+	res.Note = "MODIFY_THINGS after a restart with EVENT_PROCESSING_ACTIVE=false: the search index follows no events"
+	if m, ok := r.rep.result(scModify); ok && res.opsPerSec() > 0 {
+		res.Note += fmt.Sprintf("; MODIFY_THINGS, indexed as it writes, made %.1f%% of this rate", 100*m.opsPerSec()/res.opsPerSec())
+	}
+	r.add(res)
+	if _, err := next.stop(stopGrace); err != nil {
+		return nil, fmt.Errorf("%s: stop the platform: %w", scModifyUnindexed, err)
+	}
+	return nil, nil
+}
+
 // startDitto starts the platform binary on the run's data directory and
 // waits until /health answers; port 0 picks a free one.
-func (r *runner) startDitto(ctx context.Context, port int) (*proc, int, error) {
+func (r *runner) startDitto(ctx context.Context, port int, env ...string) (*proc, int, error) {
 	if port == 0 {
 		var err error
 		if port, err = freePort(); err != nil {
 			return nil, 0, err
 		}
 	}
-	p, err := r.spawnDitto(port)
+	p, err := r.spawnDitto(port, env...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -378,10 +434,11 @@ func (r *runner) startDitto(ctx context.Context, port int) (*proc, int, error) {
 	return p, port, nil
 }
 
-// spawnDitto starts the platform process without waiting for it. Its NATS
+// spawnDitto starts the platform process without waiting for it, with env
+// added to its environment. Its NATS
 // port (for the event-delivery check) and HTTP API are on free ports of
 // loopback, so that they cannot clash with a developer's running platform.
-func (r *runner) spawnDitto(port int) (*proc, error) {
+func (r *runner) spawnDitto(port int, env ...string) (*proc, error) {
 	if _, err := os.Stat(r.cfg.ditto); err != nil {
 		return nil, fmt.Errorf("ditto binary: %w (build it with `make build`)", err)
 	}
@@ -409,6 +466,7 @@ func (r *runner) spawnDitto(port int) (*proc, error) {
 	if r.cfg.logLevel != "" {
 		cmd.Env = append(cmd.Env, "LOG_LEVEL="+r.cfg.logLevel)
 	}
+	cmd.Env = append(cmd.Env, env...)
 	return startProc("ditto", cmd, filepath.Join(r.dir, "ditto.log"), nil)
 }
 

@@ -59,6 +59,9 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s: ran %v, %d errors %+v; want a row without errors", sc, ok, r.Errors, r.ErrorKinds)
 		}
 	}
+	if r := ran[scModifyUnindexed]; !strings.Contains(r.Note, "of this rate") {
+		t.Errorf("%s: note %q, want MODIFY_THINGS' rate as a share of it", scModifyUnindexed, r.Note)
+	}
 	if r := ran[scIndexCatchUp]; r.Ops != 50 {
 		t.Errorf("INDEX_CATCHUP: counted %d things, want 50", r.Ops)
 	}

@@ -22,13 +22,14 @@ const (
 	scSearchSorted    = "SEARCH_SORTED"
 	scCount           = "COUNT"
 	scRestart         = "RESTART"
+	scModifyUnindexed = "MODIFY_THINGS_UNINDEXED"
 )
 
 // allScenarios is the run order.
 func allScenarios() []string {
 	return []string{scBaseline, scCreate, scWarmup, scRead, scModify, scHistoryRead, scHistorySSE, scHistoryWS, scImportsRead, scImportsChange, scModifyCleanup,
 		scSearchLag, scModifyAcked, scSearchThings, scSearchAttribute, scSearchSorted, scCount,
-		scLiveMessages, scEventFanout, scWSIdle, scRestart}
+		scLiveMessages, scEventFanout, scWSIdle, scRestart, scModifyUnindexed}
 }
 
 // searchScenarios are the scenarios that need the search index to hold
