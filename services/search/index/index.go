@@ -588,9 +588,24 @@ type writer struct {
 	done  map[string]bool  // things already written in this transaction
 	// counts are the changes of the count tables this transaction makes.
 	counts countDeltas
+	// stmts are the write path's statements bound to tx (see stmt).
+	stmts map[*sql.Stmt]*sql.Stmt
 }
 
-func (w *writer) stmt(s *sql.Stmt) *sql.Stmt { return w.tx.StmtContext(w.ctx, s) }
+// stmt returns s bound to the write's transaction. Each binding is made
+// once per write: Tx.StmtContext allocates and locks the connection every
+// time, several times per changed thing.
+func (w *writer) stmt(s *sql.Stmt) *sql.Stmt {
+	if t, ok := w.stmts[s]; ok {
+		return t
+	}
+	t := w.tx.StmtContext(w.ctx, s)
+	if w.stmts == nil {
+		w.stmts = map[*sql.Stmt]*sql.Stmt{}
+	}
+	w.stmts[s] = t
+	return t
+}
 
 // setID interns a visibility key.
 func (w *writer) setID(key string) (int64, error) {
