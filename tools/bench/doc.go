@@ -22,10 +22,9 @@
 //	               the modify's answer to receipt), lost and reordered events
 //	WS_IDLE        -idle-sessions authenticated WebSocket sessions held: the server's RSS per session
 //	RESTART        SIGTERM, start again on the same data, time until the first GET answers 200
-//	MODIFY_THINGS_UNINDEXED  start again, GET every thing once (unmeasured), MODIFY_THINGS' load;
-//	               then the same once more with EVENT_PROCESSING_ACTIVE=false: the row is the writes
-//	               without the search index following them, its note gives the indexed load's
-//	               rate (and MODIFY_THINGS') as a share of it
+//	MODIFY_THINGS_UNINDEXED  start again with EVENT_PROCESSING_ACTIVE=false, GET every thing once
+//	               (unmeasured), then MODIFY_THINGS: the writes without the search index following
+//	               them; its note gives MODIFY_THINGS' rate as a share of this one
 //
 // Unless -url names a running platform, bench starts `ditto` itself with a
 // fresh data directory, a free HTTP port and no NATS port, writes its output

@@ -366,17 +366,12 @@ func (r *runner) platform(ctx context.Context) (err error) {
 	return nil
 }
 
-// modifyUnindexed measures what indexing every write costs the writes. It
-// starts the platform again on the same data twice, one start right after
-// the other and each warmed alike (every thing read once, unmeasured, as
-// WARMUP did for MODIFY_THINGS), and runs MODIFY_THINGS' load on each: first
-// with the search index following the writes (after a write showed in
-// search, so that it has no backlog), then with EVENT_PROCESSING_ACTIVE=false
-// (the search service runs, its index follows no events). The second is the
-// row; its note compares the first, and MODIFY_THINGS, with it. Measured
-// side by side, the two loads see the same machine: the VM's speed drifts
-// within the minutes between MODIFY_THINGS and this row. It runs last: the
-// index no longer holds what the things hold afterwards. It returns the
+// modifyUnindexed runs MODIFY_THINGS once more on the same data, with the
+// platform started again with EVENT_PROCESSING_ACTIVE=false: the search
+// service runs but its index follows no events. MODIFY_THINGS' rate against
+// this one is what indexing every write costs the writes. Every thing is
+// read once first (unmeasured), as WARMUP did for MODIFY_THINGS. It runs last:
+// the index no longer holds what the things hold afterwards. It returns the
 // process still running (nil once stopped).
 func (r *runner) modifyUnindexed(ctx context.Context, t *target, srv *proc, port int) (*proc, error) {
 	if srv != nil {
@@ -384,81 +379,37 @@ func (r *runner) modifyUnindexed(ctx context.Context, t *target, srv *proc, port
 			return nil, fmt.Errorf("%s: stop the platform: %w", scModifyUnindexed, err)
 		}
 	}
-	indexed, err := r.modifyAfterStart(ctx, t, port, true)
+	next, _, err := r.startDitto(ctx, port, "EVENT_PROCESSING_ACTIVE=false")
 	if err != nil {
-		return nil, err
-	}
-	res, err := r.modifyAfterStart(ctx, t, port, false)
-	if err != nil {
-		return nil, err
-	}
-	res.Errors += indexed.Errors
-	for _, k := range indexed.ErrorKinds {
-		res.ErrorKinds = append(res.ErrorKinds, errorKind{Kind: "(indexed load) " + k.Kind, Example: k.Example, Count: k.Count})
-	}
-	res.Note = "MODIFY_THINGS after a restart with EVENT_PROCESSING_ACTIVE=false: the search index follows no events"
-	if res.opsPerSec() > 0 {
-		res.Note += fmt.Sprintf("; right before it, after a restart with the index following the writes, the same load made %s/s (p50 %s, p99 %s): %.1f%% of this rate",
-			fmtRate(indexed.opsPerSec()), fmtDur(indexed.P50), fmtDur(indexed.P99), 100*indexed.opsPerSec()/res.opsPerSec())
-		if m, ok := r.rep.result(scModify); ok {
-			res.Note += fmt.Sprintf("; MODIFY_THINGS, earlier in the run, made %.1f%%", 100*m.opsPerSec()/res.opsPerSec())
-		}
-	}
-	r.add(res)
-	return nil, nil
-}
-
-// modifyAfterStart starts the platform on the run's data, with event
-// processing on or off, reads every thing once, runs MODIFY_THINGS' load and
-// stops the platform. With indexing on, it first waits until the index shows
-// a fresh write. The warm-up reads' and the wait's errors are the result's.
-func (r *runner) modifyAfterStart(ctx context.Context, t *target, port int, indexing bool) (result, error) {
-	var env []string
-	if !indexing {
-		env = append(env, "EVENT_PROCESSING_ACTIVE=false")
-	}
-	p, _, err := r.startDitto(ctx, port, env...)
-	if err != nil {
-		return result{}, fmt.Errorf("%s: start the platform (event processing %v): %w", scModifyUnindexed, indexing, err)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_, _ = p.stop(stopGrace)
-		}
-	}()
-	errs := errorTally{}
-	if indexing {
-		r.logf("%s: waiting for the search index to show a fresh write", scModifyUnindexed)
-		if _, err := r.settle(ctx, t); err != nil {
-			kind, ex := classify(err)
-			errs.add("(settle) "+kind, ex, 1)
-		}
+		return nil, fmt.Errorf("%s: start the platform without event processing: %w", scModifyUnindexed, err)
 	}
 	ws := newWorkers(r.cfg.c)
 	defer closeWorkers(ws)
-	r.logf("%s: GET each of %d things once (event processing %v)", scModifyUnindexed, r.cfg.n, indexing)
-	warm := r.counted(ctx, scWarmup, t, ws, p, r.readOp())
-	for _, k := range warm.ErrorKinds {
-		errs.add("(warm-up reads) "+k.Kind, k.Example, k.Count)
+	r.logf("%s: GET each of %d things once", scModifyUnindexed, r.cfg.n)
+	warm := r.counted(ctx, scWarmup, t, ws, next, r.readOp())
+	if next.exited() {
+		return nil, next.diedError()
 	}
-	if p.exited() {
-		return result{}, p.diedError()
-	}
-	res := r.load(ctx, scModifyUnindexed, t, ws, p, r.modifyOp())
+	res := r.load(ctx, scModifyUnindexed, t, ws, next, r.modifyOp())
 	if ctx.Err() != nil {
-		return result{}, ctx.Err()
+		return next, ctx.Err()
 	}
-	if p.exited() {
-		return result{}, p.diedError()
+	if next.exited() {
+		return nil, next.diedError()
 	}
-	stopped = true
-	if _, err := p.stop(stopGrace); err != nil {
-		return result{}, fmt.Errorf("%s: stop the platform: %w", scModifyUnindexed, err)
+	res.Errors += warm.Errors
+	for _, k := range warm.ErrorKinds {
+		res.ErrorKinds = append(res.ErrorKinds, errorKind{Kind: "(warm-up reads) " + k.Kind, Example: k.Example, Count: k.Count})
 	}
-	errs.merge(tallyOf(res.ErrorKinds))
-	res.Errors, res.ErrorKinds = errs.total(), errs.sorted()
-	return res, nil
+	res.Note = "MODIFY_THINGS after a restart with EVENT_PROCESSING_ACTIVE=false: the search index follows no events"
+	if m, ok := r.rep.result(scModify); ok && res.opsPerSec() > 0 {
+		res.Note += fmt.Sprintf("; MODIFY_THINGS, indexed as it writes, made %.1f%% of this rate", 100*m.opsPerSec()/res.opsPerSec())
+	}
+	r.add(res)
+	if _, err := next.stop(stopGrace); err != nil {
+		return nil, fmt.Errorf("%s: stop the platform: %w", scModifyUnindexed, err)
+	}
+	return nil, nil
 }
 
 // startDitto starts the platform binary on the run's data directory and
