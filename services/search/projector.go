@@ -569,16 +569,29 @@ func (s *Service) consumer(ctx context.Context, src *source) (lost bool, c jetst
 		applied, _ = strconv.ParseUint(v, 10, 64)
 	}
 	name := s.consumerName(src)
+	start := applied + 1
 	if c, err := stream.Consumer(ctx, name); err == nil {
 		ci := c.CachedInfo()
-		// Events between what was acknowledged and the stream's first are
-		// gone.
-		floor := max(ci.AckFloor.Stream, applied)
-		return floor+1 < info.State.FirstSeq, c, nil
+		if ci.Delivered.Stream <= applied || ci.Delivered.Stream < ci.Config.OptStartSeq {
+			// Events between what was acknowledged and the stream's first
+			// are gone.
+			floor := max(ci.AckFloor.Stream, applied)
+			return floor+1 < info.State.FirstSeq, c, nil
+		}
+		// Events were delivered to this index's previous process that it
+		// did not apply (it stopped with them in flight or buffered).
+		// JetStream would deliver them again only after AckWait, and an
+		// acknowledgement of a later event (AckAll) would acknowledge
+		// them unapplied: the consumer starts over after what the index
+		// applied instead.
+		start = max(start, ci.Config.OptStartSeq)
+		if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return false, nil, fmt.Errorf("restart consumer %s: %w", name, err)
+		}
+		applied = start - 1 // 0 only for an index that never applied any: filled again
 	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return false, nil, fmt.Errorf("consumer %s: %w", name, err)
 	}
-	start := applied + 1
 	switch {
 	case applied == 0:
 		// A new index: it is filled from the things service, and follows

@@ -438,3 +438,53 @@ func TestSearchEventProcessingOff(t *testing.T) {
 	}
 	f.eventuallyIDs(t, ditto, `eq(attributes/color,"blue")`, "org.acme:added", "org.acme:kept")
 }
+
+// Events delivered to an instance that stopped before applying them (in
+// flight, or buffered by its consumer) are applied after its restart at
+// once: JetStream would deliver them again only after AckWait (a minute),
+// and an acknowledgement of a later event acknowledges every earlier one.
+func TestSearchAppliesEventsDeliveredBeforeAStop(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.searchConfig("inflight.db")
+	_, r := f.startSearch(t, cfg)
+	f.put(t, "org.acme:moved", `{"attributes":{"color":"red"}}`)
+	f.eventuallyIDs(t, ditto, `eq(attributes/color,"red")`, "org.acme:moved")
+	r.stop()
+
+	f.put(t, "org.acme:moved", `{"attributes":{"color":"blue"}}`)
+	f.put(t, "org.acme:added", `{"attributes":{"color":"blue"}}`)
+	// The stopped instance's consumer delivers both, and nobody applies
+	// or acknowledges them (the operator may read consumers).
+	js, err := jetstream.New(f.srv.ConnectAs(t, streams.RoleOperator))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(t.Context(), f.names.EventsStream(streams.ServiceThings))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for n := range stream.ConsumerNames(t.Context()).Name() {
+		if strings.HasPrefix(n, "search-") && strings.HasSuffix(n, "-"+streams.ServiceThings) {
+			name = n
+		}
+	}
+	cons, err := stream.Consumer(t.Context(), name)
+	if err != nil {
+		t.Fatalf("the index's consumer %q: %v", name, err)
+	}
+	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	for range batch.Messages() {
+		delivered++
+	}
+	if delivered != 2 {
+		t.Fatalf("the consumer delivered %d events, want the 2 made while the index was stopped", delivered)
+	}
+
+	f.startSearch(t, cfg)
+	f.eventuallyIDs(t, ditto, `eq(attributes/color,"blue")`, "org.acme:added", "org.acme:moved")
+}
