@@ -572,7 +572,11 @@ func (s *Service) consumer(ctx context.Context, src *source) (lost bool, c jetst
 	start := applied + 1
 	if c, err := stream.Consumer(ctx, name); err == nil {
 		ci := c.CachedInfo()
-		if ci.Delivered.Stream <= applied || ci.Delivered.Stream < ci.Config.OptStartSeq {
+		// The first event the index has not applied: after what it
+		// applied, and not before the consumer's start (an index that
+		// applied none of this stream).
+		resume := max(start, ci.Config.OptStartSeq)
+		if ci.Delivered.Stream < resume {
 			// Events between what was acknowledged and the stream's first
 			// are gone.
 			floor := max(ci.AckFloor.Stream, applied)
@@ -584,7 +588,7 @@ func (s *Service) consumer(ctx context.Context, src *source) (lost bool, c jetst
 		// acknowledgement of a later event (AckAll) would acknowledge
 		// them unapplied: the consumer starts over after what the index
 		// applied instead.
-		start = max(start, ci.Config.OptStartSeq)
+		start = resume
 		if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return false, nil, fmt.Errorf("restart consumer %s: %w", name, err)
 		}
