@@ -18,6 +18,7 @@ import (
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/services/internal/command"
 	"github.com/dittonats/dittonats/services/internal/searchapi"
+	"github.com/dittonats/dittonats/services/search"
 	"github.com/dittonats/dittonats/services/search/index"
 	"github.com/dittonats/dittonats/streams"
 	"github.com/dittonats/dittonats/streams/streamstest"
@@ -400,6 +401,17 @@ func TestSearchRepairsWithheldEvents(t *testing.T) {
 	f.eventuallyIDs(t, ditto, `exists(attributes/v)`, "org.acme:w1", "org.acme:w3")
 }
 
+// indexRedAndStop starts a search service with cfg, writes the thing id
+// with the attribute color "red", waits until search finds it and stops the
+// service: an index with a durable consumer that has applied every event.
+func (f *fixture) indexRedAndStop(t *testing.T, cfg search.Config, id string) {
+	t.Helper()
+	_, r := f.startSearch(t, cfg)
+	f.put(t, id, `{"attributes":{"color":"red"}}`)
+	f.eventuallyIDs(t, ditto, `eq(attributes/color,"red")`, id)
+	r.stop()
+}
+
 // With event processing off (EVENT_PROCESSING_ACTIVE=false) the index
 // follows no events: it answers from what it holds, a wait for a change
 // times out, and once processing is on again the durable consumers resume
@@ -407,14 +419,11 @@ func TestSearchRepairsWithheldEvents(t *testing.T) {
 func TestSearchEventProcessingOff(t *testing.T) {
 	f := newFixture(t)
 	cfg := f.searchConfig("paused.db")
-	_, r := f.startSearch(t, cfg)
-	f.put(t, "org.acme:kept", `{"attributes":{"color":"red"}}`)
-	f.eventuallyIDs(t, ditto, `eq(attributes/color,"red")`, "org.acme:kept")
-	r.stop()
+	f.indexRedAndStop(t, cfg, "org.acme:kept")
 
 	off := cfg
 	off.EventProcessing = false
-	_, r = f.startSearch(t, off)
+	_, r := f.startSearch(t, off)
 	rev := f.put(t, "org.acme:kept", `{"attributes":{"color":"blue"}}`)
 	added := f.put(t, "org.acme:added", `{"attributes":{"color":"blue"}}`)
 	status, body := f.ask(t, ditto, searchapi.Request{Type: searchapi.TypeAwait, ThingID: "org.acme:added", Revision: added, TimeoutMillis: 500})
@@ -446,10 +455,7 @@ func TestSearchEventProcessingOff(t *testing.T) {
 func TestSearchAppliesEventsDeliveredBeforeAStop(t *testing.T) {
 	f := newFixture(t)
 	cfg := f.searchConfig("inflight.db")
-	_, r := f.startSearch(t, cfg)
-	f.put(t, "org.acme:moved", `{"attributes":{"color":"red"}}`)
-	f.eventuallyIDs(t, ditto, `eq(attributes/color,"red")`, "org.acme:moved")
-	r.stop()
+	f.indexRedAndStop(t, cfg, "org.acme:moved")
 
 	f.put(t, "org.acme:moved", `{"attributes":{"color":"blue"}}`)
 	f.put(t, "org.acme:added", `{"attributes":{"color":"blue"}}`)
