@@ -397,10 +397,11 @@ func (r *runner) modifyUnindexed(ctx context.Context, t *target, srv *proc, port
 	if next.exited() {
 		return nil, next.diedError()
 	}
-	res.Errors += warm.Errors
+	errs := tallyOf(res.ErrorKinds)
 	for _, k := range warm.ErrorKinds {
-		res.ErrorKinds = append(res.ErrorKinds, errorKind{Kind: "(warm-up reads) " + k.Kind, Example: k.Example, Count: k.Count})
+		errs.add("(warm-up reads) "+k.Kind, k.Example, k.Count)
 	}
+	res.Errors, res.ErrorKinds = errs.total(), errs.sorted()
 	res.Note = "MODIFY_THINGS after a restart with EVENT_PROCESSING_ACTIVE=false: the search index follows no events"
 	if m, ok := r.rep.result(scModify); ok && res.opsPerSec() > 0 {
 		res.Note += fmt.Sprintf("; MODIFY_THINGS, indexed as it writes, made %.1f%% of this rate", 100*m.opsPerSec()/res.opsPerSec())
