@@ -400,6 +400,10 @@ func (s *Service) await(ctx context.Context, m *nats.Msg, req searchapi.Request)
 
 // waiters are the pending search-persisted requests, by thing.
 type waiters struct {
+	// added gets a signal (when it has room) for each new waiter: the
+	// apply loop stops gathering a batch for longer than batchLinger.
+	added chan struct{}
+
 	mu sync.Mutex
 	m  map[string][]*waiter
 }
@@ -418,7 +422,18 @@ func (ws *waiters) add(id string, rev int64, deleted bool) *waiter {
 	}
 	ws.m[id] = append(ws.m[id], w)
 	ws.mu.Unlock()
+	select {
+	case ws.added <- struct{}{}:
+	default:
+	}
 	return w
+}
+
+// pending reports whether any request waits.
+func (ws *waiters) pending() bool {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return len(ws.m) > 0
 }
 
 func (ws *waiters) remove(id string, w *waiter) {

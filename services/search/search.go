@@ -150,6 +150,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		updates:            make(chan string, maxPendingUpdates),
 		erasure:            newErasure(),
 	}
+	s.waiters.added = make(chan struct{}, 1)
 	s.policies = newPolicyCache(src.retrievePolicy, cfg.PolicyCacheTTL, cfg.PolicyCacheEntries)
 	s.policies.roots = cfg.NamespaceRoots
 	s.metrics = newMetrics(ix.StaleViews)

@@ -142,7 +142,7 @@ func openDB(path string, o dbOptions) (*db, error) {
 		reqs:       make(chan *request, 4*o.maxBatch),
 		writerDone: make(chan struct{}),
 		// The store keeps SQLite's default page size.
-		ckptr: sqlitewal.Start(ckpt, 4096),
+		ckptr: sqlitewal.Start(ckpt, 4096, sqlitewal.Interval),
 	}
 	go d.runWriter()
 	return d, nil

@@ -78,7 +78,7 @@ func TestGatheredLogReadsAsWritten(t *testing.T) {
 	}
 
 	ckdb := openDB(t, dsn(path, true, "synchronous(NORMAL)"), 1)
-	ck := Start(ckdb, 4096)
+	ck := Start(ckdb, 4096, 20*time.Millisecond)
 	defer ck.Stop()
 	gathered := openDB(t, dsn(path, true, "query_only(1)"), 3)
 	plain := openDB(t, dsn(path, false, "query_only(1)"), 2)

@@ -369,7 +369,7 @@ func Open(path string, opt Options) (*Index, error) {
 	}
 	ix.ckpt = sql.OpenDB(connector{drv, dsn("synchronous(NORMAL)")})
 	ix.ckpt.SetMaxOpenConns(1)
-	ix.ckptr = sqlitewal.Start(ix.ckpt, pageSize)
+	ix.ckptr = sqlitewal.Start(ix.ckpt, pageSize, sqlitewal.Interval)
 	ix.read = sql.OpenDB(connector{drv, dsn("query_only(1)", "cache_size(-2000)")})
 	ix.read.SetMaxOpenConns(opt.ReadConns)
 	ix.read.SetMaxIdleConns(opt.ReadConns)
