@@ -44,12 +44,9 @@ type Checkpointer struct {
 }
 
 // Start starts checkpointing on db, a connection to the database other
-// than the writer's, whose pages are pageSize bytes, every interval
-// (Interval when zero; tests check more often).
+// than the writer's, whose pages are pageSize bytes, every interval (the
+// store and the index pass Interval; tests check more often).
 func Start(db *sql.DB, pageSize int, every time.Duration) *Checkpointer {
-	if every <= 0 {
-		every = Interval
-	}
 	c := &Checkpointer{db: db, every: every, frameSize: int64(pageSize) + 24, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c
