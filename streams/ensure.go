@@ -135,5 +135,9 @@ func (n Names) streamConfig(svc string, cfg Config) jetstream.StreamConfig {
 		// Publishers set Nats-Msg-Id to <entity id>:<revision>; a
 		// retried publish inside this window is dropped.
 		Duplicates: cfg.DuplicateWindow,
+		// Plain NATS followers (the gateways' sessions, the things
+		// service's policy cache) get each stored event once, without
+		// the publisher's reply subject (see StoredEventsAll).
+		RePublish: &jetstream.RePublish{Source: n.EventsAll(svc), Destination: n.StoredEventsAll(svc)},
 	}
 }

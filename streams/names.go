@@ -123,6 +123,16 @@ func (n Names) ThingEvents(ns string) string {
 // ThingEventsAll matches every thing event.
 func (n Names) ThingEventsAll() string { return n.prefix + ".things.events.>" }
 
+// ThingStoredEvents is the subject the events stream republishes the
+// stored thing events of namespace ns on (see StoredEventsAll).
+func (n Names) ThingStoredEvents(ns string) string {
+	return n.prefix + ".things.stored-events." + NamespaceToken(ns)
+}
+
+// ThingStoredEventsAll matches every thing event as the stream republishes
+// it (see StoredEventsAll): what plain NATS followers subscribe to.
+func (n Names) ThingStoredEventsAll() string { return n.StoredEventsAll(ServiceThings) }
+
 // LiveMessages is the subject the things service passes live messages to
 // things of namespace ns on, after enforcing them, to the devices'
 // sessions (core NATS: a message nobody receives is gone). A message's
@@ -179,6 +189,10 @@ func (n Names) PolicyEvents(ns string) string {
 
 // PolicyEventsAll matches every policy event.
 func (n Names) PolicyEventsAll() string { return n.prefix + ".policies.events.>" }
+
+// PolicyStoredEventsAll matches every policy event as the stream
+// republishes it (see StoredEventsAll).
+func (n Names) PolicyStoredEventsAll() string { return n.StoredEventsAll(ServicePolicies) }
 
 // PolicyAnnouncements is the subject the policies service publishes the
 // announcements of namespace ns's policies on (Ditto's

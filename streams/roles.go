@@ -92,6 +92,20 @@ func (n Names) Events(service, ns string) string {
 // EventsAll matches every event of service.
 func (n Names) EventsAll(service string) string { return n.prefix + "." + service + ".events.>" }
 
+// StoredEventsAll matches every event of service as its stream republishes
+// it once stored: <p>.<service>.stored-events.<namespace token>. The
+// services that follow events over plain NATS subscribe here, not to
+// EventsAll: a publish to EventsAll carries the publisher's reply subject
+// for JetStream's acknowledgement, and NATS lets a receiver with
+// allow_responses publish to the reply subject of what it received (for
+// two minutes, or the gateway's 70 s). A gateway could so forge the
+// acknowledgement of a thing event to the things service, and every event
+// left a reply record in the server. A republished event has no reply
+// subject, and only events that reached the stream are republished.
+func (n Names) StoredEventsAll(service string) string {
+	return n.prefix + "." + service + ".stored-events.>"
+}
+
 // kvStream names the stream behind a KV bucket.
 func kvStream(bucket string) string { return "KV_" + bucket }
 
@@ -106,7 +120,7 @@ func (n Names) Permissions(r Role) Permissions {
 			n.CommandsAll(ServicePolicies, KindCommands), n.CommandsAll(ServicePolicies, KindInternal),
 			n.CommandsAll(ServiceThings, KindInternal))
 		// Policy events invalidate the policies they enforce with.
-		p.Subscribe = append(p.Subscribe, n.EventsAll(ServicePolicies))
+		p.Subscribe = append(p.Subscribe, n.StoredEventsAll(ServicePolicies))
 		// Live signals, once enforced, go to the devices' sessions; only
 		// this role publishes them, so a receiver may trust their
 		// ditto-read-subjects header.
@@ -133,7 +147,7 @@ func (n Names) Permissions(r Role) Permissions {
 			// messages carry the sender's reply subject), so a gateway can
 			// answer only what was delivered to it.
 			Subscribe: []string{InboxPrefix(r) + ".>",
-				n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies), n.PolicyAnnouncementsAll(),
+				n.StoredEventsAll(ServiceThings), n.StoredEventsAll(ServicePolicies), n.PolicyAnnouncementsAll(),
 				n.LiveAll(), n.AcksAll(), n.AckLabelsAll(),
 				n.DevOps(ServiceGateway), n.DevOpsInstance(ServiceGateway, "*"),
 				n.GatewayStreaming(), n.GatewayStreamingInstance(">")},
@@ -196,10 +210,11 @@ func (n Names) Permissions(r Role) Permissions {
 		// carry what a journal never holds, claim secrets among them. An
 		// operator debugging them connects a WebSocket session as a
 		// subject the thing's policy lets read them.
-		return Permissions{
-			Publish:   pub,
-			Subscribe: []string{InboxPrefix(r) + ".>", n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies)},
-		}
+		// Both the publishes (nats sub on the event subjects) and the
+		// stored events.
+		sub := []string{InboxPrefix(r) + ".>", n.EventsAll(ServiceThings), n.EventsAll(ServicePolicies),
+			n.StoredEventsAll(ServiceThings), n.StoredEventsAll(ServicePolicies)}
+		return Permissions{Publish: pub, Subscribe: sub}
 	}
 	return Permissions{}
 }

@@ -281,6 +281,75 @@ func TestNoRoleReadsAnothersReplies(t *testing.T) {
 	}
 }
 
+// The services that follow events over plain NATS (the gateway the thing
+// events, the things service the policy events) get each event once the
+// stream stored it, without the reply subject of its publisher's
+// JetStream acknowledgement: they could otherwise answer it through
+// allow_responses, forging the acknowledgement of an event the stream may
+// not have stored.
+func TestStoredEventsCarryNoReplySubject(t *testing.T) {
+	t.Parallel()
+	s := newSecured(t)
+	for _, tc := range []struct {
+		publisher, follower streams.Role
+		subject, stored     string
+	}{
+		{streams.RoleThings, streams.RoleGateway, s.names.ThingEvents("org.eclipse.ditto"), s.names.ThingStoredEventsAll()},
+		{streams.RolePolicies, streams.RoleThings, s.names.PolicyEvents("org.eclipse.ditto"), s.names.PolicyStoredEventsAll()},
+	} {
+		op, _ := s.as(t, streams.RoleOperator)
+		published, err := op.SubscribeSync(tc.subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		follower, v := s.as(t, tc.follower)
+		stored, err := follower.SubscribeSync(tc.stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The follower may not subscribe to the publishes themselves.
+		if _, err := follower.SubscribeSync(tc.subject); err != nil {
+			t.Fatal(err)
+		}
+		v.await(t, "subscription", tc.subject)
+		for _, nc := range []*nats.Conn{op, follower} {
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		js, err := jetstream.New(s.srv.ConnectAs(t, tc.publisher))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack, err := js.Publish(context.Background(), tc.subject, []byte(`{"event":1}`))
+		if err != nil {
+			t.Fatalf("%s publishes its event: %v", tc.publisher, err)
+		}
+		orig, err := published.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("the operator sees no publish of %s: %v", tc.subject, err)
+		}
+		if orig.Reply == "" {
+			t.Fatalf("the publish of %s has no reply subject: nothing to forge", tc.subject)
+		}
+		m, err := stored.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("%s gets no stored event on %s: %v", tc.follower, tc.stored, err)
+		}
+		if m.Reply != "" {
+			t.Errorf("%s got the event with reply subject %q", tc.follower, m.Reply)
+		}
+		if string(m.Data) != `{"event":1}` || m.Header.Get("Nats-Sequence") != strconv.FormatUint(ack.Sequence, 10) {
+			t.Errorf("%s got %q (sequence %q), want the stored event at %d", tc.follower, m.Data, m.Header.Get("Nats-Sequence"), ack.Sequence)
+		}
+		// Its reply subject is not the follower's to answer.
+		if err := follower.Publish(orig.Reply, []byte(`{"stream":"forged","seq":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		v.await(t, "publish", orig.Reply)
+	}
+}
+
 // Who may send which kind of command: sudo commands only the operator
 // and a service to itself, internal commands only the services.
 func TestCommandKindsByRole(t *testing.T) {

@@ -214,7 +214,7 @@ func publishThingEvent(t *testing.T, nc *nats.Conn, ev thingEvent) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.Publish(streams.New("").ThingEvents(ns), data); err != nil {
+	if err := nc.Publish(streams.New("").ThingStoredEvents(ns), data); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -217,7 +217,7 @@ func eventFrame(t *testing.T, rev int64, headers map[string]string, path, value 
 // publishEvent publishes an event of wsThing's namespace.
 func publishEvent(t *testing.T, nc *nats.Conn, rev int64, headers map[string]string, path, value string) {
 	t.Helper()
-	if err := nc.Publish(streams.New("").ThingEvents(wsNamespace), eventFrame(t, rev, headers, path, value)); err != nil {
+	if err := nc.Publish(streams.New("").ThingStoredEvents(wsNamespace), eventFrame(t, rev, headers, path, value)); err != nil {
 		t.Fatalf("publish event %d: %v", rev, err)
 	}
 }

@@ -128,7 +128,7 @@ type eventHub struct {
 }
 
 func newEventHub(nc *nats.Conn, names streams.Names, log *slog.Logger) *eventHub {
-	return &eventHub{nc: nc, subject: names.ThingEventsAll(), log: log, sinks: map[eventSink]struct{}{}}
+	return &eventHub{nc: nc, subject: names.ThingStoredEventsAll(), log: log, sinks: map[eventSink]struct{}{}}
 }
 
 // newLiveHub returns the hub of the live signals the things service

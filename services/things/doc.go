@@ -10,7 +10,8 @@
 // <p>.things.live.events.<ns> (core NATS, no stream), the live messages,
 // commands and events sent to things of namespace ns once enforced, with
 // the sender's reply subject so that the receiving session answers the
-// sender directly (messages.go, live.go). Observed: <p>.policies.events.> to invalidate cached policies,
+// sender directly (messages.go, live.go). Observed: <p>.policies.stored-events.> (each policy event
+// as its stream republishes it once stored) to invalidate cached policies,
 // ordered with the commands (see package entity); a reconnect or dropped
 // events drop every cached policy before the next command is enforced, and
 // each expires THINGS_POLICY_CACHE_TTL after its load (enforce.go).

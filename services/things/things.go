@@ -121,7 +121,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	events, err := host.Observe(d.Names.PolicyEventsAll(), cache.observe)
+	events, err := host.Observe(d.Names.PolicyStoredEventsAll(), cache.observe)
 	if err != nil {
 		return nil, err
 	}
