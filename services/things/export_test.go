@@ -18,3 +18,11 @@ func (s *Service) PolicyEventGaps() uint64 {
 	n, _ := s.cache.gaps()
 	return n
 }
+
+// WithInboxSize returns cfg with the entity host's inbox bounded to n
+// messages: a test overflows it with a few thousand policy events, each
+// of which has to pass through the events stream first.
+func WithInboxSize(cfg Config, n int) Config {
+	cfg.inboxSize = n
+	return cfg
+}

@@ -40,6 +40,8 @@ type Config struct {
 	// NamespaceRoots are the namespace root policies (Ditto's
 	// ditto.namespace-policies, from the configuration tree); nil: none.
 	NamespaceRoots func(namespace string) []string `ignored:"true"`
+	// inboxSize is entity.Config.InboxSize (tests only: export_test.go).
+	inboxSize int
 }
 
 // Validate reports every setting that cannot work.
@@ -111,6 +113,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		MailboxSize:  cfg.MailboxSize, SnapshotEvery: cfg.SnapshotThreshold, MaxEntities: cfg.MaxThingsInMemory,
 		DefaultTimeout:    cfg.DefaultTimeout,
 		HistoricalHeaders: cfg.HistoricalHeaders,
+		InboxSize:         cfg.inboxSize,
 		Errors: entity.Errors{
 			TooManyRequests:        protocol.ErrThingTooManyModifyingRequests,
 			Unavailable:            protocol.ErrThingUnavailable,

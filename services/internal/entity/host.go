@@ -1,6 +1,7 @@
 package entity
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -73,6 +74,10 @@ type Config struct {
 	// HistoryCacheBytes bounds the rebuilt states a historical retrieve
 	// keeps at checkpoints (pastcache.go); 0 means 32 MiB, negative none.
 	HistoryCacheBytes int64
+	// InboxSize bounds the messages waiting for the dispatcher; 0 means
+	// 65,536 (see inboxSize). Tests that make NATS drop observed events
+	// set it small.
+	InboxSize int
 	// Errors builds the service's Ditto errors for the host's own answers.
 	Errors Errors
 }
@@ -187,7 +192,7 @@ func New(cfg Config, d Deps, h Handler) (*Host, error) {
 	host := &Host{
 		cfg: cfg, d: d, h: h, nc: d.NC, j: d.Journal, log: d.Log,
 		past:      pastCacheOf(cfg.HistoryCacheBytes),
-		in:        make(chan *nats.Msg, inboxSize),
+		in:        make(chan *nats.Msg, cmp.Or(cfg.InboxSize, inboxSize)),
 		routes:    map[*nats.Subscription]route{},
 		shardSubs: map[int][]*nats.Subscription{},
 		barriers:  map[*nats.Msg]chan struct{}{},
