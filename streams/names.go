@@ -126,7 +126,7 @@ func (n Names) ThingEventsAll() string { return n.prefix + ".things.events.>" }
 // ThingStoredEvents is the subject the events stream republishes the
 // stored thing events of namespace ns on (see StoredEventsAll).
 func (n Names) ThingStoredEvents(ns string) string {
-	return n.prefix + ".things.stored-events." + NamespaceToken(ns)
+	return n.storedEvents(ServiceThings) + NamespaceToken(ns)
 }
 
 // ThingStoredEventsAll matches every thing event as the stream republishes

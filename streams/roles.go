@@ -102,8 +102,12 @@ func (n Names) EventsAll(service string) string { return n.prefix + "." + servic
 // acknowledgement of a thing event to the things service, and every event
 // left a reply record in the server. A republished event has no reply
 // subject, and only events that reached the stream are republished.
-func (n Names) StoredEventsAll(service string) string {
-	return n.prefix + "." + service + ".stored-events.>"
+func (n Names) StoredEventsAll(service string) string { return n.storedEvents(service) + ">" }
+
+// storedEvents is the prefix of service's republished events, before the
+// namespace token.
+func (n Names) storedEvents(service string) string {
+	return n.prefix + "." + service + ".stored-events."
 }
 
 // kvStream names the stream behind a KV bucket.

@@ -316,10 +316,17 @@ func (f *fixture) send(t *testing.T, c command) reply {
 func (f *fixture) expect(t *testing.T, c command, status int, code string) reply {
 	t.Helper()
 	r := f.send(t, c)
+	r.want(t, c, status, code)
+	return r
+}
+
+// want fails t unless r, the reply to c, has status and (when not empty)
+// the error code.
+func (r reply) want(t *testing.T, c command, status int, code string) {
+	t.Helper()
 	if r.status != status || code != "" && r.code != code {
 		t.Fatalf("%s %s%s as %v: %d %q, want %d %q; reply %s", c.action, c.id, c.path, c.auth, r.status, r.code, status, code, r.env.Value)
 	}
-	return r
 }
 
 // thing and policy address a path of an entity; a path ends in nothing, or

@@ -194,9 +194,7 @@ func (f *fixture) expectRetried(t *testing.T, c command, status int, code string
 		if err != nil {
 			t.Fatalf("%s %s%s: %v", c.action, c.id, c.path, err)
 		}
-		if r := newReply(env); r.status != status || code != "" && r.code != code {
-			t.Fatalf("%s %s%s as %v: %d %q, want %d %q; reply %s", c.action, c.id, c.path, c.auth, r.status, r.code, status, code, r.env.Value)
-		}
+		newReply(env).want(t, c, status, code)
 		return
 	}
 }
