@@ -347,6 +347,19 @@ func TestStoredEventsCarryNoReplySubject(t *testing.T) {
 			t.Fatal(err)
 		}
 		v.await(t, "publish", orig.Reply)
+		// Only the stream publishes stored events: no role, the
+		// publisher of the events included, forges one.
+		forged := strings.TrimSuffix(tc.stored, ">") + "org~eclipse~ditto"
+		for _, r := range streams.Roles {
+			nc, rv := s.as(t, r)
+			if err := nc.Publish(forged, []byte(`{"forged":true}`)); err != nil {
+				t.Fatal(err)
+			}
+			rv.await(t, "publish", forged)
+		}
+		if received(t, stored) {
+			t.Errorf("%s got a forged stored event on %s", tc.follower, forged)
+		}
 	}
 }
 
