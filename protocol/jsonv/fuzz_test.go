@@ -51,6 +51,9 @@ func FuzzParse(f *testing.F) {
 		if serr != nil || !stored.Equal(v) {
 			t.Fatalf("ParseStored(%q) = %s, %v; Parse read %s", data, stored, serr, v)
 		}
+		if fromString, err := ParseStoredString(string(data)); err != nil || !fromString.Equal(v) {
+			t.Fatalf("ParseStoredString(%q) = %s, %v; Parse read %s", data, fromString, err, v)
+		}
 		if d := v.Depth(); d > MaxDepth {
 			t.Fatalf("Parse(%q) accepted depth %d", data, d)
 		}

@@ -54,6 +54,15 @@ func ParseStored(data []byte) (Value, error) {
 	return parse(string(data), MaxStoredDepth)
 }
 
+// ParseStoredString is ParseStored for a string, which it shares instead of
+// copying.
+func ParseStoredString(s string) (Value, error) {
+	if uint64(len(s)) > maxLen {
+		return Value{}, parseError("input larger than 4 GiB")
+	}
+	return parse(s, MaxStoredDepth)
+}
+
 // ParseString is Parse for a string, which it shares instead of copying.
 func ParseString(s string) (Value, error) {
 	if uint64(len(s)) > maxLen {

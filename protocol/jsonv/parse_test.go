@@ -212,6 +212,9 @@ func TestParseStoredDepthLimit(t *testing.T) {
 			if _, err := Parse(data); (err == nil) != tt.parse {
 				t.Errorf("Parse: got error %v, want accepted=%v", err, tt.parse)
 			}
+			if _, err := ParseStoredString(string(data)); (err == nil) != tt.stor {
+				t.Errorf("ParseStoredString: got error %v, want accepted=%v", err, tt.stor)
+			}
 			v, err := ParseStored(data)
 			if (err == nil) != tt.stor {
 				t.Fatalf("ParseStored: got error %v, want accepted=%v", err, tt.stor)

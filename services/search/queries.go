@@ -265,7 +265,16 @@ func (s *Service) search(ctx context.Context, q query, correlationID string) ([]
 	}
 	// The body is written by hand: encoding/json would re-validate and
 	// compact every rendered item, which costs as much as rendering it.
-	body := make([]byte, 0, 64+len(hits)*256)
+	size := 64 + len(hits)*256
+	if q.fields == nil {
+		// Whole things: about their stored documents (a few appends of a
+		// growing body cost more than rendering them).
+		size = 256
+		for _, h := range hits {
+			size += len(h.Raw) + 1
+		}
+	}
+	body := make([]byte, 0, size)
 	body = append(body, `{"items":[`...)
 	views := map[string]*enforcer.View{}
 	for i, h := range hits {

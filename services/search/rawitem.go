@@ -7,9 +7,9 @@ package search
 // the index wrote itself; ok is false (and dst unchanged) when it does not
 // start with its thingId or is not shaped as expected, and the caller then
 // renders it the general way.
-func appendWhole(dst, doc []byte) ([]byte, bool) {
+func appendWhole(dst []byte, doc string) ([]byte, bool) {
 	const head = `{"thingId":`
-	if len(doc) < len(head) || string(doc[:len(head)]) != head || doc[len(doc)-1] != '}' {
+	if len(doc) < len(head) || doc[:len(head)] != head || doc[len(doc)-1] != '}' {
 		return dst, false
 	}
 	start := len(dst)
@@ -25,7 +25,7 @@ func appendWhole(dst, doc []byte) ([]byte, bool) {
 		if !ok {
 			return dst[:start], false
 		}
-		switch string(doc[i:keyEnd]) {
+		switch doc[i:keyEnd] {
 		case `"_created"`, `"_modified"`, `"_metadata"`:
 		default:
 			if !first {
@@ -46,7 +46,7 @@ func appendWhole(dst, doc []byte) ([]byte, bool) {
 }
 
 // skipString returns the index just after the JSON string starting at i.
-func skipString(b []byte, i int) (int, bool) {
+func skipString(b string, i int) (int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, false
 	}
@@ -64,7 +64,7 @@ func skipString(b []byte, i int) (int, bool) {
 // skipValue returns the index just after the compact JSON value starting
 // at i: a string, or everything up to the ',' or '}' or ']' that ends it
 // at its own depth (strings inside skipped whole).
-func skipValue(b []byte, i int) (int, bool) {
+func skipValue(b string, i int) (int, bool) {
 	if i >= len(b) {
 		return 0, false
 	}

@@ -318,7 +318,7 @@ func (ix *view) missing(ctx context.Context, q Query, f field, afterID string, n
 	for rows.Next() {
 		var id int64
 		var h Hit
-		var doc []byte
+		var doc string
 		if err := rows.Scan(&id, &h.ThingID, &h.PolicyID, &h.Revision, &doc); err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
@@ -468,12 +468,14 @@ func (ix *view) mergedOrder(ctx context.Context, q Query, f field, desc bool, af
 		return nil, false, fmt.Errorf("search: %w", err)
 	}
 	defer rows.Close()
+	// A row is a thing of the walk and its sort value; the page's hits are
+	// made of the first n only.
 	type row struct {
 		hit Hit
-		doc []byte
+		val any
 	}
-	var out, run []row
-	var runVal any
+	out := make([]row, 0, n+1)
+	var run []row
 	// flush ends a run of equal values: its things in thingId order.
 	flush := func() {
 		slices.SortFunc(run, func(a, b row) int { return strings.Compare(a.hit.ThingID, b.hit.ThingID) })
@@ -482,21 +484,18 @@ func (ix *view) mergedOrder(ctx context.Context, q Query, f field, desc bool, af
 	}
 	for rows.Next() {
 		var r row
-		var val any
-		if err := rows.Scan(&val, &r.hit.ThingID, &r.hit.PolicyID, &r.hit.Revision, &r.doc); err != nil {
+		if err := rows.Scan(&r.val, &r.hit.ThingID, &r.hit.PolicyID, &r.hit.Revision, &r.hit.Raw); err != nil {
 			return nil, false, fmt.Errorf("search: %w", err)
 		}
-		if len(run) > 0 && !sameColumn(val, runVal) {
+		if len(run) > 0 && !sameColumn(r.val, run[0].val) {
 			flush()
 			if len(out) >= n {
 				break
 			}
 		}
-		if after != nil && toColumnEqual(val, *after) && r.hit.ThingID <= afterID {
+		if after != nil && toColumnEqual(r.val, *after) && r.hit.ThingID <= afterID {
 			continue // at the cursor's value: only things after it
 		}
-		runVal = val
-		r.hit.SortValues = []jsonv.Value{fromColumn(val), jsonv.String(r.hit.ThingID)}
 		run = append(run, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -507,7 +506,7 @@ func (ix *view) mergedOrder(ctx context.Context, q Query, f field, desc bool, af
 	hits := make([]Hit, len(out))
 	for i, r := range out {
 		hits[i] = r.hit
-		hits[i].Raw = r.doc
+		hits[i].SortValues = []jsonv.Value{fromColumn(r.val), jsonv.String(r.hit.ThingID)}
 	}
 	return hits, true, nil
 }
@@ -938,7 +937,7 @@ func (ix *view) matching(ctx context.Context, q Query, ids []int64) (map[int64]H
 		for rows.Next() {
 			var h Hit
 			var id int64
-			var doc []byte
+			var doc string
 			if err := rows.Scan(&id, &h.ThingID, &h.PolicyID, &h.Revision, &doc); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("search: %w", err)

@@ -716,7 +716,7 @@ func (w *writer) stored(d Doc) (stored, bool, error) {
 		return stored{id: p.id, vis: p.vis, tok: p.tok, policy: d.Prev.PolicyID, doc: d.Prev.Thing, docOK: true}, true, nil
 	}
 	var st stored
-	var doc []byte
+	var doc string
 	err := w.stmt(w.ix.stmts.thingForPut).QueryRow(d.ThingID).Scan(&st.id, &st.policy, &st.vis, &st.tok, &doc)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -724,7 +724,7 @@ func (w *writer) stored(d Doc) (stored, bool, error) {
 	case err != nil:
 		return stored{}, false, fmt.Errorf("look up thing %q: %w", d.ThingID, err)
 	}
-	st.doc, err = jsonv.ParseStored(doc)
+	st.doc, err = jsonv.ParseStoredString(doc)
 	st.docOK = err == nil
 	return st, true, nil
 }
@@ -947,7 +947,7 @@ func (ix *Index) Get(ctx context.Context, thingID string) (Entry, bool, error) {
 	case err != nil:
 		return Entry{}, false, fmt.Errorf("get thing %q: %w", thingID, err)
 	}
-	if e.Thing, err = jsonv.ParseStored([]byte(doc)); err != nil {
+	if e.Thing, err = jsonv.ParseStoredString(doc); err != nil {
 		return Entry{}, false, fmt.Errorf("get thing %q: %w", thingID, err)
 	}
 	return e, true, nil
@@ -982,12 +982,12 @@ func (ix *Index) GetMany(ctx context.Context, ids []string) (map[string]Entry, e
 		}
 		for rows.Next() {
 			e := Entry{stored: &storedRow{gen: gen}}
-			var doc []byte
+			var doc string // a TEXT column: the driver's string, shared by the parse
 			if err := rows.Scan(&e.stored.id, &e.stored.vis, &e.stored.tok, &e.ThingID, &e.PolicyID, &e.Revision, &doc); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("get things: %w", err)
 			}
-			if e.Thing, err = jsonv.ParseStored(doc); err != nil {
+			if e.Thing, err = jsonv.ParseStoredString(doc); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("get thing %q: %w", e.ThingID, err)
 			}

@@ -43,16 +43,17 @@ type Query struct {
 // Hit is one thing found, with its value per effective sort key (Null when
 // missing): the cursor of the next page. Its Entry's Thing is not set: Raw
 // holds the stored document, which Document parses, so that a caller who
-// may read all of it can answer with the bytes.
+// may read all of it can answer with the bytes. It is a string, as the
+// driver reads a TEXT column: no copy is made of it.
 type Hit struct {
 	Entry
 	SortValues []jsonv.Value
-	Raw        []byte
+	Raw        string
 }
 
 // Document parses the hit's stored document.
 func (h Hit) Document() (jsonv.Value, error) {
-	v, err := jsonv.ParseStored(h.Raw)
+	v, err := jsonv.ParseStoredString(h.Raw)
 	if err != nil {
 		return v, fmt.Errorf("search: thing %q: %w", h.ThingID, err)
 	}
@@ -215,7 +216,7 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 		if err := rows.Scan(dst...); err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		h.Raw = []byte(doc)
+		h.Raw = doc
 		h.SortValues = make([]jsonv.Value, len(keys))
 		for i, v := range vals {
 			h.SortValues[i] = fromColumn(v)
