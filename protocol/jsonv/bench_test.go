@@ -179,3 +179,17 @@ func BenchmarkRetained(b *testing.B) {
 		runtime.KeepAlive(vs)
 	})
 }
+
+// BenchmarkString renders a thing as a string: one allocation, the string.
+func BenchmarkString(b *testing.B) {
+	v, err := Parse(benchThing(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var s string
+	for b.Loop() {
+		s = v.String()
+	}
+	b.SetBytes(int64(len(s)))
+}

@@ -3,6 +3,7 @@ package jsonv
 import (
 	"math"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -391,7 +392,25 @@ func (v Value) Depth() int {
 	return d + 1
 }
 
-// String returns v as compact JSON, for logs and debugging.
+// String returns v as compact JSON. It renders into a pooled buffer, so
+// that the string is the only allocation (a document of a few hundred
+// bytes rendered into a growing slice allocated four times its size).
 func (v Value) String() string {
-	return string(v.AppendJSON(nil))
+	bp := stringBufs.Get().(*[]byte)
+	b := v.AppendJSON((*bp)[:0])
+	s := string(b)
+	if cap(b) <= maxPooledBuf {
+		*bp = b
+		stringBufs.Put(bp)
+	}
+	return s
 }
+
+// stringBufs holds String's buffers; one grown beyond maxPooledBuf is
+// left to the collector.
+var stringBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1024)
+	return &b
+}}
+
+const maxPooledBuf = 64 << 10
