@@ -422,3 +422,50 @@ func TestConformanceAnchors(t *testing.T) {
 }
 
 var _ = time.Now
+
+// TestRememberedAnswersTellValueTypesApart runs, on one index state, a
+// sorted page filtered by the string "42" and then by the number 42: the
+// first remembers that none of its things lacks the sort value, which must
+// not answer the second (car-2 counts 42 and has no tags), as it did when
+// the remembered answer's key wrote both values alike.
+func TestRememberedAnswersTellValueTypesApart(t *testing.T) {
+	t.Parallel()
+	fx := conformanceFixture(t)
+	ctx := context.Background()
+	sort := []rql.SortKey{{Property: "attributes/tags", Descending: true}, {Property: "thingId"}}
+	for _, tt := range []struct {
+		filter string
+		want   []string
+	}{
+		{`eq(attributes/count,"42")`, []string{"com.acme:bike-1"}},
+		{`eq(attributes/count,42)`, []string{"org.eclipse.ditto:car-1", "org.eclipse.ditto:car-2"}},
+	} {
+		q := Query{Filter: mustParse(tt.filter), Subjects: []string{"nginx:owner"}, Sort: sort, Limit: 100, Now: fixedNow}
+		got, err := fx.ix.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(hitIDs(got), tt.want) {
+			t.Errorf("%s sorted by -attributes/tags: got %v, want %v", tt.filter, hitIDs(got), tt.want)
+		}
+		if ref := refIDs(fx.refQuery(q)); !slices.Equal(ref, tt.want) {
+			t.Errorf("%s: reference %v, want %v", tt.filter, ref, tt.want)
+		}
+	}
+}
+
+func TestArgsKeyTellsArgumentsApart(t *testing.T) {
+	t.Parallel()
+	distinct := [][]any{
+		{"42"}, {int64(42)}, {float64(42.5)}, {[]byte("42")},
+		{"a", "b"}, {"ab"}, {"a\x00b"}, {"a", "\x00b"}, {}, {nil},
+	}
+	seen := map[string]int{}
+	for i, args := range distinct {
+		k := argsKey(args)
+		if j, ok := seen[k]; ok {
+			t.Errorf("argsKey(%#v) = argsKey(%#v) = %q", args, distinct[j], k)
+		}
+		seen[k] = i
+	}
+}

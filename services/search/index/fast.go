@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -153,7 +154,7 @@ func (ix *view) namespacesCover(ctx context.Context, b *builder, namespaces []st
 		}
 	}
 	ns := slices.Compact(slices.Sorted(slices.Values(namespaces)))
-	key := "ns\x00" + strings.Join(ns, "\x00") + "\x00" + vis + "\x00" + cond + fmt.Sprint(condArgs...)
+	key := "ns\x00" + strings.Join(ns, "\x00") + "\x00" + vis + "\x00" + cond + "\x00" + argsKey(condArgs)
 	return ix.untilWrite(&ix.complete, key, func() (bool, error) {
 		return ix.noneOutside(ctx, vis, ns, cond, condArgs)
 	})
@@ -352,7 +353,7 @@ func (ix *view) noneMissingMatch(ctx context.Context, b *builder, c *rql.Compari
 	if err != nil || never {
 		return never, err
 	}
-	key := "match\x00" + f.path + "\x00" + b.vis + "\x00" + cond + fmt.Sprint(args...)
+	key := "match\x00" + f.path + "\x00" + b.vis + "\x00" + cond + "\x00" + argsKey(args)
 	return ix.untilWrite(&ix.complete, key, func() (bool, error) {
 		var found bool
 		err := ix.queryRow(ctx, "SELECT EXISTS (SELECT 1 FROM leaves WHERE "+cond+
@@ -363,6 +364,34 @@ func (ix *view) noneMissingMatch(ctx context.Context, b *builder, c *rql.Compari
 		}
 		return !found, nil
 	})
+}
+
+// argsKey names the arguments of a statement in a key of remembered
+// answers: with their types, so that the number 42 and the string "42"
+// (which fmt.Sprint writes alike) never share an answer, and separated, so
+// that "a","b" is not "ab".
+func argsKey(args []any) string {
+	var b strings.Builder
+	for _, a := range args {
+		switch v := a.(type) {
+		case string:
+			b.WriteByte('s')
+			b.WriteString(strconv.Quote(v))
+		case []byte:
+			b.WriteByte('b')
+			b.WriteString(strconv.Quote(string(v)))
+		case int64:
+			b.WriteByte('i')
+			b.WriteString(strconv.FormatInt(v, 10))
+		case float64:
+			b.WriteByte('f')
+			b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+		default:
+			fmt.Fprintf(&b, "%T:%#v", v, v)
+		}
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // untilWrite returns the answer remembered under key in m for the view's
