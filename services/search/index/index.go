@@ -454,6 +454,7 @@ func (ix *Index) Close() error {
 	if ix.ckptr != nil {
 		ix.ckptr.Stop()
 	}
+	ix.stmts2.close()
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
 	var errs []error

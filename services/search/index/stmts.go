@@ -19,6 +19,35 @@ type stmtCache struct {
 	// preparing holds the texts being prepared in the background (see
 	// view.cached).
 	preparing sync.Map
+	// background counts those preparations, which Close waits for: one
+	// still opening a connection after the files were closed would make
+	// them again. closed (under mu) lets none start after Close.
+	mu         sync.Mutex
+	closed     bool
+	background sync.WaitGroup
+}
+
+// goPrepare runs prepare in the background unless the index is closed.
+func (c *stmtCache) goPrepare(prepare func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.background.Add(1)
+	go func() {
+		defer c.background.Done()
+		prepare()
+	}()
+	return true
+}
+
+// close lets no preparation start and waits for those running.
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.background.Wait()
 }
 
 // maxCachedStmts bounds the cache. Statements are never evicted (one in
@@ -146,12 +175,15 @@ func (v *view) cached(text string) *sql.Stmt {
 	}
 	if v.stmts2.n.Load() < maxCachedStmts {
 		if _, busy := v.stmts2.preparing.LoadOrStore(text, true); !busy {
-			go func() {
+			started := v.stmts2.goPrepare(func() {
 				defer v.stmts2.preparing.Delete(text)
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				_, _ = v.stmt(ctx, text) // an error leaves it uncached
-			}()
+			})
+			if !started {
+				v.stmts2.preparing.Delete(text)
+			}
 		}
 	}
 	return nil
