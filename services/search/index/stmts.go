@@ -85,7 +85,8 @@ type rowScanner interface{ Scan(dest ...any) error }
 // transaction does not hold up the writer.
 type view struct {
 	*Index
-	tx *sql.Tx
+	conn *sql.Conn
+	tx   *sql.Tx
 	// gen is the number of the last commit the view's state holds (see
 	// Index.commits): answers remembered for a generation (untilWrite,
 	// setsAt) are valid for every view of the same gen.
@@ -126,12 +127,22 @@ const maxViewTries = 5
 func (ix *Index) view(ctx context.Context) (*view, error) {
 	want := ix.commits.Load()
 	for try := 1; ; try++ {
-		tx, err := ix.read.BeginTx(ctx, nil)
+		// The wait for a connection ends with ctx; the transaction lives
+		// until close, and neither its BEGIN nor the read of the commit
+		// number (one row) watch ctx: with a ctx that can end, the driver
+		// starts a goroutine per statement to interrupt it. The view's
+		// queries watch theirs.
+		conn, err := ix.read.Conn(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		v := &view{Index: ix, tx: tx}
-		if v.gen, err = scanCommit(v.queryRow(ctx, commitQuery)); err != nil {
+		tx, err := conn.BeginTx(context.Background(), nil)
+		if err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		v := &view{Index: ix, conn: conn, tx: tx}
+		if v.gen, err = scanCommit(v.queryRow(context.Background(), commitQuery)); err != nil {
 			v.close()
 			return nil, fmt.Errorf("search: read index commit number: %w", err)
 		}
@@ -163,7 +174,10 @@ func (ix *Index) inView(ctx context.Context, fn func(v *view) error) error {
 
 // close ends the read transaction; it changed nothing, so rolling back is
 // the cheap way out.
-func (v *view) close() { _ = v.tx.Rollback() }
+func (v *view) close() {
+	_ = v.tx.Rollback()
+	_ = v.conn.Close()
+}
 
 // cached returns the cached statement of text, or nil; a text not cached
 // yet is prepared for the cache in the background. Not here: preparing
