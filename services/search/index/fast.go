@@ -319,11 +319,9 @@ func (ix *view) missing(ctx context.Context, q Query, f field, afterID string, n
 	for rows.Next() {
 		var id int64
 		var h Hit
-		var doc string
-		if err := rows.Scan(&id, &h.ThingID, &h.PolicyID, &h.Revision, &doc); err != nil {
+		if err := rows.Scan(&id, &h.ThingID, &h.PolicyID, &h.Revision, &h.Raw); err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		h.Raw = doc
 		h.SortValues = []jsonv.Value{jsonv.Null(), jsonv.String(h.ThingID)}
 		out = append(out, h)
 	}
@@ -367,29 +365,17 @@ func (ix *view) noneMissingMatch(ctx context.Context, b *builder, c *rql.Compari
 }
 
 // argsKey names the arguments of a statement in a key of remembered
-// answers: with their types, so that the number 42 and the string "42"
-// (which fmt.Sprint writes alike) never share an answer, and separated, so
-// that "a","b" is not "ab".
+// answers: each written with its type (writeTyped), so that the number 42
+// and the string "42" (which fmt.Sprint writes alike) never share an
+// answer, and after its length, so that "a","b" is not "ab".
 func argsKey(args []any) string {
-	var b strings.Builder
+	var b, one strings.Builder
 	for _, a := range args {
-		switch v := a.(type) {
-		case string:
-			b.WriteByte('s')
-			b.WriteString(strconv.Quote(v))
-		case []byte:
-			b.WriteByte('b')
-			b.WriteString(strconv.Quote(string(v)))
-		case int64:
-			b.WriteByte('i')
-			b.WriteString(strconv.FormatInt(v, 10))
-		case float64:
-			b.WriteByte('f')
-			b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-		default:
-			fmt.Fprintf(&b, "%T:%#v", v, v)
-		}
-		b.WriteByte(0)
+		one.Reset()
+		writeTyped(&one, a)
+		b.WriteString(strconv.Itoa(one.Len()))
+		b.WriteByte(':')
+		b.WriteString(one.String())
 	}
 	return b.String()
 }
@@ -966,12 +952,10 @@ func (ix *view) matching(ctx context.Context, q Query, ids []int64) (map[int64]H
 		for rows.Next() {
 			var h Hit
 			var id int64
-			var doc string
-			if err := rows.Scan(&id, &h.ThingID, &h.PolicyID, &h.Revision, &doc); err != nil {
+			if err := rows.Scan(&id, &h.ThingID, &h.PolicyID, &h.Revision, &h.Raw); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("search: %w", err)
 			}
-			h.Raw = doc
 			out[id] = h
 		}
 		err = rows.Err()

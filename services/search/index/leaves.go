@@ -1,6 +1,7 @@
 package index
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -109,6 +110,17 @@ func rowKey(path string, vis int64, value any, flags int64) string {
 	b.WriteByte(0)
 	b.WriteString(strconv.FormatInt(vis, 10))
 	b.WriteByte(0)
+	writeTyped(&b, value)
+	b.WriteByte(0)
+	b.WriteString(strconv.FormatInt(flags, 10))
+	return b.String()
+}
+
+// writeTyped writes a column value after a letter naming its type, so that
+// values of different types never write alike (the number 42 is "i42", the
+// string "42" is "s42"). A row's value is one of the four; any other value
+// (a statement's argument) is written in Go's syntax after its type.
+func writeTyped(b *strings.Builder, value any) {
 	switch v := value.(type) {
 	case int64:
 		b.WriteByte('i')
@@ -122,10 +134,9 @@ func rowKey(path string, vis int64, value any, flags int64) string {
 	case []byte:
 		b.WriteByte('b')
 		b.Write(v)
+	default:
+		fmt.Fprintf(b, "?%T:%#v", v, v)
 	}
-	b.WriteByte(0)
-	b.WriteString(strconv.FormatInt(flags, 10))
-	return b.String()
 }
 
 // Visibility keys. A thing-level key lists who sees the thing; a leaf key is
