@@ -89,6 +89,7 @@ func (b *builder) leafCond(c *rql.Comparison) (cond string, args []any, never bo
 	var inner builder = *b
 	inner.sb = strings.Builder{}
 	inner.args = nil
+	inner.idColumn = false // the rows, not the things' column
 	inner.comparison(c)
 	if inner.sb.String() == "0" {
 		return "", nil, true, nil

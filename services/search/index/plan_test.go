@@ -180,3 +180,131 @@ func TestSortedWalkSetsFollowWrites(t *testing.T) {
 		t.Errorf("after the serial was written to a set that had none: %v", got)
 	}
 }
+
+// eq and in on thingId read the things' own index on thing_id while every
+// indexed id is whole, and the thingId rows once an id may have been cut;
+// either way they answer as the general statement does.
+func TestThingIDCondition(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	enf := benchEnforcers(t)
+	path := filepath.Join(t.TempDir(), "ids.db")
+	ix, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ix.Close() })
+	var batch Batch
+	for i := range 20 {
+		batch.Put = append(batch.Put, benchDoc(enf, i, 1))
+	}
+	for i := range 2 { // in another namespace: "bench" holds not every thing
+		d := benchDoc(enf, i, 1)
+		d.ThingID = strings.Replace(d.ThingID, "bench:", "other:", 1)
+		d.Thing = d.Thing.Set(jsonv.Pointer{"thingId"}, jsonv.String(d.ThingID))
+		batch.Put = append(batch.Put, d)
+	}
+	if err := ix.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	// A thing whose id is longer than what its thingId row keeps.
+	long := benchDoc(enf, 20, 1)
+	long.ThingID = "bench:" + strings.Repeat("é", 300)
+	long.Thing = long.Thing.Set(jsonv.Pointer{"thingId"}, jsonv.String(long.ThingID))
+	cut := truncate(long.ThingID, budget("thingId", thingOverhead(long.ThingID)))
+	if cut == long.ThingID {
+		t.Fatal("the long id is not cut")
+	}
+	filters := []string{
+		`eq(thingId,"bench:t000003")`, `eq(thingId,"bench:t000004")`, `eq(thingId,"nope:x")`, `eq(thingId,3)`,
+		`in(thingId,"bench:t000001","bench:t000004","nope:x",7)`, `in(thingId,true)`,
+		`and(eq(thingId,"bench:t000002"),eq(attributes/serial,2))`, `or(eq(thingId,"bench:t000005"),eq(attributes/serial,7))`,
+		`not(eq(thingId,"bench:t000006"))`, `in(thingId,"other:t000001","bench:t000001")`, `eq(thingId,"` + long.ThingID + `")`, `eq(thingId,"` + cut + `")`,
+	}
+	callers := [][]string{{"nginx:owner"}, {"nginx:half"}, {"nginx:nobody"}}
+	check := func(stage string, wantColumn bool) {
+		t.Helper()
+		general, err := Open(path, Options{NoFastPaths: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = general.Close() }()
+		for _, fs := range filters {
+			for _, caller := range callers {
+				for _, ns := range [][]string{nil, {"bench"}, {"bench", "other"}} {
+					q := Query{Filter: mustParse(fs), Namespaces: ns, Subjects: caller, Limit: 100, Now: fixedNow}
+					got, err := ix.Query(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := general.Query(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(hitIDs(got), hitIDs(want)) {
+						t.Errorf("%s: %s in %v for %v: %v, want %v", stage, fs, ns, caller, hitIDs(got), hitIDs(want))
+					}
+					n, err := ix.Count(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n != int64(len(want)) {
+						t.Errorf("%s: count %s in %v for %v: %d, want %d", stage, fs, ns, caller, n, len(want))
+					}
+					q.Sort = []rql.SortKey{{Property: "attributes/serial", Descending: true}}
+					if got, err = ix.Query(ctx, q); err != nil {
+						t.Fatal(err)
+					}
+					if want, err = general.Query(ctx, q); err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(hitIDs(got), hitIDs(want)) {
+						t.Errorf("%s: %s in %v sorted for %v: %v, want %v", stage, fs, ns, caller, hitIDs(got), hitIDs(want))
+					}
+				}
+			}
+		}
+		q := Query{Filter: mustParse(`eq(thingId,"bench:t000003")`), Subjects: []string{"nginx:owner"}, Now: fixedNow}
+		v, err := ix.callerView(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.close()
+		b, err := v.builder(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.idColumn != wantColumn {
+			t.Fatalf("%s: thing_id condition %t, want %t", stage, b.idColumn, wantColumn)
+		}
+		b.sb.WriteString("EXPLAIN QUERY PLAN SELECT t.id FROM things t WHERE ")
+		if err := b.where(q); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := v.query(ctx, b.sb.String(), b.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if uses := strings.Contains(strings.Join(plan, "\n"), "sqlite_autoindex_things_1 (thing_id=?)"); uses != wantColumn {
+			t.Errorf("%s: plan %q seeks thing_id: %t, want %t", stage, plan, uses, wantColumn)
+		}
+	}
+	check("short ids", true)
+	if err := ix.Write(ctx, Batch{Put: []Doc{long}}); err != nil {
+		t.Fatal(err)
+	}
+	check("a long id", false)
+	if got, err := ix.Query(ctx, Query{Filter: mustParse(`eq(thingId,"` + long.ThingID + `")`), Subjects: []string{"nginx:owner"}, Limit: 10, Now: fixedNow}); err != nil || len(got) != 1 {
+		t.Errorf("the long id finds %v (%v), want it", hitIDs(got), err)
+	}
+}

@@ -267,6 +267,9 @@ type builder struct {
 	vis    string
 	now    time.Time
 	maxOvh int
+	// idColumn writes eq and in on thingId as a condition on the things'
+	// thing_id (see thingIDIn).
+	idColumn bool
 	// correlated writes conditions as probes of the current thing's rows,
 	// for statements that name a few things (by id) rather than search.
 	correlated bool
@@ -307,7 +310,8 @@ func (ix *view) builder(ctx context.Context, q Query) (*builder, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	return &builder{vis: vis, now: now, maxOvh: int(ix.maxOvh.Load())}, nil
+	maxOvh := int(ix.maxOvh.Load())
+	return &builder{vis: vis, now: now, maxOvh: maxOvh, idColumn: !ix.opt.NoFastPaths && idsWhole(maxOvh)}, nil
 }
 
 func (b *builder) arg(v any) {
@@ -527,6 +531,10 @@ func (b *builder) comparison(c *rql.Comparison) {
 			b.sb.WriteString(") OR flags & 1 <> 0 OR value NOT IN (x'', '', x'02', x'03')")
 		})
 	case rql.Eq, rql.In:
+		if f.path == "thingId" && !f.wildcard && b.idColumn {
+			b.thingIDIn(c.Values)
+			return
+		}
 		b.leaves(f, false, func() { b.anyEqual(f, c.Values) })
 	case rql.Ne:
 		b.sb.WriteByte('(')
@@ -576,6 +584,49 @@ func (b *builder) comparison(c *rql.Comparison) {
 	default:
 		b.sb.WriteString("0")
 	}
+}
+
+// idsWhole reports whether every indexed thing's thingId row holds its
+// whole id, for things whose key overhead is at most maxOvh: an id takes at
+// most 3 UTF-8 bytes per UTF-16 unit of the overhead it adds, and is cut
+// only past its budget. Ids within Ditto's 256 characters in a namespace of
+// ordinary length are never cut.
+func idsWhole(maxOvh int) bool {
+	return 3*(maxOvh-subjectsOverhead) <= budget("thingId", maxOvh)
+}
+
+// thingIDIn writes eq and in on thingId as a condition on the thing's row:
+// its thingId row has the thing's own visibility set (see flatten), which
+// the statement already requires of t.vis, and holds the whole id (see
+// idsWhole), so both say the same; the row's unique index on thing_id
+// answers with one seek per id instead of one per readable set. Only a
+// string can equal an id.
+func (b *builder) thingIDIn(values []rql.Value) {
+	var ids []any
+	for _, v := range values {
+		if s, ok := b.operand(v).(string); ok {
+			ids = append(ids, s)
+		}
+	}
+	if len(ids) == 0 {
+		b.sb.WriteString("0")
+		return
+	}
+	b.sb.WriteByte('(')
+	for i, chunk := range slices.Collect(slices.Chunk(ids, inChunk)) {
+		if i > 0 {
+			b.sb.WriteString(" OR ")
+		}
+		b.sb.WriteString("t.thing_id IN (")
+		for j, x := range chunk {
+			if j > 0 {
+				b.sb.WriteByte(',')
+			}
+			b.arg(x)
+		}
+		b.sb.WriteString(")")
+	}
+	b.sb.WriteByte(')')
 }
 
 // successor returns the least string greater than every string with prefix

@@ -44,7 +44,8 @@ func (ix *view) sudoBuilder(q Sudo) *builder {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	return &builder{vis: sudoVis, now: now, maxOvh: int(ix.maxOvh.Load()), sudo: true}
+	maxOvh := int(ix.maxOvh.Load())
+	return &builder{vis: sudoVis, now: now, maxOvh: maxOvh, sudo: true, idColumn: !ix.opt.NoFastPaths && idsWhole(maxOvh)}
 }
 
 // SudoCount returns how many things match q.
