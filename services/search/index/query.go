@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -143,13 +144,20 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 	if c, ok := leafComparison(q); ok && len(keys) == 1 && !ix.opt.NoFastPaths && strings.Count(b.vis, ",") < maxMergedSets &&
 		!(fieldOf(c.Property).path == "thingId" && (c.Op == rql.Eq || c.Op == rql.In)) { // ids are unique: few matches
 		// One condition matching many things: walk the things in order.
-		// A selective one is answered faster by its own rows (the
-		// general statement), so the walk is tried only past denseMatches.
+		// A selective one is answered faster by its own rows: few of
+		// them name the things of the page, and up to denseMatches the
+		// general statement collects and sorts them.
 		eb, err := ix.builder(ctx, q)
 		if err != nil {
 			return nil, err
 		}
 		eb.setsAt = func(path string) ([]string, error) { return ix.setsAt(ctx, eb.vis, path) }
+		if ids, few, err := ix.fewMatches(ctx, eb, c, min(fewMatchesMax, ix.denseMatches())); err != nil || few {
+			if err != nil || len(ids) == 0 {
+				return nil, err
+			}
+			return ix.pageOf(ctx, q, keys, ids)
+		}
 		dense, err := ix.leavesAtLeast(ctx, eb, c, ix.denseMatches())
 		if err != nil {
 			return nil, err
@@ -161,6 +169,83 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 			}
 		}
 	}
+	if err := b.sortedSelect(keys); err != nil {
+		return nil, err
+	}
+	if b.nsDrive, err = ix.namespacesDrive(ctx, b, q); err != nil {
+		return nil, err
+	}
+	b.setsAt = func(path string) ([]string, error) { return ix.setsAt(ctx, b.vis, path) }
+	if err := b.where(q); err != nil {
+		return nil, err
+	}
+	return ix.sortedRows(ctx, b, q, keys)
+}
+
+// fewMatchesMax is how many rows fewMatches reads at most.
+const fewMatchesMax = 32
+
+// fewMatches returns the things with a readable row satisfying c, when
+// fewer than k rows do (few): a condition such as a serial number or a name
+// names the things of the page at once. Otherwise it reads k rows and
+// reports not few.
+func (ix *view) fewMatches(ctx context.Context, b *builder, c *rql.Comparison, k int) (ids []int64, few bool, err error) {
+	cond, args, never, err := b.leafCond(c)
+	if err != nil || never {
+		return nil, never, err
+	}
+	rows, err := ix.query(ctx, "SELECT thing FROM leaves WHERE "+cond+" LIMIT ?", append(args, k)...)
+	if err != nil {
+		return nil, false, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, false, fmt.Errorf("search: %w", err)
+		}
+		ids = append(ids, id)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("search: %w", err)
+	}
+	if n >= k {
+		return nil, false, nil
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), true, nil
+}
+
+// pageOf is the page of q among the things ids, each of which has a row
+// the caller may read that satisfies q's filter (so the caller sees it, see
+// the fast paths): the general statement with the things named instead of
+// searched for.
+func (ix *view) pageOf(ctx context.Context, q Query, keys []rql.SortKey, ids []int64) ([]Hit, error) {
+	b, err := ix.builder(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.sortedSelect(keys); err != nil {
+		return nil, err
+	}
+	// As many arguments as the next power of two, the last id repeated:
+	// a few statement texts serve every count.
+	b.sb.WriteString("t.id IN (")
+	for i := range 1 << bits.Len(uint(len(ids)-1)) {
+		if i > 0 {
+			b.sb.WriteByte(',')
+		}
+		b.arg(ids[min(i, len(ids)-1)])
+	}
+	b.sb.WriteString(")")
+	return ix.sortedRows(ctx, b, q, keys)
+}
+
+// sortedSelect writes the start of a page's statement: the things' columns
+// and sort values, up to the things' WHERE.
+func (b *builder) sortedSelect(keys []rql.SortKey) error {
 	b.sb.WriteString("SELECT id, thing_id, policy_id, revision, doc")
 	for i := range keys {
 		fmt.Fprintf(&b.sb, ", s%d", i)
@@ -172,13 +257,12 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 		fmt.Fprintf(&b.sb, " AS s%d", i)
 	}
 	b.sb.WriteString(" FROM things t WHERE ")
-	if b.nsDrive, err = ix.namespacesDrive(ctx, b, q); err != nil {
-		return nil, err
-	}
-	b.setsAt = func(path string) ([]string, error) { return ix.setsAt(ctx, b.vis, path) }
-	if err := b.where(q); err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// sortedRows ends a page's statement (the conditions written) with the
+// cursor, order and limits of q, and reads its hits.
+func (ix *view) sortedRows(ctx context.Context, b *builder, q Query, keys []rql.SortKey) ([]Hit, error) {
 	b.sb.WriteString(")")
 	if q.After != nil {
 		b.sb.WriteString(" WHERE ")
