@@ -169,9 +169,7 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 			}
 		}
 	}
-	if err := b.sortedSelect(keys); err != nil {
-		return nil, err
-	}
+	b.sortedSelect(keys)
 	if b.nsDrive, err = ix.namespacesDrive(ctx, b, q); err != nil {
 		return nil, err
 	}
@@ -227,9 +225,7 @@ func (ix *view) pageOf(ctx context.Context, q Query, keys []rql.SortKey, ids []i
 	if err != nil {
 		return nil, err
 	}
-	if err := b.sortedSelect(keys); err != nil {
-		return nil, err
-	}
+	b.sortedSelect(keys)
 	// As many arguments as the next power of two, the last id repeated:
 	// a few statement texts serve every count.
 	b.sb.WriteString("t.id IN (")
@@ -245,7 +241,7 @@ func (ix *view) pageOf(ctx context.Context, q Query, keys []rql.SortKey, ids []i
 
 // sortedSelect writes the start of a page's statement: the things' columns
 // and sort values, up to the things' WHERE.
-func (b *builder) sortedSelect(keys []rql.SortKey) error {
+func (b *builder) sortedSelect(keys []rql.SortKey) {
 	b.sb.WriteString("SELECT id, thing_id, policy_id, revision, doc")
 	for i := range keys {
 		fmt.Fprintf(&b.sb, ", s%d", i)
@@ -257,7 +253,6 @@ func (b *builder) sortedSelect(keys []rql.SortKey) error {
 		fmt.Fprintf(&b.sb, " AS s%d", i)
 	}
 	b.sb.WriteString(" FROM things t WHERE ")
-	return nil
 }
 
 // sortedRows ends a page's statement (the conditions written) with the
@@ -673,8 +668,8 @@ func (b *builder) comparison(c *rql.Comparison) {
 // idsWhole reports whether every indexed thing's thingId row holds its
 // whole id, for things whose key overhead is at most maxOvh: an id takes at
 // most 3 UTF-8 bytes per UTF-16 unit of the overhead it adds, and is cut
-// only past its budget. Ids within Ditto's 256 characters in a namespace of
-// ordinary length are never cut.
+// only past its budget. It holds while every id, counted with its namespace
+// once more, has at most 203 UTF-16 units.
 func idsWhole(maxOvh int) bool {
 	return 3*(maxOvh-subjectsOverhead) <= budget("thingId", maxOvh)
 }
