@@ -135,15 +135,18 @@ func runQueries(b *testing.B, mk func(r *rand.Rand) Query, count bool) {
 		start := time.Now()
 		var err error
 		var n int
+		// As the search service asks: with the query's timeout.
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		if count {
 			var c int64
-			c, err = ix.Count(ctx, q)
+			c, err = ix.Count(qctx, q)
 			n = int(c)
 		} else {
 			var hits []Hit
-			hits, err = ix.Query(ctx, q)
+			hits, err = ix.Query(qctx, q)
 			n = len(hits)
 		}
+		cancel()
 		lat = append(lat, time.Since(start))
 		if err != nil {
 			b.Fatal(err)

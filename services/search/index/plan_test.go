@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -306,5 +307,43 @@ func TestThingIDCondition(t *testing.T) {
 	check("a long id", false)
 	if got, err := ix.Query(ctx, Query{Filter: mustParse(`eq(thingId,"` + long.ThingID + `")`), Subjects: []string{"nginx:owner"}, Limit: 10, Now: fixedNow}); err != nil || len(got) != 1 {
 		t.Errorf("the long id finds %v (%v), want it", hitIDs(got), err)
+	}
+}
+
+// Only statements that name their things by id run without watching the
+// query's context (see bounded): a statement that searches must stay
+// interruptible by the query's timeout.
+func TestByIDs(t *testing.T) {
+	t.Parallel()
+	many := make([]string, inChunk+1)
+	for i := range many {
+		many[i] = fmt.Sprintf(`"a:t%d"`, i)
+	}
+	for _, tt := range []struct {
+		filter   string
+		ns       []string
+		idColumn bool
+		want     bool
+	}{
+		{`eq(thingId,"a:t1")`, nil, true, true},
+		{`in(thingId,"a:t1","a:t2")`, nil, true, true},
+		{`in(thingId,` + strings.Join(many[:inChunk], ",") + `)`, nil, true, true},
+		{`in(thingId,` + strings.Join(many, ",") + `)`, nil, true, false},
+		{`eq(thingId,"a:t1")`, []string{"a"}, true, false},
+		{`eq(thingId,"a:t1")`, nil, false, false},
+		{`ne(thingId,"a:t1")`, nil, true, false},
+		{`like(thingId,"a:*")`, nil, true, false},
+		{`eq(attributes/thingId,"a:t1")`, nil, true, false},
+		{`and(eq(thingId,"a:t1"),eq(attributes/x,1))`, nil, true, false},
+		{`or(eq(thingId,"a:t1"),eq(attributes/x,1))`, nil, true, false},
+	} {
+		b := &builder{idColumn: tt.idColumn}
+		q := Query{Filter: mustParse(tt.filter), Namespaces: tt.ns}
+		if got := b.byIDs(q); got != tt.want {
+			t.Errorf("%.60s in %v (thing_id column %t): by ids %t, want %t", tt.filter, tt.ns, tt.idColumn, got, tt.want)
+		}
+	}
+	if (&builder{idColumn: true}).byIDs(Query{}) {
+		t.Error("no filter: by ids")
 	}
 }

@@ -177,7 +177,19 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 	if err := b.where(q); err != nil {
 		return nil, err
 	}
+	if b.byIDs(q) {
+		ctx = bounded(ctx)
+	}
 	return ix.sortedRows(ctx, b, q, keys)
+}
+
+// byIDs reports whether q's statement names its things by id: no
+// namespaces, and a filter of eq or in on thingId with at most inChunk
+// values, written as a condition on thing_id (see thingIDIn).
+func (b *builder) byIDs(q Query) bool {
+	c, ok := q.Filter.(*rql.Comparison)
+	return ok && b.idColumn && len(q.Namespaces) == 0 && (c.Op == rql.Eq || c.Op == rql.In) &&
+		len(c.Values) <= inChunk && fieldOf(c.Property) == field{path: "thingId"}
 }
 
 // fewMatchesMax is how many rows fewMatches reads at most.
@@ -192,7 +204,7 @@ func (ix *view) fewMatches(ctx context.Context, b *builder, c *rql.Comparison, k
 	if err != nil || never {
 		return nil, never, err
 	}
-	rows, err := ix.query(ctx, "SELECT thing FROM leaves WHERE "+cond+" LIMIT ?", append(args, k)...)
+	rows, err := ix.query(bounded(ctx), "SELECT thing FROM leaves WHERE "+cond+" LIMIT ?", append(args, k)...)
 	if err != nil {
 		return nil, false, fmt.Errorf("search: %w", err)
 	}
@@ -236,8 +248,15 @@ func (ix *view) pageOf(ctx context.Context, q Query, keys []rql.SortKey, ids []i
 		b.arg(ids[min(i, len(ids)-1)])
 	}
 	b.sb.WriteString(")")
-	return ix.sortedRows(ctx, b, q, keys)
+	return ix.sortedRows(bounded(ctx), b, q, keys)
 }
+
+// bounded is the context of a statement that reads a few rows by key, for
+// the view's own statements: without a deadline, so that neither the
+// driver nor database/sql start a goroutine and a timer to interrupt it
+// (a search's statements otherwise each do). Such a statement ends within
+// microseconds, and the view's other statements still watch ctx.
+func bounded(context.Context) context.Context { return context.Background() }
 
 // sortedSelect writes the start of a page's statement: the things' columns
 // and sort values, up to the things' WHERE.
