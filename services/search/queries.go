@@ -308,6 +308,15 @@ func (s *Service) search(ctx context.Context, q query, correlationID string) ([]
 // item appends one hit to dst as the caller may see it.
 func (s *Service) item(ctx context.Context, dst []byte, h index.Hit, q query, views map[string]*enforcer.View) ([]byte, error) {
 	ns, _ := protocol.SplitID(h.ThingID)
+	if systemOnly(q.fields) {
+		// What every caller who finds the thing may read, as the general
+		// way below writes it: neither the policy nor the document needed.
+		return jsonv.Object(
+			jsonv.Member{Key: "thingId", Value: jsonv.String(h.ThingID)},
+			jsonv.Member{Key: "_revision", Value: jsonv.Int(h.Revision)},
+			jsonv.Member{Key: "_namespace", Value: jsonv.String(ns)},
+		).Select(q.fields).AppendJSON(dst), nil
+	}
 	view, ok := views[h.PolicyID+"\x00"+ns]
 	if !ok {
 		enf, err := s.policies.get(ctx, h.PolicyID)
@@ -347,6 +356,20 @@ func (s *Service) item(ctx context.Context, dst []byte, h index.Hit, q query, vi
 		return jsonv.Object(out...).Select(q.fields).AppendJSON(dst), nil
 	}
 	return jsonv.Object(out...).AppendJSON(dst), nil
+}
+
+// systemOnly reports whether fields (not nil) select only thingId,
+// _revision and _namespace, which a hit shows whatever its policy grants.
+func systemOnly(fields jsonv.FieldSelector) bool {
+	if fields == nil {
+		return false
+	}
+	for _, p := range fields {
+		if len(p) != 1 || p[0] != "thingId" && p[0] != "_revision" && p[0] != "_namespace" {
+			return false
+		}
+	}
+	return true
 }
 
 // visibleMembers returns what a hit shows of the visible part of its

@@ -113,6 +113,23 @@ func TestSearchIsPolicyAware(t *testing.T) {
 	if !jsonv.MustParse(string(res.Items[0])).Equal(jsonv.MustParse(want)) {
 		t.Errorf("ditto2 sees %s, want %s", res.Items[0], want)
 	}
+	// Fields of the thing's own (thingId, _revision, _namespace) are
+	// written without its policy or document, as the general way writes
+	// them (which a field that selects nothing more takes).
+	for _, fields := range []string{"thingId", "_revision", "_namespace,thingId", "_revision,_namespace,thingId"} {
+		for _, caller := range [][]string{ditto2, ditto} {
+			short := f.query(t, caller, searchapi.Request{Type: searchapi.TypeQuery, Fields: fields})
+			general := f.query(t, caller, searchapi.Request{Type: searchapi.TypeQuery, Fields: fields + ",attributes/none"})
+			if len(short.Items) == 0 || len(short.Items) != len(general.Items) {
+				t.Fatalf("fields %s for %v: %d items, the general way %d", fields, caller, len(short.Items), len(general.Items))
+			}
+			for i := range short.Items {
+				if string(short.Items[i]) != string(general.Items[i]) {
+					t.Errorf("fields %s for %v: %s, the general way %s", fields, caller, short.Items[i], general.Items[i])
+				}
+			}
+		}
+	}
 
 	// A policy change takes effect: revoke ditto2's attribute.
 	f.send(t, ditto, protocol.GroupPolicies, protocol.ActionModify, "org.acme:shared", "/entries/guest/resources/thing:/attributes/public",
