@@ -204,6 +204,7 @@ func (s *Service) parse(req searchapi.Request, subjects []string) (query, error)
 			return q, err
 		}
 		q.fields = fs
+		q.ix.NoDocuments = systemOnly(fs) // see item
 	}
 	max := s.cfg.Limits.SearchPageMax()
 	q.page = s.cfg.Limits.SearchPageDefault()

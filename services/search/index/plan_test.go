@@ -245,6 +245,22 @@ func TestThingIDCondition(t *testing.T) {
 					if !slices.Equal(hitIDs(got), hitIDs(want)) {
 						t.Errorf("%s: %s in %v for %v: %v, want %v", stage, fs, ns, caller, hitIDs(got), hitIDs(want))
 					}
+					// Without documents: the same hits.
+					q.NoDocuments = true
+					bare, err := ix.Query(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					q.NoDocuments = false
+					if len(bare) != len(got) {
+						t.Fatalf("%s: %s in %v for %v without documents: %v, want %v", stage, fs, ns, caller, hitIDs(bare), hitIDs(got))
+					}
+					for i, h := range bare {
+						if h.ThingID != got[i].ThingID || h.Revision != got[i].Revision || h.PolicyID != got[i].PolicyID ||
+							!sortValuesEqual(h.SortValues, got[i].SortValues) {
+							t.Errorf("%s: %s without documents: %+v, want %+v", stage, fs, h.Entry, got[i].Entry)
+						}
+					}
 					n, err := ix.Count(ctx, q)
 					if err != nil {
 						t.Fatal(err)

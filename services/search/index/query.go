@@ -39,6 +39,9 @@ type Query struct {
 	Offset, Limit int
 	// Now resolves time placeholders; zero means time.Now().
 	Now time.Time
+	// NoDocuments lets hits come without their stored document (Raw may
+	// be empty): for a caller that renders only ids and revisions.
+	NoDocuments bool
 }
 
 // Hit is one thing found, with its value per effective sort key (Null when
@@ -169,7 +172,7 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 			}
 		}
 	}
-	b.sortedSelect(keys)
+	b.sortedSelect(keys, q.NoDocuments)
 	if b.nsDrive, err = ix.namespacesDrive(ctx, b, q); err != nil {
 		return nil, err
 	}
@@ -237,7 +240,7 @@ func (ix *view) pageOf(ctx context.Context, q Query, keys []rql.SortKey, ids []i
 	if err != nil {
 		return nil, err
 	}
-	b.sortedSelect(keys)
+	b.sortedSelect(keys, q.NoDocuments)
 	// As many arguments as the next power of two, the last id repeated:
 	// a few statement texts serve every count.
 	b.sb.WriteString("t.id IN (")
@@ -260,12 +263,16 @@ func bounded(context.Context) context.Context { return context.Background() }
 
 // sortedSelect writes the start of a page's statement: the things' columns
 // and sort values, up to the things' WHERE.
-func (b *builder) sortedSelect(keys []rql.SortKey) {
+func (b *builder) sortedSelect(keys []rql.SortKey, noDocs bool) {
 	b.sb.WriteString("SELECT id, thing_id, policy_id, revision, doc")
 	for i := range keys {
 		fmt.Fprintf(&b.sb, ", s%d", i)
 	}
-	b.sb.WriteString(" FROM (SELECT t.id, t.thing_id, t.policy_id, t.revision, t.doc")
+	if noDocs {
+		b.sb.WriteString(" FROM (SELECT t.id, t.thing_id, t.policy_id, t.revision, '' AS doc")
+	} else {
+		b.sb.WriteString(" FROM (SELECT t.id, t.thing_id, t.policy_id, t.revision, t.doc")
+	}
 	for i, k := range keys {
 		b.sb.WriteString(", ")
 		b.sortExpr(k)
