@@ -18,12 +18,7 @@ func (ix *view) countThings(ctx context.Context, b *builder, namespaces []string
 	b.sb.WriteString("SELECT coalesce(sum(n), 0) FROM thing_counts WHERE vis IN (" + b.vis + ")")
 	if len(namespaces) > 0 {
 		b.sb.WriteString(" AND namespace IN (")
-		for i, ns := range namespaces {
-			if i > 0 {
-				b.sb.WriteByte(',')
-			}
-			b.arg(ns)
-		}
+		argList(b, namespaces)
 		b.sb.WriteString(")")
 	}
 	var n int64

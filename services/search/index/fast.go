@@ -935,12 +935,7 @@ func (ix *view) matching(ctx context.Context, q Query, ids []int64) (map[int64]H
 		}
 		b.correlated = true
 		b.sb.WriteString("SELECT t.id, t.thing_id, t.policy_id, t.revision, t.doc FROM things t WHERE t.id IN (")
-		for i, id := range chunk {
-			if i > 0 {
-				b.sb.WriteByte(',')
-			}
-			b.arg(id)
-		}
+		argList(b, chunk)
 		b.sb.WriteString(") AND ")
 		q2 := q
 		if err := b.whereRows(q2); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
-	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -212,19 +211,17 @@ func (ix *view) fewMatches(ctx context.Context, b *builder, c *rql.Comparison, k
 		return nil, false, fmt.Errorf("search: %w", err)
 	}
 	defer rows.Close()
-	n := 0
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
 			return nil, false, fmt.Errorf("search: %w", err)
 		}
 		ids = append(ids, id)
-		n++
 	}
 	if err := rows.Err(); err != nil {
 		return nil, false, fmt.Errorf("search: %w", err)
 	}
-	if n >= k {
+	if len(ids) >= k {
 		return nil, false, nil
 	}
 	slices.Sort(ids)
@@ -243,13 +240,11 @@ func (ix *view) pageOf(ctx context.Context, q Query, keys []rql.SortKey, ids []i
 	b.sortedSelect(keys, q.NoDocuments)
 	// As many arguments as the next power of two, the last id repeated:
 	// a few statement texts serve every count.
-	b.sb.WriteString("t.id IN (")
-	for i := range 1 << bits.Len(uint(len(ids)-1)) {
-		if i > 0 {
-			b.sb.WriteByte(',')
-		}
-		b.arg(ids[min(i, len(ids)-1)])
+	for len(ids)&(len(ids)-1) != 0 {
+		ids = append(ids, ids[len(ids)-1])
 	}
+	b.sb.WriteString("t.id IN (")
+	argList(b, ids)
 	b.sb.WriteString(")")
 	return ix.sortedRows(bounded(ctx), b, q, keys)
 }
@@ -410,18 +405,32 @@ func (ix *Index) callerView(ctx context.Context, q Query) (*view, error) {
 }
 
 func (ix *view) builder(ctx context.Context, q Query) (*builder, error) {
-	vis := ix.vis
-	now := q.Now
+	return ix.newBuilder(ix.vis, q.Now), nil
+}
+
+// newBuilder is a builder reading the sets vis, with time placeholders
+// resolved at now (time.Now() when zero).
+func (ix *view) newBuilder(vis string, now time.Time) *builder {
 	if now.IsZero() {
 		now = time.Now()
 	}
 	maxOvh := int(ix.maxOvh.Load())
-	return &builder{vis: vis, now: now, maxOvh: maxOvh, idColumn: !ix.opt.NoFastPaths && idsWhole(maxOvh)}, nil
+	return &builder{vis: vis, now: now, maxOvh: maxOvh, idColumn: !ix.opt.NoFastPaths && idsWhole(maxOvh)}
 }
 
 func (b *builder) arg(v any) {
 	b.sb.WriteByte('?')
 	b.args = append(b.args, v)
+}
+
+// argList writes xs as arguments, separated by commas.
+func argList[T any](b *builder, xs []T) {
+	for i, x := range xs {
+		if i > 0 {
+			b.sb.WriteByte(',')
+		}
+		b.arg(x)
+	}
 }
 
 func (b *builder) where(q Query) error {
@@ -463,12 +472,7 @@ func (b *builder) restrict(q Query) error {
 		} else {
 			b.sb.WriteString(" AND t.namespace IN (")
 		}
-		for i, ns := range q.Namespaces {
-			if i > 0 {
-				b.sb.WriteByte(',')
-			}
-			b.arg(ns)
-		}
+		argList(b, q.Namespaces)
 		b.sb.WriteString(")")
 	}
 	if q.Filter != nil {
@@ -718,18 +722,12 @@ func (b *builder) thingIDIn(values []rql.Value) {
 		return
 	}
 	b.sb.WriteByte('(')
-	for i, chunk := range slices.Collect(slices.Chunk(ids, inChunk)) {
-		if i > 0 {
-			b.sb.WriteString(" OR ")
-		}
-		b.sb.WriteString("t.thing_id IN (")
-		for j, x := range chunk {
-			if j > 0 {
-				b.sb.WriteByte(',')
-			}
-			b.arg(x)
-		}
+	sep := ""
+	for chunk := range slices.Chunk(ids, inChunk) {
+		b.sb.WriteString(sep + "t.thing_id IN (")
+		argList(b, chunk)
 		b.sb.WriteString(")")
+		sep = " OR "
 	}
 	b.sb.WriteByte(')')
 }
@@ -765,12 +763,7 @@ func (b *builder) anyEqual(f field, values []rql.Value) {
 	for chunk := range slices.Chunk(plain, inChunk) {
 		terms = append(terms, func() {
 			b.sb.WriteString("value IN (")
-			for i, x := range chunk {
-				if i > 0 {
-					b.sb.WriteByte(',')
-				}
-				b.arg(x)
-			}
+			argList(b, chunk)
 			b.sb.WriteString(")")
 		})
 	}

@@ -40,12 +40,9 @@ type Group struct {
 const sudoVis = "SELECT id FROM sets"
 
 func (ix *view) sudoBuilder(q Sudo) *builder {
-	now := q.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	maxOvh := int(ix.maxOvh.Load())
-	return &builder{vis: sudoVis, now: now, maxOvh: maxOvh, sudo: true, idColumn: !ix.opt.NoFastPaths && idsWhole(maxOvh)}
+	b := ix.newBuilder(sudoVis, q.Now)
+	b.sudo = true
+	return b
 }
 
 // SudoCount returns how many things match q.
