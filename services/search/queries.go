@@ -309,9 +309,10 @@ func (s *Service) search(ctx context.Context, q query, correlationID string) ([]
 // item appends one hit to dst as the caller may see it.
 func (s *Service) item(ctx context.Context, dst []byte, h index.Hit, q query, views map[string]*enforcer.View) ([]byte, error) {
 	ns, _ := protocol.SplitID(h.ThingID)
-	if systemOnly(q.fields) {
-		// What every caller who finds the thing may read, as the general
-		// way below writes it: neither the policy nor the document needed.
+	if q.ix.NoDocuments {
+		// Only fields every caller who finds the thing may read (see
+		// parse), written as the general way below writes them: neither
+		// the policy nor the document (which the index left out) needed.
 		return jsonv.Object(
 			jsonv.Member{Key: "thingId", Value: jsonv.String(h.ThingID)},
 			jsonv.Member{Key: "_revision", Value: jsonv.Int(h.Revision)},
