@@ -14,6 +14,13 @@ import (
 	"github.com/dittonats/dittonats/services/internal/enforcer"
 )
 
+// withID is d as the thing with id thingID.
+func withID(d Doc, thingID string) Doc {
+	d.ThingID = thingID
+	d.Thing = d.Thing.Set(jsonv.Pointer{"thingId"}, jsonv.String(thingID))
+	return d
+}
+
 // A filtered query's namespaces choose the things to test only when they
 // hold few: a big namespace is searched through the filter's rows. Both
 // plans give the same answers.
@@ -32,9 +39,7 @@ func TestNamespacesDrivePlan(t *testing.T) {
 	}
 	for i := range 50 { // namespace "small"
 		d := benchDoc(enf, i, 1)
-		d.ThingID = strings.Replace(d.ThingID, "bench:", "small:", 1)
-		d.Thing = d.Thing.Set(jsonv.Pointer{"thingId"}, jsonv.String(d.ThingID))
-		batch.Put = append(batch.Put, d)
+		batch.Put = append(batch.Put, withID(d, strings.Replace(d.ThingID, "bench:", "small:", 1)))
 	}
 	if err := ix.Write(ctx, batch); err != nil {
 		t.Fatal(err)
@@ -201,17 +206,13 @@ func TestThingIDCondition(t *testing.T) {
 	}
 	for i := range 2 { // in another namespace: "bench" holds not every thing
 		d := benchDoc(enf, i, 1)
-		d.ThingID = strings.Replace(d.ThingID, "bench:", "other:", 1)
-		d.Thing = d.Thing.Set(jsonv.Pointer{"thingId"}, jsonv.String(d.ThingID))
-		batch.Put = append(batch.Put, d)
+		batch.Put = append(batch.Put, withID(d, strings.Replace(d.ThingID, "bench:", "other:", 1)))
 	}
 	if err := ix.Write(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
 	// A thing whose id is longer than what its thingId row keeps.
-	long := benchDoc(enf, 20, 1)
-	long.ThingID = "bench:" + strings.Repeat("é", 300)
-	long.Thing = long.Thing.Set(jsonv.Pointer{"thingId"}, jsonv.String(long.ThingID))
+	long := withID(benchDoc(enf, 20, 1), "bench:"+strings.Repeat("é", 300))
 	cut := truncate(long.ThingID, budget("thingId", thingOverhead(long.ThingID)))
 	if cut == long.ThingID {
 		t.Fatal("the long id is not cut")
