@@ -102,7 +102,8 @@ var ErrClosed = errors.New("search index closed")
 type Index struct {
 	opt   Options
 	write *sql.DB // one connection; used only under wmu
-	read  *sql.DB
+	// readers are the read connections (see readPool).
+	readers *readPool
 	// ckpt is the checkpointer's connection, ckptr the checkpointer
 	// (sqlitewal): no commit runs a checkpoint.
 	ckpt  *sql.DB
@@ -124,8 +125,6 @@ type Index struct {
 	// staleViews counts views whose snapshot was older than a commit that
 	// had ended before they began (see view).
 	staleViews atomic.Int64
-	// stmts2 caches prepared read statements (see stmtCache).
-	stmts2 stmtCache
 	// complete caches noneMissing per path and readable sets.
 	complete sync.Map // string -> completeResult
 	// multi caches multiValued per path and readable sets, as complete
@@ -370,10 +369,7 @@ func Open(path string, opt Options) (*Index, error) {
 	ix.ckpt = sql.OpenDB(connector{drv, dsn("synchronous(NORMAL)")})
 	ix.ckpt.SetMaxOpenConns(1)
 	ix.ckptr = sqlitewal.Start(ix.ckpt, pageSize, sqlitewal.Interval)
-	ix.read = sql.OpenDB(connector{drv, dsn("query_only(1)", "cache_size(-2000)")})
-	ix.read.SetMaxOpenConns(opt.ReadConns)
-	ix.read.SetMaxIdleConns(opt.ReadConns)
-	ix.read.SetConnMaxIdleTime(0)
+	ix.readers = newReadPool(connector{drv, dsn("query_only(1)", "cache_size(-2000)")}, opt.ReadConns)
 	if err := ix.prepare(); err != nil {
 		_ = ix.Close()
 		return nil, err
@@ -454,17 +450,12 @@ func (ix *Index) Close() error {
 	if ix.ckptr != nil {
 		ix.ckptr.Stop()
 	}
-	ix.stmts2.close()
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
 	var errs []error
 	if ix.ckpt != nil {
 		errs = append(errs, ix.ckpt.Close())
 	}
-	ix.stmts2.m.Range(func(_, v any) bool {
-		errs = append(errs, v.(*sql.Stmt).Close())
-		return true
-	})
 	s := ix.stmts
 	for _, st := range []*sql.Stmt{s.thingByID, s.thingForPut, s.insertThing, s.updateThing, s.updateThingDoc, s.deleteThing, s.leavesOf,
 		s.insertLeaf, s.deleteLeaf, s.deleteLeaves, s.insertSet, s.insertMember, s.putMeta} {
@@ -472,8 +463,8 @@ func (ix *Index) Close() error {
 			errs = append(errs, st.Close())
 		}
 	}
-	if ix.read != nil {
-		errs = append(errs, ix.read.Close())
+	if ix.readers != nil {
+		errs = append(errs, ix.readers.close())
 	}
 	errs = append(errs, ix.write.Close())
 	return errors.Join(errs...)

@@ -5,74 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
-	"sync"
-	"sync/atomic"
-	"time"
 )
-
-// Prepared read statements by their SQL text. Queries of one shape (the
-// same filter structure, sort and visibility sets) have the same text with
-// different arguments, and preparing is a third of a short query's cost.
-type stmtCache struct {
-	m sync.Map // string -> *sql.Stmt
-	n atomic.Int64
-	// preparing holds the texts being prepared in the background (see
-	// view.cached).
-	preparing sync.Map
-	// background counts those preparations, which Close waits for: one
-	// still opening a connection after the files were closed would make
-	// them again. closed (under mu) lets none start after Close.
-	mu         sync.Mutex
-	closed     bool
-	background sync.WaitGroup
-}
-
-// goPrepare runs prepare in the background unless the index is closed.
-func (c *stmtCache) goPrepare(prepare func()) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	c.background.Add(1)
-	go func() {
-		defer c.background.Done()
-		prepare()
-	}()
-	return true
-}
-
-// close lets no preparation start and waits for those running.
-func (c *stmtCache) close() {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	c.background.Wait()
-}
-
-// maxCachedStmts bounds the cache. Statements are never evicted (one in
-// use must not be closed); texts beyond the bound are prepared per query.
-const maxCachedStmts = 512
-
-// stmt returns the cached statement of text, or nil when the cache is full.
-func (ix *Index) stmt(ctx context.Context, text string) (*sql.Stmt, error) {
-	if s, ok := ix.stmts2.m.Load(text); ok {
-		return s.(*sql.Stmt), nil
-	}
-	if ix.stmts2.n.Load() >= maxCachedStmts {
-		return nil, nil
-	}
-	s, err := ix.read.PrepareContext(ctx, text)
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := ix.stmts2.m.LoadOrStore(text, s); loaded {
-		_ = s.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	ix.stmts2.n.Add(1)
-	return s, nil
-}
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -85,8 +18,7 @@ type rowScanner interface{ Scan(dest ...any) error }
 // transaction does not hold up the writer.
 type view struct {
 	*Index
-	conn *sql.Conn
-	tx   *sql.Tx
+	r *reader
 	// gen is the number of the last commit the view's state holds (see
 	// Index.commits): answers remembered for a generation (untilWrite,
 	// setsAt) are valid for every view of the same gen.
@@ -132,16 +64,15 @@ func (ix *Index) view(ctx context.Context) (*view, error) {
 		// number (one row) watch ctx: with a ctx that can end, the driver
 		// starts a goroutine per statement to interrupt it. The view's
 		// queries watch theirs.
-		conn, err := ix.read.Conn(ctx)
+		r, err := ix.readers.get(ctx)
 		if err != nil {
+			return nil, err
+		}
+		if err := r.exec(context.Background(), "BEGIN"); err != nil {
+			ix.readers.put(r, true)
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		tx, err := conn.BeginTx(context.Background(), nil)
-		if err != nil {
-			_ = conn.Close()
-			return nil, fmt.Errorf("search: %w", err)
-		}
-		v := &view{Index: ix, conn: conn, tx: tx}
+		v := &view{Index: ix, r: r}
 		if v.gen, err = scanCommit(v.queryRow(context.Background(), commitQuery)); err != nil {
 			v.close()
 			return nil, fmt.Errorf("search: read index commit number: %w", err)
@@ -173,49 +104,19 @@ func (ix *Index) inView(ctx context.Context, fn func(v *view) error) error {
 }
 
 // close ends the read transaction; it changed nothing, so rolling back is
-// the cheap way out.
+// the cheap way out. A connection whose rollback failed is not used again.
 func (v *view) close() {
-	_ = v.tx.Rollback()
-	_ = v.conn.Close()
+	err := v.r.exec(context.Background(), "ROLLBACK")
+	v.readers.put(v.r, err != nil)
 }
 
-// cached returns the cached statement of text, or nil; a text not cached
-// yet is prepared for the cache in the background. Not here: preparing
-// on the pool needs a connection of its own, and with every connection
-// held by a view waiting to prepare, none would ever come.
-func (v *view) cached(text string) *sql.Stmt {
-	if s, ok := v.stmts2.m.Load(text); ok {
-		return s.(*sql.Stmt)
-	}
-	if v.stmts2.n.Load() < maxCachedStmts {
-		if _, busy := v.stmts2.preparing.LoadOrStore(text, true); !busy {
-			started := v.stmts2.goPrepare(func() {
-				defer v.stmts2.preparing.Delete(text)
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				_, _ = v.stmt(ctx, text) // an error leaves it uncached
-			})
-			if !started {
-				v.stmts2.preparing.Delete(text)
-			}
-		}
-	}
-	return nil
-}
-
-// query runs a read of the view, through the statement cache.
-func (v *view) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
-	if s := v.cached(text); s != nil {
-		// The statement prepared on this connection before is reused.
-		return v.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
-	}
-	return v.tx.QueryContext(ctx, text, args...)
+// query runs a read of the view.
+func (v *view) query(ctx context.Context, text string, args ...any) (*rows, error) {
+	return v.r.query(ctx, text, args...)
 }
 
 // queryRow is query for one row; errors come from Scan.
 func (v *view) queryRow(ctx context.Context, text string, args ...any) rowScanner {
-	if s := v.cached(text); s != nil {
-		return v.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
-	}
-	return v.tx.QueryRowContext(ctx, text, args...)
+	rs, err := v.r.query(ctx, text, args...)
+	return oneRow{rs: rs, err: err}
 }

@@ -1,0 +1,278 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openReaders(t *testing.T, conns int) *Index {
+	t.Helper()
+	ix, err := Open(filepath.Join(t.TempDir(), "index.db"), Options{ReadConns: conns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ix.Close() })
+	return ix
+}
+
+// TestReaderScan checks that a row's columns reach the destinations the
+// index reads into as database/sql would store them, and that a column of
+// another kind is an error, not a zero value.
+func TestReaderScan(t *testing.T) {
+	t.Parallel()
+	ix := openReaders(t, 1)
+	ctx := context.Background()
+	r, err := ix.readers.get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.readers.put(r, false)
+
+	var (
+		i      int64
+		n      int
+		f, fi  float64
+		s, si  string
+		b      []byte
+		null   *string
+		text   *string
+		yes    bool
+		ns, nn sql.NullString
+		a      any
+	)
+	err = oneRow(func() oneRow {
+		rs, err := r.query(ctx, `SELECT 42, 7, 2.5, 3, 'text', 9, x'6869', NULL, 'x', 1, 'v', NULL, x'00'`)
+		return oneRow{rs: rs, err: err}
+	}()).Scan(&i, &n, &f, &fi, &s, &si, &b, &null, &text, &yes, &ns, &nn, &a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != 42 || n != 7 || f != 2.5 || fi != 3 || s != "text" || si != "9" || string(b) != "hi" ||
+		null != nil || text == nil || *text != "x" || !yes || ns != (sql.NullString{String: "v", Valid: true}) || nn.Valid {
+		t.Fatalf("scanned %v %v %v %v %q %q %q %v %v %v %v %v", i, n, f, fi, s, si, b, null, text, yes, ns, nn)
+	}
+	if ab, ok := a.([]byte); !ok || len(ab) != 1 || ab[0] != 0 {
+		t.Fatalf("blob into any: %#v", a)
+	}
+
+	for _, c := range []struct {
+		sql  string
+		dest any
+		want string
+	}{
+		{`SELECT 'x'`, new(int64), "cannot store string into *int64"},
+		{`SELECT 2`, new(bool), "cannot store int64 into *bool"},
+		{`SELECT NULL`, new(string), "cannot store <nil> into *string"},
+		{`SELECT 1`, new(time.Time), "unsupported destination *time.Time"},
+	} {
+		rs, err := r.query(ctx, c.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = oneRow{rs: rs}.Scan(c.dest)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s into %T: %v, want %q", c.sql, c.dest, err, c.want)
+		}
+	}
+	if err := (oneRow{rs: must(r.query(ctx, `SELECT 1 WHERE 0`))}).Scan(&i); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("no row: %v", err)
+	}
+	if r.open != 0 {
+		t.Fatalf("%d results left open", r.open)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestReaderNestedText checks that a text asked for while its cached
+// statement's result is open runs on a statement of its own, and neither
+// result disturbs the other.
+func TestReaderNestedText(t *testing.T) {
+	t.Parallel()
+	ix := openReaders(t, 1)
+	ctx := context.Background()
+	r, err := ix.readers.get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.readers.put(r, false)
+	const text = `SELECT value FROM json_each(?)`
+	outer, err := r.query(ctx, text, `[1,2,3]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for outer.Next() {
+		var o int64
+		if err := outer.Scan(&o); err != nil {
+			t.Fatal(err)
+		}
+		inner, err := r.query(ctx, text, `[10,20]`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for inner.Next() {
+			var v int64
+			if err := inner.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, o*v)
+		}
+		if err := inner.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := outer.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{10, 20, 20, 40, 30, 60}; !equalInts(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if r.open != 0 || len(r.stmts) != 1 {
+		t.Fatalf("%d results open, %d statements cached; want 0 and 1", r.open, len(r.stmts))
+	}
+}
+
+func equalInts(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestReaderInterrupt checks that a statement still computing when its
+// context ends is interrupted with the context's error, and that the
+// connection and the cached statement serve the next query.
+func TestReaderInterrupt(t *testing.T) {
+	t.Parallel()
+	ix := openReaders(t, 1)
+	r, err := ix.readers.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.readers.put(r, false)
+	const endless = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c WHERE x > ?`
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		start := time.Now()
+		_, err := r.query(ctx, endless, 0)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("endless statement: %v, want the context's deadline", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("interrupted after %v", d)
+		}
+		var n int64
+		if err := (oneRow{rs: must(r.query(context.Background(), `SELECT count(*) FROM json_each('[1,2]')`))}).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("after the interrupt: %d, %v", n, err)
+		}
+	}
+	// A context that ended before the statement runs it not at all.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := r.query(ctx, endless, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ended context: %v", err)
+	}
+	// A result ends at the next row once its context ends.
+	ctx, cancel = context.WithCancel(context.Background())
+	rs, err := r.query(ctx, `SELECT value FROM json_each('[1,2,3]')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rs.Next() {
+		t.Fatal("no first row")
+	}
+	cancel()
+	if rs.Next() || !errors.Is(rs.Err(), context.Canceled) {
+		t.Fatalf("after cancel: more rows or error %v", rs.Err())
+	}
+	if r.open != 0 {
+		t.Fatalf("%d results left open", r.open)
+	}
+}
+
+// TestReadPool checks the pool's bound, that a connection comes back to
+// the next user, that one given back with a result still open (or after
+// the index closed) is closed, and that no connection is handed out after
+// Close.
+func TestReadPool(t *testing.T) {
+	t.Parallel()
+	ix := openReaders(t, 1)
+	p := ix.readers
+	r, err := p.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := p.get(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second connection of a pool of one: %v, want to wait until the deadline", err)
+	}
+	p.put(r, false)
+	if r2, err := p.get(context.Background()); err != nil || r2 != r {
+		t.Fatalf("after put: %p, %v; want the same connection %p", r2, err, r)
+	}
+
+	// A view that leaves a result open does not give its connection to
+	// the next view.
+	v := &view{Index: ix, r: r}
+	if err := r.exec(context.Background(), "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.query(context.Background(), `SELECT value FROM json_each('[1,2]')`); err != nil {
+		t.Fatal(err)
+	}
+	v.close()
+	if r.stmts != nil {
+		t.Fatal("connection with an open result was kept")
+	}
+	v2, err := ix.view(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.r == r {
+		t.Fatal("closed connection handed out again")
+	}
+
+	// A wait for a connection ends when the pool closes.
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := p.get(context.Background())
+		waiting <- err
+	}()
+	if err := p.close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-waiting:
+		if !errors.Is(err, errIndexClosed) {
+			t.Fatalf("wait during close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a wait for a connection outlived close")
+	}
+	if _, err := p.get(context.Background()); !errors.Is(err, errIndexClosed) {
+		t.Fatalf("get after close: %v", err)
+	}
+	held := v2.r
+	v2.close()
+	if held.stmts != nil {
+		t.Fatal("connection given back after close was kept")
+	}
+}
