@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/dittonats/dittonats/protocol/jsonv"
 	"github.com/dittonats/dittonats/protocol/rql"
@@ -381,23 +380,18 @@ func argsKey(args []any) string {
 	return b.String()
 }
 
-// untilWrite returns the answer remembered under key in m for the view's
+// untilWrite returns the answer remembered under key in c for the view's
 // generation, or computes and remembers it: an answer computed in a view
 // holds for every view of the same state.
-func (ix *view) untilWrite(m *sync.Map, key string, compute func() (bool, error)) (bool, error) {
-	if c, ok := m.Load(key); ok && c.(completeResult).gen == ix.gen {
-		return c.(completeResult).none, nil
+func (ix *view) untilWrite(c *stateCache[bool], key string, compute func() (bool, error)) (bool, error) {
+	if v, ok := c.load(key, ix.gen); ok {
+		return v, nil
 	}
 	v, err := compute()
 	if err == nil {
-		m.Store(key, completeResult{gen: ix.gen, none: v})
+		c.store(key, ix.gen, v)
 	}
 	return v, err
-}
-
-type completeResult struct {
-	gen  uint64
-	none bool
 }
 
 func (ix *view) countNoneMissing(ctx context.Context, b *builder, f field) (bool, error) {
@@ -576,8 +570,8 @@ func (b *builder) mergedWalk(q Query, f field, desc bool, after *jsonv.Value, se
 func (ix *view) setsAt(ctx context.Context, vis, path string) ([]string, error) {
 	all := strings.Split(vis, ",")[1:]
 	key := path + "\x00" + vis
-	if c, ok := ix.armSets.Load(key); ok && c.(armSetsResult).gen == ix.gen {
-		return c.(armSetsResult).sets, nil
+	if sets, ok := ix.armSets.load(key, ix.gen); ok {
+		return sets, nil
 	}
 	var sb strings.Builder
 	sb.WriteString("SELECT ")
@@ -601,13 +595,8 @@ func (ix *view) setsAt(ctx context.Context, vis, path string) ([]string, error) 
 			out = append(out, all[i])
 		}
 	}
-	ix.armSets.Store(key, armSetsResult{gen: ix.gen, sets: out})
+	ix.armSets.store(key, ix.gen, out)
 	return out, nil
-}
-
-type armSetsResult struct {
-	gen  uint64
-	sets []string
 }
 
 // multiValuedCached is multiValued, remembered until the next write.

@@ -123,12 +123,12 @@ type Index struct {
 	// had ended before they began (see view).
 	staleViews atomic.Int64
 	// complete caches noneMissing per path and readable sets.
-	complete sync.Map // string -> completeResult
+	complete stateCache[bool]
 	// multi caches multiValued per path and readable sets, as complete
-	// does (its none is multiValued's answer).
-	multi sync.Map // string -> completeResult
+	// does.
+	multi stateCache[bool]
 	// armSets caches setsAt per path and readable sets, as complete does.
-	armSets sync.Map // string -> armSetsResult
+	armSets stateCache[[]string]
 	// rowReads counts puts that read a thing's stored rows (its access
 	// or indexed fields changed), for tests.
 	rowReads atomic.Int64
@@ -137,7 +137,8 @@ type Index struct {
 	// grows.
 	maxOvh atomic.Int64
 	// callers caches readable set ids per subject list (see readable).
-	callers sync.Map // string -> *callerSets
+	// Its generation is setsGen.
+	callers stateCache[string]
 	// countWant holds the leaf count rows counts asked for, until the
 	// background job that creates them (see requestCount) has run;
 	// countJob is that job while it runs.

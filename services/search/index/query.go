@@ -906,13 +906,6 @@ func (b *builder) keyset(keys []rql.SortKey, after []jsonv.Value, i int) {
 	b.sb.WriteByte(')')
 }
 
-// callerSets are the visibility set ids a subject list may read, as an SQL
-// list, valid while the index's set generation is gen.
-type callerSets struct {
-	gen uint64
-	ids string
-}
-
 // readable returns the ids of the visibility sets the subjects may read:
 // thing-level sets that name one of them, and leaf sets whose grants
 // enforcer.LeafReadable accepts for them; remembered for the sets
@@ -920,8 +913,8 @@ type callerSets struct {
 func (ix *view) readable(ctx context.Context, subjects []string, gen uint64) (string, error) {
 	subjects = slices.Compact(slices.Sorted(slices.Values(subjects)))
 	key := strings.Join(subjects, "\x00")
-	if c, ok := ix.callers.Load(key); ok && c.(*callerSets).gen == gen {
-		return c.(*callerSets).ids, nil
+	if ids, ok := ix.callers.load(key, gen); ok {
+		return ids, nil
 	}
 	if len(subjects) == 0 {
 		return "-1", nil
@@ -967,7 +960,7 @@ func (ix *view) readable(ctx context.Context, subjects []string, gen uint64) (st
 		parts = append(parts, strconv.FormatInt(id, 10))
 	}
 	ids2 := strings.Join(parts, ",")
-	ix.callers.Store(key, &callerSets{gen: gen, ids: ids2})
+	ix.callers.store(key, gen, ids2)
 	return ids2, nil
 }
 
