@@ -239,7 +239,9 @@ func TestConformance(t *testing.T) {
 	}{{"fast", Options{}}, {"general", Options{NoFastPaths: true}},
 		// thingId order walked three things at a time, giving up after 9
 		// (so both the walk and its fallback answer).
-		{"small walks", Options{walkBatch: 3, walkBudget: 9}}} {
+		{"small walks", Options{walkBatch: 3, walkBudget: 9}},
+		// Every statement reads only the sets with rows at its paths.
+		{"sets asked", Options{askSets: true}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			conformance(t, conformanceFixture(t, tc.opt))

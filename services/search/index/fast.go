@@ -562,13 +562,12 @@ func (b *builder) mergedWalk(q Query, f field, desc bool, after *jsonv.Value, se
 // exactly which state it reads). A caller who belongs to many sets
 // (one per combination of subjects in the policies) reads a path through
 // few of them; an arm per set without rows cost the sorted walk as much
-// as the rows it read (18 sets: 1,200 pages/s instead of 1,800). Callers
-// of a few sets are asked too: a seek into the rows per set (and one for
-// the sentinel) is a fifth of a selective search's statement
-// (BenchmarkQueryAttributeEq 32.9 against 28.6 us with three sets), and
-// the probes run once per index state.
+// as the rows it read (18 sets: 1,200 pages/s instead of 1,800).
 func (ix *view) setsAt(ctx context.Context, vis, path string) ([]string, error) {
 	all := strings.Split(vis, ",")[1:]
+	if len(all) <= fewSets && !ix.opt.askSets {
+		return all, nil
+	}
 	key := path + "\x00" + vis
 	if sets, ok := ix.armSets.load(key, ix.gen); ok {
 		return sets, nil
@@ -598,6 +597,11 @@ func (ix *view) setsAt(ctx context.Context, vis, path string) ([]string, error) 
 	ix.armSets.store(key, ix.gen, out)
 	return out, nil
 }
+
+// fewSets is how many readable sets a caller may have for setsAt to
+// return all of them without asking which have rows at the path: for so
+// few, the probes cost about what they save (Options.askSets asks anyway).
+const fewSets = 4
 
 // multiValuedCached is multiValued, remembered until the next write.
 func (ix *view) multiValuedCached(ctx context.Context, vis, path string) (bool, error) {

@@ -38,6 +38,9 @@ type Options struct {
 	// walkBatch and walkBudget replace idWalkBatch and idWalkBudget when
 	// set (tests walk a small index in many small steps).
 	walkBatch, walkBudget int
+	// askSets has setsAt ask which sets have rows for every caller, not
+	// only for those with more than fewSets (tests).
+	askSets bool
 }
 
 // Doc is a thing to index.

@@ -139,7 +139,7 @@ func TestSortedWalkSetsFollowWrites(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	enf := benchEnforcers(t)
-	ix, err := Open(filepath.Join(t.TempDir(), "sets.db"), Options{})
+	ix, err := Open(filepath.Join(t.TempDir(), "sets.db"), Options{askSets: true})
 	if err != nil {
 		t.Fatal(err)
 	}

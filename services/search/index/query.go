@@ -1075,8 +1075,8 @@ func (ix *view) namespacesDrive(ctx context.Context, b *builder, q Query) (bool,
 	return n <= smallNamespaces, nil
 }
 
-// setsAtPath returns the SQL list of the readable sets with rows at f (the
-// -1 sentinel when none has), when b knows them and f is one exact path.
+// setsAtPath returns the SQL list of the readable sets with rows at f, the
+// -1 sentinel first, when b knows them and f is one exact path.
 func (b *builder) setsAtPath(f field, under bool) (string, bool) {
 	if b.setsAt == nil || under || f.wildcard || b.sudo {
 		return "", false
@@ -1085,8 +1085,5 @@ func (b *builder) setsAtPath(f field, under bool) (string, bool) {
 	if err != nil {
 		return "", false // the general list is right too
 	}
-	if len(sets) == 0 {
-		return "-1", true
-	}
-	return strings.Join(sets, ","), true
+	return strings.Join(append([]string{"-1"}, sets...), ","), true
 }
