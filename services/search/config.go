@@ -21,6 +21,9 @@ type Config struct {
 	QueryTimeout time.Duration `envconfig:"SEARCH_QUERY_TIMEOUT" default:"10s" desc:"how long a search query may run when the request sets no timeout (408 thing-search:query.time.exceeded after)"`
 	// Queries is how many queries run at once per instance; more wait.
 	Queries int `envconfig:"SEARCH_QUERY_PARALLELISM" default:"8" desc:"search queries evaluated at once per instance"`
+	// IndexReaders is how many read connections the index has (0: the
+	// index's default).
+	IndexReaders int `envconfig:"SEARCH_INDEX_READERS" default:"2" desc:"read connections of this instance's index: queries beyond them wait for one"`
 	// Fetches is how many things the projector loads at once from the
 	// things service (gaps, new index, repair).
 	Fetches int `envconfig:"SEARCH_FETCH_PARALLELISM" default:"32" desc:"things loaded at once from the things service when filling or repairing the index"`
@@ -87,6 +90,9 @@ func (c Config) Validate() error {
 	}
 	if c.Queries < 1 {
 		errs = append(errs, fmt.Errorf("SEARCH_QUERY_PARALLELISM %d: must be at least 1", c.Queries))
+	}
+	if c.IndexReaders < 0 {
+		errs = append(errs, fmt.Errorf("SEARCH_INDEX_READERS %d: must be at least 1", c.IndexReaders))
 	}
 	if c.Fetches < 1 {
 		errs = append(errs, fmt.Errorf("SEARCH_FETCH_PARALLELISM %d: must be at least 1", c.Fetches))

@@ -126,7 +126,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("search index directory: %w", err)
 	}
-	opt := index.Options{}
+	opt := index.Options{ReadConns: cfg.IndexReaders}
 	if fields != nil {
 		opt.IndexedFields = fields.forNamespace
 	}

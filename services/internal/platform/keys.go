@@ -193,6 +193,7 @@ var dittoKeys = map[string][]string{
 	"SEARCH_INDEX_PATH":        {"ditto.search.index-path"},
 	"SEARCH_QUERY_TIMEOUT":     {"ditto.search.query-timeout"},
 	"SEARCH_QUERY_PARALLELISM": {"ditto.search.query-parallelism"},
+	"SEARCH_INDEX_READERS":     {"ditto.search.index-readers"},
 	"SEARCH_FETCH_PARALLELISM": {"ditto.search.fetch-parallelism"},
 }
 
