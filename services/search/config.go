@@ -23,7 +23,7 @@ type Config struct {
 	Queries int `envconfig:"SEARCH_QUERY_PARALLELISM" default:"8" desc:"search queries evaluated at once per instance"`
 	// IndexReaders is how many read connections the index has (0: the
 	// index's default).
-	IndexReaders int `envconfig:"SEARCH_INDEX_READERS" default:"2" desc:"read connections of this instance's index: queries beyond them wait for one"`
+	IndexReaders int `envconfig:"SEARCH_INDEX_READERS" default:"4" desc:"read connections of this instance's index: queries beyond them wait for one"`
 	// Fetches is how many things the projector loads at once from the
 	// things service (gaps, new index, repair).
 	Fetches int `envconfig:"SEARCH_FETCH_PARALLELISM" default:"32" desc:"things loaded at once from the things service when filling or repairing the index"`

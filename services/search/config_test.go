@@ -8,7 +8,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 )
 
-// SEARCH_INDEX_READERS defaults to 2 and must not be negative (0 leaves
+// SEARCH_INDEX_READERS defaults to 4 and must not be negative (0 leaves
 // the choice to the index).
 func TestIndexReadersConfig(t *testing.T) {
 	t.Setenv("SEARCH_INDEX_READERS", "") // restored after the test
@@ -19,8 +19,8 @@ func TestIndexReadersConfig(t *testing.T) {
 	if err := envconfig.Process("", &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.IndexReaders != 2 {
-		t.Fatalf("default SEARCH_INDEX_READERS %d, want 2", c.IndexReaders)
+	if c.IndexReaders != 4 {
+		t.Fatalf("default SEARCH_INDEX_READERS %d, want 4", c.IndexReaders)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)

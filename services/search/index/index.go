@@ -296,13 +296,14 @@ func Open(path string, opt Options) (*Index, error) {
 		return nil, fmt.Errorf("create directory of %s: %w", path, err)
 	}
 	if opt.ReadConns <= 0 {
-		// Two, not four: SQLite as modernc builds it has one page cache
-		// for all connections, under one mutex, and on two cores four
-		// readers mostly wait for it. SEARCH_SORTED, alternated on one
-		// data set: 1,801 and 2,127/s with four, 2,395 and 2,893/s with
-		// two; the short searches were within noise (SEARCH_THINGS 8,074
-		// against 8,701/s, SEARCH_ATTRIBUTE 8,110 against 7,788/s).
-		opt.ReadConns = 2
+		// SQLite as modernc builds it has one page cache for all
+		// connections, under one mutex. On two cores, two readers made
+		// SEARCH_SORTED faster (alternated on one data set: 1,801 and
+		// 2,127/s with four, 2,395 and 2,893/s with two), but in full
+		// runs the short searches' p99 was worse (SEARCH_THINGS 30.1 and
+		// 35.7 ms with two, 26.3-28.7 with four): four stay the default,
+		// SEARCH_INDEX_READERS chooses.
+		opt.ReadConns = 4
 	}
 	if err := sqlitewal.Register(); err != nil {
 		return nil, err
