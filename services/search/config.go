@@ -92,7 +92,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("SEARCH_QUERY_PARALLELISM %d: must be at least 1", c.Queries))
 	}
 	if c.IndexReaders < 0 {
-		errs = append(errs, fmt.Errorf("SEARCH_INDEX_READERS %d: must be at least 1", c.IndexReaders))
+		errs = append(errs, fmt.Errorf("SEARCH_INDEX_READERS %d: must not be negative (0: the index's default)", c.IndexReaders))
 	}
 	if c.Fetches < 1 {
 		errs = append(errs, fmt.Errorf("SEARCH_FETCH_PARALLELISM %d: must be at least 1", c.Fetches))

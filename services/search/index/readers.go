@@ -33,8 +33,6 @@ type readPool struct {
 	done chan struct{}
 }
 
-var errIndexClosed = errors.New("search: index closed")
-
 func newReadPool(c driver.Connector, max int) *readPool {
 	return &readPool{connector: c, idle: make(chan *reader, max), slots: make(chan struct{}, max), done: make(chan struct{})}
 }
@@ -51,14 +49,14 @@ func (p *readPool) get(ctx context.Context) (*reader, error) {
 	case r := <-p.idle:
 		return r, nil
 	case <-p.done:
-		return nil, errIndexClosed
+		return nil, ErrClosed
 	case p.slots <- struct{}{}:
 		p.mu.Lock()
 		closed := p.closed
 		p.mu.Unlock()
 		if closed {
 			<-p.slots
-			return nil, errIndexClosed
+			return nil, ErrClosed
 		}
 		dc, err := p.connector.Connect(ctx)
 		if err != nil {
@@ -203,7 +201,13 @@ func (r *reader) query(ctx context.Context, text string, args ...any) (*rows, er
 		return nil, err
 	}
 	r.open++
-	return &rows{r: r, s: s, dr: dr, done: ctx.Done(), ctx: ctx}, nil
+	return &rows{r: r, s: s, dr: dr, ctx: ctx}, nil
+}
+
+// queryRow is query for one row; errors come from Scan.
+func (r *reader) queryRow(ctx context.Context, text string, args ...any) oneRow {
+	rs, err := r.query(ctx, text, args...)
+	return oneRow{rs: rs, err: err}
 }
 
 // rows is a statement's result, read as database/sql's Rows are.
@@ -212,7 +216,6 @@ type rows struct {
 	s    *readStmt
 	dr   driver.Rows
 	vals []driver.Value
-	done <-chan struct{}
 	ctx  context.Context
 	err  error
 	// closed: dr is closed and the statement released.
@@ -226,7 +229,7 @@ func (rs *rows) Next() bool {
 		return false
 	}
 	select {
-	case <-rs.done:
+	case <-rs.ctx.Done():
 		rs.err = rs.ctx.Err()
 		_ = rs.Close()
 		return false

@@ -20,18 +20,26 @@ func openReaders(t *testing.T, conns int) *Index {
 	return ix
 }
 
+// heldReader is the one connection of a new index's pool, given back at
+// the end of the test.
+func heldReader(t *testing.T) *reader {
+	t.Helper()
+	ix := openReaders(t, 1)
+	r, err := ix.readers.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.readers.put(r, false) })
+	return r
+}
+
 // TestReaderScan checks that a row's columns reach the destinations the
 // index reads into as database/sql would store them, and that a column of
 // another kind is an error, not a zero value.
 func TestReaderScan(t *testing.T) {
 	t.Parallel()
-	ix := openReaders(t, 1)
 	ctx := context.Background()
-	r, err := ix.readers.get(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.readers.put(r, false)
+	r := heldReader(t)
 
 	var (
 		i      int64
@@ -45,10 +53,8 @@ func TestReaderScan(t *testing.T) {
 		ns, nn sql.NullString
 		a      any
 	)
-	err = oneRow(func() oneRow {
-		rs, err := r.query(ctx, `SELECT 42, 7, 2.5, 3, 'text', 9, x'6869', NULL, 'x', 1, 'v', NULL, x'00'`)
-		return oneRow{rs: rs, err: err}
-	}()).Scan(&i, &n, &f, &fi, &s, &si, &b, &null, &text, &yes, &ns, &nn, &a)
+	err := r.queryRow(ctx, `SELECT 42, 7, 2.5, 3, 'text', 9, x'6869', NULL, 'x', 1, 'v', NULL, x'00'`).
+		Scan(&i, &n, &f, &fi, &s, &si, &b, &null, &text, &yes, &ns, &nn, &a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,16 +76,12 @@ func TestReaderScan(t *testing.T) {
 		{`SELECT NULL`, new(string), "cannot store <nil> into *string"},
 		{`SELECT 1`, new(time.Time), "unsupported destination *time.Time"},
 	} {
-		rs, err := r.query(ctx, c.sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = oneRow{rs: rs}.Scan(c.dest)
+		err := r.queryRow(ctx, c.sql).Scan(c.dest)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s into %T: %v, want %q", c.sql, c.dest, err, c.want)
 		}
 	}
-	if err := (oneRow{rs: must(r.query(ctx, `SELECT 1 WHERE 0`))}).Scan(&i); !errors.Is(err, sql.ErrNoRows) {
+	if err := r.queryRow(ctx, `SELECT 1 WHERE 0`).Scan(&i); !errors.Is(err, sql.ErrNoRows) {
 		t.Fatalf("no row: %v", err)
 	}
 	if r.open != 0 {
@@ -87,25 +89,13 @@ func TestReaderScan(t *testing.T) {
 	}
 }
 
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
 // TestReaderNestedText checks that a text asked for while its cached
 // statement's result is open runs on a statement of its own, and neither
 // result disturbs the other.
 func TestReaderNestedText(t *testing.T) {
 	t.Parallel()
-	ix := openReaders(t, 1)
 	ctx := context.Background()
-	r, err := ix.readers.get(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.readers.put(r, false)
+	r := heldReader(t)
 	const text = `SELECT value FROM json_each(?)`
 	outer, err := r.query(ctx, text, `[1,2,3]`)
 	if err != nil {
@@ -160,12 +150,7 @@ func equalInts(a, b []int64) bool {
 // connection and the cached statement serve the next query.
 func TestReaderInterrupt(t *testing.T) {
 	t.Parallel()
-	ix := openReaders(t, 1)
-	r, err := ix.readers.get(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.readers.put(r, false)
+	r := heldReader(t)
 	const endless = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c WHERE x > ?`
 	for range 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -179,7 +164,7 @@ func TestReaderInterrupt(t *testing.T) {
 			t.Fatalf("interrupted after %v", d)
 		}
 		var n int64
-		if err := (oneRow{rs: must(r.query(context.Background(), `SELECT count(*) FROM json_each('[1,2]')`))}).Scan(&n); err != nil || n != 2 {
+		if err := r.queryRow(context.Background(), `SELECT count(*) FROM json_each('[1,2]')`).Scan(&n); err != nil || n != 2 {
 			t.Fatalf("after the interrupt: %d, %v", n, err)
 		}
 	}
@@ -261,13 +246,13 @@ func TestReadPool(t *testing.T) {
 	}
 	select {
 	case err := <-waiting:
-		if !errors.Is(err, errIndexClosed) {
+		if !errors.Is(err, ErrClosed) {
 			t.Fatalf("wait during close: %v", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a wait for a connection outlived close")
 	}
-	if _, err := p.get(context.Background()); !errors.Is(err, errIndexClosed) {
+	if _, err := p.get(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("get after close: %v", err)
 	}
 	held := v2.r

@@ -117,6 +117,5 @@ func (v *view) query(ctx context.Context, text string, args ...any) (*rows, erro
 
 // queryRow is query for one row; errors come from Scan.
 func (v *view) queryRow(ctx context.Context, text string, args ...any) rowScanner {
-	rs, err := v.r.query(ctx, text, args...)
-	return oneRow{rs: rs, err: err}
+	return v.r.queryRow(ctx, text, args...)
 }
