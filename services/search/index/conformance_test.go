@@ -266,7 +266,10 @@ func conformance(t *testing.T, fx *fixture) {
 		}
 	}
 	for _, sort := range conformanceSorts {
-		for _, fs := range []string{``, `exists(attributes)`, `or(eq(_namespace,"com.acme"),exists(attributes/count))`} {
+		for _, fs := range []string{``, `exists(attributes)`, `or(eq(_namespace,"com.acme"),exists(attributes/count))`,
+			// Things named by id, some of which a caller may not read.
+			`in(thingId,"org.eclipse.ditto:car-1","org.eclipse.ditto:car-2","com.acme:bike-1","com.acme:bike-2","com.acme:ghost",` +
+				`"org.eclipse.ditto:bare","org.eclipse.ditto:gen-00","org.eclipse.ditto:gen-01","com.acme:gen-02","com.acme:gen-03","com.acme:gen-06","nope")`} {
 			var filter rql.Node
 			if fs != "" {
 				filter, _ = rql.Parse(fs)

@@ -141,7 +141,7 @@ type Index struct {
 	maxOvh atomic.Int64
 	// callers caches readable set ids per subject list (see readable).
 	// Its generation is setsGen.
-	callers stateCache[string]
+	callers stateCache[readableSets]
 	// countWant holds the leaf count rows counts asked for, until the
 	// background job that creates them (see requestCount) has run;
 	// countJob is that job while it runs.

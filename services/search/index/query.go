@@ -176,18 +176,24 @@ func (ix *view) page(ctx context.Context, q Query) ([]Hit, error) {
 		return nil, err
 	}
 	b.setsAt = func(path string) ([]string, error) { return ix.setsAt(ctx, b.vis, path) }
+	if b.byIDs(q) {
+		// A few things by id: their rows' sets are checked here rather
+		// than by the statement, which would build a table of the
+		// caller's sets on every run (4.5 of 14 µs for a caller of 22
+		// sets), and whose text then serves every caller.
+		b.visAfter = &ix.sets
+		ctx = bounded(ctx)
+	}
 	if err := b.where(q); err != nil {
 		return nil, err
-	}
-	if b.byIDs(q) {
-		ctx = bounded(ctx)
 	}
 	return ix.sortedRows(ctx, b, q, keys)
 }
 
 // byIDs reports whether q's statement names its things by id: no
 // namespaces, and a filter of eq or in on thingId with at most inChunk
-// values, written as a condition on thing_id (see thingIDIn).
+// values, written as a condition on thing_id (see thingIDIn). It matches
+// at most as many things as it names.
 func (b *builder) byIDs(q Query) bool {
 	c, ok := q.Filter.(*rql.Comparison)
 	return ok && b.idColumn && len(q.Namespaces) == 0 && (c.Op == rql.Eq || c.Op == rql.In) &&
@@ -259,14 +265,14 @@ func bounded(context.Context) context.Context { return context.Background() }
 // sortedSelect writes the start of a page's statement: the things' columns
 // and sort values, up to the things' WHERE.
 func (b *builder) sortedSelect(keys []rql.SortKey, noDocs bool) {
-	b.sb.WriteString("SELECT id, thing_id, policy_id, revision, doc")
+	b.sb.WriteString("SELECT id, thing_id, policy_id, revision, vis, doc")
 	for i := range keys {
 		fmt.Fprintf(&b.sb, ", s%d", i)
 	}
 	if noDocs {
-		b.sb.WriteString(" FROM (SELECT t.id, t.thing_id, t.policy_id, t.revision, '' AS doc")
+		b.sb.WriteString(" FROM (SELECT t.id, t.thing_id, t.policy_id, t.revision, t.vis, '' AS doc")
 	} else {
-		b.sb.WriteString(" FROM (SELECT t.id, t.thing_id, t.policy_id, t.revision, t.doc")
+		b.sb.WriteString(" FROM (SELECT t.id, t.thing_id, t.policy_id, t.revision, t.vis, t.doc")
 	}
 	for i, k := range keys {
 		b.sb.WriteString(", ")
@@ -295,7 +301,14 @@ func (ix *view) sortedRows(ctx context.Context, b *builder, q Query, keys []rql.
 		}
 	}
 	b.sb.WriteString(" LIMIT ? OFFSET ?")
-	b.args = append(b.args, q.Limit+1, q.Offset)
+	skip := 0 // rows to skip here: the offset, when the sets are checked here
+	if b.visAfter != nil {
+		// The statement has as many rows as things named (byIDs).
+		b.args = append(b.args, -1, 0)
+		skip = q.Offset
+	} else {
+		b.args = append(b.args, q.Limit+1, q.Offset)
+	}
 
 	rows, err := ix.query(ctx, b.sb.String(), b.args...)
 	if err != nil {
@@ -303,18 +316,27 @@ func (ix *view) sortedRows(ctx context.Context, b *builder, q Query, keys []rql.
 	}
 	defer rows.Close()
 	var hits []Hit
-	dst := make([]any, 5+len(keys))
+	dst := make([]any, 6+len(keys))
 	vals := make([]any, len(keys))
-	var id int64
+	var id, vis int64
 	var doc string
-	for rows.Next() {
+	for rows.Next() && len(hits) <= q.Limit {
 		var h Hit
-		dst[0], dst[1], dst[2], dst[3], dst[4] = &id, &h.ThingID, &h.PolicyID, &h.Revision, &doc
+		dst[0], dst[1], dst[2], dst[3], dst[4], dst[5] = &id, &h.ThingID, &h.PolicyID, &h.Revision, &vis, &doc
 		for i := range vals {
-			dst[5+i] = &vals[i]
+			dst[6+i] = &vals[i]
 		}
 		if err := rows.Scan(dst...); err != nil {
 			return nil, fmt.Errorf("search: %w", err)
+		}
+		if b.visAfter != nil {
+			if !b.visAfter.has(vis) {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
 		}
 		h.Raw = doc
 		h.SortValues = make([]jsonv.Value, len(keys))
@@ -383,6 +405,10 @@ type builder struct {
 	// sudo reads every thing and row, whoever may read them (see Sudo):
 	// no condition on things' visibility, and vis is every set.
 	sudo bool
+	// visAfter, when set, leaves the things' visibility out of the
+	// statement: the rows read are checked against these sets instead
+	// (see page).
+	visAfter *readableSets
 }
 
 // callerView opens a view for q's caller and reads the caller's readable
@@ -397,10 +423,11 @@ func (ix *Index) callerView(ctx context.Context, q Query) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v.vis, err = v.readable(ctx, q.Subjects, setsGen); err != nil {
+	if v.sets, err = v.readable(ctx, q.Subjects, setsGen); err != nil {
 		v.close()
 		return nil, err
 	}
+	v.vis = v.sets.list
 	return v, nil
 }
 
@@ -443,7 +470,7 @@ func (b *builder) whereRows(q Query) error {
 }
 
 func (b *builder) whereWith(q Query, search bool) error {
-	if b.sudo {
+	if b.sudo || b.visAfter != nil {
 		b.sb.WriteString("1")
 		return b.restrict(q)
 	}
@@ -910,14 +937,14 @@ func (b *builder) keyset(keys []rql.SortKey, after []jsonv.Value, i int) {
 // thing-level sets that name one of them, and leaf sets whose grants
 // enforcer.LeafReadable accepts for them; remembered for the sets
 // generation gen, which the caller loaded before the view began.
-func (ix *view) readable(ctx context.Context, subjects []string, gen uint64) (string, error) {
+func (ix *view) readable(ctx context.Context, subjects []string, gen uint64) (readableSets, error) {
 	subjects = slices.Compact(slices.Sorted(slices.Values(subjects)))
 	key := strings.Join(subjects, "\x00")
-	if ids, ok := ix.callers.load(key, gen); ok {
-		return ids, nil
+	if sets, ok := ix.callers.load(key, gen); ok {
+		return sets, nil
 	}
 	if len(subjects) == 0 {
-		return "-1", nil
+		return readableSets{list: "-1"}, nil
 	}
 	var sb strings.Builder
 	sb.WriteString("SELECT DISTINCT s.id, s.key FROM set_members m JOIN sets s ON s.id = m.set_id WHERE m.subject IN (")
@@ -932,7 +959,7 @@ func (ix *view) readable(ctx context.Context, subjects []string, gen uint64) (st
 	sb.WriteString(")")
 	rows, err := ix.query(ctx, sb.String(), args...)
 	if err != nil {
-		return "", fmt.Errorf("read visibility sets: %w", err)
+		return readableSets{}, fmt.Errorf("read visibility sets: %w", err)
 	}
 	defer rows.Close()
 	var ids []int64
@@ -940,7 +967,7 @@ func (ix *view) readable(ctx context.Context, subjects []string, gen uint64) (st
 		var id int64
 		var k string
 		if err := rows.Scan(&id, &k); err != nil {
-			return "", fmt.Errorf("read visibility sets: %w", err)
+			return readableSets{}, fmt.Errorf("read visibility sets: %w", err)
 		}
 		if rest, ok := strings.CutPrefix(k, leafKeyPrefix); ok {
 			grants, err := enforcer.DecodeLeafKey(rest)
@@ -951,7 +978,7 @@ func (ix *view) readable(ctx context.Context, subjects []string, gen uint64) (st
 		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("read visibility sets: %w", err)
+		return readableSets{}, fmt.Errorf("read visibility sets: %w", err)
 	}
 	slices.Sort(ids)
 	parts := make([]string, 0, len(ids)+1)
@@ -959,9 +986,24 @@ func (ix *view) readable(ctx context.Context, subjects []string, gen uint64) (st
 	for _, id := range ids {
 		parts = append(parts, strconv.FormatInt(id, 10))
 	}
-	ids2 := strings.Join(parts, ",")
-	ix.callers.store(key, gen, ids2)
-	return ids2, nil
+	sets := readableSets{list: strings.Join(parts, ","), ids: slices.Compact(ids)}
+	ix.callers.store(key, gen, sets)
+	return sets, nil
+}
+
+// readableSets are the visibility sets a caller may read.
+type readableSets struct {
+	// list is their ids as an SQL list, led by the sentinel -1 (no set)
+	// so that it is never empty.
+	list string
+	// ids are their ids, ascending.
+	ids []int64
+}
+
+// has reports whether the set vis is one of them.
+func (r readableSets) has(vis int64) bool {
+	_, ok := slices.BinarySearch(r.ids, vis)
+	return ok
 }
 
 // likeCache holds compiled like patterns; it is cleared when it grows past

@@ -23,8 +23,10 @@ type view struct {
 	// Index.commits): answers remembered for a generation (untilWrite,
 	// setsAt) are valid for every view of the same gen.
 	gen uint64
-	// vis is the caller's readable sets (see callerView).
-	vis string
+	// sets are the caller's readable sets (see callerView), vis their
+	// SQL list.
+	sets readableSets
+	vis  string
 }
 
 // commitKey is the meta row holding the number of the index's last
