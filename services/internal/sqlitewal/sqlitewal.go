@@ -92,6 +92,14 @@ func (c *Checkpointer) RestartIfDue(writer *sql.DB) error {
 	return nil
 }
 
+// Due reports whether the checkpointer found the WAL past Limit, so that
+// the writer's next RestartIfDue starts it over.
+func (c *Checkpointer) Due() bool { return c.due.Load() }
+
+// MarkDue has the writer's next RestartIfDue start the WAL over, as when
+// the checkpointer finds it past Limit (tests of a restart).
+func (c *Checkpointer) MarkDue() { c.due.Store(true) }
+
 // Runs counts the checkpoints run, Restarts the WAL's restarts by the
 // writer, and Errors the checkpoints and restarts that failed.
 func (c *Checkpointer) Runs() uint64     { return c.runs.Load() }

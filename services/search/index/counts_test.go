@@ -26,7 +26,7 @@ func TestCountTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = ix.Close() }()
-	general, err := Open(path, Options{NoFastPaths: true})
+	general, err := Open(path, Options{NoFastPaths: true, sharesFile: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,10 @@ type Options struct {
 	// askSets has setsAt ask which sets have rows for every caller, not
 	// only for those with more than fewSets (tests).
 	askSets bool
+	// sharesFile: another Index writes this file (tests' twins reading
+	// what one index wrote). Reads then keep no transaction for the next
+	// (see readPool), as this Index learns of no commit.
+	sharesFile bool
 }
 
 // Doc is a thing to index.
@@ -377,7 +381,11 @@ func Open(path string, opt Options) (*Index, error) {
 	ix.ckpt = sql.OpenDB(connector{drv, dsn("synchronous(NORMAL)")})
 	ix.ckpt.SetMaxOpenConns(1)
 	ix.ckptr = sqlitewal.Start(ix.ckpt, pageSize, sqlitewal.Interval)
-	ix.readers = newReadPool(connector{drv, dsn("query_only(1)", "cache_size(-2000)")}, opt.ReadConns)
+	latest := &ix.commits
+	if opt.sharesFile {
+		latest = nil
+	}
+	ix.readers = newReadPool(connector{drv, dsn("query_only(1)", "cache_size(-2000)")}, opt.ReadConns, latest)
 	if err := ix.prepare(); err != nil {
 		_ = ix.Close()
 		return nil, err
@@ -499,7 +507,14 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 			return
 		}
 		ix.commits.Store(commit)
-		_ = ix.ckptr.RestartIfDue(ix.write) // a failed restart is tried again when due
+		if ix.ckptr.Due() {
+			// No reader may hold the WAL while it starts over.
+			ix.readers.keepNone()
+			_ = ix.ckptr.RestartIfDue(ix.write) // a failed restart is tried again when due
+			ix.readers.keepAgain()
+		} else {
+			ix.readers.endStale()
+		}
 		if len(added) > 0 {
 			for k, id := range added {
 				ix.sets[k] = id

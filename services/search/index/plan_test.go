@@ -226,7 +226,7 @@ func TestThingIDCondition(t *testing.T) {
 	callers := [][]string{{"nginx:owner"}, {"nginx:half"}, {"nginx:nobody"}}
 	check := func(stage string, wantColumn bool) {
 		t.Helper()
-		general, err := Open(path, Options{NoFastPaths: true})
+		general, err := Open(path, Options{NoFastPaths: true, sharesFile: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -261,3 +261,117 @@ func TestReadPool(t *testing.T) {
 		t.Fatal("connection given back after close was kept")
 	}
 }
+
+// TestKeptReads checks that a view's read transaction is kept for the next
+// view while no commit follows, that a commit ends the kept ones before
+// Write returns (the next count sees it, and no reader holds the WAL's
+// older frames), that a failed statement ends it, and that no kept one
+// stops the writer from starting the WAL over.
+func TestKeptReads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ix := openReaders(t, 2)
+	enf := benchEnforcers(t)
+	write := func(from, to int) {
+		t.Helper()
+		var b Batch
+		for i := from; i < to; i++ {
+			b.Put = append(b.Put, benchDoc(enf, i, 1))
+		}
+		if err := ix.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(want int64) {
+		t.Helper()
+		n, err := ix.Count(ctx, Query{Subjects: []string{"nginx:owner"}})
+		if err != nil || n != want {
+			t.Fatalf("count: %d, %v; want %d", n, err, want)
+		}
+	}
+	// idle takes the pool's idle connections and gives them back.
+	idle := func() []*reader {
+		t.Helper()
+		var rs []*reader
+		for len(rs) < len(ix.readers.idle) || len(rs) == 0 {
+			select {
+			case r := <-ix.readers.idle:
+				rs = append(rs, r)
+				continue
+			default:
+			}
+			break
+		}
+		for _, r := range rs {
+			ix.readers.idle <- r
+		}
+		return rs
+	}
+	kept := func() int {
+		n := 0
+		for _, r := range idle() {
+			if r.tx {
+				if r.txGen != ix.commits.Load() {
+					t.Fatalf("kept transaction of commit %d, the latest is %d", r.txGen, ix.commits.Load())
+				}
+				n++
+			}
+		}
+		return n
+	}
+
+	write(0, 100)
+	count(100)
+	if kept() != 1 {
+		t.Fatalf("%d kept transactions after one view, want 1", kept())
+	}
+	r := idle()[0]
+	count(100)
+	if idle()[0] != r || !r.tx {
+		t.Fatal("the next view did not keep the connection's transaction")
+	}
+
+	write(100, 200)
+	if n := kept(); n != 0 {
+		t.Fatalf("%d transactions kept past a commit", n)
+	}
+	var busy, frames, copied int64
+	if err := ix.write.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		t.Fatal(err)
+	}
+	if copied != frames {
+		t.Fatalf("checkpoint copied %d of %d frames: a reader holds older ones", copied, frames)
+	}
+	count(200)
+
+	// A statement that fails ends the transaction.
+	v, err := ix.view(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.query(ctx, "SELECT no_such_column FROM things"); err == nil {
+		t.Fatal("a bad statement ran")
+	}
+	v.close()
+	if n := kept(); n != 0 {
+		t.Fatalf("%d transactions kept after a failed statement", n)
+	}
+
+	// The WAL starts over with a kept transaction idle: Write ends it
+	// first (the restart would wait for it until the busy timeout, 5 s,
+	// and fail).
+	count(200)
+	if kept() != 1 {
+		t.Fatal("no kept transaction before the restart")
+	}
+	ix.ckptr.MarkDue()
+	start := time.Now()
+	write(200, 210)
+	if ix.ckptr.Restarts() != 1 || time.Since(start) > 2*time.Second {
+		t.Fatalf("restarts %d (errors %d) after %v", ix.ckptr.Restarts(), ix.ckptr.Errors(), time.Since(start))
+	}
+	count(210)
+	if kept() != 1 {
+		t.Fatal("no transaction kept after the restart")
+	}
+}

@@ -70,15 +70,28 @@ func (ix *Index) view(ctx context.Context) (*view, error) {
 		if err != nil {
 			return nil, err
 		}
+		if r.tx {
+			// Kept by the connection's last view (see readPool), which
+			// read its commit number.
+			if r.txGen >= want {
+				return &view{Index: ix, r: r, gen: r.txGen}, nil
+			}
+			if err := r.endTx(); err != nil {
+				ix.readers.put(r, true)
+				return nil, fmt.Errorf("search: %w", err)
+			}
+		}
 		if err := r.exec(context.Background(), "BEGIN"); err != nil {
 			ix.readers.put(r, true)
 			return nil, fmt.Errorf("search: %w", err)
 		}
+		r.tx = true
 		v := &view{Index: ix, r: r}
 		if v.gen, err = scanCommit(v.queryRow(context.Background(), commitQuery)); err != nil {
 			v.close()
 			return nil, fmt.Errorf("search: read index commit number: %w", err)
 		}
+		r.txGen = v.gen
 		if v.gen >= want {
 			return v, nil
 		}
@@ -105,11 +118,12 @@ func (ix *Index) inView(ctx context.Context, fn func(v *view) error) error {
 	return fn(v)
 }
 
-// close ends the read transaction; it changed nothing, so rolling back is
-// the cheap way out. A connection whose rollback failed is not used again.
+// close gives the view's connection back, which ends its read transaction
+// (it changed nothing: rolling back is the cheap way out) unless the pool
+// keeps it for the next view (see readPool). A connection whose rollback
+// failed is not used again.
 func (v *view) close() {
-	err := v.r.exec(context.Background(), "ROLLBACK")
-	v.readers.put(v.r, err != nil)
+	v.readers.put(v.r, false)
 }
 
 // query runs a read of the view.
