@@ -216,6 +216,8 @@ func (ix *Index) createCounts() (err error) {
 	if err = tx.Commit(); err != nil {
 		return err
 	}
+	ix.changes.Add(1)
+	ix.readers.endStale()
 	for _, name := range done {
 		ix.counted[name] = true
 	}

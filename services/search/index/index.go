@@ -126,6 +126,11 @@ type Index struct {
 	// (see view). Results derived from the whole index (see noneMissing)
 	// are remembered for that number.
 	commits atomic.Uint64
+	// changes counts every transaction the writer committed: the
+	// writes (commits) and the count rows (createCounts), which leave
+	// queries' answers alone but which a kept read transaction (see
+	// readPool) would not see.
+	changes atomic.Uint64
 	// staleViews counts views whose snapshot was older than a commit that
 	// had ended before they began (see view).
 	staleViews atomic.Int64
@@ -381,7 +386,7 @@ func Open(path string, opt Options) (*Index, error) {
 	ix.ckpt = sql.OpenDB(connector{drv, dsn("synchronous(NORMAL)")})
 	ix.ckpt.SetMaxOpenConns(1)
 	ix.ckptr = sqlitewal.Start(ix.ckpt, pageSize, sqlitewal.Interval)
-	latest := &ix.commits
+	latest := &ix.changes
 	if opt.sharesFile {
 		latest = nil
 	}
@@ -507,6 +512,7 @@ func (ix *Index) Write(ctx context.Context, b Batch) (err error) {
 			return
 		}
 		ix.commits.Store(commit)
+		ix.changes.Add(1)
 		if ix.ckptr.Due() {
 			// No reader may hold the WAL while it starts over.
 			ix.readers.keepNone()

@@ -24,7 +24,8 @@ import (
 // needs no locking of its own.
 //
 // A connection given back keeps its read transaction open while that
-// holds the index's latest state (the commit number latest holds): the
+// holds the index's latest state (no change counted in latest since the
+// transaction began): the
 // next view on it needs no BEGIN, no read of the commit number and no
 // ROLLBACK, and SQLite neither takes its WAL locks again nor checks its
 // page cache (BenchmarkQueryThingID 19-24 µs with a transaction per view,
@@ -37,7 +38,7 @@ type readPool struct {
 	idle      chan *reader
 	// slots holds a token per open connection.
 	slots chan struct{}
-	// latest is the number of the index's last commit; nil keeps no
+	// latest counts the writer's commits (Index.changes); nil keeps no
 	// transaction.
 	latest *atomic.Uint64
 
@@ -112,7 +113,7 @@ func (p *readPool) put(r *reader, broken bool) {
 
 // keeps reports whether r's read transaction may stay open; p.mu held.
 func (p *readPool) keeps(r *reader) bool {
-	return p.latest != nil && !p.noKeep && !p.closed && !r.failed && r.txGen >= p.latest.Load()
+	return p.latest != nil && !p.noKeep && !p.closed && !r.failed && r.txSeen >= p.latest.Load()
 }
 
 // endStale ends the read transactions of idle connections that no longer
@@ -195,10 +196,12 @@ type reader struct {
 	// open counts the results not closed yet.
 	open int
 	// tx: a read transaction is open (see Index.view), holding the
-	// state of commit txGen. failed: a statement failed in it, which
-	// ends it when the connection is given back.
+	// state of commit txGen and of at least txSeen of the writer's
+	// changes (see readPool.latest). failed: a statement failed in it,
+	// which ends it when the connection is given back.
 	tx     bool
 	txGen  uint64
+	txSeen uint64
 	failed bool
 }
 

@@ -81,11 +81,14 @@ func (ix *Index) view(ctx context.Context) (*view, error) {
 				return nil, fmt.Errorf("search: %w", err)
 			}
 		}
+		// Loaded before the snapshot is taken, which holds at least these
+		// changes (see readPool).
+		seen := ix.changes.Load()
 		if err := r.exec(context.Background(), "BEGIN"); err != nil {
 			ix.readers.put(r, true)
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		r.tx = true
+		r.tx, r.txSeen = true, seen
 		v := &view{Index: ix, r: r}
 		if v.gen, err = scanCommit(v.queryRow(context.Background(), commitQuery)); err != nil {
 			v.close()
