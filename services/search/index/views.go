@@ -23,10 +23,8 @@ type view struct {
 	// Index.commits): answers remembered for a generation (untilWrite,
 	// setsAt) are valid for every view of the same gen.
 	gen uint64
-	// sets are the caller's readable sets (see callerView), vis their
-	// SQL list.
-	sets readableSets
-	vis  string
+	// callerSets are the caller's readable sets (see callerView).
+	callerSets readableSets
 }
 
 // commitKey is the meta row holding the number of the index's last
