@@ -25,10 +25,9 @@ import (
 //
 // A connection given back keeps its read transaction open while that
 // holds the index's latest state (no change counted in latest since the
-// transaction began): the
-// next view on it needs no BEGIN, no read of the commit number and no
-// ROLLBACK, and SQLite neither takes its WAL locks again nor checks its
-// page cache (BenchmarkQueryThingID 19-24 µs with a transaction per view,
+// transaction began): the next view on it needs no BEGIN, no read of the
+// commit number and no ROLLBACK, and SQLite neither takes its WAL locks
+// again nor checks its page cache (BenchmarkQueryThingID 19-24 µs with a transaction per view,
 // 15-17 with kept ones). A kept transaction holds the WAL's frames up to
 // the latest commit, which the checkpointer may copy; after each commit
 // the writer ends the idle connections' older ones (endStale), and before
@@ -134,6 +133,7 @@ func (p *readPool) keepNone() {
 	p.endIdle()
 }
 
+// keepAgain ends keepNone.
 func (p *readPool) keepAgain() {
 	p.mu.Lock()
 	p.noKeep = false

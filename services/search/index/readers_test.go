@@ -293,7 +293,7 @@ func TestKeptReads(t *testing.T) {
 	idle := func() []*reader {
 		t.Helper()
 		var rs []*reader
-		for len(rs) < len(ix.readers.idle) || len(rs) == 0 {
+		for len(rs) < cap(ix.readers.idle) {
 			select {
 			case r := <-ix.readers.idle:
 				rs = append(rs, r)
